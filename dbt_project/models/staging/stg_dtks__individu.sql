@@ -1,0 +1,1 @@
+{{ stage_identity('dtks__individu') }}

@@ -1,0 +1,1 @@
+{{ stage_identity('dukcapil__individu') }}

@@ -1,0 +1,26 @@
+"""Assembles the Dagster definitions; each layer lives in its own folder under defs/."""
+
+from dagster import Definitions, colored_console_logger, load_asset_checks_from_modules
+
+from dtsen_pipeline import paths
+from dtsen_pipeline.defs.dbt.assets import dbt_marts_assets, dbt_resource, dbt_staging_assets
+from dtsen_pipeline.defs.ingest.assets import ingest_assets
+from dtsen_pipeline.defs.linkage.assets import person_clusters
+from dtsen_pipeline.defs.publish.assets import dtsen_release
+from dtsen_pipeline.defs.quality import checks
+from dtsen_pipeline.jobs import monthly_refresh_job
+from dtsen_pipeline.progress import progress_logger
+from dtsen_pipeline.resources import WarehouseResource
+
+paths.export_env()
+
+defs = Definitions(
+    assets=[*ingest_assets, dbt_staging_assets, person_clusters, dbt_marts_assets, dtsen_release],
+    asset_checks=load_asset_checks_from_modules([checks]),
+    jobs=[monthly_refresh_job],
+    resources={
+        "warehouse": WarehouseResource(),
+        "dbt": dbt_resource(),
+    },
+    loggers={"console": colored_console_logger, "progress": progress_logger},
+)

@@ -1,0 +1,93 @@
+"""dbt layers as Dagster assets: staging + intermediate before linkage, marts after it.
+
+Two ``@dbt_assets`` definitions over one dbt project, split at the Splink step, so the graph reads
+raw -> staging -> intermediate -> linkage -> marts. Each run passes the partition month to dbt.
+"""
+
+
+import json
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from dagster import AssetExecutionContext, AssetKey
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+
+from dtsen_pipeline import paths
+from dtsen_pipeline.partitions import monthly_partitions
+
+dbt_project = DbtProject(project_dir=paths.DBT_PROJECT_DIR, profiles_dir=paths.DBT_PROJECT_DIR)
+
+
+def dbt_resource() -> DbtCliResource:
+    """dbt from this interpreter's environment, so it works without an activated venv."""
+    return DbtCliResource(project_dir=dbt_project, dbt_executable=str(Path(sys.executable).parent / "dbt"))
+
+
+def _manifest_is_stale() -> bool:
+    manifest = dbt_project.manifest_path
+    if not manifest.exists():
+        return True
+    built = manifest.stat().st_mtime
+    sources = [paths.DBT_PROJECT_DIR / "dbt_project.yml", *paths.DBT_PROJECT_DIR.glob("models/**/*"),
+               *paths.DBT_PROJECT_DIR.glob("macros/**/*"), *paths.DBT_PROJECT_DIR.glob("tests/**/*")]
+    return any(p.stat().st_mtime > built for p in sources if p.is_file())
+
+
+def prepare_manifest() -> None:
+    """Parse the dbt project when its manifest is missing or older than its files."""
+    if _manifest_is_stale():
+        dbt_resource().cli(["parse", "--quiet"], target_path=dbt_project.target_path).wait()
+
+
+prepare_manifest()
+
+
+class LayerTranslator(DagsterDbtTranslator):
+    """Group dbt models by their folder (staging, intermediate, marts); sources keep
+    ``<schema>/<table>`` keys so they meet the Python assets that write them."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            return AssetKey([dbt_resource_props["schema"], dbt_resource_props["name"]])
+        return AssetKey(dbt_resource_props["name"])
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        fqn = dbt_resource_props.get("fqn", [])
+        return fqn[1] if len(fqn) > 2 else None
+
+    def get_owners(self, dbt_resource_props: Mapping[str, Any]):
+        return ["team:data-engineering"]
+
+
+def _dbt_build(context: AssetExecutionContext, dbt: DbtCliResource):
+    paths.export_env()
+    month = context.partition_key
+    args = ["build", "--vars", json.dumps({"month": month})]
+    yield from dbt.cli(args, context=context).stream()
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    select="staging intermediate",
+    name="dbt_staging",
+    partitions_def=monthly_partitions,
+    dagster_dbt_translator=LayerTranslator(),
+)
+def dbt_staging_assets(context: AssetExecutionContext, dbt: DbtCliResource):
+    yield from _dbt_build(context, dbt)
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    select="marts",
+    name="dbt_marts",
+    partitions_def=monthly_partitions,
+    dagster_dbt_translator=LayerTranslator(),
+)
+def dbt_marts_assets(context: AssetExecutionContext, dbt: DbtCliResource):
+    yield from _dbt_build(context, dbt)
+
+
+DTSEN_INDIVIDU_KEY = AssetKey("dtsen_individu")

@@ -1,0 +1,1 @@
+"""Person linkage with Splink on DuckDB: the model (model.py) and the run (run.py)."""

@@ -1,0 +1,85 @@
+"""The person-linkage model: named comparisons and blocking rules, built into Splink settings.
+
+NIK is often missing or wrong (BPK/KPK audits), so no rule depends on NIK alone: blocking also uses
+region + birth date, name + birth date and the family card.
+"""
+
+from __future__ import annotations
+
+import splink.comparison_level_library as cll
+import splink.comparison_library as cl
+from splink import SettingsCreator, block_on
+
+UNIQUE_ID = "record_key"
+MODEL_VERSION = "person-v1"
+
+# Columns the model reads from intermediate.int_identitas.
+INPUT_COLUMNS = (UNIQUE_ID, "source", "nik", "no_kk", "nama_normal", "tanggal_lahir",
+                 "jenis_kelamin", "kode_desa", "kode_kab")
+
+
+def nik_comparison() -> cl.CustomComparison:
+    return cl.CustomComparison(
+        output_column_name="nik",
+        comparison_levels=[
+            cll.NullLevel("nik"),
+            cll.ExactMatchLevel("nik"),
+            cll.DamerauLevenshteinLevel("nik", 1),  # one typo or one adjacent transposition
+            cll.ElseLevel(),
+        ],
+    )
+
+
+def birth_date_comparison() -> cl.CustomComparison:
+    return cl.CustomComparison(
+        output_column_name="tanggal_lahir",
+        comparison_levels=[
+            cll.NullLevel("tanggal_lahir"),
+            cll.ExactMatchLevel("tanggal_lahir"),
+            cll.CustomLevel(
+                "day(tanggal_lahir_l) = month(tanggal_lahir_r) and month(tanggal_lahir_l) = day(tanggal_lahir_r)"
+                " and year(tanggal_lahir_l) = year(tanggal_lahir_r)",
+                label_for_charts="day and month swapped",
+            ),
+            cll.CustomLevel("year(tanggal_lahir_l) = year(tanggal_lahir_r)", label_for_charts="same year"),
+            cll.ElseLevel(),
+        ],
+    )
+
+
+def region_comparison() -> cl.CustomComparison:
+    return cl.CustomComparison(
+        output_column_name="kode_desa",
+        comparison_levels=[
+            cll.NullLevel("kode_desa"),
+            cll.ExactMatchLevel("kode_desa"),
+            cll.ExactMatchLevel("kode_kab"),
+            cll.ElseLevel(),
+        ],
+    )
+
+
+BLOCKING_RULES = [
+    block_on("nik"),
+    block_on("substr(nik, 1, 6)", "tanggal_lahir"),
+    block_on("nama_normal", "tanggal_lahir"),
+    block_on("kode_desa", "tanggal_lahir"),
+    block_on("no_kk"),
+]
+
+
+def settings() -> SettingsCreator:
+    return SettingsCreator(
+        link_type="dedupe_only",  # one input holding every source: links across and within sources
+        unique_id_column_name=UNIQUE_ID,
+        comparisons=[
+            nik_comparison(),
+            cl.JaroWinklerAtThresholds("nama_normal", [0.95, 0.88]).configure(term_frequency_adjustments=True),
+            birth_date_comparison(),
+            cl.ExactMatch("jenis_kelamin"),
+            cl.ExactMatch("no_kk"),
+            region_comparison(),
+        ],
+        blocking_rules_to_generate_predictions=BLOCKING_RULES,
+        additional_columns_to_retain=["source"],
+    )

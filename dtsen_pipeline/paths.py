@@ -1,0 +1,79 @@
+"""The one place that knows where data lives.
+
+Everything derives from the data root ``DTSEN_DATA_DIR`` (default ``./data``); each folder can be
+moved on its own with its own variable. Functions, not constants, so a test or CLI that changes the
+environment sees the change at once.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = Path(__file__).resolve().parent
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+CONFIG_DIR = PACKAGE_DIR / "config"
+
+
+def _env_path(var: str, default: Path) -> Path:
+    value = os.environ.get(var)
+    return Path(value).expanduser().resolve() if value else default
+
+
+def data_root() -> Path:
+    return _env_path("DTSEN_DATA_DIR", PROJECT_ROOT / "data")
+
+
+def landing_dir() -> Path:
+    """Agency extracts as delivered: ``<source>/<YYYY-MM>/<file>``."""
+    return _env_path("DTSEN_LANDING_DIR", data_root() / "landing")
+
+
+def truth_dir() -> Path:
+    """Generator ground truth, beside (never inside) landing: used only by evaluation and tests."""
+    return _env_path("DTSEN_TRUTH_DIR", data_root() / "truth")
+
+
+def warehouse_dir() -> Path:
+    return _env_path("DTSEN_WAREHOUSE_DIR", data_root() / "warehouse")
+
+
+def warehouse_db() -> Path:
+    """The working warehouse: one writer at a time, never opened by analysts."""
+    return warehouse_dir() / "dtsen.duckdb"
+
+
+def models_dir() -> Path:
+    """Trained linkage models (Splink JSON), one per extract month."""
+    return warehouse_dir() / "models"
+
+
+def publish_dir() -> Path:
+    """Releases ``<YYYY-MM>/`` and the ``current`` pointer that analysts read."""
+    return _env_path("DTSEN_PUBLISH_DIR", data_root() / "publish")
+
+
+def current_release() -> Path:
+    return publish_dir() / "current"
+
+
+def dagster_home() -> Path:
+    return _env_path("DAGSTER_HOME", data_root() / "dagster_home")
+
+
+def reports_dir() -> Path:
+    """Human-readable artefacts linked from the UI (validation results, charts)."""
+    return _env_path("DTSEN_REPORTS_DIR", data_root() / "reports")
+
+
+def ensure_dirs() -> None:
+    for d in (landing_dir(), truth_dir(), warehouse_dir(), models_dir(), publish_dir(),
+              dagster_home(), reports_dir()):
+        d.mkdir(parents=True, exist_ok=True)
+
+
+def export_env() -> None:
+    """Expose the resolved paths to child processes (dbt reads DTSEN_WAREHOUSE_PATH) and to Dagster."""
+    os.environ["DTSEN_WAREHOUSE_PATH"] = str(warehouse_db())
+    os.environ["DAGSTER_HOME"] = str(dagster_home())

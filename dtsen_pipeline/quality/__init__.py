@@ -1,0 +1,1 @@
+"""Great Expectations validation of warehouse tables, in bounded batches."""
