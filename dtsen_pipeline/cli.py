@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import json
 import sys
 from pathlib import Path
@@ -34,24 +36,28 @@ def run_month(month: str, *, show_progress: bool = True):
 
     job = defs.get_job_def(JOB_NAME)
     loggers = {"progress": {}} if show_progress else {"console": {"config": {"log_level": "ERROR"}}}
-    with DagsterInstance.get() as instance:
-        return job.execute_in_process(partition_key=month, instance=instance, raise_on_error=False,
-                                      run_config={"loggers": loggers})
+    log_path = paths.logs_dir() / f"run-{month}.log"
+    # dbt writes its own log lines to stdout; keep them in a file and the terminal for progress.
+    with DagsterInstance.get() as instance, log_path.open("w", encoding="utf-8") as log, \
+            contextlib.redirect_stdout(log):
+        result = job.execute_in_process(partition_key=month, instance=instance, raise_on_error=False,
+                                        run_config={"loggers": loggers})
+    return result
 
 
 def _failures(result) -> list[str]:
     from dagster import DagsterEventType
 
+    from dtsen_pipeline.progress import failure_reason
+
     lines = []
     for event in result.all_events:
         if event.event_type == DagsterEventType.STEP_FAILURE:
-            error = event.event_specific_data.error
-            message = error.message.strip().splitlines()[-1] if error and error.message.strip() else "failed"
-            lines.append(f"step {event.step_key} failed: {message}")
+            lines.append(f"step {event.step_key} failed: {failure_reason(event.event_specific_data.error)}")
         elif event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION and not event.event_specific_data.passed:
             data = event.event_specific_data
-            failed = data.metadata.get("expectations failed")
-            lines.append(f"quality gate {data.check_name} failed ({failed.value if failed else '?'} expectations); "
+            failed = data.metadata.get("failed")
+            lines.append(f"quality gate {data.check_name} failed: {failed.value if failed else '?'}; "
                          "the release was not published and `current` is unchanged")
         elif event.event_type == DagsterEventType.STEP_SKIPPED:
             lines.append(f"step {event.step_key} skipped (an upstream step or blocking check failed)")
@@ -68,7 +74,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print(f"run {result.run_id} FAILED:", file=sys.stderr)
     for line in _failures(result):
         print(f"  - {line}", file=sys.stderr)
-    print("  details: `make ui`, then Runs in the Dagster UI", file=sys.stderr)
+    print(f"  dbt log: {paths.logs_dir() / f'run-{args.month}.log'}; details: `make ui`, then Runs",
+          file=sys.stderr)
     return 1
 
 
@@ -80,6 +87,26 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     except (FileNotFoundError, LookupError) as exc:
         print(f"dtsen evaluate: {exc}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _cmd_query(args: argparse.Namespace) -> int:
+    """Query the current release read-only, as an analyst would."""
+    from dtsen_pipeline import publication, warehouse
+
+    db = paths.current_release() / publication.RELEASE_DB
+    if not db.exists():
+        print(f"dtsen query: no published release at {db}; run `make demo` or `dtsen run` first",
+              file=sys.stderr)
+        return 1
+    with warehouse.connect(db, read_only=True) as con:
+        try:
+            rel = con.sql(args.sql)
+        except Exception as exc:  # duckdb raises many error types; show the message, not a trace
+            print(f"dtsen query: {exc}", file=sys.stderr)
+            return 1
+        if rel is not None:
+            rel.show(max_rows=args.max_rows)
     return 0
 
 
@@ -111,8 +138,17 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--month", type=_month, required=True)
     ev.set_defaults(func=_cmd_evaluate)
 
+    q = sub.add_parser("query", help="run SQL on the current published release (read-only)")
+    q.add_argument("sql")
+    q.add_argument("--max-rows", type=int, default=40)
+    q.set_defaults(func=_cmd_query)
+
     args = parser.parse_args(argv)
-    return args.func(args)
+    status = args.func(args)
+    # Free DuckDB objects caught in reference cycles (run results hold some) now, not at
+    # interpreter exit, where the DuckDB 2.0 bindings would report them as leaks.
+    gc.collect()
+    return status
 
 
 if __name__ == "__main__":

@@ -67,13 +67,37 @@ def reports_dir() -> Path:
     return _env_path("DTSEN_REPORTS_DIR", data_root() / "reports")
 
 
+def logs_dir() -> Path:
+    """Tool output kept for debugging (dbt's log of a CLI run); never holds NIK or names."""
+    return _env_path("DTSEN_LOGS_DIR", data_root() / "logs")
+
+
+_DAGSTER_YAML = """# Local Dagster instance for dtsen-pipeline (written by dtsen_pipeline.paths.ensure_dirs).
+telemetry:
+  enabled: false
+"""
+
+
 def ensure_dirs() -> None:
+    """Create every data folder and a minimal dagster.yaml, so a fresh clone runs at once."""
     for d in (landing_dir(), truth_dir(), warehouse_dir(), models_dir(), publish_dir(),
-              dagster_home(), reports_dir()):
+              dagster_home(), reports_dir(), logs_dir()):
         d.mkdir(parents=True, exist_ok=True)
+    config = dagster_home() / "dagster.yaml"
+    if not config.exists():
+        config.write_text(_DAGSTER_YAML, encoding="utf-8")
 
 
 def export_env() -> None:
     """Expose the resolved paths to child processes (dbt reads DTSEN_WAREHOUSE_PATH) and to Dagster."""
     os.environ["DTSEN_WAREHOUSE_PATH"] = str(warehouse_db())
     os.environ["DAGSTER_HOME"] = str(dagster_home())
+
+
+if __name__ == "__main__":
+    # `python -m dtsen_pipeline.paths dagster_home` creates the folders and prints that path
+    # (used by the Makefile, so `make ui` and the CLI share one Dagster home).
+    import sys
+
+    ensure_dirs()
+    print(globals()[sys.argv[1]]() if len(sys.argv) > 1 else data_root())

@@ -17,6 +17,19 @@ _SHOWN = {
 }
 
 
+def failure_reason(error) -> str:
+    """The innermost message of a Dagster step error: the one our code raised, without the
+    ``Error occurred while executing op`` wrappers. ``error`` is a SerializableErrorInfo."""
+    while error is not None and error.cause is not None:
+        error = error.cause
+    if error is None or not error.message.strip():
+        return "failed (no message)"
+    message = error.message.strip().splitlines()[0]
+    # "package.module.ExtractError: text" -> "ExtractError: text"
+    head, sep, tail = message.partition(": ")
+    return f"{head.rsplit('.', 1)[-1]}{sep}{tail}" if sep else message
+
+
 class _ProgressHandler(logging.Handler):
     def __init__(self) -> None:
         super().__init__()
@@ -34,16 +47,13 @@ class _ProgressHandler(logging.Handler):
             step = data.check_name
             detail = "passed" if data.passed else "FAILED"
         elif event.event_type == DagsterEventType.STEP_FAILURE:
-            error = event.event_specific_data.error
-            detail = (error.message.strip().splitlines() or [""])[-1][:300] if error else ""
+            detail = failure_reason(event.event_specific_data.error)[:300]
         elapsed = time.monotonic() - self.started
         print(f"[{elapsed:7.1f}s] {label:<8} {step} {detail}".rstrip(), file=sys.stderr, flush=True)
 
 
 @logger(description="One line per step start/finish/failure, for terminals.")
 def progress_logger(init_context):
-    log = logging.getLogger("dtsen.progress")
-    log.setLevel(logging.DEBUG)
-    log.handlers = [_ProgressHandler()]
-    log.propagate = False
+    log = logging.Logger("dtsen.progress", logging.DEBUG)  # per run, not in the global registry
+    log.addHandler(_ProgressHandler())
     return log

@@ -24,7 +24,11 @@ def nik_comparison() -> cl.CustomComparison:
         comparison_levels=[
             cll.NullLevel("nik"),
             cll.ExactMatchLevel("nik"),
-            cll.DamerauLevenshteinLevel("nik", 1),  # one typo or one adjacent transposition
+            # One typo or adjacent transposition, but not in the serial: people registered in the
+            # same kecamatan with the same birth date differ only there.
+            cll.And(cll.DamerauLevenshteinLevel("nik", 1),
+                    cll.CustomLevel("substr(nik_l, 13, 4) = substr(nik_r, 13, 4)")).configure(
+                label_for_charts="one typo outside the serial"),
             cll.ElseLevel(),
         ],
     )

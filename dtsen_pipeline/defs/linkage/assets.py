@@ -36,8 +36,8 @@ def person_clusters(context: AssetExecutionContext, warehouse: WarehouseResource
     month = context.partition_key
     columns = ", ".join(model.INPUT_COLUMNS)
     with warehouse.connect() as con:
-        identities = con.execute(
-            f"select {columns} from intermediate.int_identitas where extract_month = ?", [month]
+        identities = con.sql(
+            f"select {columns} from intermediate.int_identitas where extract_month = ?", params=[month]
         ).to_arrow_table()
     if identities.num_rows == 0:
         raise ValueError(f"linkage {month}: intermediate.int_identitas has no rows for this month; "

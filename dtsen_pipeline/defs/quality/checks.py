@@ -22,6 +22,7 @@ def summary_metadata(summary: ValidationSummary) -> dict:
         "rows validated": summary.rows,
         "batches": summary.batches,
         "expectations failed": len(summary.failed),
+        "failed": ", ".join(f"{o.expectation}({o.column or ''})" for o in summary.failed) or "none",
         "results": MetadataValue.md(table),
     }
 

@@ -1,0 +1,45 @@
+# dtsen-pipeline: every target sets up what it needs and can be run again safely.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
+UV_VERSION := 0.13.8
+
+DEMO_PERSONS ?= 5000
+DEMO_MONTH   ?= 2025-01
+SIZES        ?= 20000,100000
+
+.PHONY: setup demo test ui bench clean-data
+
+setup: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+demo: setup
+	$(BIN)/dtsen generate --persons $(DEMO_PERSONS) --start $(DEMO_MONTH) --months 1
+	$(BIN)/dtsen run --month $(DEMO_MONTH)
+	$(BIN)/dtsen evaluate --month $(DEMO_MONTH)
+	$(BIN)/dtsen query "select kode_prov, count(*) as persons, count(*) filter (where in_dtks) as in_dtks from dtsen_individu group by 1 order by 1"
+	@echo ""
+	@echo "Published release : $$($(BIN)/python -m dtsen_pipeline.paths current_release)/dtsen.duckdb (read-only)"
+	@echo "Query it          : $(BIN)/dtsen query \"select count(*) from dtsen_individu\""
+	@echo "Dagster UI        : make ui, then open http://localhost:3000 (this run is in Runs)"
+
+test: setup
+	$(BIN)/python -m pytest
+
+ui: setup
+	DAGSTER_HOME=$$($(BIN)/python -m dtsen_pipeline.paths dagster_home) \
+		$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+bench: setup
+	$(BIN)/python -m dtsen_pipeline.bench --sizes $(SIZES)
+
+clean-data:
+	rm -rf data/landing data/truth data/warehouse data/publish data/reports data/logs data/bench

@@ -1,0 +1,92 @@
+"""The thin path end to end on real Dagster, dbt-duckdb, Splink, GX and DuckDB."""
+
+import json
+import os
+
+import duckdb
+import pytest
+from dagster import AssetSelection, DagsterEventType, DagsterInstance, materialize
+
+from tests.conftest import MONTHS, PERSONS, dtsen
+
+
+def test_cli_run_publishes_the_mart(first_month_run, data_root):
+    current = data_root / "publish" / "current"
+    assert current.is_symlink() and os.readlink(current) == MONTHS[0]
+    db = current / "dtsen.duckdb"
+    assert db.stat().st_mode & 0o222 == 0, "the analyst file is read-only"
+    manifest = json.loads((current / "manifest.json").read_text())
+    with duckdb.connect(str(db), read_only=True) as con:
+        persons = con.execute("select count(*) from dtsen_individu").fetchone()[0]
+        distinct = con.execute("select count(distinct dtsen_id) from dtsen_individu").fetchone()[0]
+        months = con.execute("select distinct extract_month from dtsen_individu").fetchall()
+    with duckdb.connect(str(data_root / "warehouse" / "dtsen.duckdb"), read_only=True) as con:
+        linked = con.execute("select count(distinct dtsen_id) from linkage.person_clusters "
+                             "where extract_month = ?", [MONTHS[0]]).fetchone()[0]
+    # One row per linked person, and linkage recovers (almost) exactly the generated population.
+    assert persons == distinct == linked == manifest["tables"]["dtsen_individu"]
+    assert abs(persons - PERSONS) <= PERSONS * 0.01
+    assert months == [(MONTHS[0],)]
+    # Progress per step was shown on the terminal.
+    for step in ("raw__dtks__individu", "dbt_staging", "linkage__person_clusters", "dbt_marts",
+                 "publish__dtsen_release"):
+        assert f"done     {step}" in first_month_run.stderr
+
+
+def test_cli_evaluate_reports_linkage_accuracy(first_month_run, cli_env):
+    result = dtsen("evaluate", "--month", MONTHS[0], env=cli_env)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["records_evaluated"] == report["records_in_truth"] > PERSONS
+    assert report["splink"]["f1"] >= 0.97
+    assert report["splink"]["recall_nik_missing_or_invalid"] >= 0.9
+    # Probabilistic linkage beats the deterministic NIK join on recall.
+    assert report["splink"]["recall"] > report["nik_only_baseline"]["recall"]
+
+
+def test_cli_run_fails_clearly_without_extracts(first_month_run, cli_env):
+    result = dtsen("run", "--month", "2025-06", env=cli_env)
+    assert result.returncode == 1
+    assert "step raw__dtks__individu failed" in result.stderr
+    assert "no file for dtks 2025-06" in result.stderr
+
+
+def test_failed_gate_blocks_publication(first_month_run, in_data_root):
+    from dtsen_pipeline import paths, publication
+    from dtsen_pipeline.definitions import defs
+    from dtsen_pipeline.defs.publish.assets import dtsen_release
+    from dtsen_pipeline.defs.quality.checks import gx_dtsen_individu
+
+    month = MONTHS[1]
+    before = (paths.publish_dir() / MONTHS[0] / "manifest.json").read_text()
+    every_asset = list(defs.assets) + [gx_dtsen_individu]
+    with DagsterInstance.get() as instance:
+        # Month 2 up to the marts, without publishing.
+        built = materialize(every_asset, selection=AssetSelection.all() - AssetSelection.assets(dtsen_release),
+                            partition_key=month, instance=instance, resources=defs.resources)
+        assert built.success
+        # A bad row reaches the mart: a duplicated person.
+        with duckdb.connect(str(paths.warehouse_db())) as con:
+            con.execute("insert into marts.dtsen_individu select * from marts.dtsen_individu limit 1")
+        gated = materialize(every_asset,
+                            selection=AssetSelection.assets(dtsen_release) | AssetSelection.checks(gx_dtsen_individu),
+                            partition_key=month, instance=instance, resources=defs.resources,
+                            raise_on_error=False)
+    assert not gated.success
+    evaluations = [e.event_specific_data for e in gated.all_events
+                   if e.event_type == DagsterEventType.ASSET_CHECK_EVALUATION]
+    assert [(c.check_name, c.passed) for c in evaluations] == [("gx_dtsen_individu", False)]
+    assert evaluations[0].metadata["expectations failed"].value == 1
+    assert "ExpectColumnValuesToBeUnique | dtsen_id | **no** | 2 " in evaluations[0].metadata["results"].value
+    # Nothing was published: no month-2 release, `current` and month 1 untouched.
+    assert not (paths.publish_dir() / month).exists()
+    assert publication.current_month() == MONTHS[0]
+    assert (paths.publish_dir() / MONTHS[0] / "manifest.json").read_text() == before
+    assert not any(p.name.startswith(".tmp-") for p in paths.publish_dir().iterdir())
+
+
+@pytest.mark.parametrize("bad", ["2025-13", "202501", "jan"])
+def test_cli_rejects_bad_month(bad, cli_env):
+    result = dtsen("run", "--month", bad, env=cli_env)
+    assert result.returncode == 2
+    assert "YYYY-MM" in result.stderr
