@@ -1,0 +1,143 @@
+"""``make bench``: time every stage of a monthly refresh at several sizes, with peak memory.
+
+Each size runs in its own child process (a fresh data root under data/bench/), while the parent
+samples the RSS of the child's whole process tree (dbt runs as a grandchild). Results go to
+data/bench/results.json and results.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+MONTH = "2025-01"
+
+
+def _one(persons: int) -> dict:
+    """Inside the child: generate, run the job, evaluate; report seconds per stage."""
+    from dagster import DagsterEventType
+
+    from dtsen_pipeline import paths, warehouse
+    from dtsen_pipeline.cli import run_month
+    from dtsen_pipeline.evaluate import evaluate_month
+    from dtsen_pipeline.generate import generate
+
+    t0 = time.perf_counter()
+    written = generate(persons=persons, start=MONTH, months=1, seed=1)[0]
+    stages = {"generate": time.perf_counter() - t0}
+    records = sum(written.records.values())
+
+    # The floor: a bare DuckDB read of every extract, no pipeline around it.
+    t0 = time.perf_counter()
+    with warehouse.connect(":memory:") as con:
+        for source, path in written.files.items():
+            sep = ";" if path.read_text(encoding="utf-8")[:4096].count(";") > 3 else ","
+            con.execute(f"select count(*) from read_csv('{path}', delim='{sep}', all_varchar=true)").fetchone()
+    floor = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    result = run_month(MONTH, show_progress=False)
+    stages["run (end to end)"] = time.perf_counter() - t0
+    if not result.success:
+        raise SystemExit(f"bench run for {persons} persons failed; see {paths.logs_dir()}")
+    for event in result.all_events:
+        if event.event_type == DagsterEventType.STEP_SUCCESS:
+            stages[event.step_key] = event.event_specific_data.duration_ms / 1000
+    report = evaluate_month(MONTH)
+    return {
+        "persons": persons, "records": records, "stages_s": {k: round(v, 2) for k, v in stages.items()},
+        "floor_bare_read_s": round(floor, 3),
+        "records_per_s_end_to_end": round(records / stages["run (end to end)"]),
+        "f1_splink": report["splink"]["f1"], "f1_nik_only": report["nik_only_baseline"]["f1"],
+        "recall_nik_missing_or_invalid": report["splink"]["recall_nik_missing_or_invalid"],
+    }
+
+
+def _tree_rss(pid: int) -> int:
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        return sum(p.memory_info().rss for p in [proc, *proc.children(recursive=True)])
+    except psutil.Error:
+        return 0
+
+
+def _measure(persons: int, root: Path) -> dict:
+    env = {**os.environ, "DTSEN_DATA_DIR": str(root)}
+    env.pop("DAGSTER_HOME", None)
+    shutil.rmtree(root, ignore_errors=True)
+    child = subprocess.Popen([sys.executable, "-m", "dtsen_pipeline.bench", "--one", str(persons)],
+                             env=env, stdout=subprocess.PIPE, text=True)
+    peak = 0
+    stop = threading.Event()
+
+    def sample():
+        nonlocal peak
+        while not stop.is_set():
+            peak = max(peak, _tree_rss(child.pid))
+            time.sleep(0.2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, _ = child.communicate()
+    stop.set()
+    sampler.join()
+    if child.returncode != 0:
+        raise SystemExit(f"bench for {persons} persons failed (exit {child.returncode})")
+    result = json.loads(out.strip().splitlines()[-1])
+    result["peak_rss_mb"] = round(peak / 2**20)
+    return result
+
+
+def _markdown(results: list[dict]) -> str:
+    steps = [k for k in results[0]["stages_s"]]
+    head = "| stage | " + " | ".join(f"{r['persons']:,} persons ({r['records']:,} records)" for r in results) + " |"
+    lines = [head, "|---|" + "---:|" * len(results)]
+    for step in steps:
+        lines.append(f"| {step} (s) | " + " | ".join(str(r["stages_s"].get(step, "")) for r in results) + " |")
+    for label, key in [("bare DuckDB read of the extracts (floor, s)", "floor_bare_read_s"),
+                       ("records per second, end to end", "records_per_s_end_to_end"),
+                       ("peak RSS, process tree (MB)", "peak_rss_mb"),
+                       ("pairwise F1, Splink", "f1_splink"), ("pairwise F1, NIK-only join", "f1_nik_only"),
+                       ("recall on records with missing/invalid NIK", "recall_nik_missing_or_invalid")]:
+        lines.append(f"| {label} | " + " | ".join(str(r[key]) for r in results) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dtsen_pipeline.bench")
+    parser.add_argument("--sizes", default="20000,100000", help="persons per run, comma separated")
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.one:
+        print(json.dumps(_one(args.one)))
+        return 0
+
+    from dtsen_pipeline import paths
+
+    out = paths.data_root() / "bench"
+    out.mkdir(parents=True, exist_ok=True)
+    results = []
+    for size in (int(s) for s in args.sizes.split(",")):
+        print(f"bench: {size:,} persons ...", file=sys.stderr, flush=True)
+        results.append(_measure(size, out / f"work-{size}"))
+        print(f"bench: {size:,} persons: {results[-1]['stages_s']['run (end to end)']} s end to end, "
+              f"peak {results[-1]['peak_rss_mb']} MB, F1 {results[-1]['f1_splink']}", file=sys.stderr)
+    meta = {"machine": {"cpus": os.cpu_count()}, "month": MONTH, "command": f"make bench SIZES={args.sizes}"}
+    (out / "results.json").write_text(json.dumps({**meta, "results": results}, indent=2), encoding="utf-8")
+    table = _markdown(results)
+    (out / "results.md").write_text(f"Command: `{meta['command']}`\n\n{table}", encoding="utf-8")
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
