@@ -7,7 +7,6 @@ never half of either.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -16,17 +15,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from dtsen_pipeline import paths, warehouse
+from dtsen_pipeline.checksums import file_sha256
 
 RELEASE_DB = "dtsen.duckdb"
 MANIFEST = "manifest.json"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def write_release(month: str, tables: dict[str, str], extra: dict | None = None) -> Path:
@@ -49,7 +41,7 @@ def write_release(month: str, tables: dict[str, str], extra: dict | None = None)
             "month": month,
             "published_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "tables": counts,
-            "sha256": {RELEASE_DB: _sha256(db)},
+            "sha256": {RELEASE_DB: file_sha256(db)},
             **(extra or {}),
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")

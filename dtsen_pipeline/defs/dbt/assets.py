@@ -61,33 +61,26 @@ class LayerTranslator(DagsterDbtTranslator):
         return ["team:data-engineering"]
 
 
-def _dbt_build(context: AssetExecutionContext, dbt: DbtCliResource):
-    paths.export_env()
-    month = context.partition_key
-    args = ["build", "--vars", json.dumps({"month": month})]
-    yield from dbt.cli(args, context=context).stream()
+def _layer_assets(name: str, select: str):
+    """dbt models of the selected folders as one partitioned multi-asset; `dbt build` runs the
+    models and their tests (the tests show as asset checks) for the partition's month."""
+
+    @dbt_assets(
+        manifest=dbt_project.manifest_path,
+        select=select,
+        name=name,
+        partitions_def=monthly_partitions,
+        dagster_dbt_translator=LayerTranslator(),
+    )
+    def _assets(context: AssetExecutionContext, dbt: DbtCliResource):
+        paths.export_env()
+        args = ["build", "--vars", json.dumps({"month": context.partition_key})]
+        yield from dbt.cli(args, context=context).stream()
+
+    return _assets
 
 
-@dbt_assets(
-    manifest=dbt_project.manifest_path,
-    select="staging intermediate",
-    name="dbt_staging",
-    partitions_def=monthly_partitions,
-    dagster_dbt_translator=LayerTranslator(),
-)
-def dbt_staging_assets(context: AssetExecutionContext, dbt: DbtCliResource):
-    yield from _dbt_build(context, dbt)
-
-
-@dbt_assets(
-    manifest=dbt_project.manifest_path,
-    select="marts",
-    name="dbt_marts",
-    partitions_def=monthly_partitions,
-    dagster_dbt_translator=LayerTranslator(),
-)
-def dbt_marts_assets(context: AssetExecutionContext, dbt: DbtCliResource):
-    yield from _dbt_build(context, dbt)
-
+dbt_staging_assets = _layer_assets("dbt_staging", "staging intermediate")
+dbt_marts_assets = _layer_assets("dbt_marts", "marts")
 
 DTSEN_INDIVIDU_KEY = AssetKey("dtsen_individu")

@@ -5,24 +5,16 @@ and validation happen in dbt staging, where each check leaves a flag instead of 
 """
 
 
-import hashlib
 from pathlib import Path
 
 import duckdb
 
+from dtsen_pipeline.checksums import file_sha256
 from dtsen_pipeline.sources import CANONICAL_COLUMNS, SourceSpec
 
 
 class ExtractError(Exception):
     """A landing file that cannot be loaded; the message names the file and the reason."""
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _quote(identifier: str) -> str:
