@@ -17,12 +17,13 @@ JOB_NAME = "monthly_refresh_job"
 def _cmd_generate(args: argparse.Namespace) -> int:
     from dtsen_pipeline.generate import generate
 
-    written = generate(persons=args.persons, start=args.start, months=args.months, seed=args.seed,
-                       out=Path(args.out) if args.out else None)
+    out = Path(args.out) if args.out else None
+    written = generate(persons=args.persons, start=args.start, months=args.months, seed=args.seed, out=out,
+                       log=lambda line: print(line, file=sys.stderr, flush=True))
     for w in written:
-        counts = ", ".join(f"{s} {n:,}" for s, n in w.records.items())
-        print(f"{w.month}: {counts} records; landing under {w.files[next(iter(w.files))].parents[2]}, "
-              f"truth at {w.truth}")
+        print(f"{w.month}: " + ", ".join(f"{s} {n:,}" for s, n in w.records.items()))
+    print(f"landing files under {(out / 'landing') if out else paths.landing_dir()}; "
+          f"ground truth under {written[-1].truth.parent.parent}")
     return 0
 
 

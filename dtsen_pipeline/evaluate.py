@@ -56,10 +56,18 @@ def evaluate_month(month: str, truth_root: Path | None = None) -> dict:
             join intermediate.int_identitas i on i.record_key = c.record_key and i.extract_month = c.extract_month
             join read_parquet(?) t on c.record_key = t.source || ':' || t.source_record_id
             where c.extract_month = ?""", [str(truth), month])
-        truth_records = con.execute("select count(*) from read_parquet(?)", [str(truth)]).fetchone()[0]
+        con.execute("create temp table evaluated_sources as select distinct split_part(record_key, ':', 1) "
+                    "as source from evaluated")
+        # Truth covers every generated source; score the sources the pipeline linked.
+        truth_records = con.execute(
+            "select count(*) from read_parquet(?) where source in "
+            "(select distinct source from linkage.person_clusters where extract_month = ?)",
+            [str(truth), month]).fetchone()[0]
         evaluated = con.execute("select count(*) from evaluated").fetchone()[0]
         return {
             "month": month,
+            "sources": [r[0] for r in con.execute(
+                "select distinct source from evaluated_sources order by 1").fetchall()],
             "records_in_truth": int(truth_records),
             "records_evaluated": int(evaluated),
             "records_with_nik_missing_or_invalid": int(

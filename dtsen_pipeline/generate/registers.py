@@ -1,0 +1,180 @@
+"""Each agency's register of the world: who it lists, under which record id, written how.
+
+A register persists from month to month like a real agency list: a record keeps its id and its
+errors (a mistyped NIK stays mistyped), families enrol and leave by the coverage rules, the dead
+linger until removed, and movers keep their old address until the record is refreshed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from dtsen_pipeline.generate import names
+
+NIK_NOISE = ("nik_typo", "nik_invalid", "nik_missing", "nik_shared")
+DOB_NOISE = ("dob_day_month_swap", "dob_placeholder", "dob_invalid")
+
+
+@dataclass
+class Register:
+    name: str
+    spec: dict
+    records: pd.DataFrame = field(default_factory=pd.DataFrame)
+    next_rec: int = 1
+
+    def active(self) -> pd.DataFrame:
+        return self.records[self.records["active"]] if len(self.records) else self.records
+
+
+def coverage_probability(view: pd.DataFrame, rules: list[dict]) -> np.ndarray:
+    masks = [np.ones(len(view), bool) if r["when"] == "all" else view.eval(r["when"]).to_numpy(bool)
+             for r in rules]
+    p = np.select(masks, [r["p"] for r in rules], 0.0)
+    return np.where(view["alive"].to_numpy(), p, 0.0)
+
+
+def _nik_typo(nik: pd.Series, rng: np.random.Generator) -> pd.Series:
+    out = []
+    for value in nik.tolist():
+        digits = list(value)
+        pos = int(rng.integers(0, 15))
+        if rng.random() < 0.5:
+            digits[pos], digits[pos + 1] = digits[pos + 1], digits[pos]
+        else:
+            digits[pos] = str((int(digits[pos]) + int(rng.integers(1, 10))) % 10)
+        out.append("".join(digits))
+    return pd.Series(out, index=nik.index, dtype=object)
+
+
+def _nik_invalid(nik: pd.Series, rng: np.random.Generator) -> pd.Series:
+    short = rng.random(len(nik)) < 0.5
+    bad_day = rng.choice(np.array(["00", "35", "38", "75", "99"]), len(nik))
+    broken = nik.str.slice(0, 6) + bad_day + nik.str.slice(8)
+    return pd.Series(np.where(short, nik.str.slice(0, 15), broken), index=nik.index, dtype=object)
+
+
+def _iso(dates: pd.Series) -> pd.Series:
+    return pd.to_datetime(dates).dt.strftime("%Y-%m-%d")
+
+
+def apply_noise(new: pd.DataFrame, rates: dict, rng: np.random.Generator) -> pd.DataFrame:
+    """Record the true identity the way this source gets it wrong; flags say what was done."""
+    n = len(new)
+    out = pd.DataFrame(index=new.index)
+    # NIK: at most one kind of error per record.
+    u = rng.random(n)
+    edges = np.cumsum([rates.get(k, 0.0) for k in NIK_NOISE])
+    kind = np.searchsorted(edges, u, side="right")
+    nik_flag = np.where(kind < len(NIK_NOISE), np.array([*NIK_NOISE, ""], dtype=object)[kind], "")
+    nik = new["nik"].astype(object).copy()
+    typo = nik_flag == "nik_typo"
+    nik[typo] = _nik_typo(nik[typo], rng)
+    invalid = nik_flag == "nik_invalid"
+    nik[invalid] = _nik_invalid(nik[invalid], rng)
+    nik[nik_flag == "nik_missing"] = ""
+    shared = (nik_flag == "nik_shared") & (new["head_nik"] != new["nik"]).to_numpy()
+    nik[shared] = new.loc[shared, "head_nik"]
+    nik_flag = np.where((nik_flag == "nik_shared") & ~shared, "", nik_flag)
+    out["nik"], out["noise_nik"] = nik, nik_flag
+
+    female = new["female"].to_numpy()
+    variant = rng.random(n) < rates.get("name_variant", 0.0)
+    nama = names.name_variants(new["nama"], variant, rng, new["father"], female)
+    blank = rng.random(n) < rates.get("name_blank", 0.0)
+    out["nama"] = np.where(blank, "", nama)
+    out["noise_nama"] = np.select([blank, variant], ["name_blank", "name_variant"], "")
+
+    u = rng.random(n)
+    edges = np.cumsum([rates.get(k, 0.0) for k in DOB_NOISE])
+    kind = np.searchsorted(edges, u, side="right")
+    dob_flag = np.where(kind < len(DOB_NOISE), np.array([*DOB_NOISE, ""], dtype=object)[kind], "")
+    d = pd.to_datetime(new["tanggal_lahir"])
+    iso = _iso(d)
+    swappable = (dob_flag == "dob_day_month_swap") & (d.dt.day <= 12).to_numpy() & (d.dt.day != d.dt.month).to_numpy()
+    swapped = d.dt.year.astype(str) + "-" + d.dt.day.astype(str).str.zfill(2) + "-" + d.dt.month.astype(str).str.zfill(2)
+    year = d.dt.year.astype(str)
+    placeholder = np.where(rng.random(n) < 0.5, year + "-01-01", year)
+    invalid_date = np.where(rng.random(n) < 0.5, year + "-02-31", year + "-00-00")
+    out["tanggal_lahir"] = np.select(
+        [swappable, dob_flag == "dob_placeholder", dob_flag == "dob_invalid"],
+        [swapped, placeholder, invalid_date], iso)
+    out["noise_tanggal_lahir"] = np.where((dob_flag == "dob_day_month_swap") & ~swappable, "", dob_flag)
+
+    wrong_sex = rng.random(n) < rates.get("sex_wrong", 0.0)
+    out["jenis_kelamin"] = np.where(female ^ wrong_sex, "P", "L")
+    out["noise_jenis_kelamin"] = np.where(wrong_sex, "sex_wrong", "")
+    return out
+
+
+def _new_records(reg: Register, who: pd.DataFrame, month: str, rng: np.random.Generator) -> pd.DataFrame:
+    """Records for persons ``who`` (rows of the person view), with duplicates and noise."""
+    rates = reg.spec.get("noise", {})
+    dup = who[rng.random(len(who)) < rates.get("duplicate_record", 0.0)]
+    batch = pd.concat([who.assign(duplicate=False), dup.assign(duplicate=True)], ignore_index=True)
+    n = len(batch)
+    recorded = apply_noise(batch, rates, rng)
+    recs = pd.DataFrame({
+        # Opaque ids: shuffled within the batch, so record order says nothing about the person.
+        "rec_no": reg.next_rec + rng.permutation(n),
+        "person_id": batch["person_id"].to_numpy(),
+        "active": True,
+        "enrolled_month": month,
+        "duplicate": batch["duplicate"].to_numpy(),
+        "kode_desa": batch["kode_desa"].to_numpy(),
+        "no_kk": batch["no_kk"].to_numpy(),
+        "alamat": batch["alamat"].to_numpy(),
+    })
+    reg.next_rec += n
+    return pd.concat([recs, recorded.reset_index(drop=True)], axis=1)
+
+
+def update(reg: Register, view: pd.DataFrame, month: str, first: bool, rng: np.random.Generator) -> None:
+    """Enrol, drop, bury and re-address for one month, by the register's declared rates."""
+    spec = reg.spec
+    unit = "family_id" if spec["unit"] == "family" else "person_id"
+    p = pd.Series(coverage_probability(view, spec["coverage"]), index=view.index)
+    p_unit = p.groupby(view[unit].to_numpy()).max()
+
+    recs = reg.records
+    has_active = pd.Series(False, index=view.index)
+    if len(recs):
+        active_people = recs.loc[recs["active"], "person_id"].unique()
+        has_active = view["person_id"].isin(active_people)
+    listed_before = pd.Series(has_active.groupby(view[unit].to_numpy()).any()).reindex(p_unit.index, fill_value=False)
+
+    draw = pd.Series(rng.random(len(p_unit)), index=p_unit.index)
+    if first:
+        listed = draw < p_unit
+        leaving = pd.Series(False, index=p_unit.index)
+    else:
+        leaving = listed_before & (draw < spec["exit"] * (1 - p_unit))
+        joining = ~listed_before & (draw < spec["enrol"] * p_unit)
+        listed = (listed_before & ~leaving) | joining
+    newly = listed & ~listed_before
+
+    if len(recs):
+        person = view.set_index("person_id", drop=False)
+        rec_unit = recs["person_id"].map(person[unit])
+        recs.loc[recs["active"] & rec_unit.isin(leaving[leaving].index), "active"] = False
+        dead = ~recs["person_id"].map(person["alive"]).fillna(False).astype(bool).to_numpy()
+        buried = recs["active"].to_numpy() & dead & (rng.random(len(recs)) < spec["dead_removal"])
+        recs.loc[buried, "active"] = False
+        # Movers: the record learns the new address only when the agency refreshes it.
+        current = recs["person_id"].map(person["kode_desa"])
+        stale = recs["active"] & current.notna() & (recs["kode_desa"] != current)
+        refresh = stale & (rng.random(len(recs)) < spec["address_refresh"])
+        recs.loc[refresh, "kode_desa"] = current[refresh]
+        recs.loc[refresh, "alamat"] = recs.loc[refresh, "person_id"].map(person["alamat"])
+
+    alive_unrecorded = view["alive"] & ~has_active
+    in_new_unit = view[unit].isin(newly[newly].index)
+    # Members who join an already-listed family (births, marriages) appear when the list is updated.
+    joins_listed = view[unit].isin(listed[listed & ~newly].index) & (rng.random(len(view)) < spec["address_refresh"])
+    if spec["unit"] == "person":
+        joins_listed = pd.Series(False, index=view.index)
+    who = view[alive_unrecorded & (in_new_unit | joins_listed)]
+    if len(who):
+        reg.records = pd.concat([recs, _new_records(reg, who, month, rng)], ignore_index=True)
