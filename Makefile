@@ -8,6 +8,7 @@ UV_VERSION := 0.13.8
 DEMO_PERSONS ?= 5000
 DEMO_MONTH   ?= 2025-01
 SIZES        ?= 20000,100000
+GEN_SIZES    ?= 1000000
 
 .PHONY: setup demo test ui bench clean-data
 
@@ -39,7 +40,7 @@ ui: setup
 		$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 bench: setup
-	$(BIN)/python -m dtsen_pipeline.bench --sizes $(SIZES)
+	$(BIN)/python -m dtsen_pipeline.bench --sizes $(SIZES) --generate-sizes $(GEN_SIZES)
 
 clean-data:
 	rm -rf data/landing data/truth data/warehouse data/publish data/reports data/logs data/bench

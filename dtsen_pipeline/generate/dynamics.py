@@ -35,6 +35,13 @@ def advance(world: World, month: str, dyn: dict, rng: np.random.Generator) -> No
     assign_desil(world)
 
 
+def first_month(world: World, month: str, dyn: dict, rng: np.random.Generator) -> None:
+    """The starting month has its own layoffs, so the PHK source is never empty."""
+    world.events = {}
+    _layoffs_and_recoveries(world, month, dyn, rng)
+    assign_desil(world)
+
+
 def _deaths(world, month, dyn, rng, today):
     p = world.persons
     age = _ages(world, today)

@@ -73,6 +73,7 @@ def generate_world(persons: int, start: str, months: int, seed: int, landing: Pa
         rng = np.random.default_rng([seed, i + 1])
         if world is None:
             world = build_world(persons, seed, month, prof)
+            dynamics.first_month(world, month, prof["dynamics"], rng)
         else:
             dynamics.advance(world, month, prof["dynamics"], rng)
         today = pd.Period(month, freq="M").start_time.date()
