@@ -20,6 +20,15 @@
     end
 {%- endmacro %}
 
+{#
+  Does the NIK's date part (DDMMYY, day + 40 for women) agree with the record's own birth date and
+  sex? A valid NIK that does not is likely someone else's (a head's NIK recorded for a member).
+#}
+{% macro nik_matches_birth(nik, birth_date, sex) -%}
+    (substr({{ nik }}, 7, 6) = lpad((day({{ birth_date }}) + case when {{ sex }} = 'P' then 40 else 0 end)::varchar, 2, '0')
+        || strftime({{ birth_date }}, '%m%y'))
+{%- endmacro %}
+
 {# Sex from every coding the sources use: L/P, LAKI-LAKI/PEREMPUAN, 1/2. #}
 {% macro normalise_sex(col) -%}
     case

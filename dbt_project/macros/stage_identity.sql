@@ -29,6 +29,8 @@ select
     *,
     {{ nik_issue('nik') }} as nik_issue,
     {{ nik_issue('nik') }} is null as nik_valid,
+    coalesce({{ nik_issue('nik') }} is null and {{ nik_matches_birth('nik', 'tanggal_lahir', 'jenis_kelamin') }},
+             false) as nik_matches_birth,
     tanggal_lahir is null as tanggal_lahir_unparsed,
     substr(kode_desa, 1, 2) as kode_prov,
     substr(kode_desa, 1, 4) as kode_kab

@@ -14,7 +14,7 @@ UNIQUE_ID = "record_key"
 MODEL_VERSION = "person-v1"
 
 # Columns the model reads from intermediate.int_identitas.
-INPUT_COLUMNS = (UNIQUE_ID, "source", "nik", "no_kk", "nama_normal", "tanggal_lahir",
+INPUT_COLUMNS = (UNIQUE_ID, "source", "nik", "nik_matches_birth", "no_kk", "nama_normal", "tanggal_lahir",
                  "jenis_kelamin", "kode_desa", "kode_kab")
 
 
@@ -23,7 +23,12 @@ def nik_comparison() -> cl.CustomComparison:
         output_column_name="nik",
         comparison_levels=[
             cll.NullLevel("nik"),
-            cll.ExactMatchLevel("nik"),
+            # The same NIK means more when it also carries both records' birth date and sex: a
+            # NIK shared by family members (the head's, recorded for a member) does not.
+            cll.And(cll.ExactMatchLevel("nik"),
+                    cll.CustomLevel("nik_matches_birth_l and nik_matches_birth_r")).configure(
+                label_for_charts="exact, agrees with both birth dates"),
+            cll.ExactMatchLevel("nik").configure(label_for_charts="exact, birth date disagrees"),
             # One typo or adjacent transposition, but not in the serial: people registered in the
             # same kecamatan with the same birth date differ only there.
             cll.And(cll.DamerauLevenshteinLevel("nik", 1),
