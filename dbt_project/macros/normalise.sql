@@ -1,5 +1,5 @@
 {#
-  One normaliser per field, used by every source's staging model (via stage_identity).
+  One normaliser per field, used by every source's staging model (through stage_identity).
   Each returns a SQL expression over a text column.
 #}
 
@@ -7,50 +7,92 @@
     nullif(regexp_replace(coalesce({{ col }}, ''), '[^0-9]', '', 'g'), '')
 {%- endmacro %}
 
-{# NIK: 16 digits PP KK CC DDMMYY SSSS; day 01-31 (men) or 41-71 (women), month 01-12, serial > 0. #}
-{% macro nik_issue(nik) -%}
+{# Two-digit day/month/year parts of a 16-digit number, as integers (NULL when not digits). #}
+{% macro part(col, start) -%}
+    try_cast(substr({{ col }}, {{ start }}, 2) as integer)
+{%- endmacro %}
+
+{#
+  NIK: 16 digits PP KK CC DDMMYY SSSS. The first six must be a kecamatan (current, or one from
+  before a region split: see nik_prefix_status); day 01-31 for men, 41-71 for women; month 01-12;
+  serial from 0001. Returns the first reason it fails, or NULL.
+#}
+{% macro nik_issue(nik, prefix_status) -%}
     case
         when {{ nik }} is null then 'missing'
         when length({{ nik }}) <> 16 then 'wrong_length'
-        when substr({{ nik }}, 1, 2)::int < 11 then 'bad_province'
-        when not (substr({{ nik }}, 7, 2)::int between 1 and 31 or substr({{ nik }}, 7, 2)::int between 41 and 71)
-            then 'bad_birth_day'
-        when not substr({{ nik }}, 9, 2)::int between 1 and 12 then 'bad_birth_month'
+        when {{ prefix_status }} is null then 'unknown_kecamatan'
+        when not ({{ part(nik, 7) }} between 1 and 31 or {{ part(nik, 7) }} between 41 and 71) then 'bad_birth_day'
+        when not {{ part(nik, 9) }} between 1 and 12 then 'bad_birth_month'
         when substr({{ nik }}, 13, 4) = '0000' then 'bad_serial'
     end
 {%- endmacro %}
 
-{#
-  Does the NIK's date part (DDMMYY, day + 40 for women) agree with the record's own birth date and
-  sex? A valid NIK that does not is likely someone else's (a head's NIK recorded for a member).
-#}
-{% macro nik_matches_birth(nik, birth_date, sex) -%}
-    (substr({{ nik }}, 7, 6) = lpad((day({{ birth_date }}) + case when {{ sex }} = 'P' then 40 else 0 end)::varchar, 2, '0')
-        || strftime({{ birth_date }}, '%m%y'))
+{# No. KK: 16 digits, issuing kecamatan, issue date DDMMYY, serial. #}
+{% macro no_kk_issue(no_kk, prefix_status) -%}
+    case
+        when {{ no_kk }} is null then 'missing'
+        when length({{ no_kk }}) <> 16 then 'wrong_length'
+        when {{ prefix_status }} is null then 'unknown_kecamatan'
+        when not {{ part(no_kk, 7) }} between 1 and 31 or not {{ part(no_kk, 9) }} between 1 and 12 then 'bad_issue_date'
+    end
+{%- endmacro %}
+
+{# Does the NIK's date part (DDMMYY, day + 40 for women) carry this birth date, and this sex? #}
+{% macro nik_birth_date_agrees(nik, birth_date) -%}
+    ({{ part(nik, 7) }} % 40 = day({{ birth_date }}) and {{ part(nik, 9) }} = month({{ birth_date }})
+        and {{ part(nik, 11) }} = year({{ birth_date }}) % 100)
+{%- endmacro %}
+
+{% macro nik_sex_agrees(nik, sex) -%}
+    (({{ part(nik, 7) }} > 40) = ({{ sex }} = 'P'))
 {%- endmacro %}
 
 {# Sex from every coding the sources use: L/P, LAKI-LAKI/PEREMPUAN, 1/2. #}
 {% macro normalise_sex(col) -%}
     case
         when upper(trim({{ col }})) in ('L', 'LK', 'LAKI-LAKI', 'LAKI LAKI', '1', 'PRIA', 'M') then 'L'
-        when upper(trim({{ col }})) in ('P', 'PR', 'PEREMPUAN', '2', 'WANITA', 'F') then 'P'
+        when upper(trim({{ col }})) in ('P', 'PR', 'PEREMPUAN', '2', 'WANITA', 'F', 'W') then 'P'
     end
 {%- endmacro %}
 
-{# Dates in every form the sources use; placeholders are kept but flagged in staging. #}
-{% macro parse_date(col) -%}
+{#
+  Dates in every form the sources use: the source's declared formats first, then the common ones,
+  then Excel serial day numbers. A year alone parses to NULL here (see birth_year); impossible dates
+  (31-02-1980, 00-00-1975) parse to NULL and are flagged by date_issue.
+#}
+{% macro parse_date(col, formats=[]) -%}
+    {%- set common = ['%Y-%m-%d', '%d-%m-%Y', '%d/%m/%Y', '%Y%m%d', '%Y/%m/%d', '%d.%m.%Y'] -%}
     coalesce(
-        try_strptime(trim({{ col }}), '%Y-%m-%d'),
-        try_strptime(trim({{ col }}), '%d-%m-%Y'),
-        try_strptime(trim({{ col }}), '%d/%m/%Y'),
-        try_strptime(trim({{ col }}), '%Y%m%d')
-    )::date
+        {%- for f in formats + common %}
+        try_strptime(trim({{ col }}), '{{ f }}')::date,
+        {%- endfor %}
+        case when regexp_full_match(trim({{ col }}), '[1-9][0-9]{4}')
+             then date '1899-12-30' + cast(trim({{ col }}) as integer) end
+    )
+{%- endmacro %}
+
+{% macro birth_year(raw, parsed) -%}
+    coalesce(year({{ parsed }}), case when regexp_full_match(trim({{ raw }}), '(19|20)[0-9]{2}')
+                                      then cast(trim({{ raw }}) as integer) end)
+{%- endmacro %}
+
+{% macro date_issue(raw, parsed, month_end) -%}
+    case
+        when {{ raw }} is null then 'missing'
+        when {{ parsed }} is null and regexp_full_match(trim({{ raw }}), '(19|20)[0-9]{2}') then 'year_only'
+        when {{ parsed }} is null then 'not_a_date'
+        when {{ parsed }} > {{ month_end }} then 'in_the_future'
+        when year({{ parsed }}) < 1900 then 'implausible_year'
+        when day({{ parsed }}) = 1 and month({{ parsed }}) = 1 then 'placeholder_01_01'
+    end
 {%- endmacro %}
 
 {#
-  Names, inside out: degrees after a comma dropped (", S.Pd"); punctuation and digits to spaces;
-  titles removed (H., Hj., Drs., dr., ...); the Muhammad family of spellings (M., Moh, Muh., ...)
-  unified; old orthography mapped to the new (oe -> u, dj -> j, tj -> c); spaces collapsed.
+  Names, inside out: degrees after a comma dropped (", S.Pd"); bin/binti and what follows split
+  off (see nama_ayah); punctuation and digits to spaces; titles removed (H., Hj., Drs., dr., ...);
+  the Muhammad family of spellings (M., Moh, Muh., ...) unified; old orthography mapped to the new
+  (oe -> u, dj -> j, tj -> c); spaces collapsed.
 #}
 {% macro normalise_name(col) -%}
     nullif(trim(regexp_replace(
@@ -58,15 +100,43 @@
             regexp_replace(
                 regexp_replace(
                     regexp_replace(
-                        regexp_replace(upper(coalesce({{ col }}, '')), ',.*$', ''),
+                        regexp_replace(regexp_replace(upper(coalesce({{ col }}, '')), ',.*$', ''),
+                                       '\s+(BIN|BINTI)\s+.*$', ''),
                         '[^A-Z]+', ' ', 'g'),
                     '\b(H|HJ|DRS|DRA|IR|DR|DRG|KH|PROF)\b', ' ', 'g'),
-                '^\s*(MUHAMMAD|MUHAMAD|MOHAMMAD|MOHAMAD|MOHAMMED|MUHAMMED|MOCH|MOH|MUH|MHD|M)\b', 'MUHAMMAD'),
+                '^\s*(MUHAMMAD|MUHAMAD|MOHAMMAD|MOHAMAD|MOHAMMED|MUHAMMED|MOCHAMMAD|MOCHAMAD|MOCH|MOH|MUH|MHD|M)\b',
+                'MUHAMMAD'),
             'OE', 'U'), 'DJ', 'J'), 'TJ', 'C'),
         '\s+', ' ', 'g')), '')
+{%- endmacro %}
+
+{# The father's name a "bin"/"binti" carries, normalised, or NULL. #}
+{% macro father_name(col) -%}
+    nullif(trim(regexp_replace(regexp_extract(upper(coalesce({{ col }}, '')), '\s(BIN|BINTI)\s+([^,]*)', 2),
+                               '[^A-Z]+', ' ', 'g')), '')
+{%- endmacro %}
+
+{#
+  A phonetic key for blocking on names that sound alike: from the normalised name, letters that
+  Indonesian spellings swap are merged (Y/J, V/F/PH, Z/S, Q/K, KH/H) and vowels after the first
+  letter of each word dropped: YUSUF and JUSUF -> JSF, MUHAMMAD -> MHMMD.
+#}
+{% macro name_key(normal_name) -%}
+    nullif(regexp_replace(
+        regexp_replace(
+            replace(replace(replace(replace(replace(replace({{ normal_name }},
+                'KH', 'H'), 'PH', 'F'), 'V', 'F'), 'Z', 'S'), 'Q', 'K'), 'Y', 'J'),
+            '\B[AEIOUH]', '', 'g'),
+        '\s+', ' ', 'g'), '')
 {%- endmacro %}
 
 {# Region codes dotted (32.76.01.1001) or flat (3276011001) -> flat digits. #}
 {% macro normalise_region(col) -%}
     {{ digits_only(col) }}
+{%- endmacro %}
+
+{# A region name as the reference keys it: "Kabupaten Kutai Kartanegara" -> "KUTAI KARTANEGARA". #}
+{% macro region_name_key(col) -%}
+    nullif(trim(regexp_replace(regexp_replace(upper(coalesce({{ col }}, '')),
+        '^\s*(KABUPATEN|KAB\.?|KOTA ADM\.?|KOTA)\s+', ''), '[^A-Z0-9]+', ' ', 'g')), '')
 {%- endmacro %}

@@ -1,8 +1,10 @@
 {#
-  The staging contract every source shares: canonical identity columns, normalised by the one
-  normaliser per field, with a flag and a reason for every check. Nothing is dropped here.
+  The staging contract every source shares: the canonical identity columns, normalised by the one
+  normaliser per field (macros/normalise.sql), with a flag and a reason for every check. Nothing is
+  dropped here; intermediate.identity_issues lists every flagged value with its file and row.
+  Each source's model (generated from config/sources/<name>.yaml) is one call of this macro.
 #}
-{% macro stage_identity(source_table) -%}
+{% macro stage_identity(source_table, date_formats=[]) -%}
 with raw as (
     select * from {{ source('raw', source_table) }}
 ),
@@ -13,26 +15,82 @@ normalised as (
         extract_month,
         source || ':' || source_record_id as record_key,
         source_record_id,
+        source_file,
+        source_row,
         {{ digits_only('nik') }} as nik,
         {{ digits_only('no_kk') }} as no_kk,
         {{ normalise_name('nama') }} as nama_normal,
-        {{ parse_date('tanggal_lahir') }} as tanggal_lahir,
-        {{ normalise_sex('jenis_kelamin') }} as jenis_kelamin,
-        {{ normalise_region('kode_desa') }} as kode_desa,
+        {{ father_name('nama') }} as nama_ayah,
+        {{ parse_date('tanggal_lahir', date_formats) }} as tanggal_lahir,
         tanggal_lahir as tanggal_lahir_raw,
-        source_file,
-        source_row
+        {{ normalise_sex('jenis_kelamin') }} as jenis_kelamin,
+        jenis_kelamin as jenis_kelamin_raw,
+        upper(trim(tempat_lahir)) as tempat_lahir,
+        {{ normalise_region('kode_desa') }} as kode_wilayah,
+        {{ region_name_key('nama_desa') }} as kunci_desa,
+        {{ region_name_key('nama_kecamatan') }} as kunci_kecamatan,
+        {{ region_name_key('nama_kabupaten') }} as kunci_kabupaten,
+        (last_day(strptime(extract_month || '-01', '%Y-%m-%d')))::date as month_end
     from raw
+),
+
+-- Lists that name regions instead of coding them (Dinsos Kaltim): look the village up by its
+-- kabupaten, kecamatan and village names; an ambiguous name resolves to nothing.
+by_name as (
+    select n.record_key, min(w.kode_desa) as kode_desa
+    from normalised n
+    join {{ ref('ref_wilayah') }} w
+      on w.kunci_desa = n.kunci_desa and w.kunci_kecamatan = n.kunci_kecamatan
+     and w.kunci_kabupaten = n.kunci_kabupaten
+    where n.kode_wilayah is null and n.kunci_desa is not null
+    group by n.record_key
+    having count(*) = 1
+),
+
+checked as (
+    select
+        n.* exclude (kode_wilayah, kunci_desa, kunci_kecamatan, kunci_kabupaten, month_end),
+        {{ name_key('n.nama_normal') }} as nama_kunci,
+        {{ birth_year('n.tanggal_lahir_raw', 'n.tanggal_lahir') }} as tahun_lahir,
+        {{ nik_issue('n.nik', 'nik_prefix.status') }} as nik_issue,
+        nik_prefix.status = 'predates_split' as nik_prefix_predates_split,
+        {{ no_kk_issue('n.no_kk', 'kk_prefix.status') }} as no_kk_issue,
+        {{ date_issue('n.tanggal_lahir_raw', 'n.tanggal_lahir', 'n.month_end') }} as tanggal_lahir_issue,
+        case when n.jenis_kelamin_raw is null then 'missing'
+             when n.jenis_kelamin is null then 'unknown_code' end as jenis_kelamin_issue,
+        case when n.nama_normal is null then 'missing' end as nama_issue,
+        -- Region: a 10-digit village code, a 4-digit kabupaten code, or names resolved above.
+        case when length(n.kode_wilayah) = 10 and desa.kode_desa is not null then n.kode_wilayah
+             else by_name.kode_desa end as kode_desa,
+        case when length(n.kode_wilayah) in (4, 10) then substr(n.kode_wilayah, 1, 4)
+             else substr(by_name.kode_desa, 1, 4) end as kode_kab,
+        case
+            when n.kode_wilayah is null and by_name.kode_desa is not null then 'resolved_from_names'
+            when n.kode_wilayah is null and n.kunci_desa is not null then 'names_not_found'
+            when n.kode_wilayah is null then 'missing'
+            when length(n.kode_wilayah) = 4 and kab.kode_kab is null then 'unknown_code'
+            when length(n.kode_wilayah) = 4 then 'kabupaten_only'
+            when length(n.kode_wilayah) <> 10 then 'wrong_length'
+            when desa.kode_desa is null then 'unknown_code'
+        end as wilayah_issue
+    from normalised n
+    left join {{ ref('ref_nik_prefix') }} nik_prefix on nik_prefix.kode_kec = substr(n.nik, 1, 6)
+    left join {{ ref('ref_nik_prefix') }} kk_prefix on kk_prefix.kode_kec = substr(n.no_kk, 1, 6)
+    left join {{ ref('ref_wilayah') }} desa on desa.kode_desa = n.kode_wilayah
+    left join (select distinct kode_kab from {{ ref('ref_wilayah') }}) kab on kab.kode_kab = n.kode_wilayah
+    left join by_name on by_name.record_key = n.record_key
 )
 
 select
     *,
-    {{ nik_issue('nik') }} as nik_issue,
-    {{ nik_issue('nik') }} is null as nik_valid,
-    coalesce({{ nik_issue('nik') }} is null and {{ nik_matches_birth('nik', 'tanggal_lahir', 'jenis_kelamin') }},
+    nik_issue is null as nik_valid,
+    case when nik_issue is null and tanggal_lahir is not null
+         then {{ nik_birth_date_agrees('nik', 'tanggal_lahir') }} end as nik_birth_date_agrees,
+    case when nik_issue is null and jenis_kelamin is not null
+         then {{ nik_sex_agrees('nik', 'jenis_kelamin') }} end as nik_sex_agrees,
+    coalesce(nik_issue is null and tanggal_lahir is not null and jenis_kelamin is not null
+             and {{ nik_birth_date_agrees('nik', 'tanggal_lahir') }} and {{ nik_sex_agrees('nik', 'jenis_kelamin') }},
              false) as nik_matches_birth,
-    tanggal_lahir is null as tanggal_lahir_unparsed,
-    substr(kode_desa, 1, 2) as kode_prov,
-    substr(kode_desa, 1, 4) as kode_kab
-from normalised
+    substr(coalesce(kode_desa, kode_kab), 1, 2) as kode_prov
+from checked
 {%- endmacro %}

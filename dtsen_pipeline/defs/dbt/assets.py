@@ -14,7 +14,7 @@ from typing import Any
 from dagster import AssetExecutionContext, AssetKey
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
-from dtsen_pipeline import paths
+from dtsen_pipeline import dbt_registry, paths
 from dtsen_pipeline.partitions import monthly_partitions
 
 dbt_project = DbtProject(project_dir=paths.DBT_PROJECT_DIR, profiles_dir=paths.DBT_PROJECT_DIR)
@@ -36,8 +36,9 @@ def _manifest_is_stale() -> bool:
 
 
 def prepare_manifest() -> None:
-    """Parse the dbt project when its manifest is missing or older than its files."""
-    if _manifest_is_stale():
+    """Generate the registry's dbt files, then parse the project when its manifest is missing or
+    older than its files."""
+    if dbt_registry.sync() or _manifest_is_stale():
         dbt_resource().cli(["parse", "--quiet"], target_path=dbt_project.target_path).wait()
 
 
@@ -55,7 +56,7 @@ class LayerTranslator(DagsterDbtTranslator):
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         fqn = dbt_resource_props.get("fqn", [])
-        return fqn[1] if len(fqn) > 2 else None
+        return fqn[1] if len(fqn) > 2 else None  # the folder under models/
 
     def get_owners(self, dbt_resource_props: Mapping[str, Any]):
         return ["team:data-engineering"]
@@ -80,7 +81,7 @@ def _layer_assets(name: str, select: str):
     return _assets
 
 
-dbt_staging_assets = _layer_assets("dbt_staging", "staging intermediate")
+dbt_staging_assets = _layer_assets("dbt_staging", "reference staging intermediate")
 dbt_marts_assets = _layer_assets("dbt_marts", "marts")
 
 DTSEN_INDIVIDU_KEY = AssetKey("dtsen_individu")

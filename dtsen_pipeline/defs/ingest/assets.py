@@ -1,56 +1,93 @@
 """Raw layer: one asset per registered source, ``raw/<source>__<entity>``, partitioned by month.
 
-Loading a month replaces that month's rows, so re-ingesting the same or a corrected file never
-duplicates anything.
+A source whose file is missing, corrupt or lacks columns still materialises: its problem is
+recorded (raw.quarantine, raw.ingest_log) and shown by a warning check, and every other source
+carries on. Reconciliation (rows read = loaded + quarantined, per file) is a blocking check.
 """
 
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
 
-from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, MaterializeResult, MetadataValue, asset
-
-from dtsen_pipeline.defs.ingest.reader import ExtractError, select_canonical
+from dtsen_pipeline.ingest.load import load_month, reconciliation
 from dtsen_pipeline.partitions import monthly_partitions
 from dtsen_pipeline.resources import WarehouseResource
 from dtsen_pipeline.sources import SourceSpec, load_sources
 
+RECONCILED = "rows_reconciled"
+READABLE = "files_readable"
+
+
+def _files_table(results) -> str:
+    lines = ["| file | status | read | loaded | quarantined | reason |", "|---|---|---:|---:|---:|---|"]
+    lines += [f"| `{r.file}` | {r.status} | {r.rows_read} | {r.rows_loaded} | {r.rows_quarantined} | {r.reason} |"
+              for r in results]
+    return "\n".join(lines)
+
 
 def build_ingest_asset(spec: SourceSpec) -> AssetsDefinition:
+    key = AssetKey(["raw", spec.raw_table])
+
     @asset(
-        key=AssetKey(["raw", spec.raw_table]),
+        key=key,
         group_name="raw",
         partitions_def=monthly_partitions,
-        kinds={"duckdb", "csv" if spec.format == "csv" else spec.format},
+        kinds={"duckdb", spec.format},
         owners=["team:data-engineering"],
-        description=f"{spec.owner}: {spec.description} Loaded as text with lineage columns from "
-                    f"landing/{spec.name}/<YYYY-MM>/{spec.file_glob}.",
+        description=f"{spec.owner}: {spec.description} From landing/{spec.name}/<YYYY-MM>/{spec.file_glob} "
+                    f"({spec.snapshot} {'snapshot' if spec.snapshot == 'full' else 'of the month'}); "
+                    f"declared in config/sources/{spec.name}.yaml.",
         tags={"source": spec.name, "snapshot": spec.snapshot},
+        check_specs=[
+            AssetCheckSpec(RECONCILED, asset=key, blocking=True,
+                           description="Every row read is loaded or quarantined, per file."),
+            AssetCheckSpec(READABLE, asset=key,
+                           description="Every file could be read; a full-snapshot source delivered a file."),
+        ],
     )
-    def _ingest(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+    def _ingest(context: AssetExecutionContext, warehouse: WarehouseResource):
         month = context.partition_key
         files = spec.landing_files(month)
-        if not files:
-            raise ExtractError(f"no file for {spec.name} {month}: expected "
-                               f"landing/{spec.name}/{month}/{spec.file_glob}")
-        table = f"raw.{spec.raw_table}"
         with warehouse.connect() as con:
-            con.execute("create schema if not exists raw")
-            selects = [select_canonical(con, spec, f, month) for f in files]
-            union = " union all ".join(selects)
-            con.execute(f"create table if not exists {table} as select * from ({union}) limit 0")
-            con.execute("begin")
-            con.execute(f"delete from {table} where extract_month = ?", [month])
-            con.execute(f"insert into {table} {union}")
-            con.execute("commit")
-            per_file = con.execute(
-                f"select source_file, count(*) from {table} where extract_month = ? group by 1 order by 1",
-                [month]).fetchall()
-        rows = sum(n for _, n in per_file)
-        context.log.info(f"{spec.name} {month}: {rows} rows from {len(files)} file(s)")
-        return MaterializeResult(metadata={
+            results = load_month(con, spec, month, files)
+            recon = reconciliation(con, spec, month)
+        loaded = sum(r.rows_loaded for r in results)
+        quarantined_rows = sum(r.rows_quarantined for r in results)
+        bad_files = [r for r in results if r.status == "quarantined"]
+        for r in bad_files:
+            context.log.warning(f"{spec.name} {month}: file quarantined: {r.reason}")
+        if quarantined_rows:
+            context.log.warning(f"{spec.name} {month}: {quarantined_rows} rows quarantined (raw.quarantine)")
+        missing_snapshot = not files and spec.snapshot == "full"
+        if missing_snapshot:
+            context.log.warning(f"{spec.name} {month}: no file at landing/{spec.name}/{month}/{spec.file_glob}")
+        unbalanced = [f for f, read, ok, q in recon if read != ok + q]
+        context.log.info(f"{spec.name} {month}: {loaded} rows loaded, {quarantined_rows} quarantined, "
+                         f"{len(files)} file(s)")
+        yield MaterializeResult(metadata={
             "month": month,
-            "dagster/row_count": rows,
-            "files": MetadataValue.md("\n".join(f"- `{f}`: {n} rows" for f, n in per_file)),
-            "table": table,
+            "dagster/row_count": loaded,
+            "rows quarantined": quarantined_rows,
+            "files": MetadataValue.md(_files_table(results) if results else "no file this month"),
         })
+        yield AssetCheckResult(
+            check_name=RECONCILED, passed=not unbalanced,
+            metadata={"files": len(recon), "unbalanced files": ", ".join(unbalanced) or "none",
+                      "rows read": sum(r[1] for r in recon), "rows loaded": sum(r[2] for r in recon),
+                      "rows quarantined": sum(r[3] for r in recon)})
+        yield AssetCheckResult(
+            check_name=READABLE, passed=not bad_files and not missing_snapshot, severity=AssetCheckSeverity.WARN,
+            metadata={"files quarantined": len(bad_files),
+                      "reasons": MetadataValue.md("\n".join(f"- {r.reason}" for r in bad_files) or "none"),
+                      "file expected but missing": missing_snapshot})
 
     return _ingest
 

@@ -1,1 +1,0 @@
-{{ stage_identity('dtks__individu') }}

@@ -1,1 +1,0 @@
-{{ stage_identity('dukcapil__individu') }}

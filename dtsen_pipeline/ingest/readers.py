@@ -1,0 +1,161 @@
+"""One reader per format. Each leaves two temp tables on the connection:
+
+- ``_extract``: every column of the file as text, plus ``_row`` (the row an engineer finds in the
+  file: the CSV line, the Excel row, the Parquet record number);
+- ``_rejects``: rows the parser could not read (``_row``, ``column_name``, ``reason``, ``raw_value``).
+
+DuckDB's native readers do the work for CSV and Parquet; XLSX (which DuckDB cannot read offline)
+goes through calamine, column by column. A file that cannot be read at all raises ExtractError.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from dtsen_pipeline.sources import SourceSpec
+
+MAX_LINE_BYTES = 8 * 1024 * 1024
+
+
+class ExtractError(Exception):
+    """A file that cannot be loaded at all; the message names the file and the reason."""
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def read_extract(con: duckdb.DuckDBPyConnection, spec: SourceSpec, path: Path) -> None:
+    if path.stat().st_size == 0:
+        raise ExtractError(f"{path.name}: the file is empty (0 bytes)")
+    {"csv": _read_csv, "xlsx": _read_xlsx, "parquet": _read_parquet}[spec.format](con, spec, path)
+
+
+def _no_rejects(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("create or replace temp table _rejects (_row bigint, column_name varchar, reason varchar, "
+                "raw_value varchar)")
+
+
+def _csv_header(spec: SourceSpec, path: Path) -> list[str]:
+    opts = spec.csv
+    try:
+        with path.open("r", encoding=opts.encoding, newline="") as fh:
+            line = fh.readline()
+    except UnicodeDecodeError as exc:
+        raise ExtractError(f"{path.name}: the header is not {opts.encoding} text ({exc.reason} at byte "
+                           f"{exc.start}); check csv.encoding in config/sources/{spec.name}.yaml") from None
+    header = [h.strip().strip('"') for h in line.lstrip("\ufeff").rstrip("\r\n").split(opts.delimiter)]
+    if len(header) < 2 or not all(header):
+        raise ExtractError(f"{path.name}: no '{opts.delimiter}'-separated header in the first line; "
+                           "is it the right file and delimiter?")
+    if len(set(header)) != len(header):
+        raise ExtractError(f"{path.name}: the header repeats a column name: {header}")
+    return header
+
+
+def _read_csv(con: duckdb.DuckDBPyConnection, spec: SourceSpec, path: Path) -> None:
+    opts = spec.csv
+    header = _csv_header(spec, path)
+    columns = "{" + ", ".join(f"{quote_literal(h)}: 'VARCHAR'" for h in header) + "}"
+    con.execute("drop table if exists _csv_rejects; drop table if exists _csv_scans")
+    scan = (f"read_csv({quote_literal(str(path))}, delim={quote_literal(opts.delimiter)}, header=true, "
+            f"encoding={quote_literal(opts.encoding)}, columns={columns}, auto_detect=false, quote='\"', "
+            f"escape='\"', parallel=false, max_line_size={MAX_LINE_BYTES}, store_rejects=true, "
+            f"rejects_table='_csv_rejects', rejects_scan='_csv_scans')")
+    try:
+        con.execute(f"create or replace temp table _parsed as select row_number() over () as _ord, * from {scan}")
+    except duckdb.Error as exc:
+        raise ExtractError(f"{path.name}: cannot be read as {opts.encoding} CSV: {str(exc).splitlines()[0]}") from None
+    # Each rejected line is one row of the file: a data row lost to the parser, kept here.
+    con.execute("""
+        create or replace temp table _rejects as
+        select line as _row, any_value(column_name) as column_name,
+               string_agg(distinct error_type || ': ' || error_message, '; ') as reason,
+               any_value(csv_line) as raw_value
+        from _csv_rejects group by line""")
+    # Loaded rows take the line numbers the rejects did not: the k-th loaded row is on the k-th free line.
+    con.execute("""
+        create or replace temp table _extract as
+        with n as (select (select count(*) from _parsed) + (select count(*) from _rejects) as rows),
+        lines as (select range as line from range(2, 2 + (select rows from n))
+                  where range not in (select _row from _rejects)),
+        numbered as (select line, row_number() over (order by line) as _ord from lines)
+        select numbered.line as _row, _parsed.* exclude (_ord)
+        from _parsed join numbered using (_ord)""")
+
+
+def _cell_text(value) -> str | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        # Excel stores every number as a float: a NIK typed as a number comes back as 3.2e15.
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time() else value.isoformat(sep=" ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def _read_xlsx(con: duckdb.DuckDBPyConnection, spec: SourceSpec, path: Path) -> None:
+    from python_calamine import CalamineWorkbook
+
+    opts = spec.xlsx
+    try:
+        book = CalamineWorkbook.from_path(str(path))
+        if opts.sheet is not None and opts.sheet not in book.sheet_names:
+            raise ExtractError(f"{path.name}: no sheet '{opts.sheet}' (sheets: {book.sheet_names})")
+        sheet = book.get_sheet_by_name(opts.sheet) if opts.sheet else book.get_sheet_by_index(0)
+        rows = sheet.to_python(skip_empty_area=False)
+    except ExtractError:
+        raise
+    except Exception as exc:  # calamine raises its own types for corrupt or non-XLSX files
+        raise ExtractError(f"{path.name}: cannot be read as XLSX: {exc}") from None
+    if len(rows) < opts.header_row:
+        raise ExtractError(f"{path.name}: has {len(rows)} rows, the header should be on row {opts.header_row}")
+    header = [_cell_text(h) or "" for h in rows[opts.header_row - 1]]
+    while header and not header[-1]:
+        header.pop()
+    if not header or len(set(header)) != len(header) or not all(header):
+        raise ExtractError(f"{path.name}: row {opts.header_row} is not a header of distinct names: {header}")
+    body = rows[opts.header_row:]
+    while body and all(v in (None, "") for v in body[-1]):
+        body.pop()
+    width = len(header)
+    columns = list(zip(*[(r + [None] * width)[:width] for r in body])) if body else [()] * width
+    table = pa.table({"_row": pa.array(range(opts.header_row + 1, opts.header_row + 1 + len(body)), pa.int64()),
+                      **{h: pa.array([_cell_text(v) for v in col], pa.string()) for h, col in zip(header, columns)}})
+    con.register("_xlsx_arrow", table)
+    con.execute("create or replace temp table _extract as select * from _xlsx_arrow")
+    con.unregister("_xlsx_arrow")
+    _no_rejects(con)
+
+
+def _read_parquet(con: duckdb.DuckDBPyConnection, spec: SourceSpec, path: Path) -> None:
+    scan = f"read_parquet({quote_literal(str(path))}, file_row_number=true)"
+    try:
+        con.execute(f"create or replace temp table _parquet as select * from {scan}")
+        if spec.parquet.unnest:
+            nested = quote_ident(spec.parquet.unnest)
+            con.execute(f"""
+                create or replace temp table _parquet as
+                select * exclude ({nested}), unnest({nested}, recursive := true)
+                from _parquet order by file_row_number""")
+        described = con.execute("describe _parquet").fetchall()
+    except duckdb.Error as exc:
+        raise ExtractError(f"{path.name}: cannot be read as Parquet: {str(exc).splitlines()[0]}") from None
+    cols = [c[0] for c in described if c[0] != "file_row_number"]
+    con.execute(
+        "create or replace temp table _extract as select row_number() over (order by file_row_number) as _row, "
+        + ", ".join(f"cast({quote_ident(c)} as varchar) as {quote_ident(c)}" for c in cols) + " from _parquet")
+    _no_rejects(con)
