@@ -47,7 +47,7 @@ def run_month(month: str, *, show_progress: bool = True):
 
 
 def _failures(result) -> list[str]:
-    from dagster import DagsterEventType
+    from dagster import AssetCheckSeverity, DagsterEventType
 
     from dtsen_pipeline.progress import failure_reason
 
@@ -57,9 +57,13 @@ def _failures(result) -> list[str]:
             lines.append(f"step {event.step_key} failed: {failure_reason(event.event_specific_data.error)}")
         elif event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION and not event.event_specific_data.passed:
             data = event.event_specific_data
-            failed = data.metadata.get("failed")
-            lines.append(f"quality gate {data.check_name} failed: {failed.value if failed else '?'}; "
-                         "the release was not published and `current` is unchanged")
+            if data.check_name.startswith("gx_"):
+                failed = data.metadata.get("failed")
+                lines.append(f"quality gate {data.check_name} failed: {failed.value if failed else '?'}; "
+                             "the release was not published and `current` is unchanged")
+            else:
+                kind = "warning" if data.severity == AssetCheckSeverity.WARN else "check"
+                lines.append(f"{kind}: {data.asset_key.to_user_string()} {data.check_name} failed")
         elif event.event_type == DagsterEventType.STEP_SKIPPED:
             lines.append(f"step {event.step_key} skipped (an upstream step or blocking check failed)")
     return lines

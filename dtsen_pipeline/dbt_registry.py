@@ -26,8 +26,9 @@ _COLUMNS = [
     ("source_file", "Landing file the record came from.", []),
     ("source_row", "Row in that file (CSV line, Excel row, Parquet record).", []),
     ("nik", "NIK digits as given; see nik_issue.", []),
-    ("nik_issue", "Why the NIK is not a valid structure (missing, wrong_length, unknown_kecamatan, "
-                  "bad_birth_day, bad_birth_month, bad_serial), or null.", []),
+    ("nik_issue", "Why the NIK cannot be a NIK (missing, wrong_length, unknown_province, bad_region_code, "
+                  "bad_birth_date, bad_serial), or null.", []),
+    ("nik_kecamatan_unknown", "The NIK's kecamatan is in no code list (valid structure, flagged).", []),
     ("nik_prefix_predates_split", "The NIK's kecamatan code predates a region split (valid, flagged).", []),
     ("nik_matches_birth", "The NIK is valid and carries the record's birth date and sex.", []),
     ("no_kk_issue", "Why the family card number is not a valid structure, or null.", []),

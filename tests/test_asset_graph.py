@@ -2,17 +2,27 @@
 
 from dtsen_pipeline.definitions import defs
 
+from dtsen_pipeline.sources import load_sources
+
+SOURCES = [s.name for s in load_sources()]
+STAGED = {f"stg_{s}__individu" for s in SOURCES}
 EXPECTED = {
     # key: (group, parents)
-    "raw/dukcapil__individu": ("raw", set()),
-    "raw/dtks__individu": ("raw", set()),
-    "stg_dukcapil__individu": ("staging", {"raw/dukcapil__individu"}),
-    "stg_dtks__individu": ("staging", {"raw/dtks__individu"}),
-    "int_identitas": ("intermediate", {"stg_dukcapil__individu", "stg_dtks__individu"}),
+    **{f"raw/{s}__individu": ("raw", set()) for s in SOURCES},
+    **{f"stg_{s}__individu": ("staging", {f"raw/{s}__individu", "ref_wilayah", "ref_nik_prefix"}) for s in SOURCES},
+    "ref_wilayah": ("reference", set()),
+    "ref_nik_prefix": ("reference", set()),
+    "int_identitas": ("intermediate", STAGED),
+    "int_identity_issues": ("intermediate", STAGED),
     "linkage/person_clusters": ("linkage", {"int_identitas"}),
     "dtsen_individu": ("marts", {"int_identitas", "linkage/person_clusters"}),
     "publish/dtsen_release": ("publish", {"dtsen_individu"}),
 }
+
+
+def test_every_agency_is_registered():
+    assert sorted(SOURCES) == ["bpjs_tk", "dinsos_kaltim", "dinsos_ntt", "dtks", "dukcapil", "p3ke", "pbi_jk",
+                               "phk", "regsosek"]
 
 
 def test_asset_graph_snapshot():
@@ -24,11 +34,13 @@ def test_asset_graph_snapshot():
     assert actual == EXPECTED
 
 
-def test_quality_gate_is_blocking_and_on_the_mart():
+def test_blocking_checks_guard_the_release_and_the_raw_layer():
     graph = defs.resolve_asset_graph()
-    checks = {str(k.asset_key.to_user_string()) + ":" + k.name: graph.get_check_spec(k) for k in graph.asset_check_keys}
-    gate = checks["dtsen_individu:gx_dtsen_individu"]
-    assert gate.blocking
+    checks = {k.asset_key.to_user_string() + ":" + k.name: graph.get_check_spec(k) for k in graph.asset_check_keys}
+    assert checks["dtsen_individu:gx_dtsen_individu"].blocking
+    for s in SOURCES:
+        assert checks[f"raw/{s}__individu:rows_reconciled"].blocking
+        assert not checks[f"raw/{s}__individu:files_readable"].blocking
 
 
 def test_every_asset_is_described_and_monthly():

@@ -47,8 +47,11 @@ def test_cli_evaluate_reports_linkage_accuracy(first_month_run, cli_env):
 def test_cli_run_fails_clearly_without_extracts(first_month_run, cli_env):
     result = dtsen("run", "--month", "2025-06", env=cli_env)
     assert result.returncode == 1
-    assert "step raw__dtks__individu failed" in result.stderr
-    assert "no file for dtks 2025-06" in result.stderr
+    # Missing files do not fail their source (others would be blocked); each is a warning...
+    assert "warning: raw/dtks__individu files_readable failed" in result.stderr
+    # ...and the run stops where there is nothing to link, saying so.
+    assert "step linkage__person_clusters failed" in result.stderr
+    assert "int_identitas has no rows for this month" in result.stderr
 
 
 def test_failed_gate_blocks_publication(first_month_run, in_data_root):

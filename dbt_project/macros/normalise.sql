@@ -13,17 +13,30 @@
 {%- endmacro %}
 
 {#
-  NIK: 16 digits PP KK CC DDMMYY SSSS. The first six must be a kecamatan (current, or one from
-  before a region split: see nik_prefix_status); day 01-31 for men, 41-71 for women; month 01-12;
-  serial from 0001. Returns the first reason it fails, or NULL.
+  The birth date a NIK carries (DDMMYY, 40 added to the day for women), as a real calendar date or
+  NULL. The century is the latest that does not put the birth after the reference date.
 #}
-{% macro nik_issue(nik, prefix_status) -%}
+{% macro nik_birth_date(nik, reference) -%}
+    try_strptime(
+        lpad((case when {{ part(nik, 7) }} > 40 then {{ part(nik, 7) }} - 40 else {{ part(nik, 7) }} end)::varchar, 2, '0')
+        || '-' || substr({{ nik }}, 9, 2) || '-'
+        || (case when {{ part(nik, 11) }} <= year({{ reference }}) % 100 then 2000 else 1900 end + {{ part(nik, 11) }})::varchar,
+        '%d-%m-%Y')::date
+{%- endmacro %}
+
+{#
+  NIK: 16 digits PP KK CC DDMMYY SSSS. Invalid when it cannot be a NIK: not 16 digits, an unknown
+  province, a 00 kabupaten or kecamatan, a birth date no calendar has, serial 0000. A kecamatan
+  missing from the current list is not invalid (codes change after region splits): see the
+  nik_kecamatan_unknown and nik_prefix_predates_split flags. Returns the first reason, or NULL.
+#}
+{% macro nik_issue(nik, province_known, reference) -%}
     case
         when {{ nik }} is null then 'missing'
         when length({{ nik }}) <> 16 then 'wrong_length'
-        when {{ prefix_status }} is null then 'unknown_kecamatan'
-        when not ({{ part(nik, 7) }} between 1 and 31 or {{ part(nik, 7) }} between 41 and 71) then 'bad_birth_day'
-        when not {{ part(nik, 9) }} between 1 and 12 then 'bad_birth_month'
+        when not {{ province_known }} then 'unknown_province'
+        when substr({{ nik }}, 3, 2) = '00' or substr({{ nik }}, 5, 2) = '00' then 'bad_region_code'
+        when {{ nik_birth_date(nik, reference) }} is null then 'bad_birth_date'
         when substr({{ nik }}, 13, 4) = '0000' then 'bad_serial'
     end
 {%- endmacro %}

@@ -52,8 +52,9 @@ checked as (
         n.* exclude (kode_wilayah, kunci_desa, kunci_kecamatan, kunci_kabupaten, month_end),
         {{ name_key('n.nama_normal') }} as nama_kunci,
         {{ birth_year('n.tanggal_lahir_raw', 'n.tanggal_lahir') }} as tahun_lahir,
-        {{ nik_issue('n.nik', 'nik_prefix.status') }} as nik_issue,
-        nik_prefix.status = 'predates_split' as nik_prefix_predates_split,
+        {{ nik_issue('n.nik', 'province.kode_prov is not null', 'n.month_end') }} as nik_issue,
+        nik_prefix.status is null and length(n.nik) = 16 as nik_kecamatan_unknown,
+        coalesce(nik_prefix.status = 'predates_split', false) as nik_prefix_predates_split,
         {{ no_kk_issue('n.no_kk', 'kk_prefix.status') }} as no_kk_issue,
         {{ date_issue('n.tanggal_lahir_raw', 'n.tanggal_lahir', 'n.month_end') }} as tanggal_lahir_issue,
         case when n.jenis_kelamin_raw is null then 'missing'
@@ -75,6 +76,7 @@ checked as (
         end as wilayah_issue
     from normalised n
     left join {{ ref('ref_nik_prefix') }} nik_prefix on nik_prefix.kode_kec = substr(n.nik, 1, 6)
+    left join (select distinct kode_prov from {{ ref('ref_wilayah') }}) province on province.kode_prov = substr(n.nik, 1, 2)
     left join {{ ref('ref_nik_prefix') }} kk_prefix on kk_prefix.kode_kec = substr(n.no_kk, 1, 6)
     left join {{ ref('ref_wilayah') }} desa on desa.kode_desa = n.kode_wilayah
     left join (select distinct kode_kab from {{ ref('ref_wilayah') }}) kab on kab.kode_kab = n.kode_wilayah

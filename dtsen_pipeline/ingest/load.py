@@ -71,14 +71,13 @@ def _mapping_sql(spec: SourceSpec, present: list[str]) -> str:
     return ", ".join(exprs) + f", cast({attrs} as varchar) as attributes"
 
 
-def _quarantine_file(con, spec: SourceSpec, month: str, path: Path, sha: str, reason: str) -> FileResult:
-    con.execute("insert into raw.quarantine values (?, ?, ?, ?, null, null, ?, null, now())",
-                [spec.name, month, path.name, sha, reason])
-    return FileResult(path.name, sha, "quarantined", 0, 0, 0, reason)
-
-
-def load_file(con: duckdb.DuckDBPyConnection, spec: SourceSpec, month: str, path: Path) -> FileResult:
+def stage_file(con: duckdb.DuckDBPyConnection, spec: SourceSpec, month: str, path: Path, n: int) -> FileResult:
+    """Read one file into temp tables ``_load_<n>`` (rows to load) and ``_quar_<n>`` (rows to
+    quarantine), outside any transaction: a file DuckDB cannot read must not abort the month."""
     sha = file_sha256(path)
+    quar = f"_quar_{n}"
+    con.execute(f"create or replace temp table {quar} (_row bigint, column_name varchar, reason varchar, "
+                "raw_value varchar)")
     try:
         read_extract(con, spec, path)
         present = [r[0] for r in con.execute("describe _extract").fetchall()]
@@ -87,16 +86,20 @@ def load_file(con: duckdb.DuckDBPyConnection, spec: SourceSpec, month: str, path
             raise ExtractError(f"{path.name}: required columns {missing} are missing (the file has "
                                f"{[c for c in present if c != '_row']}); see config/sources/{spec.name}.yaml")
     except ExtractError as exc:
-        return _quarantine_file(con, spec, month, path, sha, str(exc))
+        con.execute(f"insert into {quar} values (null, null, ?, null)", [str(exc)])
+        con.execute(f"create or replace temp table _load_{n} as select * from raw.{spec.raw_table} limit 0")
+        return FileResult(path.name, sha, "quarantined", 0, 0, 0, str(exc))
 
     con.execute(f"create or replace temp table _canonical as select _row, {_mapping_sql(spec, present)} from _extract")
     # Hard rules: a row needs its record id, and the id must be unique within the file.
-    con.execute("""
-        create or replace temp table _broken as
-        select _row, 'source_record_id' as column_name,
+    con.execute(f"""
+        insert into {quar}
+        select * from _rejects
+        union all
+        select _row, 'source_record_id',
                case when source_record_id is null then 'record id is missing'
-                    else 'record id repeats an earlier row of this file' end as reason,
-               source_record_id as raw_value
+                    else 'record id repeats an earlier row of this file' end,
+               source_record_id
         from (select _row, source_record_id,
                      row_number() over (partition by source_record_id order by _row) as seen
               from _canonical)
@@ -104,32 +107,30 @@ def load_file(con: duckdb.DuckDBPyConnection, spec: SourceSpec, month: str, path
     lineage = (f"{quote_literal(spec.name)} as source, {quote_literal(month)} as extract_month, "
                f"{quote_literal(path.name)} as source_file, _row as source_row, {quote_literal(sha)} as file_sha256, "
                "now() as ingested_at")
-    table = f"raw.{spec.raw_table}"
-    select = f"select {lineage}, * exclude (_row) from _canonical where _row not in (select _row from _broken)"
-    loaded = con.execute(f"insert into {table} by name {select}").fetchone()[0]
-    con.execute(f"""
-        insert into raw.quarantine
-        select {quote_literal(spec.name)}, {quote_literal(month)}, {quote_literal(path.name)}, {quote_literal(sha)},
-               _row, column_name, reason, raw_value, now()
-        from (select * from _rejects union all select * from _broken)""")
-    quarantined = con.execute("select count(*) from _rejects").fetchone()[0] + \
-        con.execute("select count(*) from _broken").fetchone()[0]
+    con.execute(f"create or replace temp table _load_{n} as select {lineage}, * exclude (_row) from _canonical "
+                f"where _row not in (select _row from {quar} where _row is not null)")
+    loaded = con.execute(f"select count(*) from _load_{n}").fetchone()[0]
+    quarantined = con.execute(f"select count(distinct _row) from {quar}").fetchone()[0]
     read = con.execute("select count(*) from _extract").fetchone()[0] + \
         con.execute("select count(*) from _rejects").fetchone()[0]
     return FileResult(path.name, sha, "loaded", read, loaded, quarantined)
 
 
 def load_month(con: duckdb.DuckDBPyConnection, spec: SourceSpec, month: str, files: list[Path]) -> list[FileResult]:
-    """Replace the source's month with what its files hold, in one transaction."""
+    """Replace the source's month with what its files hold: files are read first, then the
+    month's rows, quarantine and log are swapped in one transaction."""
     con.execute(_SCHEMA)
+    con.execute(raw_table_ddl(spec))
+    results = [stage_file(con, spec, month, f, n) for n, f in enumerate(files)]
     con.execute("begin")
     try:
-        con.execute(raw_table_ddl(spec))
         con.execute(f"delete from raw.{spec.raw_table} where extract_month = ?", [month])
         for log_table in ("raw.quarantine", "raw.ingest_log"):
             con.execute(f"delete from {log_table} where source = ? and extract_month = ?", [spec.name, month])
-        results = [load_file(con, spec, month, f) for f in files]
-        for r in results:
+        for n, r in enumerate(results):
+            con.execute(f"insert into raw.{spec.raw_table} by name select * from _load_{n}")
+            con.execute(f"insert into raw.quarantine select ?, ?, ?, ?, _row, column_name, reason, raw_value, now() "
+                        f"from _quar_{n}", [spec.name, month, r.file, r.sha256])
             con.execute("insert into raw.ingest_log values (?, ?, ?, ?, ?, ?, ?, ?, ?, now())",
                         [spec.name, month, r.file, r.sha256, r.status, r.reason, r.rows_read, r.rows_loaded,
                          r.rows_quarantined])
@@ -137,6 +138,8 @@ def load_month(con: duckdb.DuckDBPyConnection, spec: SourceSpec, month: str, fil
     except BaseException:
         con.execute("rollback")
         raise
+    for n in range(len(results)):
+        con.execute(f"drop table if exists _load_{n}; drop table if exists _quar_{n}")
     return results
 
 

@@ -47,8 +47,9 @@ def _no_rejects(con: duckdb.DuckDBPyConnection) -> None:
 def _csv_header(spec: SourceSpec, path: Path) -> list[str]:
     opts = spec.csv
     try:
-        with path.open("r", encoding=opts.encoding, newline="") as fh:
-            line = fh.readline()
+        # Decode the first line only: a bad byte further down is a row's problem, not the file's.
+        with path.open("rb") as fh:
+            line = fh.readline().decode(opts.encoding)
     except UnicodeDecodeError as exc:
         raise ExtractError(f"{path.name}: the header is not {opts.encoding} text ({exc.reason} at byte "
                            f"{exc.start}); check csv.encoding in config/sources/{spec.name}.yaml") from None

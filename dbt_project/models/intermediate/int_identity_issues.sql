@@ -13,9 +13,10 @@ union all
 {% endfor %}
 select source, extract_month, record_key, source_file, source_row, 'nik',
        case when nik_prefix_predates_split then 'prefix_predates_split'
+            when nik_kecamatan_unknown then 'unknown_kecamatan'
             when not nik_birth_date_agrees then 'nik_birth_date_disagrees'
             else 'nik_sex_disagrees' end
 from {{ ref(entry.model) }}
-where nik_prefix_predates_split or not nik_birth_date_agrees or not nik_sex_agrees
+where nik_prefix_predates_split or nik_kecamatan_unknown or not nik_birth_date_agrees or not nik_sex_agrees
 {% if not loop.last %}union all{% endif %}
 {% endfor %}
