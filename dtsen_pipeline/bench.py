@@ -85,6 +85,29 @@ def _generate_only(persons: int) -> dict:
             "generate_s": round(seconds, 1), "bare_read_s": round(_bare_read(written.files), 1)}
 
 
+def _ingest_only(persons: int) -> dict:
+    """Generate a month, then time the raw and staging layers alone (every source)."""
+    from dagster import DagsterEventType
+
+    from dtsen_pipeline.cli import run_month
+    from dtsen_pipeline.generate import generate
+
+    written = generate(persons=persons, start=MONTH, months=1, seed=1)[0]
+    records = sum(written.records.values())
+    floor = _bare_read(written.files)
+    t0 = time.perf_counter()
+    result = run_month(MONTH, show_progress=False, layers=("raw", "reference", "staging", "intermediate"))
+    seconds = time.perf_counter() - t0
+    if not result.success:
+        raise SystemExit(f"ingest bench for {persons} persons failed")
+    steps = {e.step_key: round(e.event_specific_data.duration_ms / 1000, 1) for e in result.all_events
+             if e.event_type == DagsterEventType.STEP_SUCCESS}
+    ingest = sum(v for k, v in steps.items() if k.startswith("raw__"))
+    return {"persons": persons, "records": records, "ingest_s": round(ingest, 1), "staging_s": steps.get("dbt_staging"),
+            "ingest_and_staging_s": round(seconds, 1), "records_per_s": round(records / seconds),
+            "bare_read_s": round(floor, 1), "ratio_to_floor": round(seconds / floor, 1)}
+
+
 def _tree_rss(pid: int) -> int:
     import psutil
 
@@ -118,7 +141,7 @@ def _measure(persons: int, root: Path, mode: str = "--one") -> dict:
     if child.returncode != 0:
         raise SystemExit(f"bench for {persons} persons failed (exit {child.returncode})")
     result = json.loads(out.strip().splitlines()[-1])
-    if mode == "--generate-only":
+    if mode in ("--generate-only", "--ingest-only"):
         shutil.rmtree(root, ignore_errors=True)  # a million-person world is gigabytes; keep the figures
     result["peak_rss_mb"] = round(peak / 2**20)
     return result
@@ -145,7 +168,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--generate-sizes", default="1000000",
                         help="persons for the generation-only benchmark (every source, one month)")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--ingest-sizes", default="1000000",
+                        help="persons for the ingest + staging benchmark (every source, one month)")
     parser.add_argument("--generate-only", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--ingest-only", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:
         print(json.dumps(_one(args.one)))
@@ -153,13 +179,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.generate_only:
         print(json.dumps(_generate_only(args.generate_only)))
         return 0
+    if args.ingest_only:
+        print(json.dumps(_ingest_only(args.ingest_only)))
+        return 0
 
     from dtsen_pipeline import paths
 
     out = paths.data_root() / "bench"
     out.mkdir(parents=True, exist_ok=True)
     results = []
-    for size in (int(s) for s in args.sizes.split(",")):
+    for size in (int(s) for s in args.sizes.split(",") if s):
         print(f"bench: {size:,} persons ...", file=sys.stderr, flush=True)
         results.append(_measure(size, out / f"work-{size}"))
         print(f"bench: {size:,} persons: {results[-1]['stages_s']['run (end to end)']} s end to end, "
@@ -168,16 +197,26 @@ def main(argv: list[str] | None = None) -> int:
     for size in (int(s) for s in args.generate_sizes.split(",") if s):
         print(f"bench: generating {size:,} persons, every source ...", file=sys.stderr, flush=True)
         generation.append(_measure(size, out / f"gen-{size}", "--generate-only"))
+    ingest = []
+    for size in (int(s) for s in args.ingest_sizes.split(",") if s):
+        print(f"bench: ingest + staging of {size:,} persons, every source ...", file=sys.stderr, flush=True)
+        ingest.append(_measure(size, out / f"ingest-{size}", "--ingest-only"))
     meta = {"machine": {"cpus": os.cpu_count()}, "month": MONTH,
-            "command": f"make bench SIZES={args.sizes} GEN_SIZES={args.generate_sizes}"}
-    (out / "results.json").write_text(json.dumps({**meta, "results": results, "generation": generation}, indent=2),
-                                      encoding="utf-8")
-    table = _markdown(results)
+            "command": f"make bench SIZES={args.sizes} GEN_SIZES={args.generate_sizes} INGEST_SIZES={args.ingest_sizes}"}
+    (out / "results.json").write_text(json.dumps({**meta, "results": results, "generation": generation,
+                                                  "ingest": ingest}, indent=2), encoding="utf-8")
+    table = _markdown(results) if results else ""
     if generation:
         table += ("\n| generation (every source, one month) | records | seconds | peak RSS (MB) | bare read (s) |\n"
                   "|---|---:|---:|---:|---:|\n")
         table += "\n".join(f"| {g['persons']:,} persons | {g['records']:,} | {g['generate_s']} | "
                            f"{g['peak_rss_mb']:,} | {g['bare_read_s']} |" for g in generation) + "\n"
+    if ingest:
+        table += ("\n| ingest + staging (every source) | records | ingest (s) | staging (s) | total (s) | records/s "
+                  "| peak RSS (MB) | bare read (s) | ratio to floor |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+        table += "\n".join(f"| {g['persons']:,} persons | {g['records']:,} | {g['ingest_s']} | {g['staging_s']} | "
+                           f"{g['ingest_and_staging_s']} | {g['records_per_s']:,} | {g['peak_rss_mb']:,} | "
+                           f"{g['bare_read_s']} | {g['ratio_to_floor']} |" for g in ingest) + "\n"
     (out / "results.md").write_text(f"Command: `{meta['command']}`\n\n{table}", encoding="utf-8")
     print(table)
     return 0

@@ -27,8 +27,9 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_month(month: str, *, show_progress: bool = True):
-    """Execute the monthly job in-process against the local Dagster instance (shows in the UI)."""
+def run_month(month: str, *, show_progress: bool = True, layers: tuple[str, ...] | None = None):
+    """Execute the monthly job in-process against the local Dagster instance (shows in the UI);
+    ``layers`` limits it to those asset groups (for example raw and staging)."""
     paths.ensure_dirs()
     paths.export_env()
     from dagster import DagsterInstance
@@ -41,8 +42,12 @@ def run_month(month: str, *, show_progress: bool = True):
     # dbt writes its own log lines to stdout; keep them in a file and the terminal for progress.
     with DagsterInstance.get() as instance, log_path.open("w", encoding="utf-8") as log, \
             contextlib.redirect_stdout(log):
+        selection = None
+        if layers:
+            graph = defs.resolve_asset_graph()
+            selection = [k for k in graph.get_all_asset_keys() if graph.get(k).group_name in layers]
         result = job.execute_in_process(partition_key=month, instance=instance, raise_on_error=False,
-                                        run_config={"loggers": loggers})
+                                        run_config={"loggers": loggers}, asset_selection=selection)
     return result
 
 

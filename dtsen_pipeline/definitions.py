@@ -5,6 +5,7 @@ from dagster import Definitions, colored_console_logger, load_asset_checks_from_
 from dtsen_pipeline import paths
 from dtsen_pipeline.defs.dbt.assets import dbt_marts_assets, dbt_resource, dbt_staging_assets
 from dtsen_pipeline.defs.ingest.assets import ingest_assets
+from dtsen_pipeline.defs.ingest.sensors import landing_sensor
 from dtsen_pipeline.defs.linkage.assets import person_clusters
 from dtsen_pipeline.defs.publish.assets import dtsen_release
 from dtsen_pipeline.defs.quality import checks
@@ -18,6 +19,7 @@ defs = Definitions(
     assets=[*ingest_assets, dbt_staging_assets, person_clusters, dbt_marts_assets, dtsen_release],
     asset_checks=load_asset_checks_from_modules([checks]),
     jobs=[monthly_refresh_job],
+    sensors=[landing_sensor],
     resources={
         "warehouse": WarehouseResource(),
         "dbt": dbt_resource(),

@@ -226,3 +226,26 @@ def test_registry_errors_name_the_file_and_field(tmp_path):
                    "format: csv\nfile_glob: '*.csv'\ncolumns: {source_record_id: ID, nama: N}\n")
     with pytest.raises(RegistryError, match=r"broken.yaml: snapshot 'weekly'"):
         load_sources(tmp_path)
+
+
+def test_landing_sensor_requests_each_new_or_changed_file_once(world, tmp_path, monkeypatch):
+    from dagster import DagsterInstance, build_sensor_context
+
+    from dtsen_pipeline.defs.ingest.sensors import landing_sensor
+
+    root, _ = world
+    data = tmp_path / "data"
+    shutil.copytree(root / "landing", data / "landing")
+    monkeypatch.setenv("DTSEN_DATA_DIR", str(data))
+    with DagsterInstance.ephemeral() as instance:
+        ctx = build_sensor_context(instance=instance)
+        first = list(landing_sensor(ctx))
+        requested = {(r.asset_selection[0].to_user_string(), r.partition_key) for r in first}
+        assert requested == {(f"raw/{s.name}__individu", MONTH) for s in load_sources()}
+        again = list(landing_sensor(build_sensor_context(instance=instance, cursor=ctx.cursor)))
+        assert [type(r).__name__ for r in again] == ["SkipReason"]
+        corrected = next((data / "landing" / "dtks" / MONTH).glob("DTKS_ART_*.csv"))
+        corrected.write_text(corrected.read_text() + "\n")
+        third = list(landing_sensor(build_sensor_context(instance=instance, cursor=ctx.cursor)))
+        assert [(r.asset_selection[0].to_user_string(), r.partition_key) for r in third] == [
+            ("raw/dtks__individu", MONTH)]
