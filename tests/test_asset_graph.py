@@ -15,8 +15,11 @@ EXPECTED = {
     "int_identitas": ("intermediate", STAGED),
     "int_identity_issues": ("intermediate", STAGED),
     "linkage/person_clusters": ("linkage", {"int_identitas"}),
+    "linkage/id_history": ("linkage", {"int_identitas"}),
     "dtsen_individu": ("marts", {"int_identitas", "linkage/person_clusters"}),
-    "publish/dtsen_release": ("publish", {"dtsen_individu"}),
+    "dtsen_crosswalk": ("marts", {"int_identitas", "linkage/person_clusters"}),
+    "dtsen_id_history": ("marts", {"linkage/id_history"}),
+    "publish/dtsen_release": ("publish", {"dtsen_individu", "dtsen_crosswalk", "dtsen_id_history"}),
 }
 
 

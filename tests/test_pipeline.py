@@ -21,14 +21,17 @@ def test_cli_run_publishes_the_mart(first_month_run, data_root):
         distinct = con.execute("select count(distinct dtsen_id) from dtsen_individu").fetchone()[0]
         months = con.execute("select distinct extract_month from dtsen_individu").fetchall()
     with duckdb.connect(str(data_root / "warehouse" / "dtsen.duckdb"), read_only=True) as con:
-        linked = con.execute("select count(distinct dtsen_id) from linkage.person_clusters "
-                             "where extract_month = ?", [MONTHS[0]]).fetchone()[0]
+        linked, records = con.execute("select count(distinct dtsen_id), count(*) from linkage.person_clusters "
+                                      "where extract_month = ?", [MONTHS[0]]).fetchone()
+    # The crosswalk carries every linked record; the id history says who is new.
+    assert manifest["tables"]["dtsen_crosswalk"] == records
+    assert manifest["tables"]["dtsen_id_history"] == linked
     # One row per linked person, and linkage recovers (almost) exactly the generated population.
     assert persons == distinct == linked == manifest["tables"]["dtsen_individu"]
     assert abs(persons - PERSONS) <= PERSONS * 0.01
     assert months == [(MONTHS[0],)]
     # Progress per step was shown on the terminal.
-    for step in ("raw__dtks__individu", "dbt_staging", "linkage__person_clusters", "dbt_marts",
+    for step in ("raw__dtks__individu", "dbt_staging", "person_linkage", "dbt_marts",
                  "publish__dtsen_release"):
         assert f"done     {step}" in first_month_run.stderr
 
@@ -50,11 +53,45 @@ def test_cli_run_fails_clearly_without_extracts(first_month_run, cli_env):
     # Missing files do not fail their source (others would be blocked); each is a warning...
     assert "warning: raw/dtks__individu files_readable failed" in result.stderr
     # ...and the run stops where there is nothing to link, saying so.
-    assert "step linkage__person_clusters failed" in result.stderr
+    assert "step person_linkage failed" in result.stderr
     assert "int_identitas has no rows for this month" in result.stderr
 
 
-def test_failed_gate_blocks_publication(first_month_run, in_data_root):
+@pytest.fixture(scope="module")
+def second_month_built(first_month_run, data_root):
+    """Month 2 materialised up to the marts, without publishing (real Dagster, in this process)."""
+    from dtsen_pipeline import paths
+    from dtsen_pipeline.definitions import defs
+    from dtsen_pipeline.defs.publish.assets import dtsen_release
+    from dtsen_pipeline.defs.quality.checks import gx_dtsen_individu
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DTSEN_DATA_DIR", str(data_root))
+        mp.delenv("DAGSTER_HOME", raising=False)
+        paths.export_env()
+        with DagsterInstance.get() as instance:
+            built = materialize(list(defs.assets) + [gx_dtsen_individu],
+                                selection=AssetSelection.all() - AssetSelection.assets(dtsen_release),
+                                partition_key=MONTHS[1], instance=instance, resources=defs.resources)
+    assert built.success
+    return built
+
+
+def test_person_ids_are_stable_across_months(second_month_built, data_root):
+    with duckdb.connect(str(data_root / "warehouse" / "dtsen.duckdb"), read_only=True) as con:
+        kept = con.execute("""
+            select avg(case when a.dtsen_id = b.dtsen_id then 1 else 0 end), count(*)
+            from linkage.person_clusters a join linkage.person_clusters b using (record_key)
+            where a.extract_month = ? and b.extract_month = ?""", MONTHS).fetchone()
+        events = dict(con.execute("select event, count(*) from linkage.id_history where extract_month = ? "
+                                  "group by 1", [MONTHS[1]]).fetchall())
+        new_people = con.execute("select sum(records) from linkage.id_history where extract_month = ? "
+                                 "and event = 'new'", [MONTHS[1]]).fetchone()[0]
+    assert kept[1] > PERSONS and kept[0] > 0.99
+    assert events.get("new", 0) > 0 and new_people < 0.05 * PERSONS  # births and new enrolments only
+
+
+def test_failed_gate_blocks_publication(second_month_built, in_data_root):
     from dtsen_pipeline import paths, publication
     from dtsen_pipeline.definitions import defs
     from dtsen_pipeline.defs.publish.assets import dtsen_release
@@ -64,10 +101,6 @@ def test_failed_gate_blocks_publication(first_month_run, in_data_root):
     before = (paths.publish_dir() / MONTHS[0] / "manifest.json").read_text()
     every_asset = list(defs.assets) + [gx_dtsen_individu]
     with DagsterInstance.get() as instance:
-        # Month 2 up to the marts, without publishing.
-        built = materialize(every_asset, selection=AssetSelection.all() - AssetSelection.assets(dtsen_release),
-                            partition_key=month, instance=instance, resources=defs.resources)
-        assert built.success
         # A bad row reaches the mart: a duplicated person.
         with duckdb.connect(str(paths.warehouse_db())) as con:
             con.execute("insert into marts.dtsen_individu select * from marts.dtsen_individu limit 1")
@@ -82,6 +115,7 @@ def test_failed_gate_blocks_publication(first_month_run, in_data_root):
     assert evaluations[0].metadata["expectations failed"].value == 1
     assert "ExpectColumnValuesToBeUnique | dtsen_id | **no** | 2 " in evaluations[0].metadata["results"].value
     # Nothing was published: no month-2 release, `current` and month 1 untouched.
+    assert dtsen_release.key.to_user_string() == "publish/dtsen_release"
     assert not (paths.publish_dir() / month).exists()
     assert publication.current_month() == MONTHS[0]
     assert (paths.publish_dir() / MONTHS[0] / "manifest.json").read_text() == before

@@ -1,15 +1,17 @@
 """Linkage layer: ``linkage/person_clusters``, one person id (dtsen_id) per source record."""
 
 
-from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, AssetKey, AssetSpec, MaterializeResult, MetadataValue, multi_asset
 
 from dtsen_pipeline import paths
 from dtsen_pipeline.linkage import model
+from dtsen_pipeline.linkage.ids import assign_ids
 from dtsen_pipeline.linkage.run import CLUSTER_THRESHOLD, link_month
 from dtsen_pipeline.partitions import monthly_partitions
 from dtsen_pipeline.resources import WarehouseResource
 
 PERSON_CLUSTERS_KEY = AssetKey(["linkage", "person_clusters"])
+ID_HISTORY_KEY = AssetKey(["linkage", "id_history"])
 
 _CREATE = """
 create schema if not exists linkage;
@@ -21,18 +23,21 @@ create table if not exists linkage.pairwise_predictions (
 """
 
 
-@asset(
-    key=PERSON_CLUSTERS_KEY,
-    deps=[AssetKey("int_identitas")],
-    group_name="linkage",
+@multi_asset(
+    name="person_linkage",
+    specs=[
+        AssetSpec(PERSON_CLUSTERS_KEY, deps=[AssetKey("int_identitas")], group_name="linkage",
+                  kinds={"splink", "duckdb"}, owners=["team:data-engineering"],
+                  description="Splink (DuckDB) person linkage across and within sources: trained by EM on the "
+                              "month's records, pairs scored, clustered into persons with stable dtsen_ids. "
+                              "Also writes linkage.pairwise_predictions."),
+        AssetSpec(ID_HISTORY_KEY, deps=[AssetKey("int_identitas")], group_name="linkage", kinds={"duckdb"},
+                  owners=["team:data-engineering"],
+                  description="How dtsen_ids changed from the previous month: new, split_from, merged_into, absent."),
+    ],
     partitions_def=monthly_partitions,
-    kinds={"splink", "duckdb"},
-    owners=["team:data-engineering"],
-    description="Splink (DuckDB) person linkage across and within sources: trained by EM on the "
-                "month's records, pairs scored, clustered into persons. Also writes "
-                "linkage.pairwise_predictions.",
 )
-def person_clusters(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+def person_linkage(context: AssetExecutionContext, warehouse: WarehouseResource):
     month = context.partition_key
     columns = ", ".join(model.INPUT_COLUMNS)
     with warehouse.connect() as con:
@@ -51,14 +56,8 @@ def person_clusters(context: AssetExecutionContext, warehouse: WarehouseResource
         con.register("new_clusters", result.clusters)
         con.register("new_predictions", result.predictions)
         con.execute("begin")
-        con.execute("delete from linkage.person_clusters where extract_month = ?", [month])
+        id_events = assign_ids(con, month)
         con.execute("delete from linkage.pairwise_predictions where extract_month = ?", [month])
-        # Thin path: dtsen_id derives from the cluster; stability across months comes with the
-        # id-history work (issue 5).
-        con.execute("""
-            insert into linkage.person_clusters
-            select ?, record_key, source, cluster_id, 'DT' || upper(substr(md5(cluster_id), 1, 14))
-            from new_clusters""", [month])
         con.execute("insert into linkage.pairwise_predictions select ?, * from new_predictions", [month])
         con.execute("commit")
         stats = con.execute("""
@@ -75,7 +74,9 @@ def person_clusters(context: AssetExecutionContext, warehouse: WarehouseResource
             [month]).fetchone()[0]
     table = "| source | records | matched to Dukcapil | duplicates within source |\n|---|---:|---:|---:|\n"
     table += "\n".join(f"| {s} | {r} | {m:.1%} | {d} |" for s, r, m, d in stats)
-    return MaterializeResult(metadata={
+    yield MaterializeResult(asset_key=ID_HISTORY_KEY, metadata={
+        "month": month, **{f"{event}": n for event, n in sorted(id_events.items())}})
+    yield MaterializeResult(asset_key=PERSON_CLUSTERS_KEY, metadata={
         "month": month,
         "records": identities.num_rows,
         "persons (clusters)": persons,
@@ -84,5 +85,6 @@ def person_clusters(context: AssetExecutionContext, warehouse: WarehouseResource
         "match rate by source": MetadataValue.md(table),
         "model": MetadataValue.path(str(result.model_json)),
         "model version": model.MODEL_VERSION,
+        "id events (linkage.id_history)": MetadataValue.json(id_events),
         "dagster/row_count": identities.num_rows,
     })

@@ -11,12 +11,16 @@ from dtsen_pipeline.partitions import monthly_partitions
 from dtsen_pipeline.resources import WarehouseResource
 
 # Release table name -> warehouse table.
-RELEASE_TABLES = {"dtsen_individu": "marts.dtsen_individu"}
+RELEASE_TABLES = {
+    "dtsen_individu": "marts.dtsen_individu",
+    "dtsen_crosswalk": "marts.dtsen_crosswalk",
+    "dtsen_id_history": "marts.dtsen_id_history",
+}
 
 
 @asset(
     key=AssetKey(["publish", "dtsen_release"]),
-    deps=[DTSEN_INDIVIDU_KEY],
+    deps=[DTSEN_INDIVIDU_KEY, AssetKey("dtsen_crosswalk"), AssetKey("dtsen_id_history")],
     group_name="publish",
     partitions_def=monthly_partitions,
     kinds={"duckdb"},
