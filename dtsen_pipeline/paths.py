@@ -67,6 +67,11 @@ def reports_dir() -> Path:
     return _env_path("DTSEN_REPORTS_DIR", data_root() / "reports")
 
 
+def review_dir() -> Path:
+    """Clerical review: ``decisions.csv`` (record_key_l, record_key_r, decision accept|reject)."""
+    return _env_path("DTSEN_REVIEW_DIR", data_root() / "review")
+
+
 def logs_dir() -> Path:
     """Tool output kept for debugging (dbt's log of a CLI run); never holds NIK or names."""
     return _env_path("DTSEN_LOGS_DIR", data_root() / "logs")

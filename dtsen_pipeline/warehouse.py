@@ -6,6 +6,7 @@ pipeline steps one at a time, and analysts read the published release instead (s
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,5 +38,13 @@ def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> boo
 
 def scratch() -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB for heavy intermediate work (Splink), so scratch tables never land in
-    the warehouse file and the warehouse lock is held only while reading inputs and writing results."""
-    return duckdb.connect(":memory:")
+    the warehouse file and the warehouse lock is held only while reading inputs and writing results.
+
+    Its memory is capped (``DTSEN_DUCKDB_MEMORY_LIMIT``, default 8GB): beyond it DuckDB spills to
+    a temp folder beside the warehouse instead of taking the machine's RAM."""
+    spill = paths.warehouse_dir() / "spill"
+    spill.mkdir(parents=True, exist_ok=True)
+    return duckdb.connect(":memory:", config={
+        "memory_limit": os.environ.get("DTSEN_DUCKDB_MEMORY_LIMIT", "8GB"),
+        "temp_directory": str(spill),
+    })

@@ -12,12 +12,14 @@ from pathlib import Path
 
 import pyarrow as pa
 from splink import DuckDBAPI, Linker, block_on
+from splink.clustering import cluster_pairwise_predictions_at_threshold
 
 from dtsen_pipeline import warehouse
 from dtsen_pipeline.linkage import model
 
 PREDICT_THRESHOLD = 0.5   # pairs kept in linkage.pairwise_predictions
 CLUSTER_THRESHOLD = 0.9   # pairs at or above this join records into one person
+# Pairs scored in [PREDICT_THRESHOLD, CLUSTER_THRESHOLD) are uncertain: they go to clerical review.
 U_SAMPLE_PAIRS = 2_000_000
 SEED = 7
 
@@ -26,11 +28,28 @@ SEED = 7
 class LinkageResult:
     clusters: pa.Table      # record_key, source, cluster_id
     predictions: pa.Table   # record_key_l, record_key_r, match_weight, match_probability
+    review: pa.Table        # uncertain pairs with their evidence and any decision already taken
     model_json: Path
+    charts: dict[str, Path]
+    decisions_applied: dict[str, int]
 
 
-def link_month(identities: pa.Table, model_path: Path) -> LinkageResult:
-    """Train the model on this month's records, score candidate pairs, cluster into persons."""
+def _evidence_sql(linker) -> str:
+    """A JSON object naming, per comparison, the level the pair reached (labels, not values:
+    evidence a reviewer can read without the pair's NIKs and names in it)."""
+    parts = []
+    for comparison in linker._settings_obj.comparisons:
+        name = comparison.output_column_name
+        cases = " ".join(f"when {lvl.comparison_vector_value} then '{lvl.label_for_charts.replace(chr(39), '')}'"
+                         for lvl in comparison.comparison_levels)
+        parts.append(f"'{name}', case gamma_{name} {cases} end")
+    return "json_object(" + ", ".join(parts) + ")"
+
+
+def link_month(identities: pa.Table, model_path: Path, decisions: pa.Table | None = None,
+               charts_dir: Path | None = None) -> LinkageResult:
+    """Train the model on this month's records, score candidate pairs, apply reviewers' decisions
+    (accepted pairs link, rejected pairs do not), cluster into persons."""
     con = warehouse.scratch()
     try:
         db_api = DuckDBAPI(connection=con)
@@ -48,18 +67,51 @@ def link_month(identities: pa.Table, model_path: Path) -> LinkageResult:
             block_on("nik"), estimate_without_term_frequencies=True)
 
         predictions = linker.inference.predict(threshold_match_probability=PREDICT_THRESHOLD)
-        clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(
-            predictions, threshold_match_probability=CLUSTER_THRESHOLD)
+        key = model.UNIQUE_ID
+        con.register("decisions_in", decisions if decisions is not None else pa.table(
+            {"record_key_l": pa.array([], pa.string()), "record_key_r": pa.array([], pa.string()),
+             "decision": pa.array([], pa.string())}))
+        # Decisions name a pair in either order; normalise to (lower key, higher key).
+        con.execute("""
+            create or replace temp table decided as
+            select least(record_key_l, record_key_r) as a, greatest(record_key_l, record_key_r) as b,
+                   lower(trim(decision)) as decision
+            from decisions_in""")
+        con.execute(f"""
+            create or replace temp table scored as
+            select least({key}_l, {key}_r) as a, greatest({key}_l, {key}_r) as b, match_weight, match_probability,
+                   {_evidence_sql(linker)} as evidence
+            from {predictions.physical_name}""")
+        con.execute("""
+            create or replace temp table edges as
+            select a as record_key_l, b as record_key_r, match_probability from scored
+            where (a, b) not in (select a, b from decided where decision = 'reject')
+            union all
+            select a, b, 1.0 from decided where decision = 'accept'""")
+        clusters = cluster_pairwise_predictions_at_threshold(
+            sdf.physical_name, "edges", db_api, node_id_column_name=key, edge_id_column_name_left="record_key_l",
+            edge_id_column_name_right="record_key_r", threshold_match_probability=CLUSTER_THRESHOLD)
 
         model_path.parent.mkdir(parents=True, exist_ok=True)
         linker.misc.save_model_to_json(str(model_path), overwrite=True)
-        key = model.UNIQUE_ID
+        charts = {}
+        if charts_dir is not None:
+            charts_dir.mkdir(parents=True, exist_ok=True)
+            for name, chart in (("match_weights", linker.visualisations.match_weights_chart()),
+                                ("m_u_parameters", linker.visualisations.m_u_parameters_chart())):
+                charts[name] = charts_dir / f"{name}.html"
+                chart.save(str(charts[name]))
         clusters_tbl = con.sql(
-            f"select {key} as record_key, source, cast(cluster_id as varchar) as cluster_id "
-            f"from {clusters.physical_name}").to_arrow_table()
+            f"select c.{key} as record_key, i.source, cast(c.cluster_id as varchar) as cluster_id "
+            f"from {clusters.physical_name} c join {sdf.physical_name} i using ({key})").to_arrow_table()
         predictions_tbl = con.sql(
-            f"select {key}_l as record_key_l, {key}_r as record_key_r, match_weight, match_probability "
-            f"from {predictions.physical_name}").to_arrow_table()
-        return LinkageResult(clusters_tbl, predictions_tbl, model_path)
+            "select a as record_key_l, b as record_key_r, match_weight, match_probability from scored").to_arrow_table()
+        review_tbl = con.sql(f"""
+            select s.a as record_key_l, s.b as record_key_r, s.match_probability, s.match_weight,
+                   cast(s.evidence as varchar) as evidence, d.decision
+            from scored s left join decided d using (a, b)
+            where s.match_probability < {CLUSTER_THRESHOLD}""").to_arrow_table()
+        applied = dict(con.execute("select decision, count(*) from decided group by 1").fetchall())
+        return LinkageResult(clusters_tbl, predictions_tbl, review_tbl, model_path, charts, applied)
     finally:
         con.close()

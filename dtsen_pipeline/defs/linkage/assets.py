@@ -1,6 +1,13 @@
-"""Linkage layer: ``linkage/person_clusters``, one person id (dtsen_id) per source record."""
+"""Linkage layer: one person id (dtsen_id) per source record, stable from month to month.
 
+Writes linkage.person_clusters, linkage.id_history, linkage.pairwise_predictions and
+linkage.review_pairs (uncertain pairs for clerical review; decisions in data/review/decisions.csv
+are applied on the next run).
+"""
 
+from pathlib import Path
+
+import pyarrow as pa
 from dagster import AssetExecutionContext, AssetKey, AssetSpec, MaterializeResult, MetadataValue, multi_asset
 
 from dtsen_pipeline import paths
@@ -9,6 +16,7 @@ from dtsen_pipeline.linkage.ids import assign_ids
 from dtsen_pipeline.linkage.run import CLUSTER_THRESHOLD, link_month
 from dtsen_pipeline.partitions import monthly_partitions
 from dtsen_pipeline.resources import WarehouseResource
+from dtsen_pipeline.warehouse import connect as warehouse_connect
 
 PERSON_CLUSTERS_KEY = AssetKey(["linkage", "person_clusters"])
 ID_HISTORY_KEY = AssetKey(["linkage", "id_history"])
@@ -20,7 +28,28 @@ create table if not exists linkage.person_clusters (
 create table if not exists linkage.pairwise_predictions (
     extract_month varchar, record_key_l varchar, record_key_r varchar,
     match_weight double, match_probability double);
+create table if not exists linkage.review_pairs (
+    extract_month varchar, record_key_l varchar, record_key_r varchar, match_probability double,
+    match_weight double, evidence varchar, decision varchar);
 """
+
+
+def read_decisions(path: Path) -> pa.Table | None:
+    """Reviewers' decisions, if any; a malformed file stops linkage with the row to fix."""
+    if not path.exists():
+        return None
+    with warehouse_connect(":memory:") as con:
+        try:
+            table = con.sql(f"select * from read_csv('{path}', all_varchar=true, header=true)").to_arrow_table()
+        except Exception as exc:  # DuckDB raises several error types for unreadable CSV
+            raise ValueError(f"{path}: cannot be read as CSV: {str(exc).splitlines()[0]}") from None
+    missing = {"record_key_l", "record_key_r", "decision"} - set(table.column_names)
+    if missing:
+        raise ValueError(f"{path}: columns {sorted(missing)} are missing")
+    for row, decision in enumerate(table.column("decision").to_pylist(), start=2):
+        if (decision or "").strip().lower() not in ("accept", "reject"):
+            raise ValueError(f"{path}, row {row}: decision must be accept or reject, not {decision!r}")
+    return table.select(["record_key_l", "record_key_r", "decision"])
 
 
 @multi_asset(
@@ -49,7 +78,9 @@ def person_linkage(context: AssetExecutionContext, warehouse: WarehouseResource)
                          "materialise the raw and staging assets for it first")
     context.log.info(f"linkage {month}: training and predicting on {identities.num_rows} records")
 
-    result = link_month(identities, paths.models_dir() / f"{model.MODEL_VERSION}_{month}.json")
+    decisions_file = paths.review_dir() / "decisions.csv"
+    result = link_month(identities, paths.models_dir() / f"{model.MODEL_VERSION}_{month}.json",
+                        decisions=read_decisions(decisions_file), charts_dir=paths.reports_dir() / "linkage" / month)
 
     with warehouse.connect() as con:
         con.execute(_CREATE)
@@ -59,6 +90,9 @@ def person_linkage(context: AssetExecutionContext, warehouse: WarehouseResource)
         id_events = assign_ids(con, month)
         con.execute("delete from linkage.pairwise_predictions where extract_month = ?", [month])
         con.execute("insert into linkage.pairwise_predictions select ?, * from new_predictions", [month])
+        con.register("new_review", result.review)
+        con.execute("delete from linkage.review_pairs where extract_month = ?", [month])
+        con.execute("insert into linkage.review_pairs select ?, * from new_review", [month])
         con.execute("commit")
         stats = con.execute("""
             with c as (select * from linkage.person_clusters where extract_month = ?),
@@ -85,6 +119,9 @@ def person_linkage(context: AssetExecutionContext, warehouse: WarehouseResource)
         "match rate by source": MetadataValue.md(table),
         "model": MetadataValue.path(str(result.model_json)),
         "model version": model.MODEL_VERSION,
+        "pairs for clerical review (linkage.review_pairs)": result.review.num_rows,
+        "review decisions applied": MetadataValue.json(result.decisions_applied or {"none": str(decisions_file)}),
+        **{f"chart: {name}": MetadataValue.path(str(path)) for name, path in result.charts.items()},
         "id events (linkage.id_history)": MetadataValue.json(id_events),
         "dagster/row_count": identities.num_rows,
     })

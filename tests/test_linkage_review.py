@@ -1,0 +1,50 @@
+"""Clerical review: uncertain pairs are listed with evidence, and decisions change the clusters."""
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from dtsen_pipeline.defs.linkage.assets import read_decisions
+from dtsen_pipeline.linkage import model
+from dtsen_pipeline.linkage.run import CLUSTER_THRESHOLD, link_month
+from tests.conftest import MONTHS
+
+
+@pytest.fixture(scope="module")
+def identities(first_month_run, data_root):
+    with duckdb.connect(str(data_root / "warehouse" / "dtsen.duckdb"), read_only=True) as con:
+        return con.sql(f"select {', '.join(model.INPUT_COLUMNS)} from intermediate.int_identitas "
+                       "where extract_month = ?", params=[MONTHS[0]]).to_arrow_table()
+
+
+def clusters_of(result) -> dict[str, str]:
+    return dict(zip(result.clusters.column("record_key").to_pylist(), result.clusters.column("cluster_id").to_pylist()))
+
+
+def test_decisions_link_and_unlink_records(identities, tmp_path):
+    before = link_month(identities, tmp_path / "m.json", charts_dir=tmp_path / "charts")
+    assert (tmp_path / "charts" / "match_weights.html").exists()
+    review = before.review.to_pylist()
+    assert all(r["match_probability"] < CLUSTER_THRESHOLD and r["evidence"].startswith("{") for r in review)
+    c = clusters_of(before)
+    members: dict[str, list[str]] = {}
+    for key, cluster in c.items():
+        members.setdefault(cluster, []).append(key)
+    # Two records that are apart, and a two-record person held together by one pair.
+    apart = sorted(members.values(), key=len)[:2]
+    a, b = apart[0][0], apart[1][0]
+    pair = next(sorted(m) for m in members.values() if len(m) == 2)
+    decisions = pa.table({"record_key_l": [a, pair[1]], "record_key_r": [b, pair[0]], "decision": ["accept", "REJECT"]})
+    after = link_month(identities, tmp_path / "m2.json", decisions=decisions)
+    c2 = clusters_of(after)
+    assert c2[a] == c2[b]
+    assert c2[pair[0]] != c2[pair[1]]
+    assert after.decisions_applied == {"accept": 1, "reject": 1}
+
+
+def test_a_malformed_decisions_file_names_the_row(tmp_path):
+    path = tmp_path / "decisions.csv"
+    path.write_text("record_key_l,record_key_r,decision\ndk:1,dtks:2,accept\ndk:3,dtks:4,maybe\n")
+    with pytest.raises(ValueError, match=r"decisions.csv, row 3: decision must be accept or reject, not 'maybe'"):
+        read_decisions(path)
+    assert read_decisions(tmp_path / "absent.csv") is None
