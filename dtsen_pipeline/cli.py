@@ -27,7 +27,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_month(month: str, *, show_progress: bool = True, layers: tuple[str, ...] | None = None):
+def run_month(month: str, *, show_progress: bool = True, layers: tuple[str, ...] | None = None,
+              retrain: bool = False):
     """Execute the monthly job in-process against the local Dagster instance (shows in the UI);
     ``layers`` limits it to those asset groups (for example raw and staging)."""
     paths.ensure_dirs()
@@ -42,12 +43,15 @@ def run_month(month: str, *, show_progress: bool = True, layers: tuple[str, ...]
     # dbt writes its own log lines to stdout; keep them in a file and the terminal for progress.
     with DagsterInstance.get() as instance, log_path.open("w", encoding="utf-8") as log, \
             contextlib.redirect_stdout(log):
+        run_config: dict = {"loggers": loggers}
+        if retrain:
+            run_config["ops"] = {"person_linkage": {"config": {"retrain": True}}}
         selection = None
         if layers:
             graph = defs.resolve_asset_graph()
             selection = [k for k in graph.get_all_asset_keys() if graph.get(k).group_name in layers]
         result = job.execute_in_process(partition_key=month, instance=instance, raise_on_error=False,
-                                        run_config={"loggers": loggers}, asset_selection=selection)
+                                        run_config=run_config, asset_selection=selection)
     return result
 
 
@@ -77,7 +81,7 @@ def _failures(result) -> list[str]:
 def _cmd_run(args: argparse.Namespace) -> int:
     print(f"dtsen run {args.month}: warehouse {paths.warehouse_db()}, Dagster home {paths.dagster_home()}",
           file=sys.stderr)
-    result = run_month(args.month)
+    result = run_month(args.month, retrain=args.retrain)
     if result.success:
         print(f"run {result.run_id} succeeded; release: {paths.current_release()}/")
         return 0
@@ -142,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
 
     run = sub.add_parser("run", help="run the monthly refresh job for one month")
     run.add_argument("--month", type=_month, required=True)
+    run.add_argument("--retrain", action="store_true",
+                     help="retrain the linkage model instead of reusing the latest earlier month's")
     run.set_defaults(func=_cmd_run)
 
     ev = sub.add_parser("evaluate", help="linkage precision/recall/F1 against ground truth, as JSON")

@@ -48,3 +48,28 @@ def test_a_malformed_decisions_file_names_the_row(tmp_path):
     with pytest.raises(ValueError, match=r"decisions.csv, row 3: decision must be accept or reject, not 'maybe'"):
         read_decisions(path)
     assert read_decisions(tmp_path / "absent.csv") is None
+
+
+def test_a_saved_model_is_reused_unless_retraining(identities, tmp_path, monkeypatch):
+    trained = link_month(identities, tmp_path / "person-v1_2025-01.json")
+    reused = link_month(identities, tmp_path / "person-v1_2025-02.json", reuse_model=tmp_path / "person-v1_2025-01.json")
+    assert trained.trained and not reused.trained
+    assert set(reused.seconds) == {"train", "predict", "cluster"}
+
+    def partition(result):
+        groups: dict[str, set[str]] = {}
+        for key, cluster in clusters_of(result).items():
+            groups.setdefault(cluster, set()).add(key)
+        return {frozenset(g) for g in groups.values()}
+
+    assert partition(reused) == partition(trained)
+
+    from dtsen_pipeline.defs.linkage.assets import latest_model
+
+    monkeypatch.setenv("DTSEN_WAREHOUSE_DIR", str(tmp_path / "wh"))
+    models = tmp_path / "wh" / "models"
+    models.mkdir(parents=True)
+    assert latest_model("2025-03") is None
+    for month in ("2025-01", "2025-02", "2025-04"):
+        (models / f"person-v1_{month}.json").write_text("{}")
+    assert latest_model("2025-03").name == "person-v1_2025-02.json"

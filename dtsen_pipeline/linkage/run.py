@@ -7,6 +7,8 @@ results back, so the warehouse file holds no Splink scratch tables.
 from __future__ import annotations
 
 import logging
+import time
+from itertools import pairwise
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +34,8 @@ class LinkageResult:
     model_json: Path
     charts: dict[str, Path]
     decisions_applied: dict[str, int]
+    trained: bool            # False when an earlier month's model was reused
+    seconds: dict[str, float]  # time per phase: train, predict, cluster
 
 
 def _evidence_sql(linker) -> str:
@@ -47,26 +51,31 @@ def _evidence_sql(linker) -> str:
 
 
 def link_month(identities: pa.Table, model_path: Path, decisions: pa.Table | None = None,
-               charts_dir: Path | None = None) -> LinkageResult:
-    """Train the model on this month's records, score candidate pairs, apply reviewers' decisions
-    (accepted pairs link, rejected pairs do not), cluster into persons."""
+               charts_dir: Path | None = None, reuse_model: Path | None = None) -> LinkageResult:
+    """Train the model on this month's records (or reuse a saved one), score candidate pairs, apply
+    reviewers' decisions (accepted pairs link, rejected pairs do not), cluster into persons."""
+    clock = {"start": time.perf_counter()}
     con = warehouse.scratch()
     try:
         db_api = DuckDBAPI(connection=con)
         sdf = db_api.register(identities, dataset_display_name="identitas")
         # Splink warns about untrainable levels on small months; the model JSON records what was trained.
-        linker = Linker(sdf, model.settings(), log_level=logging.ERROR)
-
-        linker.training.estimate_probability_two_random_records_match(
-            [block_on("nik", "tanggal_lahir")], recall=0.75)
-        linker.training.estimate_u_using_random_sampling(max_pairs=U_SAMPLE_PAIRS, seed=SEED)
-        # Two EM sessions so every comparison is trained by one that does not block on it.
-        linker.training.estimate_parameters_using_expectation_maximisation(
-            block_on("tanggal_lahir"), estimate_without_term_frequencies=True)
-        linker.training.estimate_parameters_using_expectation_maximisation(
-            block_on("nik"), estimate_without_term_frequencies=True)
+        if reuse_model is not None:
+            linker = Linker(sdf, str(reuse_model), log_level=logging.ERROR)
+        else:
+            linker = Linker(sdf, model.settings(), log_level=logging.ERROR)
+            linker.training.estimate_probability_two_random_records_match(
+                [block_on("nik", "tanggal_lahir")], recall=0.75)
+            linker.training.estimate_u_using_random_sampling(max_pairs=U_SAMPLE_PAIRS, seed=SEED)
+            # Two EM sessions so every comparison is trained by one that does not block on it.
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                block_on("tanggal_lahir"), estimate_without_term_frequencies=True)
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                block_on("nik"), estimate_without_term_frequencies=True)
+        clock["train"] = time.perf_counter()
 
         predictions = linker.inference.predict(threshold_match_probability=PREDICT_THRESHOLD)
+        clock["predict"] = time.perf_counter()
         key = model.UNIQUE_ID
         con.register("decisions_in", decisions if decisions is not None else pa.table(
             {"record_key_l": pa.array([], pa.string()), "record_key_r": pa.array([], pa.string()),
@@ -91,6 +100,7 @@ def link_month(identities: pa.Table, model_path: Path, decisions: pa.Table | Non
         clusters = cluster_pairwise_predictions_at_threshold(
             sdf.physical_name, "edges", db_api, node_id_column_name=key, edge_id_column_name_left="record_key_l",
             edge_id_column_name_right="record_key_r", threshold_match_probability=CLUSTER_THRESHOLD)
+        clock["cluster"] = time.perf_counter()
 
         model_path.parent.mkdir(parents=True, exist_ok=True)
         linker.misc.save_model_to_json(str(model_path), overwrite=True)
@@ -112,6 +122,8 @@ def link_month(identities: pa.Table, model_path: Path, decisions: pa.Table | Non
             from scored s left join decided d using (a, b)
             where s.match_probability < {CLUSTER_THRESHOLD}""").to_arrow_table()
         applied = dict(con.execute("select decision, count(*) from decided group by 1").fetchall())
-        return LinkageResult(clusters_tbl, predictions_tbl, review_tbl, model_path, charts, applied)
+        seconds = {p: round(clock[p] - clock[q], 1) for q, p in pairwise(["start", "train", "predict", "cluster"])}
+        return LinkageResult(clusters_tbl, predictions_tbl, review_tbl, model_path, charts, applied,
+                             reuse_model is None, seconds)
     finally:
         con.close()

@@ -8,7 +8,7 @@ are applied on the next run).
 from pathlib import Path
 
 import pyarrow as pa
-from dagster import AssetExecutionContext, AssetKey, AssetSpec, MaterializeResult, MetadataValue, multi_asset
+from dagster import AssetExecutionContext, AssetKey, AssetSpec, Config, MaterializeResult, MetadataValue, multi_asset
 
 from dtsen_pipeline import paths
 from dtsen_pipeline.linkage import model
@@ -52,6 +52,20 @@ def read_decisions(path: Path) -> pa.Table | None:
     return table.select(["record_key_l", "record_key_r", "decision"])
 
 
+class LinkageConfig(Config):
+    """Reuse the latest earlier month's model (stable weights, faster) unless retraining is asked
+    for (``dtsen run --retrain``, or this config in the UI's launchpad)."""
+
+    retrain: bool = False
+
+
+def latest_model(month: str) -> Path | None:
+    """The newest saved model of a month before ``month``, if any."""
+    earlier = [p for p in paths.models_dir().glob(f"{model.MODEL_VERSION}_*.json")
+               if p.stem.rsplit("_", 1)[-1] < month]
+    return max(earlier, key=lambda p: p.stem) if earlier else None
+
+
 @multi_asset(
     name="person_linkage",
     specs=[
@@ -66,7 +80,7 @@ def read_decisions(path: Path) -> pa.Table | None:
     ],
     partitions_def=monthly_partitions,
 )
-def person_linkage(context: AssetExecutionContext, warehouse: WarehouseResource):
+def person_linkage(context: AssetExecutionContext, config: LinkageConfig, warehouse: WarehouseResource):
     month = context.partition_key
     columns = ", ".join(model.INPUT_COLUMNS)
     with warehouse.connect() as con:
@@ -79,8 +93,11 @@ def person_linkage(context: AssetExecutionContext, warehouse: WarehouseResource)
     context.log.info(f"linkage {month}: training and predicting on {identities.num_rows} records")
 
     decisions_file = paths.review_dir() / "decisions.csv"
+    reuse = None if config.retrain else latest_model(month)
+    context.log.info(f"linkage {month}: " + (f"reusing model {reuse.name}" if reuse else "training the model"))
     result = link_month(identities, paths.models_dir() / f"{model.MODEL_VERSION}_{month}.json",
-                        decisions=read_decisions(decisions_file), charts_dir=paths.reports_dir() / "linkage" / month)
+                        decisions=read_decisions(decisions_file), charts_dir=paths.reports_dir() / "linkage" / month,
+                        reuse_model=reuse)
 
     with warehouse.connect() as con:
         con.execute(_CREATE)
@@ -117,8 +134,10 @@ def person_linkage(context: AssetExecutionContext, warehouse: WarehouseResource)
         "pairs scored above 0.5": result.predictions.num_rows,
         "cluster threshold": CLUSTER_THRESHOLD,
         "match rate by source": MetadataValue.md(table),
-        "model": MetadataValue.path(str(result.model_json)),
+        "model file": MetadataValue.path(str(result.model_json)),
         "model version": model.MODEL_VERSION,
+        "model": "trained this month" if result.trained else f"reused {reuse.name}",
+        "seconds per phase": MetadataValue.json(result.seconds),
         "pairs for clerical review (linkage.review_pairs)": result.review.num_rows,
         "review decisions applied": MetadataValue.json(result.decisions_applied or {"none": str(decisions_file)}),
         **{f"chart: {name}": MetadataValue.path(str(path)) for name, path in result.charts.items()},
