@@ -244,3 +244,15 @@ def test_landing_sensor_requests_each_new_or_changed_file_once(world, tmp_path, 
         third = list(landing_sensor(build_sensor_context(instance=instance, cursor=ctx.cursor)))
         assert [(r.asset_selection[0].to_user_string(), r.partition_key) for r in third] == [
             ("raw/dtks__individu", MONTH)]
+
+
+def test_errors_never_quote_file_contents(tmp_path, con):
+    """A file delivered without its header row: the reason names the problem, not the first record."""
+    nik, name = "3276014512900001", "SITI RAHMAWATI"
+    path = _dukcapil(tmp_path, [], raw=f"DK1,{nik},3276011203150002,{name},DEPOK,1990-12-05,P,3276011008,JL X\n".encode())
+    [r] = load(con, "dukcapil", [path])
+    assert r.status == "quarantined" and "missing from its header" in r.reason
+    assert nik not in r.reason and name not in r.reason
+    same = _dukcapil(tmp_path, [], raw=f"{nik},{nik}\n".encode())
+    [r] = load(con, "dukcapil", [same])
+    assert "repeats a column name (fields [2])" in r.reason and nik not in r.reason

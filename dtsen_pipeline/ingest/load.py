@@ -83,8 +83,10 @@ def stage_file(con: duckdb.DuckDBPyConnection, spec: SourceSpec, month: str, pat
         present = [r[0] for r in con.execute("describe _extract").fetchall()]
         missing = sorted(spec.extract_columns - set(present))
         if missing:
-            raise ExtractError(f"{path.name}: required columns {missing} are missing (the file has "
-                               f"{[c for c in present if c != '_row']}); see config/sources/{spec.name}.yaml")
+            # The registry's names are safe to show; the file's are not (a header-less file's
+            # "columns" are its first record).
+            raise ExtractError(f"{path.name}: required columns {missing} are missing from its header "
+                               f"({len(present) - 1} columns); see config/sources/{spec.name}.yaml")
     except ExtractError as exc:
         con.execute(f"insert into {quar} values (null, null, ?, null)", [str(exc)])
         con.execute(f"create or replace temp table _load_{n} as select * from raw.{spec.raw_table} limit 0")

@@ -54,11 +54,15 @@ def _csv_header(spec: SourceSpec, path: Path) -> list[str]:
         raise ExtractError(f"{path.name}: the header is not {opts.encoding} text ({exc.reason} at byte "
                            f"{exc.start}); check csv.encoding in config/sources/{spec.name}.yaml") from None
     header = [h.strip().strip('"') for h in line.lstrip("\ufeff").rstrip("\r\n").split(opts.delimiter)]
+    # Messages name positions, never cell contents: a file without its header row would put a
+    # NIK and a name into the log.
     if len(header) < 2 or not all(header):
-        raise ExtractError(f"{path.name}: no '{opts.delimiter}'-separated header in the first line; "
-                           "is it the right file and delimiter?")
+        raise ExtractError(f"{path.name}: no '{opts.delimiter}'-separated header in the first line "
+                           f"({len(header)} fields, {sum(not h for h in header)} empty); is it the right file "
+                           "and delimiter?")
     if len(set(header)) != len(header):
-        raise ExtractError(f"{path.name}: the header repeats a column name: {header}")
+        repeated = [i + 1 for i, h in enumerate(header) if header.index(h) != i]
+        raise ExtractError(f"{path.name}: the header repeats a column name (fields {repeated})")
     return header
 
 
@@ -128,7 +132,9 @@ def _read_xlsx(con: duckdb.DuckDBPyConnection, spec: SourceSpec, path: Path) -> 
     while header and not header[-1]:
         header.pop()
     if not header or len(set(header)) != len(header) or not all(header):
-        raise ExtractError(f"{path.name}: row {opts.header_row} is not a header of distinct names: {header}")
+        raise ExtractError(f"{path.name}: row {opts.header_row} is not a header of distinct names "
+                           f"({len(header)} cells, {sum(not h for h in header)} empty, "
+                           f"{len(header) - len(set(header))} repeated); check xlsx.header_row")
     body = rows[opts.header_row:]
     while body and all(v in (None, "") for v in body[-1]):
         body.pop()
