@@ -28,7 +28,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def run_month(month: str, *, show_progress: bool = True, layers: tuple[str, ...] | None = None,
-              retrain: bool = False):
+              retrain: bool = False, full_relink: bool = False):
     """Execute the monthly job in-process against the local Dagster instance (shows in the UI);
     ``layers`` limits it to those asset groups (for example raw and staging)."""
     paths.ensure_dirs()
@@ -44,8 +44,8 @@ def run_month(month: str, *, show_progress: bool = True, layers: tuple[str, ...]
     with DagsterInstance.get() as instance, log_path.open("w", encoding="utf-8") as log, \
             contextlib.redirect_stdout(log):
         run_config: dict = {"loggers": loggers}
-        if retrain:
-            run_config["ops"] = {"person_linkage": {"config": {"retrain": True}}}
+        if retrain or full_relink:
+            run_config["ops"] = {"person_linkage": {"config": {"retrain": retrain, "full_relink": full_relink}}}
         selection = None
         if layers:
             graph = defs.resolve_asset_graph()
@@ -81,7 +81,7 @@ def _failures(result) -> list[str]:
 def _cmd_run(args: argparse.Namespace) -> int:
     print(f"dtsen run {args.month}: warehouse {paths.warehouse_db()}, Dagster home {paths.dagster_home()}",
           file=sys.stderr)
-    result = run_month(args.month, retrain=args.retrain)
+    result = run_month(args.month, retrain=args.retrain, full_relink=args.full_relink)
     if result.success:
         print(f"run {result.run_id} succeeded; release: {paths.current_release()}/")
         return 0
@@ -148,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--month", type=_month, required=True)
     run.add_argument("--retrain", action="store_true",
                      help="retrain the linkage model instead of reusing the latest earlier month's")
+    run.add_argument("--full-relink", action="store_true",
+                     help="score every record again instead of only new and changed ones")
     run.set_defaults(func=_cmd_run)
 
     ev = sub.add_parser("evaluate", help="linkage precision/recall/F1 against ground truth, as JSON")

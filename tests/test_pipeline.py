@@ -89,10 +89,12 @@ def test_person_ids_are_stable_across_months(second_month_built, data_root):
                                  "and event = 'new'", [MONTHS[1]]).fetchone()[0]
     assert kept[1] > PERSONS and kept[0] > 0.99
     assert events.get("new", 0) > 0 and new_people < 0.05 * PERSONS  # births and new enrolments only
-    # Month 2 reused month 1's model: no retraining unless asked for.
+    # Month 2 reused month 1's model and linked incrementally: no retraining unless asked for.
     [linkage] = [m for m in second_month_built.asset_materializations_for_node("person_linkage")
                  if m.asset_key.to_user_string() == "linkage/person_clusters"]
     assert linkage.metadata["model"].value == f"reused person-v1_{MONTHS[0]}.json"
+    assert linkage.metadata["mode"].value == "incremental"
+    assert 0 < linkage.metadata["records scored again"].value < 0.2 * kept[1]
 
 
 def test_failed_gate_blocks_publication(second_month_built, in_data_root):

@@ -13,6 +13,9 @@ from splink import SettingsCreator, block_on
 UNIQUE_ID = "record_key"
 MODEL_VERSION = "person-v1"
 
+# Columns compared with term-frequency adjustment (their tables must exist before predict_between).
+TF_COLUMNS = ("nama_normal",)
+
 # Columns the model reads from intermediate.int_identitas.
 INPUT_COLUMNS = (UNIQUE_ID, "source", "nik", "nik_matches_birth", "no_kk", "nama_normal", "tanggal_lahir",
                  "jenis_kelamin", "kode_desa", "kode_kab")

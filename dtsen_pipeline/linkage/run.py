@@ -36,6 +36,7 @@ class LinkageResult:
     decisions_applied: dict[str, int]
     trained: bool            # False when an earlier month's model was reused
     seconds: dict[str, float]  # time per phase: train, predict, cluster
+    rescored: int | None = None  # incremental runs: records scored again (new, changed or reviewed)
 
 
 def _evidence_sql(linker) -> str:
@@ -50,11 +51,25 @@ def _evidence_sql(linker) -> str:
     return "json_object(" + ", ".join(parts) + ")"
 
 
+def fingerprint_sql(alias: str = "") -> str:
+    """One hash of the columns the model compares: a record whose hash is unchanged since last
+    month needs no new scoring."""
+    cols = [c for c in model.INPUT_COLUMNS if c not in (model.UNIQUE_ID, "source")]
+    return "md5(concat_ws('|', " + ", ".join(f"coalesce(cast({alias}{c} as varchar), '')" for c in cols) + "))"
+
+
 def link_month(identities: pa.Table, model_path: Path, decisions: pa.Table | None = None,
-               charts_dir: Path | None = None, reuse_model: Path | None = None) -> LinkageResult:
+               charts_dir: Path | None = None, reuse_model: Path | None = None,
+               previous: pa.Table | None = None) -> LinkageResult:
     """Train the model on this month's records (or reuse a saved one), score candidate pairs, apply
-    reviewers' decisions (accepted pairs link, rejected pairs do not), cluster into persons."""
+    reviewers' decisions (accepted pairs link, rejected pairs do not), cluster into persons.
+
+    Incremental when ``previous`` (last month's record_key, dtsen_id, fingerprint) is given with a
+    reused model: only records that are new, changed or named in a decision are scored, against
+    every record (``predict_between``) and among themselves (``predict_within``); unchanged records
+    keep last month's grouping."""
     clock = {"start": time.perf_counter()}
+    incremental = previous is not None and reuse_model is not None
     con = warehouse.scratch()
     try:
         db_api = DuckDBAPI(connection=con)
@@ -74,8 +89,6 @@ def link_month(identities: pa.Table, model_path: Path, decisions: pa.Table | Non
                 block_on("nik"), estimate_without_term_frequencies=True)
         clock["train"] = time.perf_counter()
 
-        predictions = linker.inference.predict(threshold_match_probability=PREDICT_THRESHOLD)
-        clock["predict"] = time.perf_counter()
         key = model.UNIQUE_ID
         con.register("decisions_in", decisions if decisions is not None else pa.table(
             {"record_key_l": pa.array([], pa.string()), "record_key_r": pa.array([], pa.string()),
@@ -86,17 +99,46 @@ def link_month(identities: pa.Table, model_path: Path, decisions: pa.Table | Non
             select least(record_key_l, record_key_r) as a, greatest(record_key_l, record_key_r) as b,
                    lower(trim(decision)) as decision
             from decisions_in""")
-        con.execute(f"""
-            create or replace temp table scored as
-            select least({key}_l, {key}_r) as a, greatest({key}_l, {key}_r) as b, match_weight, match_probability,
-                   {_evidence_sql(linker)} as evidence
-            from {predictions.physical_name}""")
+        # Links carried over unchanged from last month (incremental runs only).
+        con.execute("create or replace temp table carried (record_key_l varchar, record_key_r varchar)")
+        rescored = None
+        if incremental:
+            con.register("previous_in", previous)
+            con.execute(f"""
+                create or replace temp table rescore_keys as
+                select i.{key} from {sdf.physical_name} i left join previous_in p on p.record_key = i.{key}
+                where p.record_key is null or p.fingerprint <> {fingerprint_sql('i.')}
+                   or i.{key} in (select a from decided union select b from decided)""")
+            con.execute(f"""
+                create or replace temp table carried as
+                with kept as (
+                    select p.record_key, p.dtsen_id from previous_in p
+                    join {sdf.physical_name} i on i.{key} = p.record_key
+                    where p.record_key not in (select {key} from rescore_keys))
+                select record_key as record_key_l, min(record_key) over (partition by dtsen_id) as record_key_r
+                from kept""")
+            rescored = con.execute("select count(*) from rescore_keys").fetchall()[0][0]
+            fresh = db_api.register(con.sql(f"select i.* from {sdf.physical_name} i semi join rescore_keys using ({key})")
+                                    .to_arrow_table(), dataset_display_name="rescore")
+            for column in model.TF_COLUMNS:
+                linker.table_management.compute_tf_table(column)
+            parts = [linker.inference.predict_between(sdf, fresh, threshold_match_probability=PREDICT_THRESHOLD),
+                     linker.inference.predict_within(fresh, threshold_match_probability=PREDICT_THRESHOLD)]
+        else:
+            parts = [linker.inference.predict(threshold_match_probability=PREDICT_THRESHOLD)]
+        clock["predict"] = time.perf_counter()
+        con.execute("create or replace temp table scored as " + " union ".join(
+            f"""select least({key}_l, {key}_r) as a, greatest({key}_l, {key}_r) as b, match_weight,
+                       match_probability, {_evidence_sql(linker)} as evidence
+                from {part.physical_name} where {key}_l <> {key}_r""" for part in parts))
         con.execute("""
             create or replace temp table edges as
             select a as record_key_l, b as record_key_r, match_probability from scored
             where (a, b) not in (select a, b from decided where decision = 'reject')
             union all
-            select a, b, 1.0 from decided where decision = 'accept'""")
+            select a, b, 1.0 from decided where decision = 'accept'
+            union all
+            select record_key_l, record_key_r, 1.0 from carried where record_key_l <> record_key_r""")
         clusters = cluster_pairwise_predictions_at_threshold(
             sdf.physical_name, "edges", db_api, node_id_column_name=key, edge_id_column_name_left="record_key_l",
             edge_id_column_name_right="record_key_r", threshold_match_probability=CLUSTER_THRESHOLD)
@@ -124,6 +166,6 @@ def link_month(identities: pa.Table, model_path: Path, decisions: pa.Table | Non
         applied = dict(con.execute("select decision, count(*) from decided group by 1").fetchall())
         seconds = {p: round(clock[p] - clock[q], 1) for q, p in pairwise(["start", "train", "predict", "cluster"])}
         return LinkageResult(clusters_tbl, predictions_tbl, review_tbl, model_path, charts, applied,
-                             reuse_model is None, seconds)
+                             reuse_model is None, seconds, rescored)
     finally:
         con.close()

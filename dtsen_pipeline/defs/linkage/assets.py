@@ -13,7 +13,7 @@ from dagster import AssetExecutionContext, AssetKey, AssetSpec, Config, Material
 from dtsen_pipeline import paths
 from dtsen_pipeline.linkage import model
 from dtsen_pipeline.linkage.ids import assign_ids
-from dtsen_pipeline.linkage.run import CLUSTER_THRESHOLD, link_month
+from dtsen_pipeline.linkage.run import CLUSTER_THRESHOLD, fingerprint_sql, link_month
 from dtsen_pipeline.partitions import monthly_partitions
 from dtsen_pipeline.resources import WarehouseResource
 from dtsen_pipeline.warehouse import connect as warehouse_connect
@@ -53,10 +53,13 @@ def read_decisions(path: Path) -> pa.Table | None:
 
 
 class LinkageConfig(Config):
-    """Reuse the latest earlier month's model (stable weights, faster) unless retraining is asked
-    for (``dtsen run --retrain``, or this config in the UI's launchpad)."""
+    """By default a month reuses the latest earlier model and links incrementally: only new and
+    changed records are scored. ``retrain`` (``dtsen run --retrain``) trains a new model and
+    relinks every record; ``full_relink`` (``dtsen run --full-relink``) relinks every record with
+    the saved model."""
 
     retrain: bool = False
+    full_relink: bool = False
 
 
 def latest_model(month: str) -> Path | None:
@@ -64,6 +67,23 @@ def latest_model(month: str) -> Path | None:
     earlier = [p for p in paths.models_dir().glob(f"{model.MODEL_VERSION}_*.json")
                if p.stem.rsplit("_", 1)[-1] < month]
     return max(earlier, key=lambda p: p.stem) if earlier else None
+
+
+def previous_month(warehouse: WarehouseResource, month: str) -> pa.Table | None:
+    """Last linked month's assignment with each record's fingerprint, or None if there is none."""
+    with warehouse.connect() as con:
+        if not con.execute("select count(*) from information_schema.tables where table_schema = 'linkage' "
+                           "and table_name = 'person_clusters'").fetchall()[0][0]:
+            return None
+        prev = con.execute("select max(extract_month) from linkage.person_clusters where extract_month < ?",
+                           [month]).fetchall()[0][0]
+        if prev is None:
+            return None
+        return con.sql(f"""
+            select c.record_key, c.dtsen_id, {fingerprint_sql('i.')} as fingerprint
+            from linkage.person_clusters c
+            join intermediate.int_identitas i on i.record_key = c.record_key and i.extract_month = c.extract_month
+            where c.extract_month = ?""", params=[prev]).to_arrow_table()
 
 
 @multi_asset(
@@ -94,10 +114,12 @@ def person_linkage(context: AssetExecutionContext, config: LinkageConfig, wareho
 
     decisions_file = paths.review_dir() / "decisions.csv"
     reuse = None if config.retrain else latest_model(month)
-    context.log.info(f"linkage {month}: " + (f"reusing model {reuse.name}" if reuse else "training the model"))
+    previous = None if (reuse is None or config.full_relink) else previous_month(warehouse, month)
+    mode = "incremental" if previous is not None else "full relink"
+    context.log.info(f"linkage {month}: {mode}, " + (f"reusing model {reuse.name}" if reuse else "training the model"))
     result = link_month(identities, paths.models_dir() / f"{model.MODEL_VERSION}_{month}.json",
                         decisions=read_decisions(decisions_file), charts_dir=paths.reports_dir() / "linkage" / month,
-                        reuse_model=reuse)
+                        reuse_model=reuse, previous=previous)
 
     with warehouse.connect() as con:
         con.execute(_CREATE)
@@ -138,6 +160,8 @@ def person_linkage(context: AssetExecutionContext, config: LinkageConfig, wareho
         "model version": model.MODEL_VERSION,
         "model": "trained this month" if result.trained else f"reused {reuse.name}",
         "seconds per phase": MetadataValue.json(result.seconds),
+        "mode": mode,
+        "records scored again": result.rescored if result.rescored is not None else identities.num_rows,
         "pairs for clerical review (linkage.review_pairs)": result.review.num_rows,
         "review decisions applied": MetadataValue.json(result.decisions_applied or {"none": str(decisions_file)}),
         **{f"chart: {name}": MetadataValue.path(str(path)) for name, path in result.charts.items()},
