@@ -10,6 +10,7 @@ DEMO_MONTH   ?= 2025-01
 SIZES        ?= 20000,100000
 GEN_SIZES    ?= 1000000
 INGEST_SIZES ?= 1000000
+INCR_SIZES   ?=
 
 .PHONY: setup demo test ui bench clean-data
 
@@ -41,7 +42,7 @@ ui: setup
 		$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 bench: setup
-	$(BIN)/python -m dtsen_pipeline.bench --sizes $(SIZES) --generate-sizes $(GEN_SIZES) --ingest-sizes $(INGEST_SIZES)
+	$(BIN)/python -m dtsen_pipeline.bench --sizes $(SIZES) --generate-sizes $(GEN_SIZES) --ingest-sizes $(INGEST_SIZES) --incremental-sizes $(INCR_SIZES)
 
 clean-data:
 	rm -rf data/landing data/truth data/warehouse data/publish data/reports data/logs data/bench

@@ -108,6 +108,39 @@ def _ingest_only(persons: int) -> dict:
             "bare_read_s": round(floor, 1), "ratio_to_floor": round(seconds / floor, 1)}
 
 
+def _incremental(persons: int) -> dict:
+    """Two months: the second linked incrementally, then again by a full relink, same model."""
+    from dagster import DagsterEventType
+
+    from dtsen_pipeline.cli import run_month
+    from dtsen_pipeline.generate import generate, month_range
+
+    first, second = month_range(MONTH, 2)
+    generate(persons=persons, start=first, months=2, seed=1)
+    out = {"persons": persons}
+
+    def linkage(result) -> tuple[float, dict]:
+        for event in result.all_events:
+            if event.event_type == DagsterEventType.STEP_SUCCESS and event.step_key == "person_linkage":
+                seconds = event.event_specific_data.duration_ms / 1000
+        [mat] = [m for m in result.asset_materializations_for_node("person_linkage")
+                 if m.asset_key.to_user_string() == "linkage/person_clusters"]
+        return round(seconds, 1), {k: v.value for k, v in mat.metadata.items() if isinstance(v.value, (int, str))}
+
+    for label, month, kwargs in (("first_month_trained", first, {}), ("incremental", second, {}),
+                                 ("full_relink", second, {"full_relink": True})):
+        result = run_month(month, show_progress=False, **kwargs)
+        if not result.success:
+            raise SystemExit(f"incremental bench: {label} run failed")
+        seconds, meta = linkage(result)
+        out[f"linkage_{label}_s"] = seconds
+        if label == "incremental":
+            out["records"] = meta.get("records")
+            out["records_scored_again"] = meta.get("records scored again")
+    out["incremental_share_of_full"] = round(out["linkage_incremental_s"] / out["linkage_full_relink_s"], 3)
+    return out
+
+
 def _tree_rss(pid: int) -> int:
     import psutil
 
@@ -141,7 +174,7 @@ def _measure(persons: int, root: Path, mode: str = "--one") -> dict:
     if child.returncode != 0:
         raise SystemExit(f"bench for {persons} persons failed (exit {child.returncode})")
     result = json.loads(out.strip().splitlines()[-1])
-    if mode in ("--generate-only", "--ingest-only"):
+    if mode in ("--generate-only", "--ingest-only", "--incremental-only"):
         shutil.rmtree(root, ignore_errors=True)  # a million-person world is gigabytes; keep the figures
     result["peak_rss_mb"] = round(peak / 2**20)
     return result
@@ -170,7 +203,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--ingest-sizes", default="1000000",
                         help="persons for the ingest + staging benchmark (every source, one month)")
+    parser.add_argument("--incremental-sizes", default="",
+                        help="persons for the incremental-month benchmark (two months; slow at 1M)")
     parser.add_argument("--generate-only", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--incremental-only", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--ingest-only", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:
@@ -181,6 +217,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.ingest_only:
         print(json.dumps(_ingest_only(args.ingest_only)))
+        return 0
+    if args.incremental_only:
+        print(json.dumps(_incremental(args.incremental_only)))
         return 0
 
     from dtsen_pipeline import paths
@@ -201,10 +240,15 @@ def main(argv: list[str] | None = None) -> int:
     for size in (int(s) for s in args.ingest_sizes.split(",") if s):
         print(f"bench: ingest + staging of {size:,} persons, every source ...", file=sys.stderr, flush=True)
         ingest.append(_measure(size, out / f"ingest-{size}", "--ingest-only"))
+    incremental = []
+    for size in (int(s) for s in args.incremental_sizes.split(",") if s):
+        print(f"bench: incremental month at {size:,} persons ...", file=sys.stderr, flush=True)
+        incremental.append(_measure(size, out / f"incremental-{size}", "--incremental-only"))
     meta = {"machine": {"cpus": os.cpu_count()}, "month": MONTH,
             "command": f"make bench SIZES={args.sizes} GEN_SIZES={args.generate_sizes} INGEST_SIZES={args.ingest_sizes}"}
     (out / "results.json").write_text(json.dumps({**meta, "results": results, "generation": generation,
-                                                  "ingest": ingest}, indent=2), encoding="utf-8")
+                                                  "ingest": ingest, "incremental": incremental}, indent=2),
+                                      encoding="utf-8")
     table = _markdown(results) if results else ""
     if generation:
         table += ("\n| generation (every source, one month) | records | seconds | peak RSS (MB) | bare read (s) |\n"
@@ -217,6 +261,13 @@ def main(argv: list[str] | None = None) -> int:
         table += "\n".join(f"| {g['persons']:,} persons | {g['records']:,} | {g['ingest_s']} | {g['staging_s']} | "
                            f"{g['ingest_and_staging_s']} | {g['records_per_s']:,} | {g['peak_rss_mb']:,} | "
                            f"{g['bare_read_s']} | {g['ratio_to_floor']} |" for g in ingest) + "\n"
+    if incremental:
+        table += ("\n| incremental month | records | scored again | linkage, month 1 trained (s) | incremental (s) "
+                  "| full relink (s) | incremental / full | peak RSS (MB) |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
+        table += "\n".join(f"| {g['persons']:,} persons | {g['records']:,} | {g['records_scored_again']:,} | "
+                           f"{g['linkage_first_month_trained_s']} | {g['linkage_incremental_s']} | "
+                           f"{g['linkage_full_relink_s']} | {g['incremental_share_of_full']} | {g['peak_rss_mb']:,} |"
+                           for g in incremental) + "\n"
     (out / "results.md").write_text(f"Command: `{meta['command']}`\n\n{table}", encoding="utf-8")
     print(table)
     return 0
