@@ -151,11 +151,11 @@ def _tree_rss(pid: int) -> int:
         return 0
 
 
-def _measure(persons: int, root: Path, mode: str = "--one") -> dict:
+def _measure(persons: int, root: Path, suite: str = "pipeline") -> dict:
     env = {**os.environ, "DTSEN_DATA_DIR": str(root)}
     env.pop("DAGSTER_HOME", None)
     shutil.rmtree(root, ignore_errors=True)
-    child = subprocess.Popen([sys.executable, "-m", "dtsen_pipeline.bench", mode, str(persons)],
+    child = subprocess.Popen([sys.executable, "-m", "dtsen_pipeline.bench", "--child", suite, str(persons)],
                              env=env, stdout=subprocess.PIPE, text=True)
     peak = 0
     stop = threading.Event()
@@ -174,7 +174,7 @@ def _measure(persons: int, root: Path, mode: str = "--one") -> dict:
     if child.returncode != 0:
         raise SystemExit(f"bench for {persons} persons failed (exit {child.returncode})")
     result = json.loads(out.strip().splitlines()[-1])
-    if mode in ("--generate-only", "--ingest-only", "--incremental-only"):
+    if suite != "pipeline":
         shutil.rmtree(root, ignore_errors=True)  # a million-person world is gigabytes; keep the figures
     result["peak_rss_mb"] = round(peak / 2**20)
     return result
@@ -195,31 +195,49 @@ def _markdown(results: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+# The benchmark suites besides the pipeline table: (make variable, option, what, child function,
+# table columns as (heading, result key)).
+SUITES = [
+    ("GEN_SIZES", "generate", "generation (every source, one month)", _generate_only, [
+        ("records", "records"), ("seconds", "generate_s"), ("peak RSS (MB)", "peak_rss_mb"),
+        ("bare read (s)", "bare_read_s")]),
+    ("INGEST_SIZES", "ingest", "ingest + staging (every source)", _ingest_only, [
+        ("records", "records"), ("ingest (s)", "ingest_s"), ("staging (s)", "staging_s"),
+        ("total (s)", "ingest_and_staging_s"), ("records/s", "records_per_s"), ("peak RSS (MB)", "peak_rss_mb"),
+        ("bare read (s)", "bare_read_s"), ("ratio to floor", "ratio_to_floor")]),
+    ("INCR_SIZES", "incremental", "incremental month", _incremental, [
+        ("records", "records"), ("scored again", "records_scored_again"),
+        ("linkage, month 1 trained (s)", "linkage_first_month_trained_s"),
+        ("incremental (s)", "linkage_incremental_s"), ("full relink (s)", "linkage_full_relink_s"),
+        ("incremental / full", "incremental_share_of_full"), ("peak RSS (MB)", "peak_rss_mb")]),
+]
+CHILDREN = {"pipeline": _one, **{name: fn for _, name, _, fn, _ in SUITES}}
+
+
+def _suite_table(title: str, columns: list[tuple[str, str]], rows: list[dict]) -> str:
+    fmt = lambda v: f"{v:,}" if isinstance(v, int) else str(v)  # noqa: E731
+    lines = [f"| {title} | " + " | ".join(h for h, _ in columns) + " |", "|---|" + "---:|" * len(columns)]
+    lines += [f"| {r['persons']:,} persons | " + " | ".join(fmt(r[k]) for _, k in columns) + " |" for r in rows]
+    return "\n" + "\n".join(lines) + "\n"
+
+
+def _sizes(text: str) -> list[int]:
+    return [int(s) for s in text.split(",") if s]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dtsen_pipeline.bench")
-    parser.add_argument("--sizes", default="20000,100000", help="persons per run, comma separated")
+    parser.add_argument("--sizes", default="20000,100000", help="persons per pipeline run, comma separated")
     parser.add_argument("--generate-sizes", default="1000000",
                         help="persons for the generation-only benchmark (every source, one month)")
-    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--ingest-sizes", default="1000000",
                         help="persons for the ingest + staging benchmark (every source, one month)")
     parser.add_argument("--incremental-sizes", default="",
                         help="persons for the incremental-month benchmark (two months; slow at 1M)")
-    parser.add_argument("--generate-only", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--incremental-only", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--ingest-only", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=2, metavar=("SUITE", "PERSONS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.one:
-        print(json.dumps(_one(args.one)))
-        return 0
-    if args.generate_only:
-        print(json.dumps(_generate_only(args.generate_only)))
-        return 0
-    if args.ingest_only:
-        print(json.dumps(_ingest_only(args.ingest_only)))
-        return 0
-    if args.incremental_only:
-        print(json.dumps(_incremental(args.incremental_only)))
+    if args.child:
+        print(json.dumps(CHILDREN[args.child[0]](int(args.child[1]))))
         return 0
 
     from dtsen_pipeline import paths
@@ -227,48 +245,25 @@ def main(argv: list[str] | None = None) -> int:
     out = paths.data_root() / "bench"
     out.mkdir(parents=True, exist_ok=True)
     results = []
-    for size in (int(s) for s in args.sizes.split(",") if s):
+    for size in _sizes(args.sizes):
         print(f"bench: {size:,} persons ...", file=sys.stderr, flush=True)
         results.append(_measure(size, out / f"work-{size}"))
         print(f"bench: {size:,} persons: {results[-1]['stages_s']['run (end to end)']} s end to end, "
               f"peak {results[-1]['peak_rss_mb']} MB, F1 {results[-1]['f1_splink']}", file=sys.stderr)
-    generation = []
-    for size in (int(s) for s in args.generate_sizes.split(",") if s):
-        print(f"bench: generating {size:,} persons, every source ...", file=sys.stderr, flush=True)
-        generation.append(_measure(size, out / f"gen-{size}", "--generate-only"))
-    ingest = []
-    for size in (int(s) for s in args.ingest_sizes.split(",") if s):
-        print(f"bench: ingest + staging of {size:,} persons, every source ...", file=sys.stderr, flush=True)
-        ingest.append(_measure(size, out / f"ingest-{size}", "--ingest-only"))
-    incremental = []
-    for size in (int(s) for s in args.incremental_sizes.split(",") if s):
-        print(f"bench: incremental month at {size:,} persons ...", file=sys.stderr, flush=True)
-        incremental.append(_measure(size, out / f"incremental-{size}", "--incremental-only"))
-    meta = {"machine": {"cpus": os.cpu_count()}, "month": MONTH,
-            "command": f"make bench SIZES={args.sizes} GEN_SIZES={args.generate_sizes} INGEST_SIZES={args.ingest_sizes}"}
-    (out / "results.json").write_text(json.dumps({**meta, "results": results, "generation": generation,
-                                                  "ingest": ingest, "incremental": incremental}, indent=2),
-                                      encoding="utf-8")
+    suites: dict[str, list[dict]] = {}
+    for _, name, title, _, _ in SUITES:
+        suites[name] = []
+        for size in _sizes(getattr(args, f"{name}_sizes")):
+            print(f"bench: {title}, {size:,} persons ...", file=sys.stderr, flush=True)
+            suites[name].append(_measure(size, out / f"{name}-{size}", name))
+    command = f"make bench SIZES={args.sizes} " + " ".join(
+        f"{var}={getattr(args, f'{name}_sizes')}" for var, name, _, _, _ in SUITES)
+    meta = {"machine": {"cpus": os.cpu_count()}, "month": MONTH, "command": command}
+    (out / "results.json").write_text(json.dumps({**meta, "results": results, **suites}, indent=2), encoding="utf-8")
     table = _markdown(results) if results else ""
-    if generation:
-        table += ("\n| generation (every source, one month) | records | seconds | peak RSS (MB) | bare read (s) |\n"
-                  "|---|---:|---:|---:|---:|\n")
-        table += "\n".join(f"| {g['persons']:,} persons | {g['records']:,} | {g['generate_s']} | "
-                           f"{g['peak_rss_mb']:,} | {g['bare_read_s']} |" for g in generation) + "\n"
-    if ingest:
-        table += ("\n| ingest + staging (every source) | records | ingest (s) | staging (s) | total (s) | records/s "
-                  "| peak RSS (MB) | bare read (s) | ratio to floor |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
-        table += "\n".join(f"| {g['persons']:,} persons | {g['records']:,} | {g['ingest_s']} | {g['staging_s']} | "
-                           f"{g['ingest_and_staging_s']} | {g['records_per_s']:,} | {g['peak_rss_mb']:,} | "
-                           f"{g['bare_read_s']} | {g['ratio_to_floor']} |" for g in ingest) + "\n"
-    if incremental:
-        table += ("\n| incremental month | records | scored again | linkage, month 1 trained (s) | incremental (s) "
-                  "| full relink (s) | incremental / full | peak RSS (MB) |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
-        table += "\n".join(f"| {g['persons']:,} persons | {g['records']:,} | {g['records_scored_again']:,} | "
-                           f"{g['linkage_first_month_trained_s']} | {g['linkage_incremental_s']} | "
-                           f"{g['linkage_full_relink_s']} | {g['incremental_share_of_full']} | {g['peak_rss_mb']:,} |"
-                           for g in incremental) + "\n"
-    (out / "results.md").write_text(f"Command: `{meta['command']}`\n\n{table}", encoding="utf-8")
+    table += "".join(_suite_table(title, columns, suites[name])
+                     for _, name, title, _, columns in SUITES if suites[name])
+    (out / "results.md").write_text(f"Command: `{command}`\n\n{table}", encoding="utf-8")
     print(table)
     return 0
 

@@ -33,7 +33,7 @@ def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> boo
     return bool(con.execute(
         "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
         [schema, table],
-    ).fetchone()[0])
+    ).fetchall()[0][0])
 
 
 def scratch() -> duckdb.DuckDBPyConnection:

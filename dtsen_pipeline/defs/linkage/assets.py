@@ -17,6 +17,7 @@ from dtsen_pipeline.linkage.run import CLUSTER_THRESHOLD, fingerprint_sql, link_
 from dtsen_pipeline.partitions import monthly_partitions
 from dtsen_pipeline.resources import WarehouseResource
 from dtsen_pipeline.warehouse import connect as warehouse_connect
+from dtsen_pipeline.warehouse import table_exists
 
 PERSON_CLUSTERS_KEY = AssetKey(["linkage", "person_clusters"])
 ID_HISTORY_KEY = AssetKey(["linkage", "id_history"])
@@ -69,21 +70,19 @@ def latest_model(month: str) -> Path | None:
     return max(earlier, key=lambda p: p.stem) if earlier else None
 
 
-def previous_month(warehouse: WarehouseResource, month: str) -> pa.Table | None:
+def previous_month(con, month: str) -> pa.Table | None:
     """Last linked month's assignment with each record's fingerprint, or None if there is none."""
-    with warehouse.connect() as con:
-        if not con.execute("select count(*) from information_schema.tables where table_schema = 'linkage' "
-                           "and table_name = 'person_clusters'").fetchall()[0][0]:
-            return None
-        prev = con.execute("select max(extract_month) from linkage.person_clusters where extract_month < ?",
-                           [month]).fetchall()[0][0]
-        if prev is None:
-            return None
-        return con.sql(f"""
-            select c.record_key, c.dtsen_id, {fingerprint_sql('i.')} as fingerprint
-            from linkage.person_clusters c
-            join intermediate.int_identitas i on i.record_key = c.record_key and i.extract_month = c.extract_month
-            where c.extract_month = ?""", params=[prev]).to_arrow_table()
+    if not table_exists(con, "linkage", "person_clusters"):
+        return None
+    prev = con.execute("select max(extract_month) from linkage.person_clusters where extract_month < ?",
+                       [month]).fetchall()[0][0]
+    if prev is None:
+        return None
+    return con.sql(f"""
+        select c.record_key, c.dtsen_id, {fingerprint_sql('i.')} as fingerprint
+        from linkage.person_clusters c
+        join intermediate.int_identitas i on i.record_key = c.record_key and i.extract_month = c.extract_month
+        where c.extract_month = ?""", params=[prev]).to_arrow_table()
 
 
 @multi_asset(
@@ -103,20 +102,19 @@ def previous_month(warehouse: WarehouseResource, month: str) -> pa.Table | None:
 def person_linkage(context: AssetExecutionContext, config: LinkageConfig, warehouse: WarehouseResource):
     month = context.partition_key
     columns = ", ".join(model.INPUT_COLUMNS)
+    reuse = None if config.retrain else latest_model(month)
     with warehouse.connect() as con:
         identities = con.sql(
             f"select {columns} from intermediate.int_identitas where extract_month = ?", params=[month]
         ).to_arrow_table()
+        previous = None if (reuse is None or config.full_relink) else previous_month(con, month)
     if identities.num_rows == 0:
         raise ValueError(f"linkage {month}: intermediate.int_identitas has no rows for this month; "
                          "materialise the raw and staging assets for it first")
-    context.log.info(f"linkage {month}: training and predicting on {identities.num_rows} records")
-
     decisions_file = paths.review_dir() / "decisions.csv"
-    reuse = None if config.retrain else latest_model(month)
-    previous = None if (reuse is None or config.full_relink) else previous_month(warehouse, month)
     mode = "incremental" if previous is not None else "full relink"
-    context.log.info(f"linkage {month}: {mode}, " + (f"reusing model {reuse.name}" if reuse else "training the model"))
+    context.log.info(f"linkage {month}: {identities.num_rows} records, {mode}, "
+                     + (f"reusing model {reuse.name}" if reuse else "training the model"))
     result = link_month(identities, paths.models_dir() / f"{model.MODEL_VERSION}_{month}.json",
                         decisions=read_decisions(decisions_file), charts_dir=paths.reports_dir() / "linkage" / month,
                         reuse_model=reuse, previous=previous)
