@@ -6,7 +6,7 @@ from dtsen_pipeline import paths
 from dtsen_pipeline.defs.dbt.assets import dbt_marts_assets, dbt_resource, dbt_staging_assets
 from dtsen_pipeline.defs.ingest.assets import ingest_assets
 from dtsen_pipeline.defs.ingest.sensors import landing_sensor
-from dtsen_pipeline.defs.linkage.assets import person_linkage
+from dtsen_pipeline.defs.linkage.assets import family_linkage, person_linkage
 from dtsen_pipeline.defs.publish.assets import dtsen_release
 from dtsen_pipeline.defs.quality import checks
 from dtsen_pipeline.jobs import monthly_refresh_job
@@ -16,7 +16,7 @@ from dtsen_pipeline.resources import WarehouseResource
 paths.export_env()
 
 defs = Definitions(
-    assets=[*ingest_assets, dbt_staging_assets, person_linkage, dbt_marts_assets, dtsen_release],
+    assets=[*ingest_assets, dbt_staging_assets, person_linkage, family_linkage, dbt_marts_assets, dtsen_release],
     asset_checks=load_asset_checks_from_modules([checks]),
     jobs=[monthly_refresh_job],
     sensors=[landing_sensor],

@@ -40,6 +40,45 @@ def _scores(con: duckdb.DuckDBPyConnection, pred: str) -> dict:
     }
 
 
+_GROUP_PAIRS = """
+with cells as (select count(*) as n from {table} group by {pred}, {truth}),
+pred_groups as (select count(*) as n from {table} group by {pred}),
+true_groups as (select count(*) as n from {table} group by {truth})
+select (select sum(n * (n - 1) / 2) from cells), (select sum(n * (n - 1) / 2) from pred_groups),
+       (select sum(n * (n - 1) / 2) from true_groups)
+"""
+
+
+def _group_scores(con: duckdb.DuckDBPyConnection, table: str, pred: str, truth: str) -> dict:
+    """Pairwise precision/recall/F1 of one grouping of ``table``'s rows against another."""
+    tp, predicted, actual = (float(x or 0) for x in
+                             con.execute(_GROUP_PAIRS.format(table=table, pred=pred, truth=truth)).fetchall()[0])
+    precision = tp / predicted if predicted else 1.0
+    recall = tp / actual if actual else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": round(precision, 5), "recall": round(recall, 5), "f1": round(f1, 5),
+            "true_pairs": int(actual), "predicted_pairs": int(predicted)}
+
+
+def _family_scores(con: duckdb.DuckDBPyConnection, month: str) -> dict | None:
+    """Families and households, scored over persons: each true person takes the family and
+    household most of their records were given."""
+    if not warehouse.table_exists(con, "linkage", "families"):
+        return None
+    con.execute("""
+        create temp table person_groups as
+        select e.person_id, any_value(e.family_id) as true_family, any_value(e.household_id) as true_household,
+               mode(m.dtsen_kk_id) as family, mode(f.dtsen_rt_id) as household
+        from evaluated e
+        join linkage.family_members m on m.dtsen_id = e.dtsen_id and m.extract_month = ?
+        join linkage.families f on f.dtsen_kk_id = m.dtsen_kk_id and f.extract_month = ?
+        group by e.person_id""", [month, month])
+    if not con.execute("select count(*) from person_groups").fetchall()[0][0]:
+        return None
+    return {"families": _group_scores(con, "person_groups", "family", "true_family"),
+            "households": _group_scores(con, "person_groups", "household", "true_household")}
+
+
 def evaluate_month(month: str, truth_root: Path | None = None) -> dict:
     truth = (truth_root or paths.truth_dir()) / month / "records.parquet"
     if not truth.exists():
@@ -51,7 +90,8 @@ def evaluate_month(month: str, truth_root: Path | None = None) -> dict:
             raise LookupError(f"no linkage results for {month}: run `dtsen run --month {month}` first")
         con.execute("""
             create temp table evaluated as
-            select c.record_key, c.dtsen_id, i.nik, coalesce(i.nik_valid, false) as nik_valid, t.person_id
+            select c.record_key, c.dtsen_id, i.nik, coalesce(i.nik_valid, false) as nik_valid, t.person_id,
+                   t.family_id, t.household_id
             from linkage.person_clusters c
             join intermediate.int_identitas i on i.record_key = c.record_key and i.extract_month = c.extract_month
             join read_parquet(?) t on c.record_key = t.source || ':' || t.source_record_id
@@ -74,4 +114,5 @@ def evaluate_month(month: str, truth_root: Path | None = None) -> dict:
                 con.execute("select count(*) from evaluated where not nik_valid").fetchone()[0]),
             "splink": _scores(con, "dtsen_id"),
             "nik_only_baseline": _scores(con, "case when nik_valid then nik else record_key end"),
+            "families_and_households": _family_scores(con, month),
         }

@@ -18,6 +18,9 @@ from dtsen_pipeline import paths
 CANONICAL_COLUMNS = (
     "source_record_id", "nik", "no_kk", "nama", "tanggal_lahir", "jenis_kelamin", "tempat_lahir",
     "kode_desa", "nama_desa", "nama_kecamatan", "nama_kabupaten", "alamat",
+    "hubungan_kk",        # relationship to the family head, in the source's own codes or words
+    "id_keluarga_sumber", # the source's own family grouping (a form or family id), if it has one
+    "id_rumah_tangga",    # the source's own household (dwelling) id, if it has one
 )
 REQUIRED_COLUMNS = ("source_record_id", "nama")
 FORMATS = ("csv", "xlsx", "parquet")

@@ -16,6 +16,8 @@ EXPECTED = {
     "int_identity_issues": ("intermediate", STAGED),
     "linkage/person_clusters": ("linkage", {"int_identitas"}),
     "linkage/id_history": ("linkage", {"int_identitas"}),
+    **{f"linkage/{t}": ("linkage", {"int_identitas", "linkage/person_clusters"})
+       for t in ("families", "family_members", "kk_crosswalk")},
     "dtsen_individu": ("marts", {"int_identitas", "linkage/person_clusters"}),
     "dtsen_crosswalk": ("marts", {"int_identitas", "linkage/person_clusters"}),
     "dtsen_id_history": ("marts", {"linkage/id_history"}),

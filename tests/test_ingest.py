@@ -70,7 +70,8 @@ def test_source_quirks_arrive_canonical(world, con):
     # DTKS region codes in four columns are joined into one dotted code.
     assert q("select count(*) from raw.dtks__individu where not regexp_full_match(kode_desa, '\\d{2}\\.\\d{2}\\.\\d{2}\\.\\d{4}')") == [(0,)]
     # Regsosek members are unnested from the family form, family columns kept as attributes.
-    assert q("select count(*) from raw.regsosek__individu where json_extract_string(attributes, '$.id_keluarga') is null") == [(0,)]
+    assert q("select count(*) from raw.regsosek__individu where id_keluarga_sumber is null "
+             "or json_extract_string(attributes, '$.status_rumah') is null") == [(0,)]
     # Kaltim: NIKs typed into Excel as numbers come back as digits; place and date split apart.
     assert q("select count(*) from raw.dinsos_kaltim__individu where nik like '%.%' or nik like '%E%'") == [(0,)]
     assert q("select count(*) from raw.dinsos_kaltim__individu where tempat_lahir is null or tanggal_lahir like '%,%'") == [(0,)]
@@ -102,13 +103,13 @@ def test_empty_and_header_only_files(tmp_path, con):
     empty.write_bytes(b"")
     [r] = load(con, "dukcapil", [empty])
     assert r.status == "quarantined" and "empty" in r.reason
-    empty.write_text("ID_REC,NIK,NO_KK,NAMA_LGKP,TMPT_LHR,TGL_LHR,JENIS_KLMIN,KODE_WILAYAH,ALAMAT\n")
+    empty.write_text("ID_REC,NIK,NO_KK,NAMA_LGKP,TMPT_LHR,TGL_LHR,JENIS_KLMIN,KODE_WILAYAH,ALAMAT,STAT_HBKEL\n")
     [r] = load(con, "dukcapil", [empty])
     assert (r.status, r.rows_read, r.rows_loaded, r.rows_quarantined) == ("loaded", 0, 0, 0)
 
 
 def _dukcapil(tmp_path: Path, rows: list[list[str]], header=None, encoding="utf-8", raw: bytes | None = None) -> Path:
-    header = header or ["ID_REC", "NIK", "NO_KK", "NAMA_LGKP", "TMPT_LHR", "TGL_LHR", "JENIS_KLMIN", "KODE_WILAYAH", "ALAMAT"]
+    header = header or ["ID_REC", "NIK", "NO_KK", "NAMA_LGKP", "TMPT_LHR", "TGL_LHR", "JENIS_KLMIN", "KODE_WILAYAH", "ALAMAT", "STAT_HBKEL"]
     path = tmp_path / "dukcapil_penduduk_2025-01.csv"
     if raw is not None:
         path.write_bytes(raw)
@@ -117,18 +118,18 @@ def _dukcapil(tmp_path: Path, rows: list[list[str]], header=None, encoding="utf-
     return path
 
 
-ROW = ["DK1", "3276014512900001", "3276011203150002", "SITI", "DEPOK", "1990-12-05", "PEREMPUAN", "3276011001", "JL. X"]
+ROW = ["DK1", "3276014512900001", "3276011203150002", "SITI", "DEPOK", "1990-12-05", "PEREMPUAN", "3276011001", "JL. X", "KEPALA KELUARGA"]
 
 
 def test_extra_column_is_kept_as_attribute_and_missing_column_quarantines(tmp_path, con):
     path = _dukcapil(tmp_path, [ROW + ["Kristen"]], header=[
-        "ID_REC", "NIK", "NO_KK", "NAMA_LGKP", "TMPT_LHR", "TGL_LHR", "JENIS_KLMIN", "KODE_WILAYAH", "ALAMAT", "AGAMA"])
+        "ID_REC", "NIK", "NO_KK", "NAMA_LGKP", "TMPT_LHR", "TGL_LHR", "JENIS_KLMIN", "KODE_WILAYAH", "ALAMAT", "STAT_HBKEL", "AGAMA"])
     [r] = load(con, "dukcapil", [path])
     assert r.status == "loaded" and r.rows_loaded == 1
     attrs = json.loads(con.execute("select attributes from raw.dukcapil__individu").fetchone()[0])
     assert attrs == {"AGAMA": "Kristen"}
     path = _dukcapil(tmp_path, [ROW[:5] + ROW[6:]], header=[
-        "ID_REC", "NIK", "NO_KK", "NAMA_LGKP", "TMPT_LHR", "JENIS_KLMIN", "KODE_WILAYAH", "ALAMAT"])
+        "ID_REC", "NIK", "NO_KK", "NAMA_LGKP", "TMPT_LHR", "JENIS_KLMIN", "KODE_WILAYAH", "ALAMAT", "STAT_HBKEL"])
     [r] = load(con, "dukcapil", [path])
     assert r.status == "quarantined" and "TGL_LHR" in r.reason and path.name in r.reason
 
@@ -146,7 +147,7 @@ def test_long_fields_and_hostile_content_stay_inert_data(tmp_path, con):
 
 def test_bad_rows_are_quarantined_with_file_row_and_reason(tmp_path, con):
     good = ",".join(ROW).encode()
-    lines = [b"ID_REC,NIK,NO_KK,NAMA_LGKP,TMPT_LHR,TGL_LHR,JENIS_KLMIN,KODE_WILAYAH,ALAMAT", good,
+    lines = [b"ID_REC,NIK,NO_KK,NAMA_LGKP,TMPT_LHR,TGL_LHR,JENIS_KLMIN,KODE_WILAYAH,ALAMAT,STAT_HBKEL", good,
              good.replace(b"DK1", b"DK2").replace(b"SITI", b"S\xe9TI"),   # latin-1 byte in a UTF-8 file
              good.replace(b"DK1", b"DK3") + b",EXTRA,FIELDS",             # too many fields
              good,                                                        # DK1 again: repeated id

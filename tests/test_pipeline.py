@@ -45,6 +45,10 @@ def test_cli_evaluate_reports_linkage_accuracy(first_month_run, cli_env):
     assert report["splink"]["recall_nik_missing_or_invalid"] >= 0.9
     # Probabilistic linkage beats the deterministic NIK join on recall.
     assert report["splink"]["recall"] > report["nik_only_baseline"]["recall"]
+    # Families (KK) and households (KKs sharing a dwelling), scored over persons.
+    assert report["families_and_households"]["families"]["f1"] >= 0.98
+    assert report["families_and_households"]["households"]["f1"] >= 0.95
+    assert report["families_and_households"]["households"]["true_pairs"] > 0
 
 
 def test_cli_run_fails_clearly_without_extracts(first_month_run, cli_env):
@@ -88,6 +92,12 @@ def test_person_ids_are_stable_across_months(second_month_built, data_root):
         new_people = con.execute("select sum(records) from linkage.id_history where extract_month = ? "
                                  "and event = 'new'", [MONTHS[1]]).fetchone()[0]
     assert kept[1] > PERSONS and kept[0] > 0.99
+    with duckdb.connect(str(data_root / "warehouse" / "dtsen.duckdb"), read_only=True) as con:
+        family_kept = con.execute("""
+            select avg(case when a.dtsen_kk_id = b.dtsen_kk_id then 1 else 0 end)
+            from linkage.family_members a join linkage.family_members b using (dtsen_id)
+            where a.extract_month = ? and b.extract_month = ?""", MONTHS).fetchall()[0][0]
+    assert family_kept > 0.98  # only marriages and corrections move a person to another family
     assert events.get("new", 0) > 0 and new_people < 0.05 * PERSONS  # births and new enrolments only
     # Month 2 reused month 1's model and linked incrementally: no retraining unless asked for.
     [linkage] = [m for m in second_month_built.asset_materializations_for_node("person_linkage")

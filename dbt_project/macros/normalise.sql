@@ -153,3 +153,31 @@
     nullif(trim(regexp_replace(regexp_replace(upper(coalesce({{ col }}, '')),
         '^\s*(KABUPATEN|KAB\.?|KOTA ADM\.?|KOTA)\s+', ''), '[^A-Z0-9]+', ' ', 'g')), '')
 {%- endmacro %}
+
+{#
+  Relationship to the family head, from codes (1 head, 2 spouse, 3 child, 6 parent) or words in
+  any case ("KEPALA KELUARGA", "Istri/Suami", BPJS's "PESERTA" for the card holder):
+  kepala | pasangan | anak | orang_tua | lainnya; NULL when absent.
+#}
+{% macro normalise_relationship(col) -%}
+    case
+        when nullif(trim({{ col }}), '') is null then null
+        when upper(trim({{ col }})) in ('1', 'KEPALA KELUARGA', 'KEPALA', 'KRT', 'PESERTA') then 'kepala'
+        when upper(trim({{ col }})) in ('2', 'ISTRI/SUAMI', 'SUAMI/ISTRI', 'ISTRI', 'SUAMI') then 'pasangan'
+        when upper(trim({{ col }})) in ('3', 'ANAK') then 'anak'
+        when upper(trim({{ col }})) in ('6', 'ORANG TUA', 'MERTUA') then 'orang_tua'
+        else 'lainnya'
+    end
+{%- endmacro %}
+
+{#
+  A street address as a key for "the same dwelling": upper case, the usual abbreviations unified
+  (JALAN/JLN -> JL, GANG -> GG, NOMOR -> NO), punctuation to spaces, spaces collapsed.
+#}
+{% macro address_key(col) -%}
+    nullif(trim(regexp_replace(
+        regexp_replace(regexp_replace(regexp_replace(
+            regexp_replace(upper(coalesce({{ col }}, '')), '[^A-Z0-9/]+', ' ', 'g'),
+            '\b(JALAN|JLN)\b', 'JL', 'g'), '\bGANG\b', 'GG', 'g'), '\bNOMOR\b', 'NO', 'g'),
+        '\s+', ' ', 'g')), '')
+{%- endmacro %}

@@ -30,6 +30,10 @@ normalised as (
         {{ region_name_key('nama_desa') }} as kunci_desa,
         {{ region_name_key('nama_kecamatan') }} as kunci_kecamatan,
         {{ region_name_key('nama_kabupaten') }} as kunci_kabupaten,
+        {{ normalise_relationship('hubungan_kk') }} as hubungan_kk,
+        nullif(trim(id_keluarga_sumber), '') as id_keluarga_sumber,
+        nullif(trim(id_rumah_tangga), '') as id_rumah_tangga,
+        {{ address_key('alamat') }} as alamat_kunci,
         (last_day(strptime(extract_month || '-01', '%Y-%m-%d')))::date as month_end
     from raw
 ),

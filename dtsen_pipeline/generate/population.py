@@ -72,7 +72,8 @@ def build_world(n_persons: int, seed: int, month: str, profile: dict) -> World:
     fam_village = rng.choice(world_villages, n_fam)
     shares = np.r_[False, rng.random(n_fam - 1) < pop["shared_dwelling"]]
     household = np.cumsum(~shares)
-    fam_village = fam_village[np.maximum.accumulate(np.where(~shares, np.arange(n_fam), 0))]
+    dwelling_of = np.maximum.accumulate(np.where(~shares, np.arange(n_fam), 0))  # first KK of each household
+    fam_village = fam_village[dwelling_of]
 
     # Welfare: a province effect, towns better off than villages, and the family's own draw.
     fam_village_s = pd.Series(fam_village)
@@ -118,7 +119,7 @@ def build_world(n_persons: int, seed: int, month: str, profile: dict) -> World:
         "household_id": household.astype(np.int64),
         "no_kk": no_kk.to_numpy(),
         "kode_desa": fam_village,
-        "alamat": names.street_addresses(rng, n_fam),
+        "alamat": names.street_addresses(rng, n_fam)[dwelling_of],  # KKs of one dwelling share its address
         "welfare": welfare,
     })
     families = pd.concat([families, attributes.family_attributes(welfare, sizes, rural, rng)], axis=1)

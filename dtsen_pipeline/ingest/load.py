@@ -35,10 +35,14 @@ create table if not exists raw.ingest_log (
 
 
 def raw_table_ddl(spec: SourceSpec) -> str:
+    """Create the source's raw table, and add any canonical column a warehouse built by an earlier
+    version lacks (loads insert by name, so old rows read NULL there)."""
     columns = ", ".join(f"{c} varchar" for c in CANONICAL_COLUMNS)
+    added = "".join(f"alter table raw.{spec.raw_table} add column if not exists {c} varchar;\n"
+                    for c in CANONICAL_COLUMNS)
     return (f"create table if not exists raw.{spec.raw_table} (source varchar, extract_month varchar, "
             f"source_file varchar, source_row bigint, file_sha256 varchar, ingested_at timestamp with time zone, "
-            f"{columns}, attributes varchar)")
+            f"{columns}, attributes varchar);\n{added}")
 
 
 @dataclass

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 import time
-from itertools import pairwise
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 import pyarrow as pa
@@ -18,10 +18,12 @@ from splink.clustering import cluster_pairwise_predictions_at_threshold
 
 from dtsen_pipeline import warehouse
 from dtsen_pipeline.linkage import model
+from dtsen_pipeline.linkage.config import rules
 
-PREDICT_THRESHOLD = 0.5   # pairs kept in linkage.pairwise_predictions
-CLUSTER_THRESHOLD = 0.9   # pairs at or above this join records into one person
-# Pairs scored in [PREDICT_THRESHOLD, CLUSTER_THRESHOLD) are uncertain: they go to clerical review.
+# Thresholds live in config/linkage.yaml. Pairs scored in [predict, cluster) are uncertain: they go
+# to clerical review.
+PREDICT_THRESHOLD = rules().predict_threshold   # pairs kept in linkage.pairwise_predictions
+CLUSTER_THRESHOLD = rules().cluster_threshold   # pairs at or above this join records into one person
 U_SAMPLE_PAIRS = 2_000_000
 SEED = 7
 

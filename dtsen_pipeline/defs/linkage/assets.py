@@ -2,16 +2,25 @@
 
 Writes linkage.person_clusters, linkage.id_history, linkage.pairwise_predictions and
 linkage.review_pairs (uncertain pairs for clerical review; decisions in data/review/decisions.csv
-are applied on the next run).
+are applied on the next run); then families and households (linkage/families.py).
 """
 
 from pathlib import Path
 
 import pyarrow as pa
-from dagster import AssetExecutionContext, AssetKey, AssetSpec, Config, MaterializeResult, MetadataValue, multi_asset
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetSpec,
+    Config,
+    MaterializeResult,
+    MetadataValue,
+    multi_asset,
+)
 
 from dtsen_pipeline import paths
 from dtsen_pipeline.linkage import model
+from dtsen_pipeline.linkage.families import link_families
 from dtsen_pipeline.linkage.ids import assign_ids
 from dtsen_pipeline.linkage.run import CLUSTER_THRESHOLD, fingerprint_sql, link_month
 from dtsen_pipeline.partitions import monthly_partitions
@@ -166,3 +175,44 @@ def person_linkage(context: AssetExecutionContext, config: LinkageConfig, wareho
         "id events (linkage.id_history)": MetadataValue.json(id_events),
         "dagster/row_count": identities.num_rows,
     })
+
+
+FAMILIES_KEY = AssetKey(["linkage", "families"])
+FAMILY_MEMBERS_KEY = AssetKey(["linkage", "family_members"])
+KK_CROSSWALK_KEY = AssetKey(["linkage", "kk_crosswalk"])
+
+
+def _family_spec(key: AssetKey, description: str) -> AssetSpec:
+    return AssetSpec(key, deps=[PERSON_CLUSTERS_KEY, AssetKey("int_identitas")], group_name="linkage", kinds={"duckdb"},
+                     owners=["team:data-engineering"], description=description)
+
+
+@multi_asset(
+    name="family_linkage",
+    specs=[
+        _family_spec(FAMILIES_KEY, "Families (KK) and the households (dwellings) they form, linked across sources "
+                                   "from the person linkage by the rules in config/linkage.yaml."),
+        _family_spec(FAMILY_MEMBERS_KEY, "Each person's family (dtsen_kk_id), how it was found, and their "
+                                         "relationship to the head."),
+        _family_spec(KK_CROSSWALK_KEY, "Each source's KK numbers and the family (dtsen_kk_id) they joined."),
+    ],
+    partitions_def=monthly_partitions,
+)
+def family_linkage(context: AssetExecutionContext, warehouse: WarehouseResource):
+    month = context.partition_key
+    with warehouse.connect() as con:
+        stats = link_families(con, month)
+        counts = {t: con.execute(f"select count(*) from linkage.{t} where extract_month = ?", [month]).fetchall()[0][0]
+                  for t in ("family_members", "kk_crosswalk")}
+    basis = stats.pop("persons by how their family was found")
+    table = "| family found by | persons |\n|---|---:|\n" + "\n".join(f"| {k} | {v} |" for k, v in basis.items())
+    yield MaterializeResult(asset_key=FAMILIES_KEY, metadata={
+        "month": month, **stats,
+        "persons by how their family was found": MetadataValue.md(table),
+        "rules": MetadataValue.path(str(paths.CONFIG_DIR / "linkage.yaml")),
+        "dagster/row_count": stats["families"],
+    })
+    yield MaterializeResult(asset_key=FAMILY_MEMBERS_KEY, metadata={
+        "month": month, "dagster/row_count": counts["family_members"]})
+    yield MaterializeResult(asset_key=KK_CROSSWALK_KEY, metadata={
+        "month": month, "dagster/row_count": counts["kk_crosswalk"]})
