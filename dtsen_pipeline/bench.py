@@ -108,15 +108,21 @@ def _ingest_only(persons: int) -> dict:
             "bare_read_s": round(floor, 1), "ratio_to_floor": round(seconds / floor, 1)}
 
 
+# Agencies re-verify this share of their records in month 2 (`dtsen generate --reverified`): with
+# births, deaths, moves and enrolments, about 5% of month 2's records are new or changed.
+INCR_REVERIFIED = 0.25
+
+
 def _incremental(persons: int) -> dict:
-    """Two months: the second linked incrementally, then again by a full relink, same model."""
+    """Two months, about 5% of records new or changed in the second: month 1 linked in full (with
+    training), month 2 linked incrementally, then again by a full relink with the same model."""
     from dagster import DagsterEventType
 
     from dtsen_pipeline.cli import run_month
     from dtsen_pipeline.generate import generate, month_range
 
     first, second = month_range(MONTH, 2)
-    generate(persons=persons, start=first, months=2, seed=1)
+    generate(persons=persons, start=first, months=2, seed=1, reverified=INCR_REVERIFIED)
     out = {"persons": persons}
 
     def linkage(result) -> tuple[float, dict]:
@@ -137,7 +143,10 @@ def _incremental(persons: int) -> dict:
         if label == "incremental":
             out["records"] = meta.get("records")
             out["records_scored_again"] = meta.get("records scored again")
-    out["incremental_share_of_full"] = round(out["linkage_incremental_s"] / out["linkage_full_relink_s"], 3)
+    out["changed_share"] = round(out["records_scored_again"] / out["records"], 4)
+    # Against a full monthly linkage run (train, predict, cluster) and against a relink that reuses the model.
+    out["incremental_share_of_full"] = round(out["linkage_incremental_s"] / out["linkage_first_month_trained_s"], 3)
+    out["incremental_share_of_relink"] = round(out["linkage_incremental_s"] / out["linkage_full_relink_s"], 3)
     return out
 
 
@@ -206,10 +215,11 @@ SUITES = [
         ("total (s)", "ingest_and_staging_s"), ("records/s", "records_per_s"), ("peak RSS (MB)", "peak_rss_mb"),
         ("bare read (s)", "bare_read_s"), ("ratio to floor", "ratio_to_floor")]),
     ("INCR_SIZES", "incremental", "incremental month", _incremental, [
-        ("records", "records"), ("scored again", "records_scored_again"),
-        ("linkage, month 1 trained (s)", "linkage_first_month_trained_s"),
-        ("incremental (s)", "linkage_incremental_s"), ("full relink (s)", "linkage_full_relink_s"),
-        ("incremental / full", "incremental_share_of_full"), ("peak RSS (MB)", "peak_rss_mb")]),
+        ("records", "records"), ("scored again", "records_scored_again"), ("changed", "changed_share"),
+        ("full linkage, trained (s)", "linkage_first_month_trained_s"),
+        ("incremental (s)", "linkage_incremental_s"), ("relink, saved model (s)", "linkage_full_relink_s"),
+        ("incremental / full", "incremental_share_of_full"), ("incremental / relink", "incremental_share_of_relink"),
+        ("peak RSS (MB)", "peak_rss_mb")]),
 ]
 CHILDREN = {"pipeline": _one, **{name: fn for _, name, _, fn, _ in SUITES}}
 

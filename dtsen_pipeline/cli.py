@@ -19,7 +19,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
     out = Path(args.out) if args.out else None
     written = generate(persons=args.persons, start=args.start, months=args.months, seed=args.seed, out=out,
-                       log=lambda line: print(line, file=sys.stderr, flush=True))
+                       log=lambda line: print(line, file=sys.stderr, flush=True), reverified=args.reverified)
     for w in written:
         print(f"{w.month}: " + ", ".join(f"{s} {n:,}" for s, n in w.records.items()))
     print(f"landing files under {(out / 'landing') if out else paths.landing_dir()}; "
@@ -142,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     gen.add_argument("--months", type=int, default=1)
     gen.add_argument("--seed", type=int, default=42)
     gen.add_argument("--out", help="data root to write under (default: DTSEN_DATA_DIR or ./data)")
+    gen.add_argument("--reverified", type=float, default=None,
+                     help="share of each register's records re-verified (re-typed) each month after the first; "
+                          "raises monthly change, e.g. for the incremental benchmark (default: profile, 0)")
     gen.set_defaults(func=_cmd_generate)
 
     run = sub.add_parser("run", help="run the monthly refresh job for one month")

@@ -1,6 +1,7 @@
 """The thin path end to end on real Dagster, dbt-duckdb, Splink, GX and DuckDB."""
 
 import json
+from pathlib import Path
 import os
 
 import duckdb
@@ -105,6 +106,26 @@ def test_person_ids_are_stable_across_months(second_month_built, data_root):
     assert linkage.metadata["model"].value == f"reused person-v1_{MONTHS[0]}.json"
     assert linkage.metadata["mode"].value == "incremental"
     assert 0 < linkage.metadata["records scored again"].value < 0.2 * kept[1]
+
+
+def test_linkage_explains_itself_without_personal_data(second_month_built, data_root):
+    [linkage] = [m for m in second_month_built.asset_materializations_for_node("person_linkage")
+                 if m.asset_key.to_user_string() == "linkage/person_clusters"]
+    charts = {k.removeprefix("chart: "): Path(v.value) for k, v in linkage.metadata.items() if k.startswith("chart: ")}
+    assert set(charts) == {"match_weights", "m_u_parameters", "waterfall_sample_pairs"}
+    waterfall = charts["waterfall_sample_pairs"].read_text()
+    assert "Final score" in waterfall and "record_number" in waterfall
+    with duckdb.connect(str(data_root / "warehouse" / "dtsen.duckdb"), read_only=True) as con:
+        niks = {r[0] for r in con.execute("select distinct nik from intermediate.int_identitas "
+                                          "where length(nik) >= 8").fetchall()}
+        names = {r[0] for r in con.execute("select distinct nama_normal from intermediate.int_identitas "
+                                           "where length(nama_normal) >= 8").fetchall()}
+    assert len(niks) > PERSONS and len(names) > PERSONS / 2
+    for path in charts.values():
+        html = path.read_text()
+        assert not [n for n in niks if n in html] and not [n for n in names if n in html]
+    shown = " ".join(str(v.value) for v in linkage.metadata.values())
+    assert not [n for n in niks if n in shown] and not [n for n in names if n in shown]
 
 
 def test_failed_gate_blocks_publication(second_month_built, in_data_root):

@@ -21,10 +21,11 @@ __all__ = ["MonthWritten", "generate", "month_range", "profile"]
 
 
 def generate(persons: int = 5000, start: str = "2025-01", months: int = 1, seed: int = 42,
-             out: Path | None = None, log: Callable[[str], None] = lambda _: None) -> list[MonthWritten]:
+             out: Path | None = None, log: Callable[[str], None] = lambda _: None,
+             reverified: float | None = None) -> list[MonthWritten]:
     """Write every month's extracts and truth; deterministic for a seed."""
     if out is not None:
         landing, truth = Path(out) / "landing", Path(out) / "truth"
     else:
         landing, truth = paths.landing_dir(), paths.truth_dir()
-    return generate_world(persons, start, months, seed, landing, truth, log)
+    return generate_world(persons, start, months, seed, landing, truth, log, reverified)

@@ -131,7 +131,24 @@ def _new_records(reg: Register, who: pd.DataFrame, month: str, rng: np.random.Ge
     return pd.concat([recs, recorded.reset_index(drop=True)], axis=1)
 
 
-def update(reg: Register, view: pd.DataFrame, month: str, first: bool, rng: np.random.Generator) -> None:
+def _reverify(recs: pd.DataFrame, view: pd.DataFrame, rates: dict, share: float, rng: np.random.Generator) -> None:
+    """The agency re-verifies a share of its living persons' records: identity typed again (with
+    the source's usual noise), address, village and KK brought up to date. The record id stays."""
+    person = view.set_index("person_id", drop=False)
+    alive = recs["person_id"].map(person["alive"]).fillna(False).astype(bool).to_numpy()
+    pick = recs["active"].to_numpy() & alive & (rng.random(len(recs)) < share)
+    if not pick.any():
+        return
+    who = person.loc[recs.loc[pick, "person_id"].to_numpy()].reset_index(drop=True)
+    redone = apply_noise(who, rates, rng)
+    for column in redone.columns:
+        recs.loc[pick, column] = redone[column].to_numpy()
+    for column in ("kode_desa", "alamat", "no_kk"):
+        recs.loc[pick, column] = who[column].to_numpy()
+
+
+def update(reg: Register, view: pd.DataFrame, month: str, first: bool, rng: np.random.Generator,
+           reverified: float = 0.0) -> None:
     """Enrol, drop, bury and re-address for one month, by the register's declared rates."""
     spec = reg.spec
     unit = "family_id" if spec["unit"] == "family" else "person_id"
@@ -168,6 +185,8 @@ def update(reg: Register, view: pd.DataFrame, month: str, first: bool, rng: np.r
         refresh = stale & (rng.random(len(recs)) < spec["address_refresh"])
         recs.loc[refresh, "kode_desa"] = current[refresh]
         recs.loc[refresh, "alamat"] = recs.loc[refresh, "person_id"].map(person["alamat"])
+        if reverified > 0:
+            _reverify(recs, view, spec.get("noise", {}), reverified, rng)
 
     alive_unrecorded = view["alive"] & ~has_active
     in_new_unit = view[unit].isin(newly[newly].index)

@@ -62,8 +62,10 @@ def _write_truth(ctx: MonthContext, truth_dir: Path) -> Path:
 
 
 def generate_world(persons: int, start: str, months: int, seed: int, landing: Path, truth: Path,
-                   log: Callable[[str], None] = lambda _: None) -> list[MonthWritten]:
+                   log: Callable[[str], None] = lambda _: None, reverified: float | None = None) -> list[MonthWritten]:
+    """``reverified`` overrides the profile's dynamics.reverified (share of records re-verified a month)."""
     prof = profile()
+    share = prof["dynamics"].get("reverified", 0.0) if reverified is None else reverified
     world = None
     regs = {name: registers.Register(name, spec) for name, spec in prof["sources"].items()}
     state: dict = {}
@@ -79,7 +81,7 @@ def generate_world(persons: int, start: str, months: int, seed: int, landing: Pa
         today = pd.Period(month, freq="M").start_time.date()
         view = person_view(world, today)
         for reg in regs.values():
-            registers.update(reg, view, month, i == 0, rng)
+            registers.update(reg, view, month, i == 0, rng, share)
         ctx = MonthContext(month, landing, world, view, regs, prof, rng, i == 0, state)
         for writer in WRITERS.values():
             writer(ctx)

@@ -6,6 +6,7 @@ results back, so the warehouse file holds no Splink scratch tables.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -58,6 +59,37 @@ def fingerprint_sql(alias: str = "") -> str:
     month needs no new scoring."""
     cols = [c for c in model.INPUT_COLUMNS if c not in (model.UNIQUE_ID, "source")]
     return "md5(concat_ws('|', " + ", ".join(f"coalesce(cast({alias}{c} as varchar), '')" for c in cols) + "))"
+
+
+WATERFALL_PAIRS_PER_BAND = 4
+
+
+def _waterfall_chart(con, db_api, sdf, model_json: Path, out: Path) -> Path | None:
+    """A waterfall chart for a sample of scored pairs (4 each: in the review band, linked, near
+    certain), drawn by a second linker with Splink's ``remove_sensitive_data``: it shows each
+    comparison's level and weight, never the compared NIKs, names or dates."""
+    key = model.UNIQUE_ID
+    sample = con.execute(f"""
+        select a, b from (
+            select a, b, row_number() over (partition by band order by md5(a || '|' || b)) as rn, band
+            from (select *, case when match_probability < {CLUSTER_THRESHOLD} then 1
+                                 when match_probability < 0.99 then 2 else 3 end as band from scored))
+        where rn <= {WATERFALL_PAIRS_PER_BAND} order by band, rn""").fetchall()
+    if not sample:
+        return None
+    settings = json.loads(model_json.read_text())
+    settings.update(retain_matching_columns=True, retain_intermediate_calculation_columns=True)
+    explainer = Linker(sdf, settings, log_level=logging.ERROR)
+    for column in model.TF_COLUMNS:
+        explainer.table_management.compute_tf_table(column)
+    records = []
+    for a, b in sample:
+        left, right = (con.sql(f"select * from {sdf.physical_name} where {key} = ?", params=[k])
+                       .to_arrow_table().to_pylist()[0] for k in (a, b))
+        records += explainer.inference.score_pair(left, right).as_record_list()
+    chart = explainer.visualisations.waterfall_chart(records, filter_nulls=False, remove_sensitive_data=True)
+    chart.save(str(out))
+    return out
 
 
 def link_month(identities: pa.Table, model_path: Path, decisions: pa.Table | None = None,
@@ -141,9 +173,35 @@ def link_month(identities: pa.Table, model_path: Path, decisions: pa.Table | Non
             select a, b, 1.0 from decided where decision = 'accept'
             union all
             select record_key_l, record_key_r, 1.0 from carried where record_key_l <> record_key_r""")
-        clusters = cluster_pairwise_predictions_at_threshold(
-            sdf.physical_name, "edges", db_api, node_id_column_name=key, edge_id_column_name_left="record_key_l",
+        nodes = sdf.physical_name
+        if incremental:
+            # Only last month's persons that a new, changed or reviewed record touches can change;
+            # every other record keeps its person without clustering again.
+            con.execute(f"""
+                create or replace temp table touched_ids as
+                with touched as (select {key} as k from rescore_keys union select a from scored union select b from scored
+                                 union select a from decided union select b from decided)
+                select distinct p.dtsen_id from previous_in p join touched t on t.k = p.record_key""")
+            con.execute(f"""
+                create or replace temp table cluster_nodes as
+                select i.* from {sdf.physical_name} i
+                left join previous_in p on p.record_key = i.{key}
+                where i.{key} in (select {key} from rescore_keys) or p.dtsen_id in (select dtsen_id from touched_ids)
+                   or i.{key} in (select a from scored union select b from scored)""")
+            con.execute(f"""
+                create or replace temp table untouched as
+                select i.{key}, 'kept:' || p.dtsen_id as cluster_id
+                from {sdf.physical_name} i join previous_in p on p.record_key = i.{key}
+                where i.{key} not in (select {key} from cluster_nodes)""")
+            con.execute(f"create or replace temp table edges as select * from edges "
+                        f"where record_key_l in (select {key} from cluster_nodes)")
+            nodes = "cluster_nodes"
+        clustered = cluster_pairwise_predictions_at_threshold(
+            nodes, "edges", db_api, node_id_column_name=key, edge_id_column_name_left="record_key_l",
             edge_id_column_name_right="record_key_r", threshold_match_probability=CLUSTER_THRESHOLD)
+        clusters = f"select {key}, cast(cluster_id as varchar) as cluster_id from {clustered.physical_name}"
+        if incremental:
+            clusters += f" union all select {key}, cluster_id from untouched"
         clock["cluster"] = time.perf_counter()
 
         model_path.parent.mkdir(parents=True, exist_ok=True)
@@ -155,9 +213,12 @@ def link_month(identities: pa.Table, model_path: Path, decisions: pa.Table | Non
                                 ("m_u_parameters", linker.visualisations.m_u_parameters_chart())):
                 charts[name] = charts_dir / f"{name}.html"
                 chart.save(str(charts[name]))
+            waterfall = _waterfall_chart(con, db_api, sdf, model_path, charts_dir / "waterfall_sample_pairs.html")
+            if waterfall is not None:
+                charts["waterfall_sample_pairs"] = waterfall
         clusters_tbl = con.sql(
-            f"select c.{key} as record_key, i.source, cast(c.cluster_id as varchar) as cluster_id "
-            f"from {clusters.physical_name} c join {sdf.physical_name} i using ({key})").to_arrow_table()
+            f"select c.{key} as record_key, i.source, c.cluster_id "
+            f"from ({clusters}) c join {sdf.physical_name} i using ({key})").to_arrow_table()
         predictions_tbl = con.sql(
             "select a as record_key_l, b as record_key_r, match_weight, match_probability from scored").to_arrow_table()
         review_tbl = con.sql(f"""
