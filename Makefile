@@ -42,7 +42,7 @@ ui: setup
 		$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 bench: setup
-	$(BIN)/python -m dtsen_pipeline.bench --sizes $(SIZES) --generate-sizes $(GEN_SIZES) --ingest-sizes $(INGEST_SIZES) --incremental-sizes $(INCR_SIZES)
+	$(BIN)/python -m dtsen_pipeline.bench --sizes="$(SIZES)" --generate-sizes="$(GEN_SIZES)" --ingest-sizes="$(INGEST_SIZES)" --incremental-sizes="$(INCR_SIZES)"
 
 clean-data:
 	rm -rf data/landing data/truth data/warehouse data/publish data/reports data/logs data/bench

@@ -110,7 +110,7 @@ def _ingest_only(persons: int) -> dict:
 
 # Agencies re-verify this share of their records in month 2 (`dtsen generate --reverified`): with
 # births, deaths, moves and enrolments, about 5% of month 2's records are new or changed.
-INCR_REVERIFIED = 0.25
+INCR_REVERIFIED = 0.3
 
 
 def _incremental(persons: int) -> dict:

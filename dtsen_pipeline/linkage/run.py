@@ -82,11 +82,17 @@ def _waterfall_chart(con, db_api, sdf, model_json: Path, out: Path) -> Path | No
     explainer = Linker(sdf, settings, log_level=logging.ERROR)
     for column in model.TF_COLUMNS:
         explainer.table_management.compute_tf_table(column)
-    records = []
-    for a, b in sample:
-        left, right = (con.sql(f"select * from {sdf.physical_name} where {key} = ?", params=[k])
-                       .to_arrow_table().to_pylist()[0] for k in (a, b))
-        records += explainer.inference.score_pair(left, right).as_record_list()
+    # One typed table per side (dicts would lose the types of NULLs), scored as a cross product;
+    # the sampled pairs are kept in their sampled order.
+    side = {}
+    for name, keys in (("left", [a for a, _ in sample]), ("right", [b for _, b in sample])):
+        con.register(f"waterfall_{name}_keys", pa.table({key: keys}))
+        side[name] = db_api.register(
+            con.sql(f"select * from {sdf.physical_name} semi join waterfall_{name}_keys using ({key})").to_arrow_table(),
+            dataset_display_name=f"waterfall_{name}")
+    scored_pairs = {(r[f"{key}_l"], r[f"{key}_r"]): r
+                    for r in explainer.inference.score_pairs(side["left"], side["right"]).as_record_list()}
+    records = [scored_pairs[pair] for pair in sample if pair in scored_pairs]
     chart = explainer.visualisations.waterfall_chart(records, filter_nulls=False, remove_sensitive_data=True)
     chart.save(str(out))
     return out
