@@ -79,6 +79,26 @@ def _family_scores(con: duckdb.DuckDBPyConnection, month: str) -> dict | None:
             "households": _group_scores(con, "person_groups", "household", "true_household")}
 
 
+def _desil_agreement(con: duckdb.DuckDBPyConnection, month: str) -> dict | None:
+    """PMT desil against the generator's true desil, over persons in ranked families: the share
+    placed in exactly the right desil and within one."""
+    if not warehouse.table_exists(con, "marts", "dtsen_keluarga"):
+        return None
+    row = con.execute("""
+        with p as (
+            select e.person_id, any_value(e.desil) as truth, mode(k.desil) as desil
+            from evaluated e
+            join linkage.family_members m on m.dtsen_id = e.dtsen_id and m.extract_month = ?
+            join marts.dtsen_keluarga k on k.dtsen_kk_id = m.dtsen_kk_id and k.extract_month = ?
+            where k.desil is not null and e.desil is not null
+            group by e.person_id)
+        select count(*), avg(case when desil = truth then 1 else 0 end),
+               avg(case when abs(desil - truth) <= 1 then 1 else 0 end) from p""", [month, month]).fetchall()[0]
+    if not row[0]:
+        return None
+    return {"persons": int(row[0]), "exact": round(row[1], 4), "within_one": round(row[2], 4)}
+
+
 def evaluate_month(month: str, truth_root: Path | None = None) -> dict:
     truth = (truth_root or paths.truth_dir()) / month / "records.parquet"
     if not truth.exists():
@@ -91,7 +111,7 @@ def evaluate_month(month: str, truth_root: Path | None = None) -> dict:
         con.execute("""
             create temp table evaluated as
             select c.record_key, c.dtsen_id, i.nik, coalesce(i.nik_valid, false) as nik_valid, t.person_id,
-                   t.family_id, t.household_id
+                   t.family_id, t.household_id, t.desil
             from linkage.person_clusters c
             join intermediate.int_identitas i on i.record_key = c.record_key and i.extract_month = c.extract_month
             join read_parquet(?) t on c.record_key = t.source || ':' || t.source_record_id
@@ -115,4 +135,5 @@ def evaluate_month(month: str, truth_root: Path | None = None) -> dict:
             "splink": _scores(con, "dtsen_id"),
             "nik_only_baseline": _scores(con, "case when nik_valid then nik else record_key end"),
             "families_and_households": _family_scores(con, month),
+            "desil": _desil_agreement(con, month),
         }

@@ -34,6 +34,7 @@ normalised as (
         nullif(trim(id_keluarga_sumber), '') as id_keluarga_sumber,
         nullif(trim(id_rumah_tangga), '') as id_rumah_tangga,
         {{ address_key('alamat') }} as alamat_kunci,
+        attributes,
         (last_day(strptime(extract_month || '-01', '%Y-%m-%d')))::date as month_end
     from raw
 ),

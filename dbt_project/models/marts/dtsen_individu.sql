@@ -1,5 +1,10 @@
--- One row per linked person (dtsen_id) for the extract month: the golden identity.
--- Survivorship (thin path): Dukcapil wins identity fields, then a record with a valid NIK.
+-- One row per linked person (dtsen_id) for the extract month: the golden record.
+-- Survivorship is declared in seeds/survivorship.csv: for each field group the sources in rank
+-- order (Dukcapil wins identity and region; the most recent survey wins socio-economic fields).
+-- Within a rank a record with a valid NIK wins, then the lowest record key (deterministic).
+-- Every golden field carries its provenance: the source (and for socio-economic fields the
+-- extract month) it came from.
+{% set identity_fields = ['nik', 'nama_normal', 'tanggal_lahir', 'jenis_kelamin', 'no_kk'] %}
 with clusters as (
     select record_key, dtsen_id
     from {{ source('linkage', 'person_clusters') }}
@@ -7,56 +12,124 @@ with clusters as (
 ),
 
 records as (
-    select identitas.*, clusters.dtsen_id
-    from {{ ref('int_identitas') }} as identitas
-    inner join clusters using (record_key)
-    where identitas.extract_month = '{{ var("month") }}'
-),
-
-ranked as (
     select
-        *,
-        row_number() over (
-            partition by dtsen_id
-            order by source = 'dukcapil' desc, nik_valid desc, record_key
-        ) as survivorship_rank
-    from records
+        i.*,
+        c.dtsen_id,
+        -- a sortable survivorship key per field group: rank, then valid NIK, then record key
+        lpad(cast(coalesce(s_id.rank, 99) as varchar), 3, '0') || case when i.nik_valid then '0' else '1' end
+            || i.record_key as key_identitas,
+        lpad(cast(coalesce(s_reg.rank, 99) as varchar), 3, '0') || i.record_key as key_wilayah
+    from {{ ref('int_identitas') }} as i
+    inner join clusters as c using (record_key)
+    left join {{ ref('survivorship') }} as s_id on s_id.field_group = 'identitas' and s_id.source = i.source
+    left join {{ ref('survivorship') }} as s_reg on s_reg.field_group = 'wilayah' and s_reg.source = i.source
+    where i.extract_month = '{{ var("month") }}'
 ),
 
-per_person as (
+golden as (
     select
         dtsen_id,
+        {% for f in identity_fields -%}
+        arg_min({{ f }}, key_identitas) filter (where {{ f }} is not null{% if f == 'nik' %} and nik_valid{% endif %}) as {{ f }},
+        arg_min(source, key_identitas) filter (where {{ f }} is not null{% if f == 'nik' %} and nik_valid{% endif %}) as {{ f }}_sumber,
+        {% endfor -%}
+        arg_min(kode_desa, key_wilayah) filter (where kode_desa is not null) as kode_desa,
+        arg_min(kode_kab, key_wilayah) filter (where kode_kab is not null) as kode_kab,
+        arg_min(source, key_wilayah) filter (where kode_kab is not null) as wilayah_sumber,
         count(*) as n_records,
         list_sort(list_distinct(list(source))) as sources,
         bool_or(source = 'dukcapil') as in_dukcapil,
         bool_or(source = 'dtks') as in_dtks,
+        bool_or(source = 'bpjs_tk') as peserta_bpjs_tk,
+        bool_or(source = 'phk') as terkena_phk,
         count(distinct tanggal_lahir) > 1 as conflict_tanggal_lahir,
         count(distinct jenis_kelamin) > 1 as conflict_jenis_kelamin,
-        count(distinct no_kk) > 1 as conflict_no_kk
+        count(distinct no_kk) filter (where no_kk_issue is null) > 1 as conflict_no_kk
     from records
     group by dtsen_id
+),
+
+-- Socio-economic fields: this month's records of ranked sources and each person's latest Regsosek
+-- form, the best rank first, then the most recent.
+socio as (
+    select r.dtsen_id, r.source, r.extract_month, r.attributes from records r
+    where r.source in (select source from {{ ref('survivorship') }} where field_group = 'sosial_ekonomi')
+    union all
+    select dtsen_id, 'regsosek', form_month, attributes from {{ ref('int_regsosek_terakhir') }}
+),
+
+socio_ranked as (
+    select
+        s.dtsen_id, s.source, s.extract_month,
+        lower(coalesce(json_extract_string(s.attributes, '$.pendidikan'),
+                       json_extract_string(s.attributes, '$.PENDIDIKAN'))) as pendidikan,
+        lower(coalesce(json_extract_string(s.attributes, '$.status_pekerjaan'),
+                       json_extract_string(s.attributes, '$.PEKERJAAN'))) as pekerjaan,
+        lpad(cast(coalesce(v.rank, 99) as varchar), 3, '0') || (9999 - cast(replace(s.extract_month, '-', '') as integer) % 10000)
+            || s.source as key_sosial
+    from socio s
+    left join {{ ref('survivorship') }} v on v.field_group = 'sosial_ekonomi' and v.source = s.source
+),
+
+socio_golden as (
+    select dtsen_id,
+           arg_min(pendidikan, key_sosial) filter (where pendidikan is not null) as pendidikan,
+           arg_min(pekerjaan, key_sosial) filter (where pekerjaan is not null) as pekerjaan,
+           arg_min(source, key_sosial) filter (where pekerjaan is not null) as sosial_ekonomi_sumber,
+           arg_min(extract_month, key_sosial) filter (where pekerjaan is not null) as sosial_ekonomi_bulan
+    from socio_ranked group by dtsen_id
+),
+
+ever_in_dukcapil as (
+    select distinct dtsen_id from {{ source('linkage', 'person_clusters') }}
+    where source = 'dukcapil' and extract_month < '{{ var("month") }}'
 )
 
 select
-    golden.dtsen_id,
+    g.dtsen_id,
     '{{ var("month") }}' as extract_month,
-    golden.nik,
-    golden.nik_valid,
-    golden.no_kk,
-    golden.nama_normal as nama,
-    golden.tanggal_lahir,
-    golden.jenis_kelamin,
-    golden.kode_desa,
-    golden.kode_kab,
-    golden.kode_prov,
-    golden.source as identity_source,
-    per_person.n_records,
-    per_person.sources,
-    per_person.in_dukcapil,
-    per_person.in_dtks,
-    per_person.conflict_tanggal_lahir,
-    per_person.conflict_jenis_kelamin,
-    per_person.conflict_no_kk
-from ranked as golden
-inner join per_person using (dtsen_id)
-where golden.survivorship_rank = 1
+    g.nik,
+    g.nik is not null as nik_valid,
+    g.nik_sumber,
+    g.no_kk,
+    g.no_kk_sumber,
+    g.nama_normal as nama,
+    g.nama_normal_sumber as nama_sumber,
+    g.tanggal_lahir,
+    g.tanggal_lahir_sumber,
+    date_diff('year', g.tanggal_lahir, last_day(strptime('{{ var("month") }}-01', '%Y-%m-%d'))::date)
+        - case when strftime(g.tanggal_lahir, '%m%d') > strftime(last_day(strptime('{{ var("month") }}-01', '%Y-%m-%d')), '%m%d')
+               then 1 else 0 end as umur,
+    g.jenis_kelamin,
+    g.jenis_kelamin_sumber,
+    case when g.in_dukcapil then 'hidup'
+         when e.dtsen_id is not null then 'diduga_meninggal'
+         else 'tidak_diketahui' end as status_hidup,
+    g.kode_desa,
+    g.kode_kab,
+    substr(g.kode_kab, 1, 2) as kode_prov,
+    w.nama_desa,
+    coalesce(w.nama_kabupaten, k.nama_kabupaten) as nama_kabupaten,
+    coalesce(w.nama_provinsi, k.nama_provinsi) as nama_provinsi,
+    g.wilayah_sumber,
+    m.dtsen_kk_id,
+    m.hubungan_kk,
+    s.pendidikan,
+    s.pekerjaan,
+    s.sosial_ekonomi_sumber,
+    s.sosial_ekonomi_bulan,
+    g.n_records,
+    g.sources,
+    g.in_dukcapil,
+    g.in_dtks,
+    g.peserta_bpjs_tk,
+    g.terkena_phk,
+    g.conflict_tanggal_lahir,
+    g.conflict_jenis_kelamin,
+    g.conflict_no_kk
+from golden g
+left join ever_in_dukcapil e using (dtsen_id)
+left join {{ ref('ref_wilayah') }} w on w.kode_desa = g.kode_desa
+left join (select distinct kode_kab, nama_kabupaten, nama_provinsi from {{ ref('ref_wilayah') }}) k on k.kode_kab = g.kode_kab
+left join {{ source('linkage', 'family_members') }} m on m.dtsen_id = g.dtsen_id and m.extract_month = '{{ var("month") }}'
+left join socio_golden s on s.dtsen_id = g.dtsen_id

@@ -55,6 +55,8 @@ class LayerTranslator(DagsterDbtTranslator):
         return AssetKey(dbt_resource_props["name"])
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        if dbt_resource_props["resource_type"] == "seed":
+            return "reference"  # declarative tables: PMT weights, programme cut-offs, survivorship, targets
         fqn = dbt_resource_props.get("fqn", [])
         return fqn[1] if len(fqn) > 2 else None  # the folder under models/
 
@@ -81,7 +83,7 @@ def _layer_assets(name: str, select: str):
     return _assets
 
 
-dbt_staging_assets = _layer_assets("dbt_staging", "reference staging intermediate")
+dbt_staging_assets = _layer_assets("dbt_staging", "reference staging intermediate resource_type:seed")
 dbt_marts_assets = _layer_assets("dbt_marts", "marts")
 
 DTSEN_INDIVIDU_KEY = AssetKey("dtsen_individu")

@@ -6,7 +6,6 @@ import json
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
 from dtsen_pipeline import paths, publication
-from dtsen_pipeline.defs.dbt.assets import DTSEN_INDIVIDU_KEY
 from dtsen_pipeline.partitions import monthly_partitions
 from dtsen_pipeline.resources import WarehouseResource
 
@@ -15,12 +14,20 @@ RELEASE_TABLES = {
     "dtsen_individu": "marts.dtsen_individu",
     "dtsen_crosswalk": "marts.dtsen_crosswalk",
     "dtsen_id_history": "marts.dtsen_id_history",
+    "dtsen_keluarga": "marts.dtsen_keluarga",
+    "dtsen_rumah_tangga": "marts.dtsen_rumah_tangga",
+    "dtsen_program_sasaran": "marts.dtsen_program_sasaran",
+    "dtsen_program_kabupaten": "marts.dtsen_program_kabupaten",
+    "dtsen_bpjs_tk_gap": "marts.dtsen_bpjs_tk_gap",
+    "dtsen_kelas_menengah_rentan": "marts.dtsen_kelas_menengah_rentan",
+    "dtsen_perubahan_bulanan": "marts.dtsen_perubahan_bulanan",
+    "dtsen_progres_pemutakhiran": "marts.dtsen_progres_pemutakhiran",
 }
 
 
 @asset(
     key=AssetKey(["publish", "dtsen_release"]),
-    deps=[DTSEN_INDIVIDU_KEY, AssetKey("dtsen_crosswalk"), AssetKey("dtsen_id_history")],
+    deps=[AssetKey(name) for name in RELEASE_TABLES],
     group_name="publish",
     partitions_def=monthly_partitions,
     kinds={"duckdb"},

@@ -1,0 +1,17 @@
+-- Vulnerable middle class: persons with a PHK (layoff) report this month whose family's desil is
+-- lower than last month's.
+select
+    i.dtsen_id,
+    '{{ var("month") }}' as extract_month,
+    i.dtsen_kk_id,
+    i.kode_kab,
+    i.nama_kabupaten,
+    prev.desil as desil_bulan_lalu,
+    k.desil as desil,
+    prev.desil - k.desil as turun_desil
+from {{ ref('dtsen_individu') }} i
+inner join {{ ref('dtsen_keluarga') }} k using (dtsen_kk_id)
+inner join {{ ref('dtsen_desil_riwayat') }} prev
+    on prev.dtsen_kk_id = k.dtsen_kk_id
+   and prev.extract_month = strftime(strptime('{{ var("month") }}-01', '%Y-%m-%d') - interval 1 month, '%Y-%m')
+where i.terkena_phk and k.desil < prev.desil

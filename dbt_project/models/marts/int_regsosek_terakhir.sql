@@ -1,0 +1,19 @@
+{{ config(schema="intermediate", materialized="table") }}
+-- The latest Regsosek form of every family up to the month (Regsosek sends deltas: a family's
+-- form stays valid until it is sent again), with the person each member record linked to in its
+-- own month. The source of the PMT variables and of socio-economic fields.
+with forms as (
+    select record_key, extract_month, id_keluarga_sumber, attributes
+    from {{ ref('stg_regsosek__individu') }}
+    where extract_month <= '{{ var("month") }}' and id_keluarga_sumber is not null
+),
+
+latest as (
+    select id_keluarga_sumber, max(extract_month) as form_month from forms group by 1
+)
+
+select f.id_keluarga_sumber, f.extract_month as form_month, f.record_key, c.dtsen_id, f.attributes
+from forms f
+inner join latest l on l.id_keluarga_sumber = f.id_keluarga_sumber and l.form_month = f.extract_month
+inner join {{ source('linkage', 'person_clusters') }} c
+    on c.record_key = f.record_key and c.extract_month = f.extract_month
