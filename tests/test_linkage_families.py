@@ -37,6 +37,7 @@ def build(con, month):
     add(con, month, "father", "dukcapil", KK_A, alamat="JL MAWAR NO 1", rel="kepala")
     add(con, month, "father", "dtks", KK_A, ruta="BDT1", rel="kepala")
     add(con, month, "mother", "dukcapil", KK_A, alamat="JL MAWAR NO 1", rel="pasangan")
+    add(con, month, "mother", "dtks", KK_A, ruta="BDT1", rel="pasangan")
     # The son married and moved out: Dukcapil has his new card and address; DTKS is stale.
     add(con, month, "son", "dukcapil", KK_B, alamat="JL MELATI NO 9", rel="kepala")
     add(con, month, "son", "dtks", KK_A, ruta="BDT1", rel="anak")

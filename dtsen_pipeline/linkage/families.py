@@ -156,9 +156,13 @@ def link_families(con: duckdb.DuckDBPyConnection, month: str) -> dict:
         group by m.dtsen_kk_id""", [month])
     con.execute("""
         insert into linkage.kk_crosswalk
-        select ?, f.source, f.no_kk, mode(m.dtsen_kk_id), count(*)
-        from fam_records f join members m using (dtsen_id)
-        where f.no_kk is not null group by f.source, f.no_kk""", [month])
+        with votes as (
+            select f.source, f.no_kk, m.dtsen_kk_id, count(*) as n
+            from fam_records f join members m using (dtsen_id)
+            where f.no_kk is not null group by all)
+        select ?, source, no_kk, arg_max(dtsen_kk_id, n * 1e9 - rank_in_ties), sum(n)
+        from (select *, dense_rank() over (partition by source, no_kk order by dtsen_kk_id) as rank_in_ties from votes)
+        group by source, no_kk""", [month])
     con.execute("commit")
     stats = con.execute("""
         select count(*), count(distinct dtsen_rt_id),
