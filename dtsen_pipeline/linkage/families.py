@@ -83,8 +83,8 @@ def link_families(con: duckdb.DuckDBPyConnection, month: str) -> dict:
             join person_family pf on pf.dtsen_id = g2.dtsen_id
             where g1.dtsen_id not in (select dtsen_id from person_family)
             group by all)
-        select dtsen_id, arg_max(no_kk, n), arg_max(family_key, n), 'source_family'
-        from votes group by dtsen_id""")
+        select dtsen_id, no_kk, family_key, 'source_family' from votes
+        qualify row_number() over (partition by dtsen_id order by n desc, family_key) = 1""")
     # 4: alone.
     con.execute("""
         insert into person_family
