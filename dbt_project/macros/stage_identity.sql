@@ -35,7 +35,7 @@ normalised as (
         nullif(trim(id_rumah_tangga), '') as id_rumah_tangga,
         {{ address_key('alamat') }} as alamat_kunci,
         attributes,
-        (last_day(strptime(extract_month || '-01', '%Y-%m-%d')))::date as month_end
+        {{ month_end('extract_month') }} as month_end
     from raw
 ),
 

@@ -97,9 +97,7 @@ select
     g.nama_normal_sumber as nama_sumber,
     g.tanggal_lahir,
     g.tanggal_lahir_sumber,
-    date_diff('year', g.tanggal_lahir, last_day(strptime('{{ var("month") }}-01', '%Y-%m-%d'))::date)
-        - case when strftime(g.tanggal_lahir, '%m%d') > strftime(last_day(strptime('{{ var("month") }}-01', '%Y-%m-%d')), '%m%d')
-               then 1 else 0 end as umur,
+    date_sub('year', g.tanggal_lahir, {{ month_end("'" ~ var("month") ~ "'") }}) as umur,  -- full years
     g.jenis_kelamin,
     g.jenis_kelamin_sumber,
     case when g.in_dukcapil then 'hidup'

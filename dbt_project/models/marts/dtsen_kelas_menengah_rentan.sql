@@ -13,5 +13,5 @@ from {{ ref('dtsen_individu') }} i
 inner join {{ ref('dtsen_keluarga') }} k using (dtsen_kk_id)
 inner join {{ ref('dtsen_desil_riwayat') }} prev
     on prev.dtsen_kk_id = k.dtsen_kk_id
-   and prev.extract_month = strftime(strptime('{{ var("month") }}-01', '%Y-%m-%d') - interval 1 month, '%Y-%m')
+   and prev.extract_month = {{ previous_month() }}
 where i.terkena_phk and k.desil < prev.desil

@@ -1,9 +1,8 @@
 -- Month over month per kabupaten/kota: persons who entered and left the registry, why they left,
 -- desil movements of families, and PKH graduations (families that were in PKH's desil range last
 -- month and are above it now).
-{% set prev = "strftime(strptime('" ~ var('month') ~ "-01', '%Y-%m-%d') - interval 1 month, '%Y-%m')" %}
 with now_p as (select * from {{ ref('dtsen_individu_riwayat') }} where extract_month = '{{ var("month") }}'),
-prev_p as (select * from {{ ref('dtsen_individu_riwayat') }} where extract_month = {{ prev }}),
+prev_p as (select * from {{ ref('dtsen_individu_riwayat') }} where extract_month = {{ previous_month() }}),
 
 persons as (
     select
@@ -18,7 +17,7 @@ persons as (
 ),
 
 now_k as (select * from {{ ref('dtsen_desil_riwayat') }} where extract_month = '{{ var("month") }}'),
-prev_k as (select * from {{ ref('dtsen_desil_riwayat') }} where extract_month = {{ prev }}),
+prev_k as (select * from {{ ref('dtsen_desil_riwayat') }} where extract_month = {{ previous_month() }}),
 pkh as (select max_desil from {{ ref('programmes') }} where programme = 'PKH'),
 
 families as (

@@ -1,13 +1,12 @@
 -- Update progress per province: the share of persons with at least one source record that is new
 -- or changed this month (identity, family card or address), against the target in
 -- seeds/update_targets.csv ('*' is the default for provinces not listed).
-{% set prev = "strftime(strptime('" ~ var('month') ~ "-01', '%Y-%m-%d') - interval 1 month, '%Y-%m')" %}
 with fingerprints as (
     select record_key, extract_month,
            md5(concat_ws('|', nik, no_kk, nama_normal, cast(tanggal_lahir as varchar), jenis_kelamin,
                          kode_desa, alamat_kunci)) as fp
     from {{ ref('int_identitas') }}
-    where extract_month in ('{{ var("month") }}', {{ prev }})
+    where extract_month in ('{{ var("month") }}', {{ previous_month() }})
 ),
 
 updated as (
@@ -15,7 +14,7 @@ updated as (
     from fingerprints n
     inner join {{ source('linkage', 'person_clusters') }} c
         on c.record_key = n.record_key and c.extract_month = n.extract_month
-    left join fingerprints p on p.record_key = n.record_key and p.extract_month = {{ prev }}
+    left join fingerprints p on p.record_key = n.record_key and p.extract_month = {{ previous_month() }}
     where n.extract_month = '{{ var("month") }}'
     group by c.dtsen_id
 )
