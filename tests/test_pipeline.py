@@ -128,6 +128,30 @@ def test_linkage_explains_itself_without_personal_data(second_month_built, data_
     assert not [n for n in niks if n in shown] and not [n for n in names if n in shown]
 
 
+def test_marts_keep_history_and_compare_months(second_month_built, data_root):
+    """The history marts keep both months; the month-over-month views read month 1 from them."""
+    with duckdb.connect(str(data_root / "warehouse" / "dtsen.duckdb"), read_only=True) as con:
+        def one(sql):
+            return con.execute(sql).fetchall()[0]
+        assert one("select list(distinct extract_month order by extract_month) from marts.dtsen_desil_riwayat")[0] \
+            == list(MONTHS)
+        persons = one("select count(*) filter (where extract_month = '2025-01'), "
+                      "count(*) filter (where extract_month = '2025-02') from marts.dtsen_individu_riwayat")
+        assert persons[0] > PERSONS * 0.9 and persons[1] == one("select count(*) from marts.dtsen_individu")[0]
+        # Births and enrolments enter; families whose re-sent Regsosek form shows new assets rise.
+        moves = one("select sum(masuk), sum(keluarga_naik_desil), count(*) "
+                    "from marts.dtsen_perubahan_bulanan where extract_month = '2025-02'")
+        assert moves[0] > 0 and moves[1] > 0 and moves[2] > 1
+        # The vulnerable middle class is exactly the PHK-affected persons whose family's desil fell.
+        fell = one("""
+            select count(*) from marts.dtsen_individu i
+            join marts.dtsen_desil_riwayat now using (dtsen_kk_id)
+            join marts.dtsen_desil_riwayat prev using (dtsen_kk_id)
+            where i.terkena_phk and now.extract_month = '2025-02' and prev.extract_month = '2025-01'
+              and now.desil < prev.desil""")[0]
+        assert one("select count(*) from marts.dtsen_kelas_menengah_rentan")[0] == fell
+
+
 def test_failed_gate_blocks_publication(second_month_built, in_data_root):
     from dtsen_pipeline import paths, publication
     from dtsen_pipeline.definitions import defs

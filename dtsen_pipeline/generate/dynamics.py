@@ -168,7 +168,7 @@ def _layoffs_and_recoveries(world, month, dyn, rng):
     p.loc[laid_off, "pekerjaan"] = "tidak_bekerja"
     hit = np.isin(fam["family_id"].to_numpy(), p.loc[laid_off, "family_id"].to_numpy())
     fam.loc[hit, "welfare"] -= dyn["layoff_welfare_drop"]
-    fam.loc[hit, "punya_mobil"] = False
+    fam.loc[hit, ["punya_mobil", "punya_emas"]] = False  # the car and the gold are sold first
     world.events["laid_off"] = p.loc[laid_off, "person_id"].to_numpy()
     world.events["phk_dates"] = _month_days(month, int(laid_off.sum()), rng).to_numpy()
 

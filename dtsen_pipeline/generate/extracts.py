@@ -162,11 +162,14 @@ def regsosek(ctx: MonthContext) -> None:
     """BPS family form (Parquet): one row per family with its members nested. The first month is
     the full census; later months carry only families whose form changed (delta)."""
     r = ctx.records("regsosek")
-    # A family's form changed when its members or its village did: compare a vectorised
-    # fingerprint (member count, sums of record numbers, village) with last month's.
+    # A family's form changed when its members, its village or its PMT answers (dwelling, assets,
+    # livestock) did: compare a vectorised fingerprint with last month's.
     g = r.assign(rec_sq=r["rec_no"].astype(float) ** 2).groupby("family_id")
+    answers = ctx.world.families.set_index("family_id")[PMT_COLUMNS]
+    answers = pd.Series(pd.util.hash_pandas_object(answers, index=False).to_numpy(), index=answers.index)
     signature = (g["rec_no"].count().astype(str) + "|" + g["rec_no"].sum().astype(str) + "|"
-                 + g["rec_sq"].sum().astype(str) + "|" + g["kode_desa"].first())
+                 + g["rec_sq"].sum().astype(str) + "|" + g["kode_desa"].first() + "|"
+                 + answers.reindex(g["rec_no"].count().index).astype(str))
     previous = ctx.state.get("regsosek_signature", pd.Series(dtype=object))
     changed = signature.index if ctx.first else signature.index[signature.ne(previous.reindex(signature.index))]
     ctx.state["regsosek_signature"] = signature

@@ -30,7 +30,7 @@ variables as (
         {% endfor -%}
         {% for v in ['punya_kulkas', 'punya_motor', 'punya_mobil', 'punya_tv', 'punya_hp', 'punya_emas',
                      'punya_lahan'] -%}
-        lower(json_extract_string(p.attributes, '$.{{ v }}')) in ('true', '1') as {{ v }},
+        coalesce(lower(json_extract_string(p.attributes, '$.{{ v }}')) in ('true', '1'), false) as {{ v }},  -- not reported: no
         {% endfor -%}
         {% for v in ['ternak_sapi', 'ternak_kambing', 'ternak_unggas'] -%}
         coalesce(try_cast(json_extract_string(p.attributes, '$.{{ v }}') as integer), 0) as {{ v }},
