@@ -42,13 +42,13 @@ normalised as (
 -- Lists that name regions instead of coding them (Dinsos Kaltim): look the village up by its
 -- kabupaten, kecamatan and village names; an ambiguous name resolves to nothing.
 by_name as (
-    select n.record_key, min(w.kode_desa) as kode_desa
+    select n.record_key, n.extract_month, min(w.kode_desa) as kode_desa
     from normalised n
     join {{ ref('ref_wilayah') }} w
       on w.kunci_desa = n.kunci_desa and w.kunci_kecamatan = n.kunci_kecamatan
      and w.kunci_kabupaten = n.kunci_kabupaten
     where n.kode_wilayah is null and n.kunci_desa is not null
-    group by n.record_key
+    group by n.record_key, n.extract_month  -- a record recurs every month: one lookup per month
     having count(*) = 1
 ),
 
@@ -85,7 +85,7 @@ checked as (
     left join {{ ref('ref_nik_prefix') }} kk_prefix on kk_prefix.kode_kec = substr(n.no_kk, 1, 6)
     left join {{ ref('ref_wilayah') }} desa on desa.kode_desa = n.kode_wilayah
     left join (select distinct kode_kab from {{ ref('ref_wilayah') }}) kab on kab.kode_kab = n.kode_wilayah
-    left join by_name on by_name.record_key = n.record_key
+    left join by_name on by_name.record_key = n.record_key and by_name.extract_month = n.extract_month
 )
 
 select

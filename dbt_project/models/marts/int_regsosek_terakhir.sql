@@ -17,3 +17,6 @@ from forms f
 inner join latest l on l.id_keluarga_sumber = f.id_keluarga_sumber and l.form_month = f.extract_month
 inner join {{ source('linkage', 'person_clusters') }} c
     on c.record_key = f.record_key and c.extract_month = f.extract_month
+-- A member who moved (a marriage) is on the new family's form and still on the old family's
+-- older one: the newest form wins.
+qualify row_number() over (partition by f.record_key order by f.extract_month desc, f.id_keluarga_sumber) = 1
