@@ -1,6 +1,6 @@
 """Assembles the Dagster definitions; each layer lives in its own folder under defs/."""
 
-from dagster import Definitions, colored_console_logger, load_asset_checks_from_modules
+from dagster import Definitions, colored_console_logger
 
 from dtsen_pipeline import paths
 from dtsen_pipeline.defs.dbt.assets import dbt_marts_assets, dbt_resource, dbt_staging_assets
@@ -8,7 +8,7 @@ from dtsen_pipeline.defs.ingest.assets import ingest_assets
 from dtsen_pipeline.defs.ingest.sensors import landing_sensor
 from dtsen_pipeline.defs.linkage.assets import family_linkage, person_linkage
 from dtsen_pipeline.defs.publish.assets import dtsen_release
-from dtsen_pipeline.defs.quality import checks
+from dtsen_pipeline.defs.quality.checks import GX_CHECKS
 from dtsen_pipeline.jobs import monthly_refresh_job
 from dtsen_pipeline.progress import progress_logger
 from dtsen_pipeline.resources import WarehouseResource
@@ -17,7 +17,7 @@ paths.export_env()
 
 defs = Definitions(
     assets=[*ingest_assets, dbt_staging_assets, person_linkage, family_linkage, dbt_marts_assets, dtsen_release],
-    asset_checks=load_asset_checks_from_modules([checks]),
+    asset_checks=GX_CHECKS,
     jobs=[monthly_refresh_job],
     sensors=[landing_sensor],
     resources={

@@ -77,6 +77,16 @@ def logs_dir() -> Path:
     return _env_path("DTSEN_LOGS_DIR", data_root() / "logs")
 
 
+def pseudonym_salt_file() -> Path:
+    """The salt of the pseudonymised release's hashes (when DTSEN_PSEUDONYM_SALT is not set)."""
+    return _env_path("DTSEN_PSEUDONYM_SALT_FILE", data_root() / "secrets" / "pseudonym_salt")
+
+
+def quality_results_dir() -> Path:
+    """Gate results per month and suite (counts only), read into the release manifest."""
+    return reports_dir() / "quality" / "results"
+
+
 _DAGSTER_YAML = """# Local Dagster instance for dtsen-pipeline (written by dtsen_pipeline.paths.ensure_dirs).
 telemetry:
   enabled: false

@@ -1,75 +1,200 @@
-"""Releases: one immutable-by-convention folder per month and an atomically switched ``current``.
+"""Releases: immutable folders, one per month (and revision), and an atomically switched ``current``.
 
-A release is written beside the others under a temporary name and renamed into place, then the
-``current`` symlink is replaced in one ``rename``: a reader sees the old release or the new one,
-never half of either.
+A release is built beside the others under a temporary name and renamed into place in one
+``rename``, then made read-only. The ``current`` symlink is replaced with another single
+``rename``. A reader sees the old release or the new one, never half of either. A crash leaves
+only a ``.tmp-*`` folder, which is not a release and is removed by the next publication. A
+release is never rewritten: publishing a month again makes a new revision ``<YYYY-MM>.r2``.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import secrets
 import shutil
+import stat
 import uuid
 from datetime import datetime, timezone
+from functools import cache
 from pathlib import Path
+
+import yaml
 
 from dtsen_pipeline import paths, warehouse
 from dtsen_pipeline.checksums import file_sha256
 
-RELEASE_DB = "dtsen.duckdb"
+RELEASE_DB = "dtsen.duckdb"                              # pseudonymised, general use
+IDENTIFIED_DB = "identitas/dtsen_identitas.duckdb"       # identified, restricted roles
+PARQUET_DIR = "parquet"
 MANIFEST = "manifest.json"
+_RELEASE_NAME = re.compile(r"^(\d{4}-\d{2})(?:\.r(\d+))?$")
 
 
-def write_release(month: str, tables: dict[str, str], extra: dict | None = None) -> Path:
-    """Copy ``{release_table: warehouse_table}`` into a new analyst DuckDB for ``month``."""
+@cache
+def config() -> dict:
+    return yaml.safe_load((paths.CONFIG_DIR / "publication.yaml").read_text(encoding="utf-8"))
+
+
+def pseudonym_salt() -> str:
+    """The salt of the pseudonymised hashes: from the environment or a secrets file, never the repo."""
+    salt = os.environ.get("DTSEN_PSEUDONYM_SALT")
+    if salt:
+        return salt
+    path = paths.pseudonym_salt_file()
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+    salt = path.read_text(encoding="utf-8").strip()
+    if len(salt) < 16:
+        raise ValueError(f"pseudonym salt in {path} is shorter than 16 characters; set a longer one")
+    return salt
+
+
+def _releases() -> list[tuple[str, int, Path]]:
+    root = paths.publish_dir()
+    out = []
+    for p in root.iterdir() if root.exists() else []:
+        m = _RELEASE_NAME.match(p.name)
+        if m and p.is_dir() and not p.is_symlink():
+            out.append((m.group(1), int(m.group(2) or 1), p))
+    return sorted(out)
+
+
+def release_path(month: str) -> Path:
+    """The newest revision of ``month``'s release."""
+    revisions = [p for m, _, p in _releases() if m == month]
+    if not revisions:
+        raise FileNotFoundError(f"no release of {month} under {paths.publish_dir()}")
+    return revisions[-1]
+
+
+def published_months(before: str | None = None) -> list[str]:
+    return sorted({m for m, _, _ in _releases() if before is None or m < before})
+
+
+def _pseudonymised_select(name: str, source: str, con) -> str:
+    cfg = config()
+    hashed, dropped = set(cfg["hash_columns"].get(name, [])), set(cfg["drop_columns"].get(name, []))
+    columns = [r[0] for r in con.execute(
+        "select column_name from information_schema.columns where table_schema || '.' || table_name = ? "
+        "order by ordinal_position", [source]).fetchall()]
+    missing = (hashed | dropped) - set(columns)
+    if missing:
+        raise ValueError(f"config/publication.yaml names columns {sorted(missing)} that {source} does not have")
+    parts = []
+    for c in columns:
+        if c in dropped:
+            continue
+        parts.append(f"sha256($salt || {c}) as {c}_hash" if c in hashed else c)
+    return f"select {', '.join(parts)} from {source}"
+
+
+def _make_read_only(root: Path) -> None:
+    for dirpath, dirnames, filenames in os.walk(root, topdown=False):
+        for f in filenames:
+            os.chmod(Path(dirpath) / f, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+        d = Path(dirpath)
+        os.chmod(d, 0o500 if d.name == "identitas" else 0o555)
+
+
+def _remove(path: Path) -> None:
+    for dirpath, _, _ in os.walk(path):
+        os.chmod(dirpath, 0o755)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def remove_incomplete() -> list[str]:
+    """Drop what a crashed publication left (``.tmp-*`` folders; never a release)."""
+    root = paths.publish_dir()
+    stale = [p for p in root.glob(".tmp-*")] if root.exists() else []
+    for p in stale:
+        _remove(p)
+    return [p.name for p in stale]
+
+
+def write_release(month: str, tables: dict[str, str], extra: dict | None = None, *,
+                  _fail_after: str | None = None) -> Path:
+    """Build ``month``'s release from ``{release_table: warehouse_table}`` and move it into place.
+
+    ``_fail_after`` names a step after which to fail, for tests of crash safety only.
+    """
     root = paths.publish_dir()
     root.mkdir(parents=True, exist_ok=True)
+    removed = remove_incomplete()
     tmp = root / f".tmp-{month}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
+    (tmp / PARQUET_DIR).mkdir(parents=True)
+    (tmp / "identitas").mkdir(mode=0o700)
     try:
-        db = tmp / RELEASE_DB
-        counts = {}
+        pseudo, ident = tmp / RELEASE_DB, tmp / IDENTIFIED_DB
+        counts, checksums = {}, {}
+        salt = pseudonym_salt()
         with warehouse.connect() as con:
-            con.execute(f"attach '{db}' as release")
+            con.execute(f"attach '{pseudo}' as release")
+            con.execute(f"attach '{ident}' as identified")
+            con.execute("create or replace temp table pseudonym_salt as select ? as salt", [salt])
             for name, source in tables.items():
-                con.execute(f"create table release.main.{name} as select * from {source}")
-                counts[name] = con.execute(f"select count(*) from release.main.{name}").fetchone()[0]
+                con.execute(f"create table identified.main.{name} as select * from {source}")
+                select = _pseudonymised_select(name, source, con).replace("$salt", "(select salt from pseudonym_salt)")
+                con.execute(f"create table release.main.{name} as {select}")
+                parquet = tmp / PARQUET_DIR / f"{name}.parquet"
+                con.execute(f"copy release.main.{name} to '{parquet}' (format parquet, compression zstd)")
+                counts[name] = con.execute(f"select count(*) from release.main.{name}").fetchall()[0][0]
+                if _fail_after == "first_table":
+                    raise RuntimeError("simulated crash in the middle of publishing")
+            con.execute("drop table pseudonym_salt")
             con.execute("detach release")
-        db.chmod(0o444)
+            con.execute("detach identified")
+        for path in (pseudo, ident, *sorted((tmp / PARQUET_DIR).glob("*.parquet"))):
+            checksums[str(path.relative_to(tmp))] = file_sha256(path)
+        previous = [p for m, _, p in _releases() if m == month]
+        revision = len(previous) + 1
         manifest = {
             "month": month,
+            "revision": revision,
             "published_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "tables": counts,
-            "sha256": {RELEASE_DB: file_sha256(db)},
+            "files": checksums,
+            "pseudonymised": {"hash": "sha256(salt || value)", "hashed": config()["hash_columns"],
+                              "dropped": config()["drop_columns"]},
             **(extra or {}),
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-        final = root / month
-        if final.exists():  # a re-run of the month: swap the folder, then drop the old one
-            old = root / f".old-{month}-{uuid.uuid4().hex[:8]}"
-            os.rename(final, old)
-            os.rename(tmp, final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, final)
+        if _fail_after == "manifest":
+            raise RuntimeError("simulated crash before the release was moved into place")
+        _make_read_only(tmp)
+        final = root / (month if revision == 1 else f"{month}.r{revision}")
+        os.rename(tmp, final)  # atomic; never over an existing release
+        if removed:
+            manifest["removed_incomplete"] = removed
         return final
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        _remove(tmp)
         raise
 
 
-def switch_current(month: str) -> Path:
-    """Point ``current`` at ``month`` with one atomic rename of a fresh symlink."""
+def switch_current(release: Path) -> Path:
+    """Point ``current`` at ``release`` with one atomic rename of a fresh symlink."""
     root = paths.publish_dir()
-    if not (root / month / RELEASE_DB).exists():
-        raise FileNotFoundError(f"release {month} does not exist under {root}")
+    if not (release / RELEASE_DB).exists():
+        raise FileNotFoundError(f"release {release.name} has no {RELEASE_DB} under {root}")
     tmp = root / f".current-{uuid.uuid4().hex[:8]}"
-    tmp.symlink_to(month, target_is_directory=True)
+    tmp.symlink_to(release.name, target_is_directory=True)
     os.replace(tmp, paths.current_release())
     return paths.current_release()
 
 
 def current_month() -> str | None:
+    link = paths.current_release()
+    if not link.is_symlink():
+        return None
+    m = _RELEASE_NAME.match(os.readlink(link))
+    return m.group(1) if m else None
+
+
+def current_name() -> str | None:
     link = paths.current_release()
     return os.readlink(link) if link.is_symlink() else None

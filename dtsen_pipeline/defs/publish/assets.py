@@ -6,6 +6,8 @@ import json
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
 from dtsen_pipeline import paths, publication
+from dtsen_pipeline.checksums import file_sha256
+from dtsen_pipeline.linkage import model
 from dtsen_pipeline.partitions import monthly_partitions
 from dtsen_pipeline.resources import WarehouseResource
 
@@ -25,15 +27,33 @@ RELEASE_TABLES = {
 }
 
 
+def _gate_results(month: str) -> dict:
+    """The month's gate results as the checks saved them (counts only)."""
+    folder = paths.quality_results_dir() / month
+    return {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))}
+
+
+def _linkage_model(month: str) -> dict:
+    """The linkage model this month's ids came from: the newest model saved up to the month."""
+    models = [p for p in paths.models_dir().glob(f"{model.MODEL_VERSION}_*.json")
+              if p.stem.rsplit("_", 1)[-1] <= month]
+    if not models:
+        return {"version": model.MODEL_VERSION, "file": None}
+    used = max(models, key=lambda p: p.stem)
+    return {"version": model.MODEL_VERSION, "file": used.name, "sha256": file_sha256(used)}
+
+
 @asset(
     key=AssetKey(["publish", "dtsen_release"]),
     deps=[AssetKey(name) for name in RELEASE_TABLES],
     group_name="publish",
     partitions_def=monthly_partitions,
-    kinds={"duckdb"},
+    kinds={"duckdb", "parquet"},
     owners=["team:data-engineering"],
-    description="Read-only analyst DuckDB under data/publish/<YYYY-MM>/ with a manifest; `current` "
-                "switches to it atomically. Runs only after the blocking quality gate passes.",
+    description="The month's release under data/publish/<YYYY-MM>/: a pseudonymised analyst DuckDB, "
+                "Parquet per mart, an identified DuckDB for restricted roles, and a manifest (row "
+                "counts, checksums, linkage model, gate results). Immutable; `current` switches to it "
+                "atomically. Runs only after every blocking quality check passed.",
 )
 def dtsen_release(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
     month = context.partition_key
@@ -42,15 +62,27 @@ def dtsen_release(context: AssetExecutionContext, warehouse: WarehouseResource) 
     if built != [month]:
         raise ValueError(f"publish {month}: marts.dtsen_individu holds month(s) {built}, not {month}; "
                          "materialise the marts for this partition first")
-    release = publication.write_release(month, RELEASE_TABLES)
-    previous = publication.current_month()
-    publication.switch_current(month)
-    manifest = (release / publication.MANIFEST).read_text(encoding="utf-8")
-    context.log.info(f"published {month} at {release}; current: {previous} -> {month}")
+    gate = _gate_results(month)
+    failed = [name for name, r in gate.items() if r["suite"] in RELEASE_TABLES and not r["success"]]
+    if failed:
+        raise ValueError(f"publish {month}: the quality gate failed for {', '.join(failed)}; "
+                         "see the gx_* checks and their Data Docs pages; `current` is unchanged")
+    release = publication.write_release(month, RELEASE_TABLES, extra={
+        "linkage_model": _linkage_model(month), "gate": gate, "dagster_run_id": context.run.run_id})
+    previous = publication.current_name()
+    publication.switch_current(release)
+    manifest = json.loads((release / publication.MANIFEST).read_text(encoding="utf-8"))
+    context.log.info(f"published {month} as {release.name}; current: {previous} -> {release.name}")
     return MaterializeResult(metadata={
         "month": month,
-        "release": MetadataValue.path(str(release / publication.RELEASE_DB)),
+        "release": MetadataValue.path(str(release)),
+        "revision": manifest["revision"],
+        "analyst database (pseudonymised)": MetadataValue.path(str(release / publication.RELEASE_DB)),
         "current": MetadataValue.path(str(paths.current_release())),
         "previous current": previous or "none",
-        "manifest": MetadataValue.json(json.loads(manifest)),
+        "tables": MetadataValue.md("| table | rows |\n|---|---:|\n" + "\n".join(
+            f"| {t} | {n:,} |" for t, n in manifest["tables"].items())),
+        "gate": MetadataValue.md("| suite | passed | failed |\n|---|---|---|\n" + "\n".join(
+            f"| {name} | {'yes' if r['success'] else 'no'} | {', '.join(r['failed'])} |" for name, r in gate.items())),
+        "linkage model": manifest["linkage_model"]["file"] or "none",
     })
