@@ -32,6 +32,7 @@ demo: setup
 	@echo ""
 	@echo "Published release : $$($(BIN)/python -m dtsen_pipeline.paths current_release)/dtsen.duckdb (read-only)"
 	@echo "Query it          : $(BIN)/dtsen query \"select count(*) from dtsen_individu\""
+	@echo "Quality reports   : data/reports/quality/gx/uncommitted/data_docs/local_site/index.html"
 	@echo "Dagster UI        : make ui, then open http://localhost:3000 (this run is in Runs)"
 
 test: setup
@@ -45,4 +46,5 @@ bench: setup
 	$(BIN)/python -m dtsen_pipeline.bench --sizes="$(SIZES)" --generate-sizes="$(GEN_SIZES)" --ingest-sizes="$(INGEST_SIZES)" --incremental-sizes="$(INCR_SIZES)"
 
 clean-data:
+	chmod -R u+w data/publish 2>/dev/null || true  # releases are read-only
 	rm -rf data/landing data/truth data/warehouse data/publish data/reports data/logs data/bench

@@ -108,7 +108,7 @@ def _cmd_query(args: argparse.Namespace) -> int:
     """Query the current release read-only, as an analyst would."""
     from dtsen_pipeline import publication, warehouse
 
-    db = paths.current_release() / publication.RELEASE_DB
+    db = paths.current_release() / (publication.IDENTIFIED_DB if args.identified else publication.RELEASE_DB)
     if not db.exists():
         print(f"dtsen query: no published release at {db}; run `make demo` or `dtsen run` first",
               file=sys.stderr)
@@ -159,9 +159,12 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--month", type=_month, required=True)
     ev.set_defaults(func=_cmd_evaluate)
 
-    q = sub.add_parser("query", help="run SQL on the current published release (read-only)")
+    q = sub.add_parser("query", help="run SQL on the current published release (read-only, pseudonymised)")
     q.add_argument("sql")
     q.add_argument("--max-rows", type=int, default=40)
+    q.add_argument("--identified", action="store_true",
+                   help="query the identified database (NIK, names) instead of the pseudonymised one; "
+                        "for roles that need identity")
     q.set_defaults(func=_cmd_query)
 
     args = parser.parse_args(argv)

@@ -63,10 +63,14 @@ def test_asset_graph_snapshot():
 def test_blocking_checks_guard_the_release_and_the_raw_layer():
     graph = defs.resolve_asset_graph()
     checks = {k.asset_key.to_user_string() + ":" + k.name: graph.get_check_spec(k) for k in graph.asset_check_keys}
-    assert checks["dtsen_individu:gx_dtsen_individu"].blocking
+    from dtsen_pipeline.defs.publish.assets import RELEASE_TABLES
+
+    for mart in RELEASE_TABLES:  # every published mart has its blocking GX suite
+        assert checks[f"{mart}:gx_{mart}"].blocking
     for s in SOURCES:
         assert checks[f"raw/{s}__individu:rows_reconciled"].blocking
         assert not checks[f"raw/{s}__individu:files_readable"].blocking
+        assert not checks[f"stg_{s}__individu:gx_stg_{s}"].blocking  # a bad extract warns, others go on
 
 
 def test_every_asset_is_described_and_monthly():

@@ -68,14 +68,14 @@ def second_month_built(first_month_run, data_root):
     from dtsen_pipeline import paths
     from dtsen_pipeline.definitions import defs
     from dtsen_pipeline.defs.publish.assets import dtsen_release
-    from dtsen_pipeline.defs.quality.checks import gx_dtsen_individu
+    from dtsen_pipeline.defs.quality.checks import GX_CHECKS
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DTSEN_DATA_DIR", str(data_root))
         mp.delenv("DAGSTER_HOME", raising=False)
         paths.export_env()
         with DagsterInstance.get() as instance:
-            built = materialize(list(defs.assets) + [gx_dtsen_individu],
+            built = materialize(list(defs.assets) + GX_CHECKS,
                                 selection=AssetSelection.all() - AssetSelection.assets(dtsen_release),
                                 partition_key=MONTHS[1], instance=instance, resources=defs.resources)
     assert built.success
@@ -156,25 +156,41 @@ def test_failed_gate_blocks_publication(second_month_built, in_data_root):
     from dtsen_pipeline import paths, publication
     from dtsen_pipeline.definitions import defs
     from dtsen_pipeline.defs.publish.assets import dtsen_release
-    from dtsen_pipeline.defs.quality.checks import gx_dtsen_individu
+    from dtsen_pipeline.defs.quality.checks import GX_CHECKS
 
     month = MONTHS[1]
     before = (paths.publish_dir() / MONTHS[0] / "manifest.json").read_text()
-    every_asset = list(defs.assets) + [gx_dtsen_individu]
+    gx_individu = next(c for c in GX_CHECKS if c.check_key.name == "gx_dtsen_individu")
     with DagsterInstance.get() as instance:
         # A bad row reaches the mart: a duplicated person.
         with duckdb.connect(str(paths.warehouse_db())) as con:
             con.execute("insert into marts.dtsen_individu select * from marts.dtsen_individu limit 1")
-        gated = materialize(every_asset,
-                            selection=AssetSelection.assets(dtsen_release) | AssetSelection.checks(gx_dtsen_individu),
-                            partition_key=month, instance=instance, resources=defs.resources,
-                            raise_on_error=False)
+        try:
+            gated = materialize(list(defs.assets) + GX_CHECKS,
+                                selection=AssetSelection.assets(dtsen_release) | AssetSelection.checks(gx_individu),
+                                partition_key=month, instance=instance, resources=defs.resources,
+                                raise_on_error=False)
+        finally:
+            with duckdb.connect(str(paths.warehouse_db())) as con:
+                con.execute("create or replace table marts.dtsen_individu as select distinct * from marts.dtsen_individu")
     assert not gated.success
     evaluations = [e.event_specific_data for e in gated.all_events
                    if e.event_type == DagsterEventType.ASSET_CHECK_EVALUATION]
     assert [(c.check_name, c.passed) for c in evaluations] == [("gx_dtsen_individu", False)]
-    assert evaluations[0].metadata["expectations failed"].value == 1
-    assert "ExpectColumnValuesToBeUnique | dtsen_id | **no** | 2 " in evaluations[0].metadata["results"].value
+    meta = evaluations[0].metadata
+    assert meta["expectations failed"].value == 1 and meta["failed"].value == "dtsen_id unique"
+    # The UI shows which expectation failed, with its counts (the two copies of the person) ...
+    assert "| ExpectColumnValuesToBeInSet | dtsen_id unique | dtsen_id_rows | **no** | 2 |" in meta["results"].value
+    # ... and links the GX Data Docs page, which holds counts and never a NIK or a name.
+    page = Path(meta["data docs"].value)
+    assert page.is_file() and str(paths.data_root()) in str(page)
+    html = page.read_text()
+    assert "dtsen_id unique" in html or "dtsen_id_rows" in html
+    with duckdb.connect(str(paths.warehouse_db()), read_only=True) as con:
+        niks = {r[0] for r in con.execute("select nik from marts.dtsen_individu where nik is not null").fetchall()}
+        names = {r[0] for r in con.execute("select nama from marts.dtsen_individu where length(nama) >= 8").fetchall()}
+    shown = html + " ".join(str(v.value) for v in meta.values())
+    assert not [n for n in niks if n in shown] and not [n for n in names if n in shown]
     # Nothing was published: no month-2 release, `current` and month 1 untouched.
     assert dtsen_release.key.to_user_string() == "publish/dtsen_release"
     assert not (paths.publish_dir() / month).exists()

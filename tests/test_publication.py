@@ -1,0 +1,178 @@
+"""Releases: layout and manifest, privacy of the analyst database, immutability, crash safety,
+and the README's example queries."""
+
+from __future__ import annotations
+
+import json
+import re
+import stat
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from dtsen_pipeline import paths, publication
+from dtsen_pipeline.checksums import file_sha256
+from dtsen_pipeline.defs.publish.assets import RELEASE_TABLES
+from tests.conftest import MONTHS, dtsen
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+@pytest.fixture()
+def release(first_month_run, data_root) -> Path:
+    return (data_root / "publish" / MONTHS[0]).resolve()
+
+
+def test_release_holds_databases_parquet_and_a_true_manifest(release, data_root):
+    manifest = json.loads((release / "manifest.json").read_text())
+    assert manifest["month"] == MONTHS[0] and manifest["revision"] == 1
+    assert set(manifest["tables"]) == set(RELEASE_TABLES)
+    expected_files = {"dtsen.duckdb", "identitas/dtsen_identitas.duckdb",
+                      *[f"parquet/{t}.parquet" for t in RELEASE_TABLES]}
+    assert set(manifest["files"]) == expected_files
+    for name, digest in manifest["files"].items():
+        assert file_sha256(release / name) == digest, name
+        assert (release / name).stat().st_mode & 0o222 == 0, f"{name} is writable"
+    # Parquet holds what the analyst database holds.
+    with duckdb.connect(str(release / "dtsen.duckdb"), read_only=True) as con:
+        for table, rows in manifest["tables"].items():
+            assert con.execute(f"select count(*) from read_parquet('{release}/parquet/{table}.parquet')"
+                               ).fetchall()[0][0] == rows
+    # The identified database is for restricted roles only.
+    assert stat.S_IMODE((release / "identitas").stat().st_mode) == 0o500
+    # The linkage model the ids came from, with its checksum.
+    model = manifest["linkage_model"]
+    assert model["version"] == "person-v1"
+    assert file_sha256(data_root / "warehouse" / "models" / model["file"]) == model["sha256"]
+    # Every published mart's gate passed in this run, and said so.
+    gate = manifest["gate"]
+    assert {m for m in RELEASE_TABLES} <= set(gate)
+    assert all(gate[m]["success"] and gate[m]["run_id"] == manifest["dagster_run_id"] for m in RELEASE_TABLES)
+    assert "first release: nothing to compare" in " ".join(gate["dtsen_individu"]["skipped"])
+    assert all(Path(gate[m]["data_docs"]).is_file() for m in RELEASE_TABLES)
+
+
+def test_pseudonymised_database_holds_no_nik_or_name(release, data_root):
+    """Scan every column of every table (and every Parquet file and Data Docs page) for the
+    month's NIKs, family card numbers and names."""
+    with duckdb.connect(str(data_root / "warehouse" / "dtsen.duckdb"), read_only=True) as con:
+        secrets = {r[0] for r in con.execute("""
+            select nik from intermediate.int_identitas where extract_month = ? and length(nik) >= 8
+            union select no_kk from intermediate.int_identitas where extract_month = ? and length(no_kk) >= 8
+            union select nama_normal from intermediate.int_identitas where extract_month = ? and length(nama_normal) >= 6
+            """, [MONTHS[0]] * 3).fetchall()}
+    assert len(secrets) > 1000
+
+    def leaks(con: duckdb.DuckDBPyConnection, relations: list[str]) -> dict[str, int]:
+        con.execute("create or replace temp table secret as select unnest(?::varchar[]) as v", [sorted(secrets)])
+        found = {}
+        for rel in relations:
+            for (col,) in con.execute(f"select column_name from (describe select * from {rel})").fetchall():
+                n = con.execute(f'select count(*) from {rel} where cast("{col}" as varchar) in (select v from secret)'
+                                ).fetchall()[0][0]
+                if n:
+                    found[f"{rel}.{col}"] = n
+        return found
+
+    with duckdb.connect(str(release / "dtsen.duckdb"), read_only=True) as con:
+        tables = [r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()]
+        assert set(tables) == set(RELEASE_TABLES)
+        assert leaks(con, tables) == {}
+        assert leaks(con, [f"read_parquet('{p}')" for p in sorted((release / "parquet").glob("*.parquet"))]) == {}
+        # Hashes are the salted sha256 of the NIK, stable with the configured salt.
+        nik_hashes = {r[0] for r in con.execute("select nik_hash from dtsen_individu where nik_hash is not null").fetchall()}
+    with duckdb.connect(str(release / "identitas" / "dtsen_identitas.duckdb"), read_only=True) as con:
+        found = leaks(con, ["dtsen_individu"])
+        assert found.get("dtsen_individu.nik", 0) > 1000, "the scan finds identities where they are"
+        salt = (data_root / "secrets" / "pseudonym_salt").read_text().strip()
+        expected = {r[0] for r in con.execute("select sha256(? || nik) from dtsen_individu where nik is not null",
+                                              [salt]).fetchall()}
+    assert nik_hashes == expected
+    assert salt not in (release / "manifest.json").read_text()
+    for page in (data_root / "reports" / "quality").rglob("*.html"):
+        html = page.read_text()
+        assert not [s for s in secrets if len(s) >= 8 and s in html], page
+
+
+@pytest.fixture()
+def scratch_publish(first_month_run, data_root, monkeypatch, tmp_path):
+    """Releases written to a scratch folder from the session's warehouse (which holds month 2's
+    marts by now: the month label is what these tests are about, not the data)."""
+    monkeypatch.setenv("DTSEN_DATA_DIR", str(data_root))
+    monkeypatch.setenv("DTSEN_PUBLISH_DIR", str(tmp_path / "publish"))
+    paths.export_env()
+    first = publication.write_release("2031-01", RELEASE_TABLES)
+    publication.switch_current(first)
+    return first
+
+
+def _snapshot(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): file_sha256(p) for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_month_published_again_is_a_new_revision(scratch_publish):
+    before = _snapshot(scratch_publish)
+    again = publication.write_release("2031-01", RELEASE_TABLES)
+    assert again.name == "2031-01.r2"
+    assert json.loads((again / "manifest.json").read_text())["revision"] == 2
+    assert _snapshot(scratch_publish) == before, "a published release never changes"
+    # Read-only for everyone (root can still write; the bits say what the folder is).
+    for p in [scratch_publish, *scratch_publish.rglob("*")]:
+        assert stat.S_IMODE(p.stat().st_mode) & 0o222 == 0, p
+    publication.switch_current(again)
+    assert publication.current_name() == "2031-01.r2" and publication.current_month() == "2031-01"
+
+
+@pytest.mark.parametrize("crash_at", ["first_table", "manifest"])
+def test_a_crash_while_publishing_leaves_no_half_release(scratch_publish, crash_at):
+    root = scratch_publish.parent
+    before = sorted(p.name for p in root.iterdir())
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        publication.write_release("2031-02", RELEASE_TABLES, _fail_after=crash_at)
+    assert sorted(p.name for p in root.iterdir()) == before
+    assert publication.current_name() == "2031-01"
+    # A process killed outright leaves its temporary folder: it is never a release, `current`
+    # never points at it, and the next publication clears it.
+    leftover = root / ".tmp-2031-02-killed"
+    (leftover / "parquet").mkdir(parents=True)
+    (leftover / "dtsen.duckdb").write_bytes(b"half a database")
+    assert publication.published_months() == ["2031-01"]
+    published = publication.write_release("2031-02", RELEASE_TABLES)
+    assert not leftover.exists() and published.name == "2031-02"
+    assert publication.current_name() == "2031-01"
+
+
+def _readme_queries() -> list[str]:
+    """The SQL statements in the README's analyst section, in order."""
+    section = README.read_text().split("## For analysts", 1)[1].split("\n## ", 1)[0]
+    statements = []
+    for block in re.findall(r"```sql\n(.*?)```", section, flags=re.S):
+        for statement in block.split(";"):
+            sql = "\n".join(line for line in statement.splitlines() if not line.strip().startswith("--")).strip()
+            if sql:
+                statements.append(sql)
+    return statements
+
+
+def test_readme_example_queries_run_on_the_pseudonymised_release(release):
+    queries = _readme_queries()
+    assert len(queries) >= 3
+    text = " ".join(queries).lower()
+    assert "exclusion_error" in text and "terkena_phk" in text and "desil" in text
+    with duckdb.connect(str(release / "dtsen.duckdb"), read_only=True) as con:
+        for q in queries:
+            rel = con.sql(q)
+            assert rel.columns, q
+        assert con.sql(queries[0]).fetchall(), "desil counts by kabupaten returned nothing"
+
+
+def test_cli_query_reads_the_pseudonymised_release_unless_asked(first_month_run, cli_env):
+    columns = "select string_agg(column_name, ' ') as c from information_schema.columns where table_name = 'dtsen_individu'"
+    plain = dtsen("query", columns, env=cli_env)
+    assert plain.returncode == 0, plain.stderr
+    assert "nik_hash" in plain.stdout and " nama " not in plain.stdout
+    no_nik = dtsen("query", "select nik from dtsen_individu", env=cli_env)
+    assert no_nik.returncode == 1 and "nik" in no_nik.stderr
+    identified = dtsen("query", "--identified", "select count(nik) > 0 as has_nik from dtsen_individu", env=cli_env)
+    assert identified.returncode == 0 and "true" in identified.stdout, identified.stderr
