@@ -87,9 +87,18 @@ def quality_results_dir() -> Path:
     return reports_dir() / "quality" / "results"
 
 
-_DAGSTER_YAML = """# Local Dagster instance for dtsen-pipeline (written by dtsen_pipeline.paths.ensure_dirs).
+_DAGSTER_YAML = """# Local Dagster instance for dtsen-pipeline (written by dtsen_pipeline.paths.ensure_dirs;
+# edit that function, not this file).
 telemetry:
   enabled: false
+concurrency:
+  runs:
+    # One run at a time, taken from the queue in the order it was submitted: a backfill over several
+    # months runs them in month order (linkage of month M builds on month M-1).
+    max_concurrent_runs: 1
+  pools:
+    # Steps that write the DuckDB warehouse share the pool `duckdb_warehouse` (one writer).
+    default_limit: 1
 """
 
 
@@ -99,7 +108,7 @@ def ensure_dirs() -> None:
               dagster_home(), reports_dir(), logs_dir()):
         d.mkdir(parents=True, exist_ok=True)
     config = dagster_home() / "dagster.yaml"
-    if not config.exists():
+    if not config.exists() or config.read_text(encoding="utf-8") != _DAGSTER_YAML:
         config.write_text(_DAGSTER_YAML, encoding="utf-8")
 
 

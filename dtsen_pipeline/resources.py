@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, RetryRequested
 
 from dtsen_pipeline import paths, warehouse
+
+
+# Steps that write the working warehouse run one at a time across runs (dagster.yaml sets the
+# pool's limit to 1). A lock held by another process is waited for with backoff
+# (warehouse.connect); past that wait, the step asks Dagster to retry it later.
+WAREHOUSE_POOL = "duckdb_warehouse"
+LOCK_RETRIES = 3
+LOCK_RETRY_SECONDS = 60
 
 
 class WarehouseResource(ConfigurableResource):
@@ -16,5 +24,12 @@ class WarehouseResource(ConfigurableResource):
 
     @contextmanager
     def connect(self):
-        with warehouse.connect(self.path or paths.warehouse_db()) as con:
+        try:
+            cm = warehouse.connect(self.path or paths.warehouse_db())
+            con = cm.__enter__()
+        except warehouse.WarehouseLockedError as exc:
+            raise RetryRequested(max_retries=LOCK_RETRIES, seconds_to_wait=LOCK_RETRY_SECONDS) from exc
+        try:
             yield con
+        finally:
+            cm.__exit__(None, None, None)

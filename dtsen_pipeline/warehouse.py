@@ -7,6 +7,7 @@ pipeline steps one at a time, and analysts read the published release instead (s
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,13 +17,45 @@ import duckdb
 from dtsen_pipeline import paths
 
 
+LOCK_WAIT_SECONDS = 120  # how long a step waits for another process's write lock
+
+
+def _is_lock_error(exc: Exception) -> bool:
+    return "lock" in str(exc).lower() and ("conflicting" in str(exc).lower() or "could not set" in str(exc).lower())
+
+
+def _open(db: Path, read_only: bool, wait: float) -> duckdb.DuckDBPyConnection:
+    """Open ``db``, retrying with exponential backoff while another process holds its lock (DuckDB
+    takes one writer process). After ``wait`` seconds the error says which file and what to do."""
+    deadline, delay = time.monotonic() + wait, 0.25
+    while True:
+        try:
+            return duckdb.connect(str(db), read_only=read_only)
+        except duckdb.IOException as exc:
+            if not _is_lock_error(exc) or time.monotonic() + delay > deadline:
+                if _is_lock_error(exc):
+                    raise WarehouseLockedError(
+                        f"{db} is locked by another process (DuckDB allows one writer) and stayed locked "
+                        f"for {wait:.0f}s. Wait for the other run to finish (Dagster UI, Runs), or stop "
+                        "the process that holds it; analysts read data/publish/current, never this file."
+                    ) from exc
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 8.0)
+
+
+class WarehouseLockedError(RuntimeError):
+    """The warehouse stayed locked by another process past the wait."""
+
+
 @contextmanager
-def connect(path: Path | str | None = None, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+def connect(path: Path | str | None = None, *, read_only: bool = False,
+            wait: float = LOCK_WAIT_SECONDS) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the warehouse (or another DuckDB file) and always close it, so dbt can write next."""
     db = Path(path) if path is not None else paths.warehouse_db()
     if not read_only:
         db.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(db), read_only=read_only)
+    con = _open(db, read_only, wait)
     try:
         yield con
     finally:

@@ -8,7 +8,8 @@ SOURCES = [s.name for s in load_sources()]
 STAGED = {f"stg_{s}__individu" for s in SOURCES}
 EXPECTED = {
     # key: (group, parents)
-    **{f"raw/{s}__individu": ("raw", set()) for s in SOURCES},
+    **{f"landing/{s}": ("landing", set()) for s in SOURCES},
+    **{f"raw/{s}__individu": ("raw", {f"landing/{s}"}) for s in SOURCES},
     **{f"stg_{s}__individu": ("staging", {f"raw/{s}__individu", "ref_wilayah", "ref_nik_prefix"}) for s in SOURCES},
     "ref_wilayah": ("reference", set()),
     "ref_nik_prefix": ("reference", set()),
@@ -79,3 +80,46 @@ def test_every_asset_is_described_and_monthly():
         node = graph.get(key)
         assert node.description, f"{key.to_user_string()} has no description"
         assert node.partitions_def is not None, f"{key.to_user_string()} is not partitioned by month"
+
+
+def test_every_asset_has_an_owner_and_a_kind():
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert node.owners, f"{key.to_user_string()} has no owner"
+        assert node.kinds, f"{key.to_user_string()} has no kind"
+    kinds = {k for key in graph.get_all_asset_keys() for k in graph.get(key).kinds}
+    assert {"duckdb", "dbt", "splink"} <= kinds
+
+
+def test_warehouse_writers_share_one_pool_and_runs_queue_one_at_a_time(tmp_path, monkeypatch):
+    import yaml
+
+    from dtsen_pipeline import paths
+    from dtsen_pipeline.resources import WAREHOUSE_POOL
+
+    for assets_def in defs.assets:
+        if hasattr(assets_def, "op") and not getattr(assets_def, "is_external", False):
+            if any(k.path[0] == "landing" for k in assets_def.keys):
+                continue
+            assert assets_def.op.pool == WAREHOUSE_POOL, assets_def.keys
+    for check in defs.asset_checks:
+        assert check.op.pool == WAREHOUSE_POOL
+    monkeypatch.setenv("DTSEN_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    paths.ensure_dirs()
+    config = yaml.safe_load((paths.dagster_home() / "dagster.yaml").read_text())
+    assert config["concurrency"]["runs"]["max_concurrent_runs"] == 1
+    assert config["concurrency"]["pools"]["default_limit"] == 1
+
+
+def test_monthly_schedule_runs_the_current_month():
+    from datetime import datetime, timezone
+
+    from dagster import build_schedule_context
+
+    [schedule] = defs.schedules
+    assert schedule.cron_schedule == "0 2 25 * *"
+    context = build_schedule_context(scheduled_execution_time=datetime(2025, 3, 25, 2, tzinfo=timezone.utc))
+    [request] = list(schedule.evaluate_tick(context).run_requests)
+    assert request.partition_key == "2025-03"

@@ -95,8 +95,16 @@ class SuiteSpec:
     summaries: tuple = ()
     drift: tuple = ()
     blocking: bool = True
+    settings: tuple = ()      # (name, value) pairs overriding `settings` for this suite
     allow_empty: bool = False
     row_count_tolerance: float | None = None   # None: event tables whose size is not comparable
+    extra_columns: tuple = ()  # columns the summaries read
+
+    def columns(self) -> list[str]:
+        """The columns this suite's rules read, quoted."""
+        used = [self.batch_by, *(e["kwargs"]["column"] for e in self.expectations if "column" in e["kwargs"]),
+                *self.drift, *self.extra_columns]
+        return [f'"{c}"' for c in dict.fromkeys(used)]
 
 
 @cache
@@ -114,23 +122,25 @@ def suite_specs() -> dict[str, SuiteSpec]:
         specs[name] = SuiteSpec(
             name=name, asset=f"stg_{src.name}__individu", table=None,
             query=staged["query"].replace("{source}", src.name), batch_by=staged["batch_by"],
-            expectations=tuple(staged["expectations"]), blocking=False)
+            expectations=tuple(staged["expectations"]), blocking=False,
+            settings=tuple(sorted((cfg.get("source_settings") or {}).get(src.name, {}).items())))
     for mart, spec in cfg["marts"].items():
         specs[mart] = SuiteSpec(
             name=mart, asset=mart, table=mart, query=spec["query"], batch_by=spec["batch_by"],
             expectations=tuple(spec["expectations"]), summaries=tuple(spec.get("summaries", ())),
             drift=tuple(spec.get("drift", ())), blocking=True, allow_empty=spec.get("allow_empty", False),
-            row_count_tolerance=spec.get("row_count_tolerance", cfg["settings"]["row_count_tolerance"]))
+            row_count_tolerance=spec.get("row_count_tolerance", cfg["settings"]["row_count_tolerance"]),
+            extra_columns=tuple(spec.get("columns", ())))
     return specs
 
 
-def _resolve(kwargs: dict) -> dict:
-    settings = config()["settings"]
+def _resolve(kwargs: dict, overrides: tuple = ()) -> dict:
+    settings = {**config()["settings"], **dict(overrides)}
     return {k: settings[v[1:]] if isinstance(v, str) and v.startswith("$") else v for k, v in kwargs.items()}
 
 
-def _expectation(exp: dict):
-    return getattr(gx.expectations, exp["type"])(**_resolve(exp["kwargs"]))
+def _expectation(exp: dict, overrides: tuple = ()):
+    return getattr(gx.expectations, exp["type"])(**_resolve(exp["kwargs"], overrides))
 
 
 @cache
@@ -148,7 +158,8 @@ def data_docs_dir() -> Path:
 class _Runner:
     """Validates frames against lists of expectations and keeps GX's results for Data Docs."""
 
-    def __init__(self, suite_name: str):
+    def __init__(self, suite_name: str, overrides: tuple = ()):
+        self.overrides = overrides
         self.context = _context(str(data_docs_dir()))
         self.suite_name = suite_name
         self.results: dict[int, object] = {}     # outcome index -> a representative GX result
@@ -166,7 +177,7 @@ class _Runner:
                  first: int, batch_label: str | None):
         suite = gx.ExpectationSuite(name=f"{self.suite_name}__{part}")
         for exp in exps:
-            suite.add_expectation(_expectation(exp))
+            suite.add_expectation(_expectation(exp, self.overrides))
         result = self.batch_definition(part).get_batch(batch_parameters={"dataframe": df}).validate(
             suite, result_format=RESULT_FORMAT)
         for i, res in enumerate(result.results):
@@ -207,13 +218,15 @@ def _previous_release(month: str) -> Path | None:
 def validate_suite(con: duckdb.DuckDBPyConnection, spec: SuiteSpec, month: str) -> ValidationSummary:
     """Run one suite on the month's data in ``con`` (the working warehouse)."""
     settings = config()["settings"]
-    runner = _Runner(spec.name)
+    runner = _Runner(spec.name, spec.settings)
     outcomes = [ExpectationOutcome(e.get("label", e["type"]), e["type"], e["kwargs"].get("column"),
-                                   mostly=_resolve(e["kwargs"]).get("mostly"))
+                                   mostly=_resolve(e["kwargs"], spec.settings).get("mostly"))
                 for e in spec.expectations]
 
-    # 1. The suite's rows, materialised once; then one bounded batch per value of batch_by.
-    con.execute(f"create or replace temp table gx_rows as {spec.query.replace('{month}', month)}")
+    # 1. The suite's rows, materialised once with only the columns its rules read (DuckDB prunes
+    #    the rest from the query); then one bounded batch per value of batch_by.
+    con.execute(f"create or replace temp table gx_rows as select {', '.join(spec.columns())} "
+                f"from ({spec.query.replace('{month}', month)}) as q")
     keys = [r[0] for r in con.execute(f"select distinct {spec.batch_by} from gx_rows order by 1").fetchall()]
     rows = 0
     for key in keys:

@@ -12,6 +12,7 @@ from dagster import (
     AssetExecutionContext,
     AssetKey,
     AssetsDefinition,
+    AssetSpec,
     MaterializeResult,
     MetadataValue,
     asset,
@@ -19,7 +20,7 @@ from dagster import (
 
 from dtsen_pipeline.ingest.load import load_month, reconciliation
 from dtsen_pipeline.partitions import monthly_partitions
-from dtsen_pipeline.resources import WarehouseResource
+from dtsen_pipeline.resources import WAREHOUSE_POOL, WarehouseResource
 from dtsen_pipeline.sources import SourceSpec, load_sources
 
 RECONCILED = "rows_reconciled"
@@ -33,11 +34,28 @@ def _files_table(results) -> str:
     return "\n".join(lines)
 
 
+def landing_key(spec: SourceSpec) -> AssetKey:
+    return AssetKey(["landing", spec.name])
+
+
+def landing_asset(spec: SourceSpec) -> AssetSpec:
+    """The agency's files under data/landing/<source>/<YYYY-MM>/: delivered, not computed here
+    (`landing_sensor` watches them)."""
+    return AssetSpec(
+        landing_key(spec), group_name="landing", kinds={spec.format, "file"}, owners=[f"team:{spec.name}"],
+        description=f"{spec.owner} extract files as delivered: data/landing/{spec.name}/<YYYY-MM>/{spec.file_glob} "
+                    f"({spec.format}, {spec.snapshot} snapshot). Declared in config/sources/{spec.name}.yaml.",
+        partitions_def=monthly_partitions, tags={"source": spec.name},
+        metadata={"path": MetadataValue.path(f"data/landing/{spec.name}/<YYYY-MM>/{spec.file_glob}")})
+
+
 def build_ingest_asset(spec: SourceSpec) -> AssetsDefinition:
     key = AssetKey(["raw", spec.raw_table])
 
     @asset(
         key=key,
+        deps=[landing_key(spec)],
+        pool=WAREHOUSE_POOL,
         group_name="raw",
         partitions_def=monthly_partitions,
         kinds={"duckdb", spec.format},
@@ -92,4 +110,5 @@ def build_ingest_asset(spec: SourceSpec) -> AssetsDefinition:
     return _ingest
 
 
+landing_assets = [landing_asset(spec) for spec in load_sources()]
 ingest_assets = [build_ingest_asset(spec) for spec in load_sources()]

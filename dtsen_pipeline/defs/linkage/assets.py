@@ -19,12 +19,14 @@ from dagster import (
 )
 
 from dtsen_pipeline import paths
+from dtsen_pipeline.charts import bar
 from dtsen_pipeline.linkage import model
 from dtsen_pipeline.linkage.families import link_families
 from dtsen_pipeline.linkage.ids import assign_ids
 from dtsen_pipeline.linkage.run import CLUSTER_THRESHOLD, fingerprint_sql, link_month
 from dtsen_pipeline.partitions import monthly_partitions
-from dtsen_pipeline.resources import WarehouseResource
+from dtsen_pipeline.resources import WAREHOUSE_POOL, WarehouseResource
+from dtsen_pipeline.sources import load_sources
 from dtsen_pipeline.warehouse import connect as warehouse_connect
 from dtsen_pipeline.warehouse import table_exists
 
@@ -79,6 +81,18 @@ def latest_model(month: str) -> Path | None:
     return max(earlier, key=lambda p: p.stem) if earlier else None
 
 
+def unlinked_earlier_month(con, month: str) -> str | None:
+    """The latest month before ``month`` with landed extracts, if it has not been linked."""
+    landed = {d.name for spec in load_sources() if (paths.landing_dir() / spec.name).is_dir()
+              for d in (paths.landing_dir() / spec.name).iterdir() if d.is_dir() and d.name < month}
+    if not landed:
+        return None
+    latest = max(landed)
+    linked = table_exists(con, "linkage", "person_clusters") and con.execute(
+        "select count(*) from linkage.person_clusters where extract_month = ?", [latest]).fetchall()[0][0] > 0
+    return None if linked else latest
+
+
 def previous_month(con, month: str) -> pa.Table | None:
     """Last linked month's assignment with each record's fingerprint, or None if there is none."""
     if not table_exists(con, "linkage", "person_clusters"):
@@ -107,6 +121,7 @@ def previous_month(con, month: str) -> pa.Table | None:
                   description="How dtsen_ids changed from the previous month: new, split_from, merged_into, absent."),
     ],
     partitions_def=monthly_partitions,
+    pool=WAREHOUSE_POOL,
 )
 def person_linkage(context: AssetExecutionContext, config: LinkageConfig, warehouse: WarehouseResource):
     month = context.partition_key
@@ -120,6 +135,12 @@ def person_linkage(context: AssetExecutionContext, config: LinkageConfig, wareho
     if identities.num_rows == 0:
         raise ValueError(f"linkage {month}: intermediate.int_identitas has no rows for this month; "
                          "materialise the raw and staging assets for it first")
+    with warehouse.connect() as con:
+        unlinked = unlinked_earlier_month(con, month)
+    if unlinked:
+        raise ValueError(f"linkage {month}: month {unlinked} has extracts under data/landing but is not linked "
+                         f"yet, and {month}'s ids build on it. Run {unlinked} first (a backfill runs months "
+                         "in order, one at a time).")
     decisions_file = paths.review_dir() / "decisions.csv"
     mode = "incremental" if previous is not None else "full relink"
     context.log.info(f"linkage {month}: {identities.num_rows} records, {mode}, "
@@ -152,8 +173,8 @@ def person_linkage(context: AssetExecutionContext, config: LinkageConfig, wareho
         persons = con.execute(
             "select count(distinct dtsen_id) from linkage.person_clusters where extract_month = ?",
             [month]).fetchone()[0]
-    table = "| source | records | matched to Dukcapil | duplicates within source |\n|---|---:|---:|---:|\n"
-    table += "\n".join(f"| {s} | {r} | {m:.1%} | {d} |" for s, r, m, d in stats)
+    table = "| source | records | matched to Dukcapil | | duplicates within source |\n|---|---:|---:|---|---:|\n"
+    table += "\n".join(f"| {s} | {r:,} | {m:.1%} | {bar(m)} | {d:,} |" for s, r, m, d in stats)
     yield MaterializeResult(asset_key=ID_HISTORY_KEY, metadata={
         "month": month, **{f"{event}": n for event, n in sorted(id_events.items())}})
     yield MaterializeResult(asset_key=PERSON_CLUSTERS_KEY, metadata={
@@ -197,6 +218,7 @@ def _family_spec(key: AssetKey, description: str) -> AssetSpec:
         _family_spec(KK_CROSSWALK_KEY, "Each source's KK numbers and the family (dtsen_kk_id) they joined."),
     ],
     partitions_def=monthly_partitions,
+    pool=WAREHOUSE_POOL,
 )
 def family_linkage(context: AssetExecutionContext, warehouse: WarehouseResource):
     month = context.partition_key

@@ -5,11 +5,11 @@ import json
 
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
-from dtsen_pipeline import paths, publication
+from dtsen_pipeline import charts, paths, publication
 from dtsen_pipeline.checksums import file_sha256
 from dtsen_pipeline.linkage import model
 from dtsen_pipeline.partitions import monthly_partitions
-from dtsen_pipeline.resources import WarehouseResource
+from dtsen_pipeline.resources import WAREHOUSE_POOL, WarehouseResource
 
 # Release table name -> warehouse table.
 RELEASE_TABLES = {
@@ -48,6 +48,7 @@ def _linkage_model(month: str) -> dict:
     deps=[AssetKey(name) for name in RELEASE_TABLES],
     group_name="publish",
     partitions_def=monthly_partitions,
+    pool=WAREHOUSE_POOL,
     kinds={"duckdb", "parquet"},
     owners=["team:data-engineering"],
     description="The month's release under data/publish/<YYYY-MM>/: a pseudonymised analyst DuckDB, "
@@ -62,6 +63,14 @@ def dtsen_release(context: AssetExecutionContext, warehouse: WarehouseResource) 
     if built != [month]:
         raise ValueError(f"publish {month}: marts.dtsen_individu holds month(s) {built}, not {month}; "
                          "materialise the marts for this partition first")
+    with warehouse.connect() as con:
+        desil_rows = con.execute("""
+            select kode_prov, any_value(nama_provinsi), desil, sum(anggota)
+            from marts.dtsen_keluarga where desil is not null group by kode_prov, desil""").fetchall()
+        preview = con.execute("""
+            select programme, kode_kab, nama_kabupaten, keluarga_layak, keluarga_menerima, exclusion_error,
+                   inclusion_error
+            from marts.dtsen_program_kabupaten order by programme, kode_kab limit 12""").fetchall()
     gate = _gate_results(month)
     failed = [name for name, r in gate.items() if r["suite"] in RELEASE_TABLES and not r["success"]]
     if failed:
@@ -85,4 +94,9 @@ def dtsen_release(context: AssetExecutionContext, warehouse: WarehouseResource) 
         "gate": MetadataValue.md("| suite | passed | failed |\n|---|---|---|\n" + "\n".join(
             f"| {name} | {'yes' if r['success'] else 'no'} | {', '.join(r['failed'])} |" for name, r in gate.items())),
         "linkage model": manifest["linkage_model"]["file"] or "none",
+        "desil by province": MetadataValue.md(charts.desil_by_province(desil_rows)),
+        "preview: dtsen_program_kabupaten": MetadataValue.md(
+            "| programme | kode_kab | kabupaten | eligible | receiving | exclusion error | inclusion error |\n"
+            "|---|---|---|---:|---:|---:|---:|\n" + "\n".join("| " + " | ".join(str(v) for v in r) + " |"
+                                                            for r in preview)),
     })

@@ -24,7 +24,7 @@ from dagster import (
 
 from dtsen_pipeline import paths
 from dtsen_pipeline.quality.validate import SuiteSpec, ValidationSummary, suite_specs, validate_suite
-from dtsen_pipeline.resources import WarehouseResource
+from dtsen_pipeline.resources import WAREHOUSE_POOL, WarehouseResource
 
 
 def summary_metadata(summary: ValidationSummary) -> dict:
@@ -67,6 +67,7 @@ def _gx_check(spec: SuiteSpec):
         asset=AssetKey(spec.asset),
         name=f"gx_{spec.name}",
         blocking=spec.blocking,
+        pool=WAREHOUSE_POOL,
         description=f"Great Expectations suite `{spec.name}` (config/expectations.yaml), validated per "
                     f"{spec.batch_by}. {kind}",
     )

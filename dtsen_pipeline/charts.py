@@ -1,0 +1,30 @@
+"""Charts people would rather look at than read: Markdown bars for Dagster metadata (they render
+in the UI without images), from aggregates only (never a person's value)."""
+
+from __future__ import annotations
+
+BLOCKS = " ▏▎▍▌▋▊▉█"
+
+
+def bar(share: float, width: int = 20) -> str:
+    """A horizontal bar for a share in [0, 1], in eighths of a character."""
+    share = min(max(share or 0.0, 0.0), 1.0)
+    eighths = round(share * width * 8)
+    return "█" * (eighths // 8) + (BLOCKS[eighths % 8] if eighths % 8 else "")
+
+
+def desil_by_province(rows: list[tuple[str, str, int, int]]) -> str:
+    """Markdown: for each province, the share of its ranked persons in each desil, and a bar of the
+    share in desil 1-4 (PKH's range). ``rows`` are (kode_prov, nama_provinsi, desil, persons)."""
+    provinces: dict[tuple[str, str], dict[int, int]] = {}
+    for kode, nama, desil, persons in rows:
+        provinces.setdefault((kode, nama or ""), {})[int(desil)] = int(persons)
+    lines = ["| province | persons | " + " | ".join(f"d{d}" for d in range(1, 11)) + " | desil 1-4 | |",
+             "|---|---:|" + "---:|" * 10 + "---:|---|"]
+    for (kode, nama), by_desil in sorted(provinces.items()):
+        total = sum(by_desil.values()) or 1
+        shares = [by_desil.get(d, 0) / total for d in range(1, 11)]
+        low = sum(shares[:4])
+        lines.append(f"| {kode} {nama} | {total:,} | " + " | ".join(f"{s:.0%}" for s in shares)
+                     + f" | {low:.0%} | {bar(low)} |")
+    return "\n".join(lines)
