@@ -7,12 +7,12 @@ UV_VERSION := 0.13.8
 
 DEMO_PERSONS ?= 5000
 DEMO_MONTH   ?= 2025-01
-SIZES        ?= 20000,100000
-GEN_SIZES    ?= 1000000
-INGEST_SIZES ?= 1000000
-INCR_SIZES   ?=
+SIZES        ?= 100000,1000000
+GEN_SIZES    ?=
+INGEST_SIZES ?=
+INCR_SIZES   ?= 1000000
 
-.PHONY: setup demo test ui bench clean-data
+.PHONY: setup demo test browser ui bench clean-data
 
 setup: $(STAMP)
 
@@ -35,8 +35,14 @@ demo: setup
 	@echo "Quality reports   : data/reports/quality/gx/uncommitted/data_docs/local_site/index.html"
 	@echo "Dagster UI        : make ui, then open http://localhost:3000 (this run is in Runs)"
 
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest
+
+# Headless Chromium and its driver for the UI test (Debian packages; root or sudo).
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver; }
 
 ui: setup
 	DAGSTER_HOME=$$($(BIN)/python -m dtsen_pipeline.paths dagster_home) \

@@ -43,17 +43,41 @@ def _one(persons: int) -> dict:
     stages["run (end to end)"] = time.perf_counter() - t0
     if not result.success:
         raise SystemExit(f"bench run for {persons} persons failed; see {paths.logs_dir()}")
+    steps = {}
     for event in result.all_events:
         if event.event_type == DagsterEventType.STEP_SUCCESS:
-            stages[event.step_key] = event.event_specific_data.duration_ms / 1000
+            steps[event.step_key] = event.event_specific_data.duration_ms / 1000
+    for stage, belongs in STAGES:
+        stages[stage] = sum(v for k, v in steps.items() if belongs(k))
     report = evaluate_month(MONTH)
     return {
-        "persons": persons, "records": records, "sources": sorted(ingested), "stages_s": {k: round(v, 2) for k, v in stages.items()},
+        "persons": persons, "records": records, "sources": sorted(ingested),
+        "stages_s": {k: round(v, 2) for k, v in stages.items()},
+        "steps_s": {k: round(v, 2) for k, v in steps.items()},
+        "records_per_s": {k: round(records / v) for k, v in stages.items() if v > 0},
         "floor_bare_read_s": round(floor, 3),
         "records_per_s_end_to_end": round(records / stages["run (end to end)"]),
         "f1_splink": report["splink"]["f1"], "f1_nik_only": report["nik_only_baseline"]["f1"],
         "recall_nik_missing_or_invalid": report["splink"]["recall_nik_missing_or_invalid"],
     }
+
+
+# Stages of the monthly refresh, from the Dagster steps that make them up.
+STAGES = [
+    ("ingest", lambda step: step.startswith("raw__")),
+    ("staging", lambda step: step == "dbt_staging"),
+    ("linkage", lambda step: step in ("person_linkage", "family_linkage")),
+    ("marts", lambda step: step == "dbt_marts"),
+    ("gate", lambda step: "_gx_" in step),
+    ("publish", lambda step: step.startswith("publish__")),
+]
+
+
+def _baselines(persons: int) -> dict:
+    """Inside a child, on the data the pipeline child just linked: the baselines' time and F1."""
+    from dtsen_pipeline import baselines
+
+    return {"persons": persons, "nik_only": baselines.nik_only(MONTH), "plain_splink": baselines.plain_splink(MONTH)}
 
 
 def _bare_read(files: dict[str, list[Path]]) -> float:
@@ -160,10 +184,11 @@ def _tree_rss(pid: int) -> int:
         return 0
 
 
-def _measure(persons: int, root: Path, suite: str = "pipeline") -> dict:
+def _measure(persons: int, root: Path, suite: str = "pipeline", fresh: bool = True) -> dict:
     env = {**os.environ, "DTSEN_DATA_DIR": str(root)}
     env.pop("DAGSTER_HOME", None)
-    shutil.rmtree(root, ignore_errors=True)
+    if fresh:
+        shutil.rmtree(root, ignore_errors=True)
     child = subprocess.Popen([sys.executable, "-m", "dtsen_pipeline.bench", "--child", suite, str(persons)],
                              env=env, stdout=subprocess.PIPE, text=True)
     peak = 0
@@ -183,25 +208,100 @@ def _measure(persons: int, root: Path, suite: str = "pipeline") -> dict:
     if child.returncode != 0:
         raise SystemExit(f"bench for {persons} persons failed (exit {child.returncode})")
     result = json.loads(out.strip().splitlines()[-1])
-    if suite != "pipeline":
+    if suite not in ("pipeline", "baselines"):
         shutil.rmtree(root, ignore_errors=True)  # a million-person world is gigabytes; keep the figures
     result["peak_rss_mb"] = round(peak / 2**20)
     return result
 
 
 def _markdown(results: list[dict]) -> str:
-    steps = [k for k in results[0]["stages_s"]]
-    head = "| stage | " + " | ".join(f"{r['persons']:,} persons ({r['records']:,} records)" for r in results) + " |"
+    head = "| | " + " | ".join(f"{r['persons']:,} persons ({r['records']:,} records)" for r in results) + " |"
     lines = [head, "|---|" + "---:|" * len(results)]
-    for step in steps:
-        lines.append(f"| {step} (s) | " + " | ".join(str(r["stages_s"].get(step, "")) for r in results) + " |")
-    for label, key in [("bare DuckDB read of the extracts (floor, s)", "floor_bare_read_s"),
-                       ("records per second, end to end", "records_per_s_end_to_end"),
-                       ("peak RSS, process tree (MB)", "peak_rss_mb"),
-                       ("pairwise F1, Splink", "f1_splink"), ("pairwise F1, NIK-only join", "f1_nik_only"),
-                       ("recall on records with missing/invalid NIK", "recall_nik_missing_or_invalid")]:
-        lines.append(f"| {label} | " + " | ".join(str(r[key]) for r in results) + " |")
+    for stage in ["generate (every source)", "run (end to end)", *[s for s, _ in STAGES]]:
+        lines.append(f"| {stage} (s) | " + " | ".join(str(r["stages_s"].get(stage, "")) for r in results) + " |")
+    for stage, _ in STAGES:
+        lines.append(f"| {stage}, records/s | " + " | ".join(f"{r['records_per_s'].get(stage, 0):,}" for r in results) + " |")
+
+    def row(label, fn):
+        lines.append(f"| {label} | " + " | ".join(str(fn(r)) for r in results) + " |")
+
+    row("records per second, end to end", lambda r: f"{r['records_per_s_end_to_end']:,}")
+    row("peak RSS, process tree (MB)", lambda r: f"{r['peak_rss_mb']:,}")
+    row("pairwise F1, ours", lambda r: r["f1_splink"])
+    row("recall on records with missing/invalid NIK, ours", lambda r: r["recall_nik_missing_or_invalid"])
+    if all("baselines" in r for r in results):
+        row("floor: bare DuckDB read of the extracts (s)", lambda r: r["floor_bare_read_s"])
+        row("baseline: NIK-only join (s)", lambda r: r["baselines"]["nik_only"]["seconds"])
+        row("baseline: NIK-only join, F1", lambda r: r["baselines"]["nik_only"]["f1"])
+        row("baseline: plain Splink (s)", lambda r: r["baselines"]["plain_splink"]["seconds"])
+        row("baseline: plain Splink, F1", lambda r: r["baselines"]["plain_splink"]["f1"])
+        row("baseline: plain Splink, recall on missing/invalid NIK",
+            lambda r: r["baselines"]["plain_splink"]["recall_nik_missing_or_invalid"])
+        row("ours / floor (time, end to end)", lambda r: round(r["stages_s"]["run (end to end)"] / r["floor_bare_read_s"]))
+        row("ours / plain Splink (time, linkage)",
+            lambda r: round(r["stages_s"]["linkage"] / r["baselines"]["plain_splink"]["seconds"], 2))
+        row("ours / plain Splink (F1)", lambda r: round(r["f1_splink"] / r["baselines"]["plain_splink"]["f1"], 4))
     return "\n".join(lines) + "\n"
+
+
+def _growth(results: list[dict]) -> list[str]:
+    """Between consecutive sizes: the exponent k in time ~ n^k, against n log n's."""
+    import math
+
+    out = []
+    for a, b in zip(results, results[1:]):
+        ta, tb = a["stages_s"]["run (end to end)"], b["stages_s"]["run (end to end)"]
+        k = math.log(tb / ta) / math.log(b["persons"] / a["persons"])
+        nlogn = math.log((b["persons"] * math.log(b["persons"])) / (a["persons"] * math.log(a["persons"]))) / \
+            math.log(b["persons"] / a["persons"])
+        out.append(f"{a['persons']:,} -> {b['persons']:,} persons: time grows as n^{k:.2f} "
+                   f"(n log n would be n^{nlogn:.2f}): {'within' if k <= nlogn + 0.1 else 'FASTER than'} n log n")
+    return out
+
+
+def _targets(results: list[dict]) -> list[str]:
+    out = []
+    for r in results:
+        if r["persons"] == 1_000_000:
+            t, m = r["stages_s"]["run (end to end)"], r["peak_rss_mb"]
+            out.append(f"1M persons end to end: {t:.0f} s (target < 900 s: {'met' if t < 900 else 'NOT met'}), "
+                       f"peak {m:,} MB (target < 12,288 MB: {'met' if m < 12288 else 'NOT met'})")
+    return out
+
+
+def _plot(results: list[dict], path: Path) -> None:
+    """Time against size, log-log: end to end, each stage, the baselines, the floor, and n log n."""
+    import math
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = [r["persons"] for r in results]
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    ax.plot(n, [r["stages_s"]["run (end to end)"] for r in results], "o-", lw=2.5, color="black",
+            label="monthly refresh, end to end")
+    for stage, _ in STAGES:
+        ax.plot(n, [max(r["stages_s"][stage], 0.01) for r in results], ".-", lw=1, label=stage)
+    if all("baselines" in r for r in results):
+        ax.plot(n, [r["baselines"]["plain_splink"]["seconds"] for r in results], "s--", label="plain Splink (baseline)")
+        ax.plot(n, [r["baselines"]["nik_only"]["seconds"] for r in results], "v--", label="NIK-only join (baseline)")
+    ax.plot(n, [r["floor_bare_read_s"] for r in results], "x:", label="bare DuckDB read (floor)")
+    t0, n0 = results[0]["stages_s"]["run (end to end)"], n[0]
+    ref = [t0 * (x * math.log(x)) / (n0 * math.log(n0)) for x in n]
+    ax.plot(n, ref, color="grey", lw=6, alpha=0.25, label="n log n from the smallest size")
+    ax.axhline(900, color="red", lw=0.8, ls="--", label="15 min target (1M)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("persons in the month (synthetic world)")
+    ax.set_ylabel("seconds (2 cores)")
+    ax.set_title("dtsen-pipeline: time against size")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 # The benchmark suites besides the pipeline table: (make variable, option, what, child function,
@@ -221,7 +321,7 @@ SUITES = [
         ("incremental / full", "incremental_share_of_full"), ("incremental / relink", "incremental_share_of_relink"),
         ("peak RSS (MB)", "peak_rss_mb")]),
 ]
-CHILDREN = {"pipeline": _one, **{name: fn for _, name, _, fn, _ in SUITES}}
+CHILDREN = {"pipeline": _one, "baselines": _baselines, **{name: fn for _, name, _, fn, _ in SUITES}}
 
 
 def _suite_table(title: str, columns: list[tuple[str, str]], rows: list[dict]) -> str:
@@ -237,13 +337,14 @@ def _sizes(text: str) -> list[int]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dtsen_pipeline.bench")
-    parser.add_argument("--sizes", default="20000,100000", help="persons per pipeline run, comma separated")
-    parser.add_argument("--generate-sizes", default="1000000",
+    parser.add_argument("--sizes", default="100000,1000000", help="persons per pipeline run, comma separated")
+    parser.add_argument("--generate-sizes", default="",
                         help="persons for the generation-only benchmark (every source, one month)")
-    parser.add_argument("--ingest-sizes", default="1000000",
+    parser.add_argument("--ingest-sizes", default="",
                         help="persons for the ingest + staging benchmark (every source, one month)")
     parser.add_argument("--incremental-sizes", default="",
                         help="persons for the incremental-month benchmark (two months; slow at 1M)")
+    parser.add_argument("--no-baselines", action="store_true", help="skip the NIK-only and plain Splink baselines")
     parser.add_argument("--child", nargs=2, metavar=("SUITE", "PERSONS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -260,6 +361,10 @@ def main(argv: list[str] | None = None) -> int:
         results.append(_measure(size, out / f"work-{size}"))
         print(f"bench: {size:,} persons: {results[-1]['stages_s']['run (end to end)']} s end to end, "
               f"peak {results[-1]['peak_rss_mb']} MB, F1 {results[-1]['f1_splink']}", file=sys.stderr)
+        if not args.no_baselines:
+            print(f"bench: {size:,} persons: baselines on the same data ...", file=sys.stderr, flush=True)
+            results[-1]["baselines"] = _measure(size, out / f"work-{size}", "baselines", fresh=False)
+            shutil.rmtree(out / f"work-{size}", ignore_errors=True)
     suites: dict[str, list[dict]] = {}
     for _, name, title, _, _ in SUITES:
         suites[name] = []
@@ -271,6 +376,12 @@ def main(argv: list[str] | None = None) -> int:
     meta = {"machine": {"cpus": os.cpu_count()}, "month": MONTH, "command": command}
     (out / "results.json").write_text(json.dumps({**meta, "results": results, **suites}, indent=2), encoding="utf-8")
     table = _markdown(results) if results else ""
+    notes = _growth(results) + _targets(results)
+    if notes:
+        table += "\n" + "\n".join(f"- {n}" for n in notes) + "\n"
+    if results:
+        _plot(results, out / "scaling.png")
+        table += "\n![time against size](scaling.png)\n"
     table += "".join(_suite_table(title, columns, suites[name])
                      for _, name, title, _, columns in SUITES if suites[name])
     (out / "results.md").write_text(f"Command: `{command}`\n\n{table}", encoding="utf-8")

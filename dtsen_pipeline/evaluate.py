@@ -137,3 +137,22 @@ def evaluate_month(month: str, truth_root: Path | None = None) -> dict:
             "families_and_households": _family_scores(con, month),
             "desil": _desil_agreement(con, month),
         }
+
+
+
+def score_grouping(month: str, groups, truth_root: Path | None = None) -> dict:
+    """Pairwise precision/recall/F1 of any grouping of the month's records (an Arrow table of
+    record_key, cluster_id, nik_valid) against the ground truth: how the benchmark scores its
+    baselines, with the same pair counts as the pipeline's own score."""
+    truth = (truth_root or paths.truth_dir()) / month / "records.parquet"
+    con = warehouse.scratch()
+    try:
+        con.register("groups_in", groups)
+        con.execute("""
+            create temp table evaluated as
+            select g.record_key, g.cluster_id, coalesce(g.nik_valid, false) as nik_valid, t.person_id
+            from groups_in g
+            join read_parquet(?) t on g.record_key = t.source || ':' || t.source_record_id""", [str(truth)])
+        return _scores(con, "cluster_id")
+    finally:
+        con.close()

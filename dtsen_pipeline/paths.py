@@ -87,6 +87,11 @@ def quality_results_dir() -> Path:
     return reports_dir() / "quality" / "results"
 
 
+def screenshots_dir() -> Path:
+    """Screenshots of the Dagster UI taken by the browser test (kept under the checkout's data/)."""
+    return _env_path("DTSEN_SCREENSHOTS_DIR", PROJECT_ROOT / "data" / "screenshots")
+
+
 _DAGSTER_YAML = """# Local Dagster instance for dtsen-pipeline (written by dtsen_pipeline.paths.ensure_dirs;
 # edit that function, not this file).
 telemetry:

@@ -43,7 +43,7 @@ def landing_asset(spec: SourceSpec) -> AssetSpec:
     (`landing_sensor` watches them)."""
     return AssetSpec(
         landing_key(spec), group_name="landing", kinds={spec.format, "file"}, owners=[f"team:{spec.name}"],
-        description=f"{spec.owner} extract files as delivered: data/landing/{spec.name}/<YYYY-MM>/{spec.file_glob} "
+        description=f"{spec.owner} extract files as delivered: data/landing/{spec.name}/YYYY-MM/{spec.file_glob} "
                     f"({spec.format}, {spec.snapshot} snapshot). Declared in config/sources/{spec.name}.yaml.",
         partitions_def=monthly_partitions, tags={"source": spec.name},
         metadata={"path": MetadataValue.path(f"data/landing/{spec.name}/<YYYY-MM>/{spec.file_glob}")})
@@ -60,7 +60,7 @@ def build_ingest_asset(spec: SourceSpec) -> AssetsDefinition:
         partitions_def=monthly_partitions,
         kinds={"duckdb", spec.format},
         owners=["team:data-engineering"],
-        description=f"{spec.owner}: {spec.description} From landing/{spec.name}/<YYYY-MM>/{spec.file_glob} "
+        description=f"{spec.owner}: {spec.description} From landing/{spec.name}/YYYY-MM/{spec.file_glob} "
                     f"({spec.snapshot} {'snapshot' if spec.snapshot == 'full' else 'of the month'}); "
                     f"declared in config/sources/{spec.name}.yaml.",
         tags={"source": spec.name, "snapshot": spec.snapshot},

@@ -20,7 +20,7 @@ MONTH_DIR = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 
 @sensor(job=monthly_refresh_job, minimum_interval_seconds=60, default_status=DefaultSensorStatus.STOPPED,
         description="Requests the ingest of a source's month when a file lands in or changes under "
-                    "data/landing/<source>/<YYYY-MM>/.")
+                    "data/landing/SOURCE/YYYY-MM/.")
 def landing_sensor(context: SensorEvaluationContext):
     seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
     landing = paths.landing_dir()

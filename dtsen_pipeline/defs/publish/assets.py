@@ -51,7 +51,7 @@ def _linkage_model(month: str) -> dict:
     pool=WAREHOUSE_POOL,
     kinds={"duckdb", "parquet"},
     owners=["team:data-engineering"],
-    description="The month's release under data/publish/<YYYY-MM>/: a pseudonymised analyst DuckDB, "
+    description="The month's release under data/publish/YYYY-MM/: a pseudonymised analyst DuckDB, "
                 "Parquet per mart, an identified DuckDB for restricted roles, and a manifest (row "
                 "counts, checksums, linkage model, gate results). Immutable; `current` switches to it "
                 "atomically. Runs only after every blocking quality check passed.",
