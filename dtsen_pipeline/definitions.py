@@ -8,6 +8,7 @@ from dtsen_pipeline.defs.ingest.assets import ingest_assets, landing_assets
 from dtsen_pipeline.defs.ingest.sensors import landing_sensor
 from dtsen_pipeline.defs.linkage.assets import family_linkage, person_linkage
 from dtsen_pipeline.defs.publish.assets import dtsen_release
+from dtsen_pipeline.defs.quality.assets import quality_gate
 from dtsen_pipeline.defs.quality.checks import GX_CHECKS
 from dtsen_pipeline.jobs import monthly_refresh_job, monthly_refresh_schedule
 from dtsen_pipeline.progress import progress_logger
@@ -16,7 +17,8 @@ from dtsen_pipeline.resources import WarehouseResource
 paths.export_env()
 
 defs = Definitions(
-    assets=[*landing_assets, *ingest_assets, dbt_staging_assets, person_linkage, family_linkage, dbt_marts_assets, dtsen_release],
+    assets=[*landing_assets, *ingest_assets, dbt_staging_assets, person_linkage, family_linkage, dbt_marts_assets, quality_gate,
+            dtsen_release],
     asset_checks=GX_CHECKS,
     jobs=[monthly_refresh_job],
     schedules=[monthly_refresh_schedule],

@@ -6,6 +6,9 @@ from dtsen_pipeline.sources import load_sources
 
 SOURCES = [s.name for s in load_sources()]
 STAGED = {f"stg_{s}__individu" for s in SOURCES}
+RELEASED = {"dtsen_individu", "dtsen_crosswalk", "dtsen_id_history", "dtsen_keluarga", "dtsen_rumah_tangga",
+            "dtsen_program_sasaran", "dtsen_program_kabupaten", "dtsen_bpjs_tk_gap", "dtsen_kelas_menengah_rentan",
+            "dtsen_perubahan_bulanan", "dtsen_progres_pemutakhiran"}
 EXPECTED = {
     # key: (group, parents)
     **{f"landing/{s}": ("landing", set()) for s in SOURCES},
@@ -40,10 +43,8 @@ EXPECTED = {
                                              "update_targets"}),
     "dtsen_crosswalk": ("marts", {"int_identitas", "linkage/person_clusters"}),
     "dtsen_id_history": ("marts", {"linkage/id_history"}),
-    "publish/dtsen_release": ("publish", {"dtsen_individu", "dtsen_crosswalk", "dtsen_id_history", "dtsen_keluarga",
-                                          "dtsen_rumah_tangga", "dtsen_program_sasaran", "dtsen_program_kabupaten",
-                                          "dtsen_bpjs_tk_gap", "dtsen_kelas_menengah_rentan",
-                                          "dtsen_perubahan_bulanan", "dtsen_progres_pemutakhiran"}),
+    "quality/gate": ("quality", RELEASED),
+    "publish/dtsen_release": ("publish", RELEASED | {"quality/gate"}),
 }
 
 
@@ -89,7 +90,7 @@ def test_every_asset_has_an_owner_and_a_kind():
         assert node.owners, f"{key.to_user_string()} has no owner"
         assert node.kinds, f"{key.to_user_string()} has no kind"
     kinds = {k for key in graph.get_all_asset_keys() for k in graph.get(key).kinds}
-    assert {"duckdb", "dbt", "splink"} <= kinds
+    assert {"duckdb", "dbt", "splink", "great_expectations"} <= kinds
 
 
 def test_warehouse_writers_share_one_pool_and_runs_queue_one_at_a_time(tmp_path, monkeypatch):

@@ -9,28 +9,11 @@ from dtsen_pipeline import charts, paths, publication
 from dtsen_pipeline.checksums import file_sha256
 from dtsen_pipeline.linkage import model
 from dtsen_pipeline.partitions import monthly_partitions
+from dtsen_pipeline.defs.publish.tables import RELEASE_TABLES
+from dtsen_pipeline.defs.quality.assets import GATE_KEY
+from dtsen_pipeline.quality.results import gate_results
 from dtsen_pipeline.resources import WAREHOUSE_POOL, WarehouseResource
 
-# Release table name -> warehouse table.
-RELEASE_TABLES = {
-    "dtsen_individu": "marts.dtsen_individu",
-    "dtsen_crosswalk": "marts.dtsen_crosswalk",
-    "dtsen_id_history": "marts.dtsen_id_history",
-    "dtsen_keluarga": "marts.dtsen_keluarga",
-    "dtsen_rumah_tangga": "marts.dtsen_rumah_tangga",
-    "dtsen_program_sasaran": "marts.dtsen_program_sasaran",
-    "dtsen_program_kabupaten": "marts.dtsen_program_kabupaten",
-    "dtsen_bpjs_tk_gap": "marts.dtsen_bpjs_tk_gap",
-    "dtsen_kelas_menengah_rentan": "marts.dtsen_kelas_menengah_rentan",
-    "dtsen_perubahan_bulanan": "marts.dtsen_perubahan_bulanan",
-    "dtsen_progres_pemutakhiran": "marts.dtsen_progres_pemutakhiran",
-}
-
-
-def _gate_results(month: str) -> dict:
-    """The month's gate results as the checks saved them (counts only)."""
-    folder = paths.quality_results_dir() / month
-    return {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))}
 
 
 def _linkage_model(month: str) -> dict:
@@ -45,7 +28,7 @@ def _linkage_model(month: str) -> dict:
 
 @asset(
     key=AssetKey(["publish", "dtsen_release"]),
-    deps=[AssetKey(name) for name in RELEASE_TABLES],
+    deps=[*(AssetKey(name) for name in RELEASE_TABLES), GATE_KEY],
     group_name="publish",
     partitions_def=monthly_partitions,
     pool=WAREHOUSE_POOL,
@@ -71,7 +54,7 @@ def dtsen_release(context: AssetExecutionContext, warehouse: WarehouseResource) 
             select programme, kode_kab, nama_kabupaten, keluarga_layak, keluarga_menerima, exclusion_error,
                    inclusion_error
             from marts.dtsen_program_kabupaten order by programme, kode_kab limit 12""").fetchall()
-    gate = _gate_results(month)
+    gate = gate_results(month)
     failed = [name for name, r in gate.items() if r["suite"] in RELEASE_TABLES and not r["success"]]
     if failed:
         raise ValueError(f"publish {month}: the quality gate failed for {', '.join(failed)}; "
