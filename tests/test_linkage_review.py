@@ -11,6 +11,7 @@ from dtsen_pipeline.defs.linkage.assets import read_decisions
 from dtsen_pipeline.linkage import model
 from dtsen_pipeline.linkage.run import CLUSTER_THRESHOLD, link_month
 from tests.conftest import MONTHS
+from dtsen_pipeline.linkage.model import MODEL_VERSION
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +55,8 @@ def test_a_malformed_decisions_file_names_the_row(tmp_path):
 
 
 def test_a_saved_model_is_reused_unless_retraining(identities, tmp_path, monkeypatch):
-    trained = link_month(identities, tmp_path / "person-v1_2025-01.json")
-    reused = link_month(identities, tmp_path / "person-v1_2025-02.json", reuse_model=tmp_path / "person-v1_2025-01.json")
+    trained = link_month(identities, tmp_path / f"{MODEL_VERSION}_2025-01.json")
+    reused = link_month(identities, tmp_path / f"{MODEL_VERSION}_2025-02.json", reuse_model=tmp_path / f"{MODEL_VERSION}_2025-01.json")
     assert trained.trained and not reused.trained
     assert set(reused.seconds) == {"train", "predict", "cluster"}
 
@@ -74,8 +75,8 @@ def test_a_saved_model_is_reused_unless_retraining(identities, tmp_path, monkeyp
     models.mkdir(parents=True)
     assert latest_model("2025-03") is None
     for month in ("2025-01", "2025-02", "2025-04"):
-        (models / f"person-v1_{month}.json").write_text("{}")
-    assert latest_model("2025-03").name == "person-v1_2025-02.json"
+        (models / f"{MODEL_VERSION}_{month}.json").write_text("{}")
+    assert latest_model("2025-03").name == f"{MODEL_VERSION}_2025-02.json"
 
 
 def test_incremental_month_agrees_with_a_full_relink(identities, tmp_path):
@@ -83,7 +84,7 @@ def test_incremental_month_agrees_with_a_full_relink(identities, tmp_path):
     grouping. The result must agree with scoring everything."""
     from dtsen_pipeline.linkage.run import fingerprint_sql
 
-    model_json = tmp_path / "person-v1_2025-01.json"
+    model_json = tmp_path / f"{MODEL_VERSION}_2025-01.json"
     full = link_month(identities, model_json)
     keys = identities.column("record_key").to_pylist()
     rng = random.Random(3)

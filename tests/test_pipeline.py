@@ -8,6 +8,7 @@ import duckdb
 import pytest
 from dagster import AssetSelection, DagsterEventType, DagsterInstance, materialize
 
+from dtsen_pipeline.linkage.model import MODEL_VERSION
 from tests.conftest import MONTHS, PERSONS, dtsen
 
 
@@ -103,7 +104,7 @@ def test_person_ids_are_stable_across_months(second_month_built, data_root):
     # Month 2 reused month 1's model and linked incrementally: no retraining unless asked for.
     [linkage] = [m for m in second_month_built.asset_materializations_for_node("person_linkage")
                  if m.asset_key.to_user_string() == "linkage/person_clusters"]
-    assert linkage.metadata["model"].value == f"reused person-v1_{MONTHS[0]}.json"
+    assert linkage.metadata["model"].value == f"reused {MODEL_VERSION}_{MONTHS[0]}.json"
     assert linkage.metadata["mode"].value == "incremental"
     assert 0 < linkage.metadata["records scored again"].value < 0.2 * kept[1]
 

@@ -14,6 +14,7 @@ import pytest
 from dtsen_pipeline import paths, publication
 from dtsen_pipeline.checksums import file_sha256
 from dtsen_pipeline.defs.publish.assets import RELEASE_TABLES
+from dtsen_pipeline.linkage.model import MODEL_VERSION
 from tests.conftest import MONTHS, dtsen
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -43,7 +44,7 @@ def test_release_holds_databases_parquet_and_a_true_manifest(release, data_root)
     assert stat.S_IMODE((release / "identitas").stat().st_mode) == 0o500
     # The linkage model the ids came from, with its checksum.
     model = manifest["linkage_model"]
-    assert model["version"] == "person-v1"
+    assert model["version"] == MODEL_VERSION and model["file"].startswith(MODEL_VERSION)
     assert file_sha256(data_root / "warehouse" / "models" / model["file"]) == model["sha256"]
     # Every published mart's gate passed in this run, and said so.
     gate = manifest["gate"]

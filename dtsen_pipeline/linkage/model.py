@@ -11,7 +11,7 @@ import splink.comparison_library as cl
 from splink import SettingsCreator, block_on
 
 UNIQUE_ID = "record_key"
-MODEL_VERSION = "person-v1"
+MODEL_VERSION = "person-v2"  # v2: NIKs that differ but each match their birth date
 
 # Columns compared with term-frequency adjustment (their tables must exist before predict_between).
 TF_COLUMNS = ("nama_normal",)
@@ -32,11 +32,16 @@ def nik_comparison() -> cl.CustomComparison:
                     cll.CustomLevel("nik_matches_birth_l and nik_matches_birth_r")).configure(
                 label_for_charts="exact, agrees with both birth dates"),
             cll.ExactMatchLevel("nik").configure(label_for_charts="exact, birth date disagrees"),
-            # One typo or adjacent transposition, but not in the serial: people registered in the
-            # same kecamatan with the same birth date differ only there.
+            # One typo or adjacent transposition, but not in the serial (people registered in the
+            # same kecamatan with the same birth date differ only there), and not a difference each
+            # record's own birth date explains (siblings born on the same day of different years).
             cll.And(cll.DamerauLevenshteinLevel("nik", 1),
-                    cll.CustomLevel("substr(nik_l, 13, 4) = substr(nik_r, 13, 4)")).configure(
-                label_for_charts="one typo outside the serial"),
+                    cll.CustomLevel("substr(nik_l, 13, 4) = substr(nik_r, 13, 4)"),
+                    cll.CustomLevel("not (coalesce(nik_matches_birth_l, false) and coalesce(nik_matches_birth_r, false))"),
+                    ).configure(label_for_charts="one typo outside the serial"),
+            # Two different NIKs, each carrying its own record's birth date and sex: two people.
+            cll.CustomLevel("nik_matches_birth_l and nik_matches_birth_r").configure(
+                label_for_charts="different, each agrees with its own birth date"),
             cll.ElseLevel(),
         ],
     )
