@@ -11,7 +11,7 @@ import splink.comparison_library as cl
 from splink import SettingsCreator, block_on
 
 UNIQUE_ID = "record_key"
-MODEL_VERSION = "person-v2"  # v2: NIKs that differ but each match their birth date
+MODEL_VERSION = "person-v3"  # v2: NIKs differing but each matching its birth date; v3: shared NIKs
 
 # Columns compared with term-frequency adjustment (their tables must exist before predict_between).
 TF_COLUMNS = ("nama_normal",)
@@ -31,7 +31,16 @@ def nik_comparison() -> cl.CustomComparison:
             cll.And(cll.ExactMatchLevel("nik"),
                     cll.CustomLevel("nik_matches_birth_l and nik_matches_birth_r")).configure(
                 label_for_charts="exact, agrees with both birth dates"),
-            cll.ExactMatchLevel("nik").configure(label_for_charts="exact, birth date disagrees"),
+            # Both birth dates known and different: one NIK recorded for two people (a member
+            # carrying the head's NIK), not one person. Training cannot learn this level (EM
+            # sessions block on birth date or on NIK, and random pairs never share a NIK), so it
+            # is fixed as mild evidence against: the names and birth dates decide.
+            cll.And(cll.ExactMatchLevel("nik"),
+                    cll.CustomLevel("tanggal_lahir_l is not null and tanggal_lahir_r is not null "
+                                    "and tanggal_lahir_l <> tanggal_lahir_r")).configure(
+                label_for_charts="exact, birth dates differ (a shared NIK)",
+                m_probability=0.00001, u_probability=0.00004, fix_m_probability=True, fix_u_probability=True),
+            cll.ExactMatchLevel("nik").configure(label_for_charts="exact, a birth date missing or unchecked"),
             # One typo or adjacent transposition, but not in the serial (people registered in the
             # same kecamatan with the same birth date differ only there), and not a difference each
             # record's own birth date explains (siblings born on the same day of different years).
