@@ -25,6 +25,8 @@ from dtsen_pipeline.linkage.config import rules
 # to clerical review.
 PREDICT_THRESHOLD = rules().predict_threshold   # pairs kept in linkage.pairwise_predictions
 CLUSTER_THRESHOLD = rules().cluster_threshold   # pairs at or above this join records into one person
+# Highest probability a pair may keep without agreeing on an identity field (review band).
+UNCORROBORATED_MAX = round(CLUSTER_THRESHOLD - 0.0001, 4)
 U_SAMPLE_PAIRS = 2_000_000
 SEED = 7
 
@@ -167,9 +169,16 @@ def link_month(identities: pa.Table, model_path: Path, decisions: pa.Table | Non
         else:
             parts = [linker.inference.predict(threshold_match_probability=PREDICT_THRESHOLD)]
         clock["predict"] = time.perf_counter()
+        # A pair that agrees on no identity field (NIK, birth date or name) is never linked on the
+        # household's evidence alone (same family card, same village): at 1M persons such pairs
+        # were most false links. It stays below the cluster threshold, so it goes to review.
+        corroborated = ("coalesce(nik_l = nik_r, false) or coalesce(tanggal_lahir_l = tanggal_lahir_r, false) "
+                        "or coalesce(jaro_winkler_similarity(nama_normal_l, nama_normal_r) >= 0.88, false)")
         con.execute("create or replace temp table scored as " + " union ".join(
             f"""select least({key}_l, {key}_r) as a, greatest({key}_l, {key}_r) as b, match_weight,
-                       match_probability, {_evidence_sql(linker)} as evidence
+                       case when {corroborated} then match_probability
+                            else least(match_probability, {UNCORROBORATED_MAX}) end as match_probability,
+                       {_evidence_sql(linker)} as evidence
                 from {part.physical_name} where {key}_l <> {key}_r""" for part in parts))
         con.execute("""
             create or replace temp table edges as
