@@ -124,7 +124,7 @@ def write_release(month: str, tables: dict[str, str], extra: dict | None = None,
     """
     root = paths.publish_dir()
     root.mkdir(parents=True, exist_ok=True)
-    removed = remove_incomplete()
+    remove_incomplete()
     tmp = root / f".tmp-{month}-{uuid.uuid4().hex[:8]}"
     (tmp / PARQUET_DIR).mkdir(parents=True)
     (tmp / "identitas").mkdir(mode=0o700)
@@ -168,8 +168,6 @@ def write_release(month: str, tables: dict[str, str], extra: dict | None = None,
         _make_read_only(tmp)
         final = root / (month if revision == 1 else f"{month}.r{revision}")
         os.rename(tmp, final)  # atomic; never over an existing release
-        if removed:
-            manifest["removed_incomplete"] = removed
         return final
     except BaseException:
         _remove(tmp)
