@@ -24,12 +24,8 @@ class WarehouseResource(ConfigurableResource):
 
     @contextmanager
     def connect(self):
-        try:
-            cm = warehouse.connect(self.path or paths.warehouse_db())
-            con = cm.__enter__()
+        try:  # only opening can raise WarehouseLockedError
+            with warehouse.connect(self.path or paths.warehouse_db()) as con:
+                yield con
         except warehouse.WarehouseLockedError as exc:
             raise RetryRequested(max_retries=LOCK_RETRIES, seconds_to_wait=LOCK_RETRY_SECONDS) from exc
-        try:
-            yield con
-        finally:
-            cm.__exit__(None, None, None)

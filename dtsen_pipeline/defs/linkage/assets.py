@@ -74,10 +74,10 @@ class LinkageConfig(Config):
     full_relink: bool = False
 
 
-def latest_model(month: str) -> Path | None:
-    """The newest saved model of a month before ``month``, if any."""
+def latest_model(month: str, *, inclusive: bool = False) -> Path | None:
+    """The newest saved model of a month before ``month`` (or up to it, ``inclusive``), if any."""
     earlier = [p for p in paths.models_dir().glob(f"{model.MODEL_VERSION}_*.json")
-               if p.stem.rsplit("_", 1)[-1] < month]
+               if (m := p.stem.rsplit("_", 1)[-1]) < month or (inclusive and m == month)]
     return max(earlier, key=lambda p: p.stem) if earlier else None
 
 

@@ -9,6 +9,7 @@ from dtsen_pipeline import charts, paths, publication
 from dtsen_pipeline.checksums import file_sha256
 from dtsen_pipeline.linkage import model
 from dtsen_pipeline.partitions import monthly_partitions
+from dtsen_pipeline.defs.linkage.assets import latest_model
 from dtsen_pipeline.defs.publish.tables import RELEASE_TABLES
 from dtsen_pipeline.defs.quality.assets import GATE_KEY
 from dtsen_pipeline.quality.results import gate_results
@@ -18,11 +19,9 @@ from dtsen_pipeline.resources import WAREHOUSE_POOL, WarehouseResource
 
 def _linkage_model(month: str) -> dict:
     """The linkage model this month's ids came from: the newest model saved up to the month."""
-    models = [p for p in paths.models_dir().glob(f"{model.MODEL_VERSION}_*.json")
-              if p.stem.rsplit("_", 1)[-1] <= month]
-    if not models:
+    used = latest_model(month, inclusive=True)
+    if used is None:
         return {"version": model.MODEL_VERSION, "file": None}
-    used = max(models, key=lambda p: p.stem)
     return {"version": model.MODEL_VERSION, "file": used.name, "sha256": file_sha256(used)}
 
 
