@@ -82,6 +82,9 @@ class SourceSpec:
     csv: CsvOptions = field(default_factory=CsvOptions)
     xlsx: XlsxOptions = field(default_factory=XlsxOptions)
     parquet: ParquetOptions = field(default_factory=ParquetOptions)
+    # A full snapshot may hold at most this share fewer loaded rows than its last delivery; beyond
+    # it (a header-only or truncated file) the month's release is blocked.
+    shrink_tolerance: float = 0.2
     path: Path | None = None
 
     @property
@@ -134,6 +137,9 @@ def _parse(path: Path) -> SourceSpec:
                           date_formats=tuple(doc.pop("date_formats", ())), path=path, **doc)
     except TypeError as exc:
         raise RegistryError(f"{where}: {exc}") from None
+    if isinstance(spec.shrink_tolerance, bool) or not isinstance(spec.shrink_tolerance, (int, float)) \
+            or not 0 <= spec.shrink_tolerance < 1:
+        raise RegistryError(f"{where}: shrink_tolerance must be a share in [0, 1), not {spec.shrink_tolerance!r}")
     if spec.csv.encoding not in ENCODINGS:
         raise RegistryError(f"{where}: csv.encoding '{spec.csv.encoding}' is not one of {ENCODINGS}")
     return spec

@@ -1,6 +1,6 @@
 """Validate warehouse tables with Great Expectations 1.x, one bounded batch at a time.
 
-GX cannot validate DuckDB through SQLAlchemy (see ../shared/docs/STACK.md). So each suite's query
+GX cannot validate DuckDB through SQLAlchemy (upstream GX issues #10738, #11579). So each suite's query
 is materialised once in a DuckDB temp table. Each batch (for example one province) is then read
 into pandas and validated there. Summaries (table-level rules) and the comparison with the last
 release are small frames validated once.
