@@ -18,13 +18,16 @@ def desil_by_province(rows: list[tuple[str, str, int, int]]) -> str:
     share in desil 1-4 (PKH's range). ``rows`` are (kode_prov, nama_provinsi, desil, persons)."""
     provinces: dict[tuple[str, str], dict[int, int]] = {}
     for kode, nama, desil, persons in rows:
-        provinces.setdefault((kode, nama or ""), {})[int(desil)] = int(persons)
+        # A family with no region (no member placed) is shown, not dropped, and never breaks the sort.
+        key = (kode or "", nama or ("(no region)" if not kode else ""))
+        by_desil = provinces.setdefault(key, {})
+        by_desil[int(desil)] = by_desil.get(int(desil), 0) + int(persons or 0)
     lines = ["| province | persons | " + " | ".join(f"d{d}" for d in range(1, 11)) + " | desil 1-4 | |",
              "|---|---:|" + "---:|" * 10 + "---:|---|"]
     for (kode, nama), by_desil in sorted(provinces.items()):
         total = sum(by_desil.values()) or 1
         shares = [by_desil.get(d, 0) / total for d in range(1, 11)]
         low = sum(shares[:4])
-        lines.append(f"| {kode} {nama} | {total:,} | " + " | ".join(f"{s:.0%}" for s in shares)
+        lines.append(f"| {' '.join(p for p in (kode, nama) if p)} | {total:,} | " + " | ".join(f"{s:.0%}" for s in shares)
                      + f" | {low:.0%} | {bar(low)} |")
     return "\n".join(lines)

@@ -34,15 +34,22 @@ def run_month(month: str, *, show_progress: bool = True, layers: tuple[str, ...]
     paths.ensure_dirs()
     paths.export_env()
     from dagster import DagsterInstance
+    from dagster._core.utils import make_new_run_id
 
+    from dtsen_pipeline import runlock
     from dtsen_pipeline.definitions import defs
 
     job = defs.get_job_def(JOB_NAME)
     loggers = {"progress": {}} if show_progress else {"console": {"config": {"log_level": "ERROR"}}}
     log_path = paths.logs_dir() / f"run-{month}.log"
     # dbt writes its own log lines to stdout; keep them in a file and the terminal for progress.
-    with DagsterInstance.get() as instance, log_path.open("w", encoding="utf-8") as log, \
-            contextlib.redirect_stdout(log):
+    run_id = make_new_run_id()
+    say = (lambda line: print(f"dtsen run {month}: {line}", file=sys.stderr, flush=True)) if show_progress \
+        else (lambda line: None)
+    # The data root is held before the job starts (waiting, if need be, for the run that holds it),
+    # and what dead runs left is cleaned and said; the job's resource re-enters the same hold.
+    with runlock.hold_data_root(run_id, log=say), DagsterInstance.get() as instance, \
+            log_path.open("w", encoding="utf-8") as log, contextlib.redirect_stdout(log):
         run_config: dict = {"loggers": loggers}
         if retrain or full_relink:
             run_config["ops"] = {"person_linkage": {"config": {"retrain": retrain, "full_relink": full_relink}}}
@@ -51,11 +58,13 @@ def run_month(month: str, *, show_progress: bool = True, layers: tuple[str, ...]
             graph = defs.resolve_asset_graph()
             selection = [k for k in graph.get_all_asset_keys() if graph.get(k).group_name in layers]
         result = job.execute_in_process(partition_key=month, instance=instance, raise_on_error=False,
-                                        run_config=run_config, asset_selection=selection)
+                                        run_config=run_config, asset_selection=selection, run_id=run_id)
     return result
 
 
 def _failures(result) -> list[str]:
+    """Why the run did not publish (steps that failed, blocking checks that failed, steps skipped),
+    then its warnings. A warning never stopped a release, so it is never given as the reason."""
     from dagster import AssetCheckSeverity, DagsterEventType
 
     from dtsen_pipeline.progress import failure_reason
@@ -64,26 +73,60 @@ def _failures(result) -> list[str]:
     for event in result.all_events:
         if event.event_type == DagsterEventType.STEP_FAILURE:
             lines.append(f"step {event.step_key} failed: {failure_reason(event.event_specific_data.error)}")
+        elif event.event_type == DagsterEventType.RUN_FAILURE and getattr(event.event_specific_data, "error", None):
+            lines.append(f"run failed: {failure_reason(event.event_specific_data.error)}")
         elif event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION and not event.event_specific_data.passed:
             data = event.event_specific_data
-            if data.check_name.startswith("gx_"):
-                failed = data.metadata.get("failed")
-                lines.append(f"quality gate {data.check_name} failed: {failed.value if failed else '?'}; "
-                             "the release was not published and `current` is unchanged")
-            else:
-                kind = "warning" if data.severity == AssetCheckSeverity.WARN else "check"
-                lines.append(f"{kind}: {data.asset_key.to_user_string()} {data.check_name} failed")
+            if data.severity == AssetCheckSeverity.WARN:
+                continue
+            failed = data.metadata.get("failed") or data.metadata.get("reason")
+            lines.append(f"blocking check {data.asset_key.to_user_string()} {data.check_name} failed"
+                         f"{': ' + str(failed.value) if failed else ''}; the release was not published and "
+                         "`current` is unchanged")
         elif event.event_type == DagsterEventType.STEP_SKIPPED:
             lines.append(f"step {event.step_key} skipped (an upstream step or blocking check failed)")
+    return lines + _warnings(result)
+
+
+def _warnings(result) -> list[str]:
+    """Warning-level checks that failed, with what they found: the run went on, but someone should look."""
+    from dagster import AssetCheckSeverity, DagsterEventType
+
+    lines = []
+    for event in result.all_events:
+        if event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION and not event.event_specific_data.passed:
+            data = event.event_specific_data
+            if data.severity != AssetCheckSeverity.WARN:
+                continue
+            found = data.metadata.get("failed") or data.metadata.get("reasons")
+            detail = str(found.value).replace("\n", " ").strip() if found else ""
+            lines.append(f"warning: {data.asset_key.to_user_string()} {data.check_name} failed"
+                         f"{': ' + detail[:300] if detail and detail != 'none' else ''}")
     return lines
 
 
+def _interrupt_on_sigterm() -> None:
+    """SIGTERM (a scheduler's or an operator's `kill`) stops the run as Ctrl-C does: Dagster marks
+    it failed and dagster-dbt forwards the interrupt to dbt, so no child is left writing."""
+    import os
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGINT))
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
+    _interrupt_on_sigterm()
     print(f"dtsen run {args.month}: warehouse {paths.warehouse_db()}, Dagster home {paths.dagster_home()}",
           file=sys.stderr)
     result = run_month(args.month, retrain=args.retrain, full_relink=args.full_relink)
     if result.success:
         print(f"run {result.run_id} succeeded; release: {paths.current_release()}/")
+        warnings = _warnings(result)
+        if warnings:
+            print(f"{len(warnings)} warning(s) (the release was published; see the checks in the UI):",
+                  file=sys.stderr)
+            for line in warnings:
+                print(f"  - {line}", file=sys.stderr)
         return 0
     print(f"run {result.run_id} FAILED:", file=sys.stderr)
     for line in _failures(result):

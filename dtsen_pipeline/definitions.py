@@ -1,6 +1,6 @@
 """Assembles the Dagster definitions; each layer lives in its own folder under defs/."""
 
-from dagster import Definitions, colored_console_logger
+from dagster import Definitions, colored_console_logger, in_process_executor
 
 from dtsen_pipeline import paths
 from dtsen_pipeline.defs.dbt.assets import dbt_marts_assets, dbt_resource, dbt_staging_assets
@@ -28,4 +28,7 @@ defs = Definitions(
         "dbt": dbt_resource(),
     },
     loggers={"console": colored_console_logger, "progress": progress_logger},
+    # Every job, the UI's asset-graph materialisations included, runs its steps in one process:
+    # one writer for the warehouse, and one hold on the data root for the whole run (runlock).
+    executor=in_process_executor,
 )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-from dagster import ConfigurableResource, RetryRequested
+from dagster import ConfigurableResource, InitResourceContext, RetryRequested
 
-from dtsen_pipeline import paths, warehouse
+from dtsen_pipeline import paths, runlock, warehouse
 
 
 # Steps that write the working warehouse run one at a time across runs (dagster.yaml sets the
@@ -21,6 +21,18 @@ class WarehouseResource(ConfigurableResource):
     """The working DuckDB warehouse. Empty ``path`` means the default from paths.warehouse_db()."""
 
     path: str = ""
+
+    @contextmanager
+    def yield_for_execution(self, context: InitResourceContext):
+        """A run holds its data root from its first step to its last (runlock): runs of one data
+        root never interleave, and a run that finds a dead run's traces clears them first."""
+        if context.run_id is None:  # outside a run (building a resource in a test or a script)
+            yield self
+            return
+        with runlock.hold_data_root(context.run_id, log=context.log.info) as cleaned:
+            for line in cleaned:
+                context.log.warning(f"recovered from a run that died: {line}")
+            yield self
 
     @contextmanager
     def connect(self):

@@ -4,6 +4,11 @@
 -- Within a rank a record with a valid NIK wins, then the lowest record key (deterministic).
 -- Every golden field carries its provenance: the source (and for socio-economic fields the
 -- extract month) it came from.
+-- A value staging flagged as impossible never wins: a NIK must be valid, a birth date neither in
+-- the future nor before 1900. The region (kabupaten, and the village within it) comes from one
+-- record whose code is in the reference, so a code and its names never mix two provinces.
+-- Socio-economic fields are free text in the extracts: only words of seeds/kosakata.csv are
+-- published; anything else (a typed identity, a spreadsheet formula) becomes 'lainnya'.
 {% set identity_fields = ['nik', 'nama_normal', 'tanggal_lahir', 'jenis_kelamin', 'no_kk'] %}
 with clusters as (
     select record_key, dtsen_id
@@ -18,7 +23,10 @@ records as (
         -- a sortable survivorship key per field group: rank, then valid NIK, then record key
         lpad(cast(coalesce(s_id.rank, 99) as varchar), 3, '0') || case when i.nik_valid then '0' else '1' end
             || i.record_key as key_identitas,
-        lpad(cast(coalesce(s_reg.rank, 99) as varchar), 3, '0') || i.record_key as key_wilayah
+        lpad(cast(coalesce(s_reg.rank, 99) as varchar), 3, '0') || i.record_key as key_wilayah,
+        coalesce(i.tanggal_lahir_issue not in ('in_the_future', 'implausible_year'), true) as tanggal_lahir_usable,
+        i.kode_kab is not null
+            and coalesce(i.wilayah_issue in ('kabupaten_only', 'resolved_from_names'), true) as wilayah_usable
     from {{ ref('int_identitas') }} as i
     inner join clusters as c using (record_key)
     left join {{ ref('survivorship') }} as s_id on s_id.field_group = 'identitas' and s_id.source = i.source
@@ -30,12 +38,12 @@ golden as (
     select
         dtsen_id,
         {% for f in identity_fields -%}
-        arg_min({{ f }}, key_identitas) filter (where {{ f }} is not null{% if f == 'nik' %} and nik_valid{% endif %}) as {{ f }},
-        arg_min(source, key_identitas) filter (where {{ f }} is not null{% if f == 'nik' %} and nik_valid{% endif %}) as {{ f }}_sumber,
+        {%- set usable = {'nik': ' and nik_valid', 'tanggal_lahir': ' and tanggal_lahir_usable'}.get(f, '') %}
+        arg_min({{ f }}, key_identitas) filter (where {{ f }} is not null{{ usable }}) as {{ f }},
+        arg_min(source, key_identitas) filter (where {{ f }} is not null{{ usable }}) as {{ f }}_sumber,
         {% endfor -%}
-        arg_min(kode_desa, key_wilayah) filter (where kode_desa is not null) as kode_desa,
-        arg_min(kode_kab, key_wilayah) filter (where kode_kab is not null) as kode_kab,
-        arg_min(source, key_wilayah) filter (where kode_kab is not null) as wilayah_sumber,
+        arg_min(kode_kab, key_wilayah) filter (where wilayah_usable) as kode_kab,
+        arg_min(source, key_wilayah) filter (where wilayah_usable) as wilayah_sumber,
         count(*) as n_records,
         list_sort(list_distinct(list(source))) as sources,
         bool_or(source = 'dukcapil') as in_dukcapil,
@@ -47,6 +55,15 @@ golden as (
         count(distinct no_kk) filter (where no_kk_issue is null) > 1 as conflict_no_kk
     from records
     group by dtsen_id
+),
+
+-- The village: from the best-ranked usable record in the chosen kabupaten.
+golden_desa as (
+    select r.dtsen_id, arg_min(r.kode_desa, r.key_wilayah) as kode_desa
+    from records r
+    inner join golden g on g.dtsen_id = r.dtsen_id and substr(r.kode_desa, 1, 4) = g.kode_kab
+    where r.wilayah_usable and r.kode_desa is not null
+    group by r.dtsen_id
 ),
 
 -- Socio-economic fields: this month's records of ranked sources and each person's latest Regsosek
@@ -61,23 +78,32 @@ socio as (
 socio_ranked as (
     select
         s.dtsen_id, s.source, s.extract_month,
-        lower(coalesce(json_extract_string(s.attributes, '$.pendidikan'),
-                       json_extract_string(s.attributes, '$.PENDIDIKAN'))) as pendidikan,
-        lower(coalesce(json_extract_string(s.attributes, '$.status_pekerjaan'),
-                       json_extract_string(s.attributes, '$.PEKERJAAN'))) as pekerjaan,
+        replace(lower(trim(coalesce(json_extract_string(s.attributes, '$.pendidikan'),
+                                    json_extract_string(s.attributes, '$.PENDIDIKAN')))), ' ', '_') as pendidikan,
+        replace(lower(trim(coalesce(json_extract_string(s.attributes, '$.status_pekerjaan'),
+                                    json_extract_string(s.attributes, '$.PEKERJAAN')))), ' ', '_') as pekerjaan,
         lpad(cast(coalesce(v.rank, 99) as varchar), 3, '0') || (9999 - cast(replace(s.extract_month, '-', '') as integer) % 10000)
             || s.source as key_sosial
     from socio s
     left join {{ ref('survivorship') }} v on v.field_group = 'sosial_ekonomi' and v.source = s.source
 ),
 
+socio_known as (
+    select s.*,
+           s.pendidikan in (select nilai from {{ ref('kosakata') }} where kolom = 'pendidikan') as pendidikan_known,
+           s.pekerjaan in (select nilai from {{ ref('kosakata') }} where kolom = 'pekerjaan') as pekerjaan_known
+    from socio_ranked s
+),
+
 socio_golden as (
     select dtsen_id,
-           arg_min(pendidikan, key_sosial) filter (where pendidikan is not null) as pendidikan,
-           arg_min(pekerjaan, key_sosial) filter (where pekerjaan is not null) as pekerjaan,
+           coalesce(arg_min(pendidikan, key_sosial) filter (where pendidikan_known),
+                    case when bool_or(pendidikan is not null) then 'lainnya' end) as pendidikan,
+           coalesce(arg_min(pekerjaan, key_sosial) filter (where pekerjaan_known),
+                    case when bool_or(pekerjaan is not null) then 'lainnya' end) as pekerjaan,
            arg_min(source, key_sosial) filter (where pekerjaan is not null) as sosial_ekonomi_sumber,
            arg_min(extract_month, key_sosial) filter (where pekerjaan is not null) as sosial_ekonomi_bulan
-    from socio_ranked group by dtsen_id
+    from socio_known group by dtsen_id
 ),
 
 ever_in_dukcapil as (
@@ -103,7 +129,7 @@ select
     case when g.in_dukcapil then 'hidup'
          when e.dtsen_id is not null then 'diduga_meninggal'
          else 'tidak_diketahui' end as status_hidup,
-    g.kode_desa,
+    gd.kode_desa,
     g.kode_kab,
     substr(g.kode_kab, 1, 2) as kode_prov,
     w.nama_desa,
@@ -127,7 +153,8 @@ select
     g.conflict_no_kk
 from golden g
 left join ever_in_dukcapil e using (dtsen_id)
-left join {{ ref('ref_wilayah') }} w on w.kode_desa = g.kode_desa
+left join golden_desa gd using (dtsen_id)
+left join {{ ref('ref_wilayah') }} w on w.kode_desa = gd.kode_desa
 left join (select distinct kode_kab, nama_kabupaten, nama_provinsi from {{ ref('ref_wilayah') }}) k on k.kode_kab = g.kode_kab
 left join {{ source('linkage', 'family_members') }} m on m.dtsen_id = g.dtsen_id and m.extract_month = '{{ var("month") }}'
 left join socio_golden s on s.dtsen_id = g.dtsen_id

@@ -58,27 +58,32 @@ def dtsen_release(context: AssetExecutionContext, warehouse: WarehouseResource) 
     if failed:
         raise ValueError(f"publish {month}: the quality gate failed for {', '.join(failed)}; "
                          "see the gx_* checks and their Data Docs pages; `current` is unchanged")
-    release = publication.write_release(month, RELEASE_TABLES, extra={
-        "linkage_model": _linkage_model(month), "gate": gate, "dagster_run_id": context.run.run_id})
-    previous = publication.current_name()
-    publication.switch_current(release)
-    manifest = json.loads((release / publication.MANIFEST).read_text(encoding="utf-8"))
-    context.log.info(f"published {month} as {release.name}; current: {previous} -> {release.name}")
-    return MaterializeResult(metadata={
+    # Everything shown in the UI is computed before the release exists: nothing may fail after
+    # `current` has switched, or a complete release would sit behind a failed run.
+    metadata = {
         "month": month,
-        "release": MetadataValue.path(str(release)),
-        "revision": manifest["revision"],
-        "analyst database (pseudonymised)": MetadataValue.path(str(release / publication.RELEASE_DB)),
-        "current": MetadataValue.path(str(paths.current_release())),
-        "previous current": previous or "none",
-        "tables": MetadataValue.md("| table | rows |\n|---|---:|\n" + "\n".join(
-            f"| {t} | {n:,} |" for t, n in manifest["tables"].items())),
         "gate": MetadataValue.md("| suite | passed | failed |\n|---|---|---|\n" + "\n".join(
             f"| {name} | {'yes' if r['success'] else 'no'} | {', '.join(r['failed'])} |" for name, r in gate.items())),
-        "linkage model": manifest["linkage_model"]["file"] or "none",
         "desil by province": MetadataValue.md(charts.desil_by_province(desil_rows)),
         "preview: dtsen_program_kabupaten": MetadataValue.md(
             "| programme | kode_kab | kabupaten | eligible | receiving | exclusion error | inclusion error |\n"
             "|---|---|---|---:|---:|---:|---:|\n" + "\n".join("| " + " | ".join(str(v) for v in r) + " |"
                                                             for r in preview)),
+    }
+    release = publication.write_release(month, RELEASE_TABLES, extra={
+        "linkage_model": _linkage_model(month), "gate": gate, "dagster_run_id": context.run.run_id})
+    manifest = json.loads((release / publication.MANIFEST).read_text(encoding="utf-8"))
+    metadata.update({
+        "release": MetadataValue.path(str(release)),
+        "revision": manifest["revision"],
+        "analyst database (pseudonymised)": MetadataValue.path(str(release / publication.RELEASE_DB)),
+        "current": MetadataValue.path(str(paths.current_release())),
+        "tables": MetadataValue.md("| table | rows |\n|---|---:|\n" + "\n".join(
+            f"| {t} | {n:,} |" for t, n in manifest["tables"].items())),
+        "linkage model": manifest["linkage_model"]["file"] or "none",
     })
+    previous = publication.current_name()
+    publication.switch_current(release)  # the last thing that can fail
+    metadata["previous current"] = previous or "none"
+    context.log.info(f"published {month} as {release.name}; current: {previous} -> {release.name}")
+    return MaterializeResult(metadata=metadata)
