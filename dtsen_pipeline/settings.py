@@ -181,13 +181,14 @@ def _fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
     return list(tp.model_fields) if isinstance(tp, type) and issubclass(tp, BaseModel) else []
 
 
-def messages(model: type[BaseModel], exc: ValidationError) -> list[str]:
+def messages(model: type[BaseModel], exc: ValidationError, prefix: tuple = ()) -> list[str]:
+    """One line per error, ``<field path>: <reason>``; ``prefix`` is where ``model`` sits in the file."""
     out = []
     for err in exc.errors(include_url=False):
         loc, kind, value = tuple(err["loc"]), err["type"], err.get("input")
-        where = field_path(loc)
+        where = field_path(prefix + loc)
         if kind == "missing":
-            parent = field_path(loc[:-1])
+            parent = field_path(prefix + loc[:-1])
             out.append(f"{parent + ': ' if parent else ''}field '{loc[-1]}' is missing")
         elif kind == "extra_forbidden":
             allowed = _fields_at(model, loc[:-1])
