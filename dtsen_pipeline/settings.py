@@ -212,3 +212,36 @@ def problems_error(path: Path, problems: Iterable[tuple[str, str]],
     """Checks across fields or files, as (field path, reason) pairs: one error naming them all."""
     lines = [f"{shown(path)}: {where + ': ' if where else ''}{reason}" for where, reason in problems]
     return error(lines) if lines else None
+
+
+def check_all(config_dir: Path | None = None, profile: Path | None = None) -> tuple[list[str], list[str]]:
+    """Load every YAML a user edits (``config_dir``: default ``paths.config_dir()``; the generator's
+    profile); return what was loaded and every problem found, file and field named."""
+    from dtsen_pipeline.generate.world import PROFILE_PATH, load_profile
+    from dtsen_pipeline.linkage.config import load_rules
+    from dtsen_pipeline.publication import load_config
+    from dtsen_pipeline.quality.settings import load_expectations
+    from dtsen_pipeline.sources import load_sources
+
+    config_dir = Path(config_dir) if config_dir else paths.config_dir()
+    loaded: list[str] = []
+    errors: list[str] = []
+    try:
+        names = [s.name for s in load_sources(config_dir / "sources")]
+        loaded.append(f"{len(names)} sources")
+    except ConfigError as exc:
+        errors += exc.messages
+        # The other files are still checked against the sources that are declared, broken or not.
+        names = [p.stem for p in (config_dir / "sources").glob("*.yaml")]
+    checks = [
+        (lambda: load_rules(config_dir, names), lambda r: "linkage rules"),
+        (lambda: load_config(config_dir), lambda c: "publication rules"),
+        (lambda: load_expectations(config_dir, names), lambda e: f"{len(names) + len(e.marts)} quality suites"),
+        (lambda: load_profile(profile or PROFILE_PATH), lambda p: f"generator profile ({len(p['sources'])} registers)"),
+    ]
+    for load, describe in checks:
+        try:
+            loaded.append(describe(load()))
+        except ConfigError as exc:
+            errors += exc.messages
+    return loaded, errors
