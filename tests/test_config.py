@@ -149,7 +149,8 @@ def test_thresholds_are_read_when_used_from_the_configuration_in_force(config, m
     ("type: ExpectColumnValuesToBeUnique, kwargs: {column: kode_kab}",
      "type: ExpectColumnValuesToBeUniq, kwargs: {column: kode_kab}",
      r"marts\.dtsen_bpjs_tk_gap\.expectations\[0\]: type: 'ExpectColumnValuesToBeUniq' is not a Great Expectations"),
-    ("  dtsen_progres_pemutakhiran:", "  dtsen_progress:", r"marts\.dtsen_progress: 'dtsen_progress' is not a published"),
+    ("  dtsen_progres_pemutakhiran:", "  dtsen_progress:",
+     r"marts\.dtsen_progress: 'dtsen_progress' is not a published"),
 ], ids=["tolerance-word", "tolerance-negative", "desil-shares-unordered", "min-above-max", "source-misspelt",
         "override-not-share", "unknown-reference", "unknown-gx-type", "mart-not-published"])
 def test_a_bad_expectation_is_refused_with_file_and_field(config, old, new, expected):
@@ -233,7 +234,7 @@ def test_check_config_passes_the_shipped_configuration(cli_env):
 
 def test_check_config_lists_every_problem_of_every_file(config, cli_env):
     edit(config / "sources" / "dtks.yaml", 'delimiter: ";"', 'delimiter: ";;"')
-    edit(config / "linkage.yaml", "kk_authority: [dukcapil, regsosek, dtks,", "kk_authority: [dukcapil, regsosek, dtsk,")
+    edit(config / "linkage.yaml", "regsosek, dtks,", "regsosek, dtsk,")
     edit(config / "expectations.yaml", "row_count_tolerance: 0.25 ", "row_count_tolerance: abc ")
     edit(config / "publication.yaml", "dtsen_individu: [nama, tanggal_lahir]", "dtsen_individu: [tanggal_lahir]")
     result = dtsen("check-config", env={**cli_env, "DTSEN_CONFIG_DIR": str(config)})

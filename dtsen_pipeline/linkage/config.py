@@ -11,7 +11,7 @@ from typing import Annotated
 from pydantic import AfterValidator, ValidationInfo, field_validator, model_validator
 
 from dtsen_pipeline import paths
-from dtsen_pipeline.settings import ConfigError, Settings, duplicates, read_yaml, validate
+from dtsen_pipeline.settings import Settings, duplicates, read_yaml, validate
 
 
 @dataclass(frozen=True)
