@@ -167,6 +167,21 @@ def _cmd_query(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_check_config(args: argparse.Namespace) -> int:
+    """Load every YAML a user edits; list every problem with its file and field."""
+    from dtsen_pipeline.settings import check_all, shown
+
+    directory = Path(args.config_dir).resolve() if args.config_dir else paths.config_dir()
+    loaded, errors = check_all(directory)
+    if errors:
+        print(f"dtsen check-config: {len(errors)} problem(s) in {shown(directory)}:", file=sys.stderr)
+        for line in errors:
+            print(f"  {line}", file=sys.stderr)
+        return 1
+    print(f"configuration OK ({', '.join(loaded)}) in {shown(directory)}")
+    return 0
+
+
 def _month(value: str) -> str:
     import re
 
@@ -209,6 +224,12 @@ def main(argv: list[str] | None = None) -> int:
                    help="query the identified database (NIK, names) instead of the pseudonymised one; "
                         "for roles that need identity")
     q.set_defaults(func=_cmd_query)
+
+    cc = sub.add_parser("check-config", help="check every configuration file (sources, linkage, publication, "
+                                             "expectations, generator profile); exit 1 on any problem")
+    cc.add_argument("--config-dir", help="configuration folder to check (default: DTSEN_CONFIG_DIR or the "
+                                         "package's config/)")
+    cc.set_defaults(func=_cmd_check_config)
 
     args = parser.parse_args(argv)
     status = args.func(args)

@@ -13,12 +13,18 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PACKAGE_DIR = Path(__file__).resolve().parent
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
-CONFIG_DIR = PACKAGE_DIR / "config"
+CONFIG_DIR = PACKAGE_DIR / "config"   # the configuration shipped with the package (the default)
 
 
 def _env_path(var: str, default: Path) -> Path:
     value = os.environ.get(var)
     return Path(value).expanduser().resolve() if value else default
+
+
+def config_dir() -> Path:
+    """The YAML a data steward edits (sources/, linkage.yaml, publication.yaml, expectations.yaml):
+    the package's own by default; ``DTSEN_CONFIG_DIR`` points at a copy kept elsewhere."""
+    return _env_path("DTSEN_CONFIG_DIR", CONFIG_DIR)
 
 
 def data_root() -> Path:

@@ -16,14 +16,18 @@ import secrets
 import shutil
 import stat
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import cache
 from pathlib import Path
+from typing import Annotated
 
 import yaml
+from pydantic import AfterValidator
 
 from dtsen_pipeline import paths, warehouse
 from dtsen_pipeline.checksums import file_sha256
+from dtsen_pipeline.settings import Settings, Text, duplicates, read_yaml, validate
 
 RELEASE_DB = "dtsen.duckdb"                              # pseudonymised, general use
 IDENTIFIED_DB = "identitas/dtsen_identitas.duckdb"       # identified, restricted roles
@@ -32,9 +36,109 @@ MANIFEST = "manifest.json"
 _RELEASE_NAME = re.compile(r"^(\d{4}-\d{2})(?:\.r(\d+))?$")
 
 
+# Personal identity: these columns never reach the pseudonymised database as they are, whatever
+# config/publication.yaml says. Wherever a published table has one, publication.yaml must hash or
+# drop it; a table that still holds one at publish time is refused (_pseudonymised_select).
+IDENTITY_COLUMNS = (
+    "nik", "no_kk", "nama", "tanggal_lahir", "tempat_lahir", "alamat", "source_record_id",
+    "nama_normal", "nama_kunci", "alamat_kunci",  # normalised forms and phonetic keys of the above
+)
+MARTS_DOC = paths.DBT_PROJECT_DIR / "models" / "marts" / "_marts.yml"
+
+
+def _release_table(value: str) -> str:
+    from dtsen_pipeline.defs.publish.tables import RELEASE_TABLES
+
+    if value not in RELEASE_TABLES:
+        raise ValueError(f"{value!r} is not a published table (tables: {', '.join(RELEASE_TABLES)})")
+    return value
+
+
+def _no_repeats(value: list[str]) -> list[str]:
+    if duplicates(value):
+        raise ValueError(f"lists {duplicates(value)} more than once")
+    return value
+
+
+_Columns = Annotated[list[Text], AfterValidator(_no_repeats)]
+
+
+class _PublicationFile(Settings):
+    hash_columns: dict[Annotated[str, AfterValidator(_release_table)], _Columns]
+    drop_columns: dict[Annotated[str, AfterValidator(_release_table)], _Columns]
+
+
+@dataclass(frozen=True)
+class PublicationSettings:
+    """What the pseudonymised release does to each table: columns hashed, columns dropped."""
+
+    hash_columns: dict[str, tuple[str, ...]]
+    drop_columns: dict[str, tuple[str, ...]]
+
+    def hashed(self, table: str) -> set[str]:
+        return set(self.hash_columns.get(table, ()))
+
+    def dropped(self, table: str) -> set[str]:
+        return set(self.drop_columns.get(table, ()))
+
+
+def documented_columns() -> dict[str, list[str]]:
+    """Each published table's columns as dbt_project/models/marts/_marts.yml documents them."""
+    from dtsen_pipeline.defs.publish.tables import RELEASE_TABLES
+
+    doc = yaml.safe_load(MARTS_DOC.read_text(encoding="utf-8"))
+    models = {m["name"]: [c["name"] for c in m.get("columns", [])] for m in doc["models"]}
+    return {t: models[w.split(".")[-1]] for t, w in RELEASE_TABLES.items() if w.split(".")[-1] in models}
+
+
+def _listed(doc: object, kind: str) -> dict[str, list[str]]:
+    """The well-formed part of ``doc[kind]`` (the schema reports the rest), for the checks below."""
+    value = doc.get(kind) if isinstance(doc, dict) else None
+    return {t: [c for c in cs if isinstance(c, str)] for t, cs in value.items() if isinstance(cs, list)} \
+        if isinstance(value, dict) else {}
+
+
+def _privacy_problems(doc: object) -> list[tuple[str, str]]:
+    """Columns that do not exist, or are both hashed and dropped; identity columns left in the clear."""
+    hashed, dropped, documented = _listed(doc, "hash_columns"), _listed(doc, "drop_columns"), documented_columns()
+    problems = []
+    for kind, listed in (("hash_columns", hashed), ("drop_columns", dropped)):
+        for table, columns in listed.items():
+            for i, column in enumerate(columns):
+                if table in documented and column not in documented[table]:
+                    problems.append((f"{kind}.{table}[{i}]", f"{table} has no column {column!r}"))
+    for table, columns in dropped.items():
+        for i, column in enumerate(columns):
+            if column in hashed.get(table, []):
+                problems.append((f"drop_columns.{table}[{i}]",
+                                 f"{column!r} is also in hash_columns.{table}: hash it or drop it, not both"))
+    for table, columns in documented.items():
+        kept = set(hashed.get(table, [])) | set(dropped.get(table, []))
+        for column in [c for c in columns if c in IDENTITY_COLUMNS and c not in kept]:
+            problems.append((f"drop_columns.{table}",
+                             f"identity column {column!r} of {table} is neither hashed nor dropped: it would "
+                             f"reach the pseudonymised {RELEASE_DB} (add it to hash_columns.{table} or "
+                             f"drop_columns.{table})"))
+    return problems
+
+
+def load_config(config_dir: Path) -> PublicationSettings:
+    """``config_dir``/publication.yaml, checked against the published tables' documented columns."""
+    path = config_dir / "publication.yaml"
+    raw = read_yaml(path)
+    doc = validate(_PublicationFile, raw, path, problems=_privacy_problems(raw))
+    return PublicationSettings({t: tuple(c) for t, c in doc.hash_columns.items()},
+                               {t: tuple(c) for t, c in doc.drop_columns.items()})
+
+
 @cache
-def config() -> dict:
-    return yaml.safe_load((paths.CONFIG_DIR / "publication.yaml").read_text(encoding="utf-8"))
+def _config(config_dir: Path) -> PublicationSettings:
+    return load_config(config_dir)
+
+
+def config() -> PublicationSettings:
+    """The publication settings in force (read once per configuration folder, on first use)."""
+    return _config(paths.config_dir())
 
 
 def pseudonym_salt() -> str:
@@ -78,13 +182,20 @@ def published_months(before: str | None = None) -> list[str]:
 
 def _pseudonymised_select(name: str, source: str, con) -> str:
     cfg = config()
-    hashed, dropped = set(cfg["hash_columns"].get(name, [])), set(cfg["drop_columns"].get(name, []))
+    hashed, dropped = cfg.hashed(name), cfg.dropped(name)
     columns = [r[0] for r in con.execute(
         "select column_name from information_schema.columns where table_schema || '.' || table_name = ? "
         "order by ordinal_position", [source]).fetchall()]
     missing = (hashed | dropped) - set(columns)
     if missing:
         raise ValueError(f"config/publication.yaml names columns {sorted(missing)} that {source} does not have")
+    # Second line of defence, on the table's real columns: a mart that gained an identity column
+    # (or a publication.yaml that lost one) must not put personal data in the analysts' database.
+    exposed = [c for c in columns if c in IDENTITY_COLUMNS and c not in hashed | dropped]
+    if exposed:
+        raise ValueError(f"refusing to publish {name} ({source}) pseudonymised: identity columns {exposed} are "
+                         "neither hashed nor dropped; add them to hash_columns or drop_columns in "
+                         "config/publication.yaml")
     parts = []
     for c in columns:
         if c in dropped:
@@ -158,8 +269,8 @@ def write_release(month: str, tables: dict[str, str], extra: dict | None = None,
             "published_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "tables": counts,
             "files": checksums,
-            "pseudonymised": {"hash": "sha256(salt || value)", "hashed": config()["hash_columns"],
-                              "dropped": config()["drop_columns"]},
+            "pseudonymised": {"hash": "sha256(salt || value)", "hashed": config().hash_columns,
+                              "dropped": config().drop_columns},
             **(extra or {}),
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")

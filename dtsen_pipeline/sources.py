@@ -6,13 +6,16 @@ place in the linkage input all follow from it. Nothing in the code branches on a
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import Annotated, Any, Literal
 
-import yaml
+from pydantic import AfterValidator, field_validator, model_validator
 
 from dtsen_pipeline import paths
+from dtsen_pipeline.settings import ConfigError, Settings, Text, problems_error, read_yaml, shown, validate
 
 # The canonical identity schema every source maps onto (dbt_project/macros/stage_identity.sql).
 CANONICAL_COLUMNS = (
@@ -28,7 +31,7 @@ SNAPSHOTS = ("full", "delta")
 ENCODINGS = ("utf-8", "latin-1", "utf-16")
 
 
-class RegistryError(ValueError):
+class RegistryError(ConfigError):
     """A source file in config/sources/ that does not describe a source; names file and field."""
 
 
@@ -38,16 +41,6 @@ class Mapping:
 
     columns: tuple[str, ...]
     extract: str | None = None
-
-    @classmethod
-    def parse(cls, value, where: str) -> Mapping:
-        if isinstance(value, str):
-            return cls((value,))
-        if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
-            return cls(tuple(value))
-        if isinstance(value, dict) and set(value) == {"column", "extract"}:
-            return cls((value["column"],), value["extract"])
-        raise RegistryError(f"{where}: expected a column name, a list of names, or {{column, extract}}")
 
 
 @dataclass(frozen=True)
@@ -105,54 +98,188 @@ class SourceSpec:
         return sorted((paths.landing_dir() / self.name / month).glob(self.file_glob))
 
 
-def _parse(path: Path) -> SourceSpec:
-    where = f"config/sources/{path.name}"
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise RegistryError(f"{where}: not valid YAML: {exc}") from None
-    if not isinstance(doc, dict):
-        raise RegistryError(f"{where}: expected a mapping of fields")
-    for key in ("name", "owner", "description", "entity", "snapshot", "format", "file_glob", "columns"):
-        if key not in doc:
-            raise RegistryError(f"{where}: field '{key}' is missing")
-    if doc["name"] != path.stem:
-        raise RegistryError(f"{where}: name '{doc['name']}' must match the file name '{path.stem}'")
-    if doc["format"] not in FORMATS:
-        raise RegistryError(f"{where}: format '{doc['format']}' is not one of {FORMATS}")
-    if doc["snapshot"] not in SNAPSHOTS:
-        raise RegistryError(f"{where}: snapshot '{doc['snapshot']}' is not one of {SNAPSHOTS}")
-    unknown = set(doc["columns"]) - set(CANONICAL_COLUMNS)
+# --- The schema of a source file: what a data steward may write, checked before anything runs. ---
+
+# A source's name becomes a warehouse table, a dbt model and a Dagster asset key.
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+# DuckDB strptime directives (optionally '-' for no padding); a format needs one date part.
+_DIRECTIVE = re.compile(r"%(-?)(.)")
+_DATE_DIRECTIVES = set("aAwdbBhmyYHIpMSfgnzZjUWcxX%")
+_DATE_PARTS = set("dbBmyYjcx")
+
+
+def _delimiter(value: str) -> str:
+    if len(value) != 1:
+        raise ValueError(f"must be one character, not {value!r}")
+    if value in "\"'\r\n":
+        raise ValueError(f"must not be a quote or a line break, not {value!r}")
+    return value
+
+
+def _header_row(value: int) -> int:
+    if value < 1:
+        raise ValueError(f"must be 1 or more (rows are numbered from 1, as in Excel), not {value!r}")
+    return value
+
+
+def _date_format(value: str) -> str:
+    directives = _DIRECTIVE.findall(value)
+    unknown = [f"%{dash}{d}" for dash, d in directives if d not in _DATE_DIRECTIVES]
     if unknown:
-        raise RegistryError(f"{where}: columns {sorted(unknown)} are not canonical; choose from {CANONICAL_COLUMNS}")
-    missing = [c for c in REQUIRED_COLUMNS if c not in doc["columns"]]
-    if missing:
-        raise RegistryError(f"{where}: the mapping lacks required canonical columns {missing}")
-    columns = {k: Mapping.parse(v, f"{where}: columns.{k}") for k, v in doc.pop("columns").items()}
+        raise ValueError(f"{value!r} has unknown strftime directives {unknown}")
+    if not any(d in _DATE_PARTS for _, d in directives):
+        raise ValueError(f"{value!r} is not a strftime date format (no %d, %m, %Y, ...)")
+    if "'" in value or '"' in value:  # formats are SQL literals in the staging models
+        raise ValueError(f"{value!r} must not contain a quote")
+    return value
+
+
+def _file_glob(value: str) -> str:
+    # Landing files are looked for in landing/<source>/<month>/ only: a pattern reaching elsewhere
+    # would load another source's (or any) files as this one's.
+    if any(bad in value for bad in ("/", "\\", "..")) or "**" in value or "\0" in value:
+        raise ValueError(f"must be a plain file name pattern (no '/', '\\', '..' or '**'), not {value!r}")
+    return value
+
+
+def _regex(value: str) -> str:
     try:
-        csv = CsvOptions(**doc.pop("csv", {}))
-        xlsx = XlsxOptions(**doc.pop("xlsx", {}))
-        parquet = ParquetOptions(**doc.pop("parquet", {}))
-        spec = SourceSpec(columns=columns, csv=csv, xlsx=xlsx, parquet=parquet,
-                          date_formats=tuple(doc.pop("date_formats", ())), path=path, **doc)
-    except TypeError as exc:
-        raise RegistryError(f"{where}: {exc}") from None
-    if isinstance(spec.shrink_tolerance, bool) or not isinstance(spec.shrink_tolerance, (int, float)) \
-            or not 0 <= spec.shrink_tolerance < 1:
-        raise RegistryError(f"{where}: shrink_tolerance must be a share in [0, 1), not {spec.shrink_tolerance!r}")
-    if spec.csv.encoding not in ENCODINGS:
-        raise RegistryError(f"{where}: csv.encoding '{spec.csv.encoding}' is not one of {ENCODINGS}")
-    return spec
+        compiled = re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"{value!r} is not a regular expression: {exc}") from None
+    if compiled.groups < 1:
+        raise ValueError(f"{value!r} has no group: the first group ( ... ) is the value taken")
+    return value
+
+
+class _CsvFile(Settings):
+    delimiter: Annotated[str, AfterValidator(_delimiter)] = ","
+    encoding: Literal[ENCODINGS] = "utf-8"  # type: ignore[valid-type]
+    header: Literal[True] = True  # the first line is always the header: a file without one is refused
+
+
+class _XlsxFile(Settings):
+    sheet: Text | None = None
+    header_row: Annotated[int, AfterValidator(_header_row)] = 1
+
+
+class _ParquetFile(Settings):
+    unnest: Text | None = None
+
+
+class _ColumnFile(Settings):
+    """One canonical column's source, written as a name, a list of names or {column, extract}."""
+
+    column: Text | None = None
+    joined: list[Text] | None = None
+    extract: Annotated[str, AfterValidator(_regex)] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _forms(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"column": value}
+        if isinstance(value, list):
+            if not value:
+                raise ValueError("an empty list names no column")
+            return {"joined": value}
+        if isinstance(value, dict):
+            unknown = sorted(set(value) - {"column", "extract"}, key=str)
+            missing = [k for k in ("column", "extract") if k not in value]
+            if unknown or missing:
+                raise ValueError("expected {column, extract}" + (f"; unknown {unknown}" if unknown else "")
+                                 + (f"; missing {missing}" if missing else ""))
+            return value
+        raise ValueError("expected a column name, a list of names, or {column, extract}")
+
+    def mapping(self) -> Mapping:
+        return Mapping(tuple(self.joined) if self.joined else (self.column,), self.extract)
+
+
+def _shrink(value: float) -> float:
+    if not 0 <= value < 1:
+        raise ValueError(f"must be a share in [0, 1), not {value!r}")
+    return value
+
+
+class _SourceFile(Settings):
+    name: str
+    owner: Text
+    description: Text
+    entity: Literal["individu"]  # staging, linkage and quality read <source>__individu
+    snapshot: Literal[SNAPSHOTS]  # type: ignore[valid-type]
+    format: Literal[FORMATS]  # type: ignore[valid-type]
+    file_glob: Annotated[str, AfterValidator(_file_glob)]
+    columns: dict[str, _ColumnFile]
+    date_formats: list[Annotated[str, AfterValidator(_date_format)]] = []
+    csv: _CsvFile = _CsvFile()
+    xlsx: _XlsxFile = _XlsxFile()
+    parquet: _ParquetFile = _ParquetFile()
+    shrink_tolerance: Annotated[float, AfterValidator(_shrink)] = 0.2
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError(f"{value!r} must be lower case letters, digits and '_' (it names tables)")
+        return value
+
+    @field_validator("columns")
+    @classmethod
+    def _canonical(cls, value: dict) -> dict:
+        unknown = sorted(set(value) - set(CANONICAL_COLUMNS))
+        missing = [c for c in REQUIRED_COLUMNS if c not in value]
+        if unknown:
+            raise ValueError(f"{unknown} are not canonical; choose from {CANONICAL_COLUMNS}")
+        if missing:
+            raise ValueError(f"the mapping lacks required canonical columns {missing}")
+        return value
+
+    @model_validator(mode="after")
+    def _options_match_format(self):
+        other = sorted({"csv", "xlsx", "parquet"} - {self.format} & self.model_fields_set)
+        if other:
+            raise ValueError(f"{other} options given for a {self.format} source: a misplaced or wrong format?")
+        return self
+
+
+def _parse(path: Path) -> SourceSpec:
+    doc = validate(_SourceFile, read_yaml(path, RegistryError), path, error=RegistryError)
+    if doc.name != path.stem:
+        raise problems_error(path, [("name", f"'{doc.name}' must match the file name '{path.stem}'")], RegistryError)
+    return SourceSpec(
+        name=doc.name, owner=doc.owner, description=doc.description, entity=doc.entity, snapshot=doc.snapshot,
+        format=doc.format, file_glob=doc.file_glob, columns={k: v.mapping() for k, v in doc.columns.items()},
+        date_formats=tuple(doc.date_formats), csv=CsvOptions(doc.csv.delimiter, doc.csv.encoding, doc.csv.header),
+        xlsx=XlsxOptions(doc.xlsx.sheet, doc.xlsx.header_row), parquet=ParquetOptions(doc.parquet.unnest),
+        shrink_tolerance=float(doc.shrink_tolerance), path=path)
+
+
+def load_sources(config_dir: Path | None = None) -> tuple[SourceSpec, ...]:
+    """Every source in ``config_dir`` (default: the sources folder of ``paths.config_dir()``);
+    RegistryError lists the problems of every file at once."""
+    return _load_sources(Path(config_dir) if config_dir else sources_dir())
 
 
 @cache
-def load_sources(config_dir: Path | None = None) -> tuple[SourceSpec, ...]:
-    directory = config_dir or sources_dir()
-    return tuple(_parse(p) for p in sorted(directory.glob("*.yaml")))
+def _load_sources(directory: Path) -> tuple[SourceSpec, ...]:
+    specs, errors = [], []
+    for path in sorted(directory.glob("*.yaml")):
+        try:
+            specs.append(_parse(path))
+        except RegistryError as exc:
+            errors += exc.messages
+    # A file the registry would skip without a word: sources are *.yaml files.
+    errors += [f"{shown(p)}: not read (source files end in .yaml)" for p in sorted(directory.glob("*.yml"))]
+    if not specs and not errors:
+        errors.append(f"{shown(directory)}: no source file (*.yaml)")
+    if errors:
+        raise RegistryError(errors)
+    return tuple(specs)
 
 
 def sources_dir() -> Path:
-    return paths.CONFIG_DIR / "sources"
+    return paths.config_dir() / "sources"
 
 
 def get_source(name: str) -> SourceSpec:

@@ -8,21 +8,148 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from typing import Annotated, Literal
+
 import numpy as np
 import pandas as pd
-import yaml
+from pydantic import AfterValidator, model_validator
 
 from dtsen_pipeline.generate import dynamics, registers
 from dtsen_pipeline.generate.extracts import WRITERS, MonthContext
 from dtsen_pipeline.generate.population import build_world, person_view
+from dtsen_pipeline.settings import NonNegative, Settings, Share, Text, read_yaml, validate
 
 PROFILE_PATH = Path(__file__).with_name("profile.yaml")
 TRUTH_COLUMNS = ["source", "source_record_id", "person_id", "family_id", "household_id", "desil"]
 
 
+def _positive(value: int) -> int:
+    if value < 1:
+        raise ValueError(f"must be 1 or more, not {value!r}")
+    return value
+
+
+def _province(value: str) -> str:
+    if not (len(value) == 2 and value.isdigit()):
+        raise ValueError(f"{value!r} is not a two-digit province code")
+    return value
+
+
+# --- The schema of profile.yaml: every rate a share, every key known, every register written. ---
+
+
+class _Noise(Settings):
+    """Shares of a register's records written wrong, by kind (see registers.apply_noise)."""
+
+    nik_missing: Share = 0.0
+    nik_invalid: Share = 0.0
+    nik_typo: Share = 0.0
+    nik_shared: Share = 0.0
+    name_variant: Share = 0.0
+    name_blank: Share = 0.0
+    dob_day_month_swap: Share = 0.0
+    dob_placeholder: Share = 0.0
+    dob_invalid: Share = 0.0
+    sex_wrong: Share = 0.0
+    duplicate_record: Share = 0.0
+
+    @model_validator(mode="after")
+    def _one_error_per_record(self):
+        # At most one kind of NIK (and of birth date) error per record: the kinds share one draw.
+        for kinds in (registers.NIK_NOISE, registers.DOB_NOISE):
+            total = sum(getattr(self, k) for k in kinds)
+            if total > 1:
+                raise ValueError(f"{' + '.join(kinds)} add up to {total:g}, more than 1")
+        return self
+
+
+class _Rule(Settings):
+    when: Text   # a pandas expression over person columns, or "all"
+    p: Share
+
+
+def _rules(value: list[_Rule]) -> list[_Rule]:
+    if not value:
+        raise ValueError("needs at least one rule (the first whose `when` holds gives the probability)")
+    return value
+
+
+class _Register(Settings):
+    unit: Literal["family", "person"]
+    coverage: Annotated[list[_Rule], AfterValidator(_rules)]
+    enrol: Share
+    exit: Share
+    dead_removal: Share
+    address_refresh: Share
+    noise: _Noise = _Noise()
+
+
+class _Population(Settings):
+    families_per_village: Annotated[int, AfterValidator(_positive)]
+    required_provinces: list[Annotated[str, AfterValidator(_province)]]
+    required_share: Share
+    family_size_poisson: NonNegative
+    parent_in_family: Share
+    shared_dwelling: Share
+    female_head: Share
+    mononym: Share
+    muhammad: Share
+
+    @model_validator(mode="after")
+    def _room_for_required(self):
+        if self.required_share * len(self.required_provinces) > 1:
+            raise ValueError(f"required_share {self.required_share:g} for each of {len(self.required_provinces)} "
+                             "required provinces is more than all villages")
+        return self
+
+
+class _Gompertz(Settings):
+    a: float
+    b: float
+
+
+class _Dynamics(Settings):
+    death_gompertz: _Gompertz
+    fertility_annual: Share
+    family_move: Share
+    move_within_kabupaten: Share
+    marriage_annual: Share
+    new_kk_new_dwelling: Share
+    layoff_formal: Share
+    layoff_welfare_drop: NonNegative
+    recovery_bottom: Share
+    recovery_welfare_gain: NonNegative
+    reverified: Share = 0.0
+
+
+class _Reports(Settings):
+    reported: Share
+    noise: _Noise = _Noise()
+
+
+class _Profile(Settings):
+    population: _Population
+    dynamics: _Dynamics
+    sources: dict[str, _Register]
+    phk: _Reports
+
+
+def load_profile(path: Path = PROFILE_PATH) -> dict:
+    """``path`` checked against the schema; returned as the mapping the generator reads."""
+    doc = read_yaml(path)
+    # Every register the extract writers read must be declared, and nothing else (PHK reports are events).
+    registered = [s for s in WRITERS if s != "phk"]
+    listed = doc.get("sources") if isinstance(doc, dict) and isinstance(doc.get("sources"), dict) else {}
+    problems = [(f"sources.{s}", "no extract writer for this source (generate/extracts.py WRITERS)")
+                for s in listed if s not in registered]
+    problems += [("sources", f"register {s!r} is missing") for s in registered if listed and s not in listed]
+    validate(_Profile, doc, path, problems=problems)
+    return doc
+
+
 @cache
 def profile() -> dict:
-    return yaml.safe_load(PROFILE_PATH.read_text(encoding="utf-8"))
+    return load_profile(PROFILE_PATH)
 
 
 @dataclass(frozen=True)

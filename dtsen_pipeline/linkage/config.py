@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
+from typing import Annotated
 
-import yaml
+from pydantic import AfterValidator, ValidationInfo, field_validator, model_validator
 
 from dtsen_pipeline import paths
+from dtsen_pipeline.settings import Settings, duplicates, read_yaml, validate
 
 
 @dataclass(frozen=True)
@@ -19,20 +23,82 @@ class LinkageRules:
     address_sources: tuple[str, ...]
 
 
+def _registered(value: str, info: ValidationInfo) -> str:
+    names = (info.context or {}).get("sources")
+    if names is not None and value not in names:
+        raise ValueError(f"no source named {value!r} (sources: {', '.join(sorted(names))})")
+    return value
+
+
+SourceName = Annotated[str, AfterValidator(_registered)]
+
+
+def _no_repeats(value: list[str]) -> list[str]:
+    if duplicates(value):
+        raise ValueError(f"lists {duplicates(value)} more than once")
+    return value
+
+
+SourceList = Annotated[list[SourceName], AfterValidator(_no_repeats)]
+
+
+class _Person(Settings):
+    predict_threshold: float
+    cluster_threshold: float
+
+    @field_validator("predict_threshold", "cluster_threshold")
+    @classmethod
+    def _probability(cls, value: float) -> float:
+        if not 0 < value < 1:
+            raise ValueError(f"must be a probability in (0, 1), not {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.predict_threshold > self.cluster_threshold:
+            raise ValueError(f"predict_threshold ({self.predict_threshold}) must not exceed cluster_threshold "
+                             f"({self.cluster_threshold})")
+        return self
+
+
+class _Family(Settings):
+    kk_authority: SourceList
+
+
+class _Household(Settings):
+    household_id_sources: SourceList
+    address_sources: SourceList
+
+
+class _LinkageFile(Settings):
+    person: _Person
+    family: _Family
+    household: _Household
+
+
+def load_rules(config_dir: Path, source_names: Collection[str] | None = None) -> LinkageRules:
+    """``config_dir``/linkage.yaml, its sources checked against ``source_names`` (default: the
+    registry in ``config_dir``/sources)."""
+    if source_names is None:
+        from dtsen_pipeline.sources import load_sources
+
+        source_names = {s.name for s in load_sources(config_dir / "sources")}
+    path = config_dir / "linkage.yaml"
+    doc = validate(_LinkageFile, read_yaml(path), path, context={"sources": set(source_names)})
+    return LinkageRules(
+        predict_threshold=float(doc.person.predict_threshold),
+        cluster_threshold=float(doc.person.cluster_threshold),
+        kk_authority=tuple(doc.family.kk_authority),
+        household_id_sources=tuple(doc.household.household_id_sources),
+        address_sources=tuple(doc.household.address_sources),
+    )
+
+
 @cache
+def _rules(config_dir: Path) -> LinkageRules:
+    return load_rules(config_dir)
+
+
 def rules() -> LinkageRules:
-    path = paths.CONFIG_DIR / "linkage.yaml"
-    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    try:
-        r = LinkageRules(
-            predict_threshold=float(doc["person"]["predict_threshold"]),
-            cluster_threshold=float(doc["person"]["cluster_threshold"]),
-            kk_authority=tuple(doc["family"]["kk_authority"]),
-            household_id_sources=tuple(doc["household"]["household_id_sources"]),
-            address_sources=tuple(doc["household"]["address_sources"]),
-        )
-    except (KeyError, TypeError) as exc:
-        raise ValueError(f"{path}: missing or malformed setting {exc}") from None
-    if not 0 < r.predict_threshold <= r.cluster_threshold < 1:
-        raise ValueError(f"{path}: need 0 < person.predict_threshold <= person.cluster_threshold < 1")
-    return r
+    """The rules in force (read once per configuration folder, on first use, never at import)."""
+    return _rules(paths.config_dir())

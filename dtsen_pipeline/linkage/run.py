@@ -21,12 +21,37 @@ from dtsen_pipeline import warehouse
 from dtsen_pipeline.linkage import model
 from dtsen_pipeline.linkage.config import rules
 
-# Thresholds live in config/linkage.yaml. Pairs scored in [predict, cluster) are uncertain: they go
-# to clerical review.
-PREDICT_THRESHOLD = rules().predict_threshold   # pairs kept in linkage.pairwise_predictions
-CLUSTER_THRESHOLD = rules().cluster_threshold   # pairs at or above this join records into one person
-# Highest probability a pair may keep without agreeing on an identity field (review band).
-UNCORROBORATED_MAX = round(CLUSTER_THRESHOLD - 0.0001, 4)
+# Thresholds live in config/linkage.yaml, read when first used (never at import, so a broken file
+# fails the step that needs it with its message, not every import). Pairs scored in
+# [predict, cluster) are uncertain: they go to clerical review.
+
+
+def predict_threshold() -> float:
+    """Pairs at or above this are kept in linkage.pairwise_predictions."""
+    return rules().predict_threshold
+
+
+def cluster_threshold() -> float:
+    """Pairs at or above this join records into one person."""
+    return rules().cluster_threshold
+
+
+def uncorroborated_max() -> float:
+    """Highest probability a pair may keep without agreeing on an identity field (review band)."""
+    return round(cluster_threshold() - 0.0001, 4)
+
+
+_THRESHOLDS = {"PREDICT_THRESHOLD": predict_threshold, "CLUSTER_THRESHOLD": cluster_threshold,
+               "UNCORROBORATED_MAX": uncorroborated_max}
+
+
+def __getattr__(name: str):
+    # The former constants, for code that imports them: read from the settings when asked for.
+    if name in _THRESHOLDS:
+        return _THRESHOLDS[name]()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 U_SAMPLE_PAIRS = 2_000_000
 SEED = 7
 
@@ -74,7 +99,7 @@ def _waterfall_chart(con, db_api, sdf, model_json: Path, out: Path) -> Path | No
     sample = con.execute(f"""
         select a, b from (
             select a, b, row_number() over (partition by band order by md5(a || '|' || b)) as rn, band
-            from (select *, case when match_probability < {CLUSTER_THRESHOLD} then 1
+            from (select *, case when match_probability < {cluster_threshold()} then 1
                                  when match_probability < 0.99 then 2 else 3 end as band from scored))
         where rn <= {WATERFALL_PAIRS_PER_BAND} order by band, rn""").fetchall()
     if not sample:
@@ -164,10 +189,10 @@ def link_month(identities: pa.Table, model_path: Path, decisions: pa.Table | Non
                                     .to_arrow_table(), dataset_display_name="rescore")
             for column in model.TF_COLUMNS:
                 linker.table_management.compute_tf_table(column)
-            parts = [linker.inference.predict_between(sdf, fresh, threshold_match_probability=PREDICT_THRESHOLD),
-                     linker.inference.predict_within(fresh, threshold_match_probability=PREDICT_THRESHOLD)]
+            parts = [linker.inference.predict_between(sdf, fresh, threshold_match_probability=predict_threshold()),
+                     linker.inference.predict_within(fresh, threshold_match_probability=predict_threshold())]
         else:
-            parts = [linker.inference.predict(threshold_match_probability=PREDICT_THRESHOLD)]
+            parts = [linker.inference.predict(threshold_match_probability=predict_threshold())]
         clock["predict"] = time.perf_counter()
         # A pair that agrees on no identity field (NIK, birth date or name) is never linked on the
         # household's evidence alone (same family card, same village): at 1M persons such pairs
@@ -177,7 +202,7 @@ def link_month(identities: pa.Table, model_path: Path, decisions: pa.Table | Non
         con.execute("create or replace temp table scored as " + " union ".join(
             f"""select least({key}_l, {key}_r) as a, greatest({key}_l, {key}_r) as b, match_weight,
                        case when {corroborated} then match_probability
-                            else least(match_probability, {UNCORROBORATED_MAX}) end as match_probability,
+                            else least(match_probability, {uncorroborated_max()}) end as match_probability,
                        {_evidence_sql(linker)} as evidence
                 from {part.physical_name} where {key}_l <> {key}_r""" for part in parts))
         con.execute("""
@@ -213,7 +238,7 @@ def link_month(identities: pa.Table, model_path: Path, decisions: pa.Table | Non
             nodes = "cluster_nodes"
         clustered = cluster_pairwise_predictions_at_threshold(
             nodes, "edges", db_api, node_id_column_name=key, edge_id_column_name_left="record_key_l",
-            edge_id_column_name_right="record_key_r", threshold_match_probability=CLUSTER_THRESHOLD)
+            edge_id_column_name_right="record_key_r", threshold_match_probability=cluster_threshold())
         clusters = f"select {key}, cast(cluster_id as varchar) as cluster_id from {clustered.physical_name}"
         if incremental:
             clusters += f" union all select {key}, cluster_id from untouched"
@@ -240,7 +265,7 @@ def link_month(identities: pa.Table, model_path: Path, decisions: pa.Table | Non
             select s.a as record_key_l, s.b as record_key_r, s.match_probability, s.match_weight,
                    cast(s.evidence as varchar) as evidence, d.decision
             from scored s left join decided d using (a, b)
-            where s.match_probability < {CLUSTER_THRESHOLD}""").to_arrow_table()
+            where s.match_probability < {cluster_threshold()}""").to_arrow_table()
         applied = dict(con.execute("select decision, count(*) from decided group by 1").fetchall())
         seconds = {p: round(clock[p] - clock[q], 1) for q, p in pairwise(["start", "train", "predict", "cluster"])}
         return LinkageResult(clusters_tbl, predictions_tbl, review_tbl, model_path, charts, applied,

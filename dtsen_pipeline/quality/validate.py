@@ -22,9 +22,9 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
-import yaml
 
 from dtsen_pipeline import paths, sources
+from dtsen_pipeline.quality.settings import ExpectationsConfig, load_expectations
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
@@ -108,34 +108,40 @@ class SuiteSpec:
 
 
 @cache
-def config() -> dict:
-    return yaml.safe_load((paths.CONFIG_DIR / "expectations.yaml").read_text(encoding="utf-8"))
+def _config(config_dir: Path) -> ExpectationsConfig:
+    return load_expectations(config_dir)
+
+
+def config() -> ExpectationsConfig:
+    """config/expectations.yaml, typed and checked (quality/settings.py), read once on first use."""
+    return _config(paths.config_dir())
 
 
 def suite_specs() -> dict[str, SuiteSpec]:
     """Every suite: one per staged source in the registry (warning) and one per mart (blocking)."""
     cfg = config()
     specs = {}
-    staged = cfg["staged_source"]
+    staged = cfg.staged_source
     for src in sources.load_sources():
         name = f"stg_{src.name}"
         specs[name] = SuiteSpec(
             name=name, asset=f"stg_{src.name}__individu", table=None,
-            query=staged["query"].replace("{source}", src.name), batch_by=staged["batch_by"],
-            expectations=tuple(staged["expectations"]), blocking=False,
-            settings=tuple(sorted((cfg.get("source_settings") or {}).get(src.name, {}).items())))
-    for mart, spec in cfg["marts"].items():
+            query=staged.query.replace("{source}", src.name), batch_by=staged.batch_by,
+            expectations=tuple(e.as_dict() for e in staged.expectations), blocking=False,
+            settings=tuple(sorted(cfg.source_settings.get(src.name, {}).items())))
+    for mart, spec in cfg.marts.items():
         specs[mart] = SuiteSpec(
-            name=mart, asset=mart, table=mart, query=spec["query"], batch_by=spec["batch_by"],
-            expectations=tuple(spec["expectations"]), summaries=tuple(spec.get("summaries", ())),
-            drift=tuple(spec.get("drift", ())), blocking=True, allow_empty=spec.get("allow_empty", False),
-            row_count_tolerance=spec.get("row_count_tolerance", cfg["settings"]["row_count_tolerance"]),
-            extra_columns=tuple(spec.get("columns", ())))
+            name=mart, asset=mart, table=mart, query=spec.query, batch_by=spec.batch_by,
+            expectations=tuple(e.as_dict() for e in spec.expectations),
+            summaries=tuple(s.as_dict() for s in spec.summaries),
+            drift=tuple(spec.drift), blocking=True, allow_empty=spec.allow_empty,
+            row_count_tolerance=spec.tolerance(cfg.settings.row_count_tolerance),
+            extra_columns=tuple(spec.columns))
     return specs
 
 
 def _resolve(kwargs: dict, overrides: tuple = ()) -> dict:
-    settings = {**config()["settings"], **dict(overrides)}
+    settings = {**config().setting_values(), **dict(overrides)}
     return {k: settings[v[1:]] if isinstance(v, str) and v.startswith("$") else v for k, v in kwargs.items()}
 
 
@@ -217,7 +223,7 @@ def _previous_release(month: str) -> Path | None:
 
 def validate_suite(con: duckdb.DuckDBPyConnection, spec: SuiteSpec, month: str) -> ValidationSummary:
     """Run one suite on the month's data in ``con`` (the working warehouse)."""
-    settings = config()["settings"]
+    settings = config().setting_values()
     runner = _Runner(spec.name, spec.settings)
     outcomes = [ExpectationOutcome(e.get("label", e["type"]), e["type"], e["kwargs"].get("column"),
                                    mostly=_resolve(e["kwargs"], spec.settings).get("mostly"))

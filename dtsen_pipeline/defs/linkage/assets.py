@@ -23,7 +23,7 @@ from dtsen_pipeline.charts import bar
 from dtsen_pipeline.linkage import model
 from dtsen_pipeline.linkage.families import link_families
 from dtsen_pipeline.linkage.ids import assign_ids
-from dtsen_pipeline.linkage.run import CLUSTER_THRESHOLD, fingerprint_sql, link_month
+from dtsen_pipeline.linkage.run import cluster_threshold, fingerprint_sql, link_month
 from dtsen_pipeline.partitions import monthly_partitions
 from dtsen_pipeline.resources import WAREHOUSE_POOL, WarehouseResource
 from dtsen_pipeline.sources import load_sources
@@ -182,7 +182,7 @@ def person_linkage(context: AssetExecutionContext, config: LinkageConfig, wareho
         "records": identities.num_rows,
         "persons (clusters)": persons,
         "pairs scored above 0.5": result.predictions.num_rows,
-        "cluster threshold": CLUSTER_THRESHOLD,
+        "cluster threshold": cluster_threshold(),
         "match rate by source": MetadataValue.md(table),
         "model file": MetadataValue.path(str(result.model_json)),
         "model version": model.MODEL_VERSION,
@@ -231,7 +231,7 @@ def family_linkage(context: AssetExecutionContext, warehouse: WarehouseResource)
     yield MaterializeResult(asset_key=FAMILIES_KEY, metadata={
         "month": month, **stats,
         "persons by how their family was found": MetadataValue.md(table),
-        "rules": MetadataValue.path(str(paths.CONFIG_DIR / "linkage.yaml")),
+        "rules": MetadataValue.path(str(paths.config_dir() / "linkage.yaml")),
         "dagster/row_count": stats["families"],
     })
     yield MaterializeResult(asset_key=FAMILY_MEMBERS_KEY, metadata={
