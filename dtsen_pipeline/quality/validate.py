@@ -25,6 +25,7 @@ import pandas as pd
 import yaml
 
 from dtsen_pipeline import paths, sources
+from dtsen_pipeline.ingest.readers import quote_literal
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
@@ -135,7 +136,10 @@ def suite_specs() -> dict[str, SuiteSpec]:
 
 
 def _resolve(kwargs: dict, overrides: tuple = ()) -> dict:
-    settings = {**config()["settings"], **dict(overrides)}
+    from dtsen_pipeline.linkage.config import rules
+
+    # The gate's cap on records per person is linkage's own, declared once in config/linkage.yaml.
+    settings = {"max_records_per_person": rules().max_records_per_person, **config()["settings"], **dict(overrides)}
     return {k: settings[v[1:]] if isinstance(v, str) and v.startswith("$") else v for k, v in kwargs.items()}
 
 
@@ -278,7 +282,7 @@ def validate_suite(con: duckdb.DuckDBPyConnection, spec: SuiteSpec, month: str) 
 
 def _compare_with_release(con, spec: SuiteSpec, previous: Path, settings: dict) -> list:
     tol, drift_tol = spec.row_count_tolerance, settings["drift_tolerance"]
-    con.execute(f"attach '{previous}' as last_release (read_only)")
+    con.execute(f"attach {quote_literal(str(previous))} as last_release (read_only)")  # ATTACH takes no parameter
     try:
         has = con.execute("select count(*) from information_schema.tables where table_catalog = 'last_release' "
                           "and table_name = ?", [spec.table]).fetchall()[0][0]
