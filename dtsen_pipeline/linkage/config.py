@@ -17,6 +17,7 @@ class LinkageRules:
     kk_authority: tuple[str, ...]
     household_id_sources: tuple[str, ...]
     address_sources: tuple[str, ...]
+    max_records_per_person: int = 20
 
 
 @cache
@@ -30,9 +31,12 @@ def rules() -> LinkageRules:
             kk_authority=tuple(doc["family"]["kk_authority"]),
             household_id_sources=tuple(doc["household"]["household_id_sources"]),
             address_sources=tuple(doc["household"]["address_sources"]),
+            max_records_per_person=int(doc["person"].get("max_records_per_person", 20)),
         )
     except (KeyError, TypeError) as exc:
         raise ValueError(f"{path}: missing or malformed setting {exc}") from None
     if not 0 < r.predict_threshold <= r.cluster_threshold < 1:
         raise ValueError(f"{path}: need 0 < person.predict_threshold <= person.cluster_threshold < 1")
+    if r.max_records_per_person < 2:
+        raise ValueError(f"{path}: person.max_records_per_person must be at least 2")
     return r
