@@ -108,3 +108,19 @@ def test_a_bad_decisions_file_stops_linkage_listing_every_problem(world, monkeyp
                    "record_key_l and record_key_r are the same record: row 6"):
         assert reason in failure, failure
     assert "NOPE" not in failure and "1+1" not in failure
+
+
+def test_the_gate_compares_with_a_last_release_under_a_quoted_path(tmp_path):
+    """The second month's gate attaches the last release: its path is quoted too."""
+    from dtsen_pipeline.quality.validate import _compare_with_release, config, suite_specs
+
+    previous = tmp_path / "it's published" / "dtsen.duckdb"
+    previous.parent.mkdir()
+    with duckdb.connect(str(previous)) as con:
+        con.execute("create table dtsen_rumah_tangga as select range as dtsen_rt_id, 'x' as kode_prov from range(10)")
+    spec = suite_specs()["dtsen_rumah_tangga"]
+    with duckdb.connect() as con:
+        con.execute("create temp table gx_rows as select range as dtsen_rt_id from range(11)")
+        compared = _compare_with_release(con, spec, previous, config()["settings"])
+    (part, _, counts, _), = compared
+    assert part == "row_count" and counts["previous_rows"].tolist() == [10] and counts["rows"].tolist() == [11]
