@@ -148,7 +148,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_query(args: argparse.Namespace) -> int:
-    """Query the current release read-only, as an analyst would."""
+    """Query the current release as an analyst would: sandboxed (see warehouse.SANDBOX_CONFIG), so
+    the SQL reads that one database's tables and nothing else (no file, attach, copy or extension).
+    ``--identified`` opens the identified database instead, equally sandboxed."""
+    import duckdb
+
     from dtsen_pipeline import publication, warehouse
 
     db = paths.current_release() / (publication.IDENTIFIED_DB if args.identified else publication.RELEASE_DB)
@@ -156,14 +160,18 @@ def _cmd_query(args: argparse.Namespace) -> int:
         print(f"dtsen query: no published release at {db}; run `make demo` or `dtsen run` first",
               file=sys.stderr)
         return 1
-    with warehouse.connect(db, read_only=True) as con:
+    with warehouse.connect(db, sandboxed=True) as con:
         try:
             rel = con.sql(args.sql)
+            if rel is not None:
+                rel.show(max_rows=args.max_rows)
         except Exception as exc:  # duckdb raises many error types; show the message, not a trace
             print(f"dtsen query: {exc}", file=sys.stderr)
+            if isinstance(exc, duckdb.PermissionException) or "has been locked" in str(exc) \
+                    or "read-only mode" in str(exc):
+                print("dtsen query is read-only and sandboxed: it reads the release's tables only; files, "
+                      "attach, copy/export, extensions and settings are off", file=sys.stderr)
             return 1
-        if rel is not None:
-            rel.show(max_rows=args.max_rows)
     return 0
 
 
@@ -217,12 +225,12 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--month", type=_month, required=True)
     ev.set_defaults(func=_cmd_evaluate)
 
-    q = sub.add_parser("query", help="run SQL on the current published release (read-only, pseudonymised)")
+    q = sub.add_parser("query", help="run SQL on the current published release (read-only, sandboxed, pseudonymised)")
     q.add_argument("sql")
     q.add_argument("--max-rows", type=int, default=40)
     q.add_argument("--identified", action="store_true",
                    help="query the identified database (NIK, names) instead of the pseudonymised one; "
-                        "for roles that need identity")
+                        "for roles that need identity (equally sandboxed)")
     q.set_defaults(func=_cmd_query)
 
     cc = sub.add_parser("check-config", help="check every configuration file (sources, linkage, publication, "

@@ -8,6 +8,7 @@ environment sees the change at once.
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -113,11 +114,40 @@ concurrency:
 """
 
 
+def private_dirs() -> list[Path]:
+    """Folders whose files carry identity (NIK, names, addresses) or what protects it, for the
+    pipeline's owner only: agencies' extracts (landing), ground truth, the working warehouse and its
+    models, clerical review pairs and decisions, logs and reports (drawn from identified data), the
+    Dagster instance (run logs) and the pseudonym salt. ``publish`` is not among them: analysts read
+    it; its ``identitas/`` folder is made owner-only by the publication itself."""
+    return [landing_dir(), truth_dir(), warehouse_dir(), models_dir(), review_dir(), logs_dir(), reports_dir(),
+            dagster_home(), pseudonym_salt_file().parent]
+
+
+def make_private(path: Path) -> Path:
+    """Create ``path`` (a folder) if absent and take away every group and other permission bit; an
+    existing folder is tightened, never loosened (owner bits stay as they are)."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        try:
+            os.chmod(path, mode & ~0o077)
+        except OSError as exc:
+            raise PermissionError(f"{path} holds identity and must be readable by its owner only (mode 700), "
+                                  f"but it is {mode:o} and cannot be changed ({exc.strerror}); "
+                                  "fix its owner or mode, or move it (see dtsen_pipeline/paths.py)") from None
+    return path
+
+
 def ensure_dirs() -> None:
-    """Create every data folder and a minimal dagster.yaml, so a fresh clone runs at once."""
-    for d in (landing_dir(), truth_dir(), warehouse_dir(), models_dir(), publish_dir(),
-              dagster_home(), reports_dir(), logs_dir()):
-        d.mkdir(parents=True, exist_ok=True)
+    """Create every data folder and a minimal dagster.yaml, so a fresh clone runs at once; folders
+    holding identity are made owner-only (also when they already exist, for data roots made before)."""
+    for d in private_dirs():
+        make_private(d)
+    publish_dir().mkdir(parents=True, exist_ok=True)
+    salt = pseudonym_salt_file()
+    if salt.exists() and stat.S_IMODE(salt.stat().st_mode) & 0o077:
+        os.chmod(salt, stat.S_IMODE(salt.stat().st_mode) & ~0o077)
     config = dagster_home() / "dagster.yaml"
     if not config.exists() or config.read_text(encoding="utf-8") != _DAGSTER_YAML:
         config.write_text(_DAGSTER_YAML, encoding="utf-8")

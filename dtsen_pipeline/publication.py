@@ -27,6 +27,7 @@ from pydantic import AfterValidator
 
 from dtsen_pipeline import paths, warehouse
 from dtsen_pipeline.checksums import file_sha256
+from dtsen_pipeline.ingest.readers import quote_literal
 from dtsen_pipeline.settings import Settings, Text, duplicates, read_yaml, validate
 
 RELEASE_DB = "dtsen.duckdb"                              # pseudonymised, general use
@@ -148,7 +149,7 @@ def pseudonym_salt() -> str:
         return salt
     path = paths.pseudonym_salt_file()
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        paths.make_private(path.parent)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_hex(32))
@@ -244,15 +245,17 @@ def write_release(month: str, tables: dict[str, str], extra: dict | None = None,
         counts, checksums = {}, {}
         salt = pseudonym_salt()
         with warehouse.connect() as con:
-            con.execute(f"attach '{pseudo}' as release")
-            con.execute(f"attach '{ident}' as identified")
+            # ATTACH and COPY take no parameters: the paths are quoted (a data root may hold a ').
+            con.execute(f"attach {quote_literal(str(pseudo))} as release")
+            con.execute(f"attach {quote_literal(str(ident))} as identified")
             con.execute("create or replace temp table pseudonym_salt as select ? as salt", [salt])
             for name, source in tables.items():
                 con.execute(f"create table identified.main.{name} as select * from {source}")
                 select = _pseudonymised_select(name, source, con).replace("$salt", "(select salt from pseudonym_salt)")
                 con.execute(f"create table release.main.{name} as {select}")
                 parquet = tmp / PARQUET_DIR / f"{name}.parquet"
-                con.execute(f"copy release.main.{name} to '{parquet}' (format parquet, compression zstd)")
+                con.execute(f"copy release.main.{name} to {quote_literal(str(parquet))} "
+                            "(format parquet, compression zstd)")
                 counts[name] = con.execute(f"select count(*) from release.main.{name}").fetchall()[0][0]
                 if _fail_after == "first_table":
                     raise RuntimeError("simulated crash in the middle of publishing")

@@ -19,18 +19,33 @@ from dtsen_pipeline import paths
 
 LOCK_WAIT_SECONDS = 120  # how long a step waits for another process's write lock
 
+# An analyst's connection (`dtsen query`): the one database file it was opened on and nothing else.
+# No file is read or written (read_csv, read_text, copy ... to, export), nothing is attached (the
+# identified database, the working warehouse), no extension is installed or loaded, and the
+# configuration is locked, so no statement can switch any of this back on. Set when the database is
+# opened: a `set` would come too late (a query could `reset` it).
+SANDBOX_CONFIG = {
+    "enable_external_access": False,
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "allow_community_extensions": False,
+    "allow_unsigned_extensions": False,
+    "python_enable_replacements": False,   # no Python variable of the caller is readable as a table
+    "lock_configuration": True,
+}
+
 
 def _is_lock_error(exc: Exception) -> bool:
     return "lock" in str(exc).lower() and ("conflicting" in str(exc).lower() or "could not set" in str(exc).lower())
 
 
-def _open(db: Path, read_only: bool, wait: float) -> duckdb.DuckDBPyConnection:
+def _open(db: Path, read_only: bool, wait: float, config: dict | None = None) -> duckdb.DuckDBPyConnection:
     """Open ``db``, retrying with exponential backoff while another process holds its lock (DuckDB
     takes one writer process). After ``wait`` seconds the error says which file and what to do."""
     deadline, delay = time.monotonic() + wait, 0.25
     while True:
         try:
-            return duckdb.connect(str(db), read_only=read_only)
+            return duckdb.connect(str(db), read_only=read_only, config=config or {})
         except duckdb.IOException as exc:
             if not _is_lock_error(exc) or time.monotonic() + delay > deadline:
                 if _is_lock_error(exc):
@@ -50,12 +65,16 @@ class WarehouseLockedError(RuntimeError):
 
 @contextmanager
 def connect(path: Path | str | None = None, *, read_only: bool = False,
-            wait: float = LOCK_WAIT_SECONDS) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open the warehouse (or another DuckDB file) and always close it, so dbt can write next."""
+            wait: float = LOCK_WAIT_SECONDS, sandboxed: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse (or another DuckDB file) and always close it, so dbt can write next.
+
+    ``sandboxed`` (read-only, SANDBOX_CONFIG) is for analysts' SQL: it reaches this file's tables only."""
     db = Path(path) if path is not None else paths.warehouse_db()
+    if sandboxed:
+        read_only = True
     if not read_only:
         db.parent.mkdir(parents=True, exist_ok=True)
-    con = _open(db, read_only, wait)
+    con = _open(db, read_only, wait, SANDBOX_CONFIG if sandboxed else None)
     try:
         yield con
     finally:

@@ -28,4 +28,6 @@ def generate(persons: int = 5000, start: str = "2025-01", months: int = 1, seed:
         landing, truth = Path(out) / "landing", Path(out) / "truth"
     else:
         landing, truth = paths.landing_dir(), paths.truth_dir()
+    for folder in (landing, truth):  # extracts and truth carry NIKs and names: owner only
+        paths.make_private(folder)
     return generate_world(persons, start, months, seed, landing, truth, log, reverified)

@@ -21,6 +21,7 @@ class LinkageRules:
     kk_authority: tuple[str, ...]
     household_id_sources: tuple[str, ...]
     address_sources: tuple[str, ...]
+    max_records_per_person: int = 20
 
 
 def _registered(value: str, info: ValidationInfo) -> str:
@@ -45,6 +46,16 @@ SourceList = Annotated[list[SourceName], AfterValidator(_no_repeats)]
 class _Person(Settings):
     predict_threshold: float
     cluster_threshold: float
+    # The most source records one person may have: 9 sources, each holding a person once or with a
+    # few duplicates. Reviewers' accepted pairs may not build a bigger person, and the gate fails one.
+    max_records_per_person: int = 20
+
+    @field_validator("max_records_per_person")
+    @classmethod
+    def _at_least_two(cls, value: int) -> int:
+        if value < 2:
+            raise ValueError(f"must be at least 2, not {value!r}")
+        return value
 
     @field_validator("predict_threshold", "cluster_threshold")
     @classmethod
@@ -88,6 +99,7 @@ def load_rules(config_dir: Path, source_names: Collection[str] | None = None) ->
     return LinkageRules(
         predict_threshold=float(doc.person.predict_threshold),
         cluster_threshold=float(doc.person.cluster_threshold),
+        max_records_per_person=doc.person.max_records_per_person,
         kk_authority=tuple(doc.family.kk_authority),
         household_id_sources=tuple(doc.household.household_id_sources),
         address_sources=tuple(doc.household.address_sources),

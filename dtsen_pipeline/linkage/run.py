@@ -41,8 +41,13 @@ def uncorroborated_max() -> float:
     return round(cluster_threshold() - 0.0001, 4)
 
 
+def max_records_per_person() -> int:
+    """The most source records one person may have (reviewers' accepted pairs may not go beyond it)."""
+    return rules().max_records_per_person
+
+
 _THRESHOLDS = {"PREDICT_THRESHOLD": predict_threshold, "CLUSTER_THRESHOLD": cluster_threshold,
-               "UNCORROBORATED_MAX": uncorroborated_max}
+               "UNCORROBORATED_MAX": uncorroborated_max, "MAX_RECORDS_PER_PERSON": max_records_per_person}
 
 
 def __getattr__(name: str):
@@ -54,6 +59,10 @@ def __getattr__(name: str):
 
 U_SAMPLE_PAIRS = 2_000_000
 SEED = 7
+
+
+class DecisionsTooLargeError(ValueError):
+    """Reviewers' accepted pairs would make a person of more records than the declared maximum."""
 
 
 @dataclass
@@ -125,16 +134,39 @@ def _waterfall_chart(con, db_api, sdf, model_json: Path, out: Path) -> Path | No
     return out
 
 
+def _check_accepted_sizes(con, key: str, limit: int) -> None:
+    """Fail when a person holding a reviewer's accepted pair has more than ``limit`` records: 300
+    chained accepts made one "person" of 692 records; every such row is named, so the reviewer can
+    reject or remove them."""
+    over = con.execute(f"""
+        with sizes as (select cluster_id, count(*) as n from final_clusters group by 1 having count(*) > ?)
+        select s.n, list(distinct d.line order by d.line) as lines
+        from decided d join final_clusters c on c.{key} = d.a join sizes s on s.cluster_id = c.cluster_id
+        where d.decision = 'accept'
+        group by s.cluster_id, s.n order by s.n desc""", [limit]).fetchall()
+    if over:
+        persons = "; ".join(f"{n} records, accepted on rows {', '.join(map(str, lines))}" for n, lines in over)
+        raise DecisionsTooLargeError(
+            f"accepted pairs would make {len(over)} person{'s' if len(over) > 1 else ''} of more than "
+            f"person.max_records_per_person ({limit}) records (config/linkage.yaml); no decision was applied; "
+            f"reject or remove those rows and run again. {persons}")
+
+
 def link_month(identities: pa.Table, model_path: Path, decisions: pa.Table | None = None,
                charts_dir: Path | None = None, reuse_model: Path | None = None,
-               previous: pa.Table | None = None) -> LinkageResult:
+               previous: pa.Table | None = None, max_records: int | None = None
+               ) -> LinkageResult:
     """Train the model on this month's records (or reuse a saved one), score candidate pairs, apply
     reviewers' decisions (accepted pairs link, rejected pairs do not), cluster into persons.
 
     Incremental when ``previous`` (last month's record_key, dtsen_id, fingerprint) is given with a
     reused model: only records that are new, changed or named in a decision are scored, against
     every record (``predict_between``) and among themselves (``predict_within``); unchanged records
-    keep last month's grouping."""
+    keep last month's grouping.
+
+    ``decisions`` (record_key_l, record_key_r, decision and optionally the file's row, ``line``) are
+    checked by ``read_decisions``; a person that accepted pairs would grow beyond
+    ``max_records`` (default: person.max_records_per_person) raises DecisionsTooLargeError naming those rows."""
     clock = {"start": time.perf_counter()}
     incremental = previous is not None and reuse_model is not None
     con = warehouse.scratch()
@@ -157,14 +189,17 @@ def link_month(identities: pa.Table, model_path: Path, decisions: pa.Table | Non
         clock["train"] = time.perf_counter()
 
         key = model.UNIQUE_ID
-        con.register("decisions_in", decisions if decisions is not None else pa.table(
-            {"record_key_l": pa.array([], pa.string()), "record_key_r": pa.array([], pa.string()),
-             "decision": pa.array([], pa.string())}))
+        if decisions is None:
+            decisions = pa.table({"record_key_l": pa.array([], pa.string()), "record_key_r": pa.array([], pa.string()),
+                                  "decision": pa.array([], pa.string())})
+        if "line" not in decisions.column_names:   # a table built in code: its rows, after a header line
+            decisions = decisions.append_column("line", pa.array(range(2, decisions.num_rows + 2), pa.int64()))
+        con.register("decisions_in", decisions)
         # Decisions name a pair in either order; normalise to (lower key, higher key).
         con.execute("""
             create or replace temp table decided as
             select least(record_key_l, record_key_r) as a, greatest(record_key_l, record_key_r) as b,
-                   lower(trim(decision)) as decision
+                   lower(trim(decision)) as decision, line
             from decisions_in""")
         # Links carried over unchanged from last month (incremental runs only).
         con.execute("create or replace temp table carried (record_key_l varchar, record_key_r varchar)")
@@ -243,6 +278,9 @@ def link_month(identities: pa.Table, model_path: Path, decisions: pa.Table | Non
         if incremental:
             clusters += f" union all select {key}, cluster_id from untouched"
         clock["cluster"] = time.perf_counter()
+        con.execute(f"create or replace temp table final_clusters as {clusters}")
+        _check_accepted_sizes(con, key, max_records or max_records_per_person())
+        clusters = f"select {key}, cluster_id from final_clusters"
 
         model_path.parent.mkdir(parents=True, exist_ok=True)
         linker.misc.save_model_to_json(str(model_path), overwrite=True)

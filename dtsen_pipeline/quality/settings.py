@@ -134,7 +134,13 @@ class ExpectationsConfig(Settings):
     marts: dict[Annotated[str, AfterValidator(_published)], MartSuite]
 
     def setting_values(self, source: str | None = None) -> dict[str, float]:
-        return {**self.settings.values(), **(self.source_settings.get(source, {}) if source else {})}
+        """The settings "$name" may refer to: this file's, a source's overrides, and the few that
+        another file owns (the gate's cap on records per person is linkage's own, declared once)."""
+        from dtsen_pipeline.linkage.config import rules
+
+        owned_elsewhere = {"max_records_per_person": rules().max_records_per_person}
+        return {**owned_elsewhere, **self.settings.values(),
+                **(self.source_settings.get(source, {}) if source else {})}
 
 
 def _expectations(cfg: ExpectationsConfig) -> Iterator[tuple[str, Expectation]]:
@@ -186,7 +192,7 @@ def _kwargs_problems(where: str, exp: Expectation, values: dict, refs: dict, che
 
 def _cross_problems(cfg: ExpectationsConfig, source_names: Collection[str], check_gx: bool) -> list[tuple[str, str]]:
     problems = []
-    base = cfg.settings.values()
+    base = cfg.setting_values()
     # A source's override is a value of an existing setting, checked like the setting itself.
     for source, override in cfg.source_settings.items():
         for name in override:

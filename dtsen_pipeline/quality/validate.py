@@ -24,6 +24,7 @@ import duckdb
 import pandas as pd
 
 from dtsen_pipeline import paths, sources
+from dtsen_pipeline.ingest.readers import quote_literal
 from dtsen_pipeline.quality.settings import ExpectationsConfig, load_expectations
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
@@ -284,7 +285,7 @@ def validate_suite(con: duckdb.DuckDBPyConnection, spec: SuiteSpec, month: str) 
 
 def _compare_with_release(con, spec: SuiteSpec, previous: Path, settings: dict) -> list:
     tol, drift_tol = spec.row_count_tolerance, settings["drift_tolerance"]
-    con.execute(f"attach '{previous}' as last_release (read_only)")
+    con.execute(f"attach {quote_literal(str(previous))} as last_release (read_only)")  # ATTACH takes no parameter
     try:
         has = con.execute("select count(*) from information_schema.tables where table_catalog = 'last_release' "
                           "and table_name = ?", [spec.table]).fetchall()[0][0]

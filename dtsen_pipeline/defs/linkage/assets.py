@@ -5,9 +5,14 @@ linkage.review_pairs (uncertain pairs for clerical review; decisions in data/rev
 are applied on the next run); then families and households (linkage/families.py).
 """
 
+import csv
+import io
+import re
+from collections.abc import Collection
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from dagster import (
     AssetExecutionContext,
     AssetKey,
@@ -23,11 +28,10 @@ from dtsen_pipeline.charts import bar
 from dtsen_pipeline.linkage import model
 from dtsen_pipeline.linkage.families import link_families
 from dtsen_pipeline.linkage.ids import assign_ids
-from dtsen_pipeline.linkage.run import cluster_threshold, fingerprint_sql, link_month
+from dtsen_pipeline.linkage.run import DecisionsTooLargeError, cluster_threshold, fingerprint_sql, link_month
 from dtsen_pipeline.partitions import monthly_partitions
 from dtsen_pipeline.resources import WAREHOUSE_POOL, WarehouseResource
 from dtsen_pipeline.sources import load_sources
-from dtsen_pipeline.warehouse import connect as warehouse_connect
 from dtsen_pipeline.warehouse import table_exists
 
 PERSON_CLUSTERS_KEY = AssetKey(["linkage", "person_clusters"])
@@ -46,22 +50,125 @@ create table if not exists linkage.review_pairs (
 """
 
 
-def read_decisions(path: Path) -> pa.Table | None:
-    """Reviewers' decisions, if any; a malformed file stops linkage with the row to fix."""
+DECISION_COLUMNS = ("record_key_l", "record_key_r", "decision")
+# A cell a spreadsheet would run as a formula (CSV injection): never a record key or a decision.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_KEY_SHAPE = re.compile(r"[a-z0-9_]+:\S+")   # source:source_record_id
+
+
+def _known(keys: set[str], known_keys) -> set[str]:
+    """Those of ``keys`` that are in ``known_keys`` (an Arrow array, e.g. the month's record_key
+    column, tested in one vectorised pass; or any collection); all well-formed ones if None."""
+    if known_keys is None:
+        return {k for k in keys if _KEY_SHAPE.fullmatch(k)}
+    if isinstance(known_keys, (pa.Array, pa.ChunkedArray)):
+        candidates = pa.array(sorted(keys), pa.string())
+        value_set = known_keys.combine_chunks() if isinstance(known_keys, pa.ChunkedArray) else known_keys
+        return set(candidates.filter(pc.is_in(candidates, value_set=value_set.cast(pa.string()))).to_pylist())
+    return {k for k in keys if k in known_keys}
+
+
+def read_decisions(path: Path, known_keys: pa.Array | pa.ChunkedArray | Collection[str] | None = None
+                   ) -> pa.Table | None:
+    """Reviewers' decisions, if any, one row per pair: record_key_l, record_key_r, decision
+    (accept|reject, lower case) and its row in the file (``line``). Every row is checked (keys of this month's
+    records, ``known_keys``; no self-pair, repeated or contradictory pair, formula or empty cell) and
+    all problems are reported at once, by row and column, never by a cell's contents: a reviewer
+    fixes the file in one pass, and a NIK pasted in the wrong cell never reaches a log."""
     if not path.exists():
         return None
-    with warehouse_connect(":memory:") as con:
+    problems: dict[str, list[str]] = {}   # reason -> rows (insertion-ordered)
+
+    def problem(reason: str, row: int) -> None:
+        problems.setdefault(reason, []).append(str(row))
+
+    def fail() -> ValueError:
+        listed = "; ".join(f"{reason}: row{'s' if len(lines) > 1 else ''} {', '.join(lines)}"
+                           for reason, lines in problems.items())
+        count = sum(len(lines) for lines in problems.values())
+        return ValueError(f"{path}: {count} problem{'s' if count > 1 else ''}, no decision was applied; fix the "
+                          f"file and run again. {listed}")
+
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        problem(f"not UTF-8 text (byte {exc.start})", 1)
+        raise fail() from None
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = [h.strip().lower() for h in next(reader, [])]
+    except csv.Error as exc:
+        problem(f"cannot be read as CSV ({exc})", 1)
+        raise fail() from None
+    if not set(DECISION_COLUMNS) <= set(header) or len(set(header)) != len(header):
+        first = text.splitlines()[0] if text else ""
+        hint = ""
+        for name, sep in (("';'", ";"), ("tab", "\t"), ("'|'", "|")):
+            if sep in first and "," not in first:
+                hint = f" (it looks {name}-separated)"
+        problem("the header must name the columns record_key_l, record_key_r, decision once each, "
+                f"separated by commas{hint}", 1)
+        raise fail()
+    at = {c: header.index(c) for c in DECISION_COLUMNS}
+    # Rows are numbered as a spreadsheet shows them (the header is row 1; a blank row counts), which is
+    # the line in a text editor unless a quoted cell spans lines.
+    parsed, line = [], 1   # (row, cells)
+    while True:
+        line += 1
         try:
-            table = con.sql(f"select * from read_csv('{path}', all_varchar=true, header=true)").to_arrow_table()
-        except Exception as exc:  # DuckDB raises several error types for unreadable CSV
-            raise ValueError(f"{path}: cannot be read as CSV: {str(exc).splitlines()[0]}") from None
-    missing = {"record_key_l", "record_key_r", "decision"} - set(table.column_names)
-    if missing:
-        raise ValueError(f"{path}: columns {sorted(missing)} are missing")
-    for row, decision in enumerate(table.column("decision").to_pylist(), start=2):
-        if (decision or "").strip().lower() not in ("accept", "reject"):
-            raise ValueError(f"{path}, row {row}: decision must be accept or reject, not {decision!r}")
-    return table.select(["record_key_l", "record_key_r", "decision"])
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            problem(f"cannot be read as CSV ({exc})", line)
+            break
+        if any(cell.strip() for cell in row):   # blank rows are skipped
+            parsed.append((line, row))
+    known = _known({row[at[c]].strip() for _, row in parsed if len(row) == len(header)
+                    for c in ("record_key_l", "record_key_r")}, known_keys)
+    rows, seen = [], {}   # seen: (key, key) -> (row, decision)
+    for line, row in parsed:
+        if len(row) != len(header):
+            problem(f"{len(header)} fields expected, as in the header", line)
+            continue
+        formulas = {column for column, cell in zip(header, row) if cell.lstrip(" ").startswith(_FORMULA_START)}
+        for column in formulas:   # reported once: the cell's other problems follow from it
+            problem(f"column {column or '(unnamed)'} starts with a formula character (=, +, -, @, tab or CR)", line)
+        ok = not formulas
+        left, right, decision = (row[at[c]].strip() for c in DECISION_COLUMNS)
+        for column, key in (("record_key_l", left), ("record_key_r", right)):
+            if column in formulas:
+                continue
+            if not key:
+                problem(f"{column} is empty", line)
+                ok = False
+            elif key not in known:
+                problem(f"{column} is not the record key (source:source_record_id) of a record of this month",
+                        line)
+                ok = False
+        decision = decision.lower()
+        if "decision" not in formulas and decision not in ("accept", "reject"):
+            problem("decision must be accept or reject", line)
+            ok = False
+        if not ok:
+            continue
+        if left == right:
+            problem("record_key_l and record_key_r are the same record", line)
+            continue
+        pair = (min(left, right), max(left, right))
+        if pair in seen:
+            first_line, first_decision = seen[pair]
+            what = "repeats" if first_decision == decision else "contradicts (accept and reject)"
+            problem(f"{what} the pair of row {first_line}", line)
+            continue
+        seen[pair] = (line, decision)
+        rows.append((left, right, decision, line))
+    if problems:
+        raise fail()
+    return pa.table({"record_key_l": pa.array([r[0] for r in rows], pa.string()),
+                     "record_key_r": pa.array([r[1] for r in rows], pa.string()),
+                     "decision": pa.array([r[2] for r in rows], pa.string()),
+                     "line": pa.array([r[3] for r in rows], pa.int64())})
 
 
 class LinkageConfig(Config):
@@ -145,9 +252,14 @@ def person_linkage(context: AssetExecutionContext, config: LinkageConfig, wareho
     mode = "incremental" if previous is not None else "full relink"
     context.log.info(f"linkage {month}: {identities.num_rows} records, {mode}, "
                      + (f"reusing model {reuse.name}" if reuse else "training the model"))
-    result = link_month(identities, paths.models_dir() / f"{model.MODEL_VERSION}_{month}.json",
-                        decisions=read_decisions(decisions_file), charts_dir=paths.reports_dir() / "linkage" / month,
-                        reuse_model=reuse, previous=previous)
+    # Checked against this month's records before any scoring: a bad file fails fast, every problem listed.
+    decisions = read_decisions(decisions_file, known_keys=identities.column(model.UNIQUE_ID))
+    try:
+        result = link_month(identities, paths.models_dir() / f"{model.MODEL_VERSION}_{month}.json",
+                            decisions=decisions, charts_dir=paths.reports_dir() / "linkage" / month,
+                            reuse_model=reuse, previous=previous)
+    except DecisionsTooLargeError as exc:
+        raise ValueError(f"{decisions_file}: {exc}") from None
 
     with warehouse.connect() as con:
         con.execute(_CREATE)

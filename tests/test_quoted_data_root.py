@@ -1,0 +1,126 @@
+"""A real month under a data root whose path holds a quote and a space, with review decisions
+present (issue 15, points 14, 12 and 4): SQL never breaks on the path, identity stays owner-only,
+decisions are applied, and a bad decisions file stops linkage with every problem listed."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from dtsen_pipeline import cli
+from tests.conftest import dtsen
+
+MONTH = "2025-01"
+PRIVATE = ("landing", "truth", "warehouse", "review", "logs", "reports", "dagster_home", "secrets")
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, cli_env) -> dict:
+    root = tmp_path_factory.mktemp("quoted") / "it's a data root"
+    env = {**cli_env, "DTSEN_DATA_DIR": str(root)}
+    gen = dtsen("generate", "--persons", "300", "--start", MONTH, "--seed", "5", env=env)
+    assert gen.returncode == 0, gen.stderr
+    after_generate = {name: _mode(root / name) for name in ("landing", "truth")}
+    with duckdb.connect() as con:
+        con.execute("create table t as select source || ':' || source_record_id as record_key, person_id, source "
+                    "from read_parquet(?)", [str(root / "truth" / MONTH / "records.parquet")])
+        apart = [k for (k,) in con.execute("select record_key from t where source = 'dukcapil' "
+                                           "order by record_key limit 2").fetchall()]
+        # A person with exactly two records: rejecting their one pair must keep them apart.
+        together = [k for (k,) in con.execute("""
+            select record_key from t where person_id = (
+                select person_id from t group by 1
+                having count(*) = 2 and bool_or(source = 'dukcapil') and bool_or(source = 'regsosek')
+                order by 1 limit 1) order by 1""").fetchall()]
+    review = root / "review"
+    review.mkdir(mode=0o755)   # made by hand, as a reviewer would: the run tightens it
+    (review / "decisions.csv").write_text(
+        f"record_key_l,record_key_r,decision\n{apart[0]},{apart[1]},accept\n{together[1]},{together[0]},reject\n")
+    run = dtsen("run", "--month", MONTH, env=env)
+    return {"root": root, "env": env, "run": run, "apart": apart, "together": together,
+            "after_generate": after_generate}
+
+
+def test_a_month_runs_and_publishes_under_a_quoted_data_root(world):
+    root, run = world["root"], world["run"]
+    assert run.returncode == 0, run.stderr
+    release = (root / "publish" / "current").resolve()
+    assert release.name == MONTH and (release / "parquet" / "dtsen_individu.parquet").exists()
+    query = dtsen("query", "select count(*) as persons from dtsen_individu", env=world["env"])
+    assert query.returncode == 0 and "persons" in query.stdout, query.stderr
+    with duckdb.connect(str(root / "warehouse" / "dtsen.duckdb"), read_only=True) as con:
+        ids = dict(con.execute("select record_key, dtsen_id from linkage.person_clusters where extract_month = ?",
+                               [MONTH]).fetchall())
+    a, b = world["apart"]
+    assert ids[a] == ids[b], "the accepted pair was not linked"
+    c, d = world["together"]
+    assert ids[c] != ids[d], "the rejected pair was linked"
+
+
+def test_identity_is_readable_by_its_owner_only(world):
+    root = world["root"]
+    assert world["run"].returncode == 0, world["run"].stderr
+    assert world["after_generate"] == {"landing": 0o700, "truth": 0o700}
+    assert {name: _mode(root / name) for name in PRIVATE} == dict.fromkeys(PRIVATE, 0o700)
+    assert _mode(root / "secrets" / "pseudonym_salt") == 0o600
+    # Analysts read the release (but not its identitas/ folder).
+    release = (root / "publish" / "current").resolve()
+    assert _mode(root / "publish") & 0o055 == 0o055 and _mode(release / "dtsen.duckdb") & 0o044 == 0o044
+    assert _mode(release / "identitas") & 0o077 == 0
+    # Every file outside publish/ sits below a folder closed to group and others.
+    exposed = []
+    for dirpath, _, files in os.walk(root):
+        here = Path(dirpath)
+        if here == root or here.relative_to(root).parts[0] == "publish":
+            continue
+        chain = [here, *[p for p in here.parents if root in p.parents]]
+        if files and all(_mode(p) & 0o077 for p in chain):
+            exposed.append(str(here.relative_to(root)))
+    assert not exposed
+
+
+def test_a_bad_decisions_file_stops_linkage_listing_every_problem(world, monkeypatch):
+    """Run in-process (linkage only: staging is built) so the CLI's failure lines can be read."""
+    root = world["root"]
+    assert world["run"].returncode == 0, world["run"].stderr
+    a, b = world["apart"]
+    (root / "review" / "decisions.csv").write_text(
+        f"record_key_l,record_key_r,decision\n{a},{b},accept\n{b},{a},reject\n{a},dukcapil:NOPE,accept\n"
+        f"{a},=1+1,accept\n{a},{a},reject\n")
+    monkeypatch.setenv("DTSEN_DATA_DIR", str(root))
+    monkeypatch.setenv("DAGSTER_HOME", str(root / "dagster_home"))
+    monkeypatch.setenv("DTSEN_WAREHOUSE_PATH", str(root / "warehouse" / "dtsen.duckdb"))
+    result = cli.run_month(MONTH, show_progress=False, layers=("linkage",))
+    assert not result.success
+    failure = next(line for line in cli._failures(result) if line.startswith("step person_linkage failed"))
+    assert "decisions.csv: 4 problems, no decision was applied" in failure
+    for reason in ("contradicts (accept and reject) the pair of row 2: row 3",
+                   "record_key_r is not the record key (source:source_record_id) of a record of this month: row 4",
+                   "column record_key_r starts with a formula character (=, +, -, @, tab or CR): row 5",
+                   "record_key_l and record_key_r are the same record: row 6"):
+        assert reason in failure, failure
+    assert "NOPE" not in failure and "1+1" not in failure
+
+
+def test_the_gate_compares_with_a_last_release_under_a_quoted_path(tmp_path):
+    """The second month's gate attaches the last release: its path is quoted too."""
+    from dtsen_pipeline.quality.validate import _compare_with_release, config, suite_specs
+
+    previous = tmp_path / "it's published" / "dtsen.duckdb"
+    previous.parent.mkdir()
+    with duckdb.connect(str(previous)) as con:
+        con.execute("create table dtsen_rumah_tangga as select range as dtsen_rt_id, 'x' as kode_prov from range(10)")
+    spec = suite_specs()["dtsen_rumah_tangga"]
+    with duckdb.connect() as con:
+        con.execute("create temp table gx_rows as select range as dtsen_rt_id from range(11)")
+        compared = _compare_with_release(con, spec, previous, config()["settings"])
+    (part, _, counts, _), = compared
+    assert part == "row_count" and counts["previous_rows"].tolist() == [10] and counts["rows"].tolist() == [11]
