@@ -21,7 +21,10 @@ def dtsen(*args: str, env: dict) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="session")
 def data_root(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("data")
+    # A quote and a space in the path: every run of the suite shows no SQL breaks on a user's path.
+    root = tmp_path_factory.mktemp("data") / "it's a data root"
+    root.mkdir()
+    return root
 
 
 @pytest.fixture(scope="session")

@@ -84,12 +84,18 @@ def test_a_clean_file_is_read_with_its_lines(tmp_path):
         {"record_key_l": "dtks:0000000002", "record_key_r": "dtks:0000000003", "decision": "reject", "line": 4}]
 
 
-def test_max_records_per_person_defaults_when_absent(tmp_path, monkeypatch):
-    text = (linkage_config.paths.CONFIG_DIR / "linkage.yaml").read_text()
+def test_max_records_per_person_defaults_when_absent(tmp_path):
+    import shutil
+
+    shutil.copytree(linkage_config.paths.CONFIG_DIR, tmp_path / "config")
+    text = (tmp_path / "config" / "linkage.yaml").read_text()
     assert "max_records_per_person: 20" in text
-    (tmp_path / "linkage.yaml").write_text(text.replace("max_records_per_person:", "# was:"))
-    monkeypatch.setattr(linkage_config.paths, "CONFIG_DIR", tmp_path)
-    assert linkage_config.rules.__wrapped__().max_records_per_person == 20
+    (tmp_path / "config" / "linkage.yaml").write_text(text.replace("max_records_per_person:", "# was:"))
+    assert linkage_config.load_rules(tmp_path / "config").max_records_per_person == 20
+    bad = text.replace("max_records_per_person: 20", "max_records_per_person: 1")
+    (tmp_path / "config" / "linkage.yaml").write_text(bad)
+    with pytest.raises(ValueError, match="person.max_records_per_person: must be at least 2"):
+        linkage_config.load_rules(tmp_path / "config")
 
 
 @pytest.fixture(scope="module")
