@@ -45,7 +45,8 @@ def test_every_source_writes_its_own_layout(world):
     ntt = w.files["dinsos_ntt"][0].read_bytes()
     with pytest.raises(UnicodeDecodeError):  # latin-1 accents break a UTF-8 reader
         ntt.decode("utf-8") if b"\xe9" in ntt else b"\xff".decode("utf-8")
-    members = duckdb.sql(f"select sum(len(anggota)) from '{w.files['regsosek'][0]}'").fetchall()[0][0]
+    members = duckdb.execute("select sum(len(anggota)) from read_parquet(?)", [str(w.files["regsosek"][0])]
+                             ).fetchall()[0][0]
     assert members == w.records["regsosek"]
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from dtsen_pipeline import paths, publication
 from dtsen_pipeline.checksums import file_sha256
+from dtsen_pipeline.ingest.readers import quote_literal
 from dtsen_pipeline.defs.publish.assets import RELEASE_TABLES
 from dtsen_pipeline.linkage.model import MODEL_VERSION
 from tests.conftest import MONTHS, dtsen
@@ -38,7 +39,7 @@ def test_release_holds_databases_parquet_and_a_true_manifest(release, data_root)
     # Parquet holds what the analyst database holds.
     with duckdb.connect(str(release / "dtsen.duckdb"), read_only=True) as con:
         for table, rows in manifest["tables"].items():
-            assert con.execute(f"select count(*) from read_parquet('{release}/parquet/{table}.parquet')"
+            assert con.execute(f"select count(*) from read_parquet({quote_literal(f'{release}/parquet/{table}.parquet')})"
                                ).fetchall()[0][0] == rows
     # The identified database is for restricted roles only.
     assert stat.S_IMODE((release / "identitas").stat().st_mode) == 0o500
@@ -80,7 +81,7 @@ def test_pseudonymised_database_holds_no_nik_or_name(release, data_root):
         tables = [r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()]
         assert set(tables) == set(RELEASE_TABLES)
         assert leaks(con, tables) == {}
-        assert leaks(con, [f"read_parquet('{p}')" for p in sorted((release / "parquet").glob("*.parquet"))]) == {}
+        assert leaks(con, [f"read_parquet({quote_literal(str(p))})" for p in sorted((release / "parquet").glob("*.parquet"))]) == {}
         # Hashes are the salted sha256 of the NIK, stable with the configured salt.
         nik_hashes = {r[0] for r in con.execute("select nik_hash from dtsen_individu where nik_hash is not null").fetchall()}
     with duckdb.connect(str(release / "identitas" / "dtsen_identitas.duckdb"), read_only=True) as con:
