@@ -14,7 +14,9 @@ blank spreadsheet rows are not records.
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
+import re
 from pathlib import Path
 
 import duckdb
@@ -23,6 +25,7 @@ import pyarrow as pa
 from dtsen_pipeline.sources import SourceSpec
 
 MAX_LINE_BYTES = 8 * 1024 * 1024
+HEADER_BYTES = 1 << 20  # a header line is read from the file's first megabyte
 
 
 class ExtractError(Exception):
@@ -52,8 +55,13 @@ def _csv_header(spec: SourceSpec, path: Path) -> list[str]:
     opts = spec.csv
     try:
         # Decode the first line only: a bad byte further down is a row's problem, not the file's.
+        # The line may end in LF, CRLF or CR (a file saved on an old Mac has no LF at all).
         with path.open("rb") as fh:
-            line = fh.readline().decode(opts.encoding)
+            head = fh.read(HEADER_BYTES)
+        if opts.encoding == "utf-16":
+            head = codecs.getincrementaldecoder("utf-16")().decode(head).encode("utf-8")
+        line = re.split(rb"\r\n|\r|\n", head, maxsplit=1)[0].decode("utf-8" if opts.encoding == "utf-16"
+                                                                  else opts.encoding)
     except UnicodeDecodeError as exc:
         raise ExtractError(f"{path.name}: the header is not {opts.encoding} text ({exc.reason} at byte "
                            f"{exc.start}); check csv.encoding in config/sources/{spec.name}.yaml") from None
