@@ -205,21 +205,28 @@ def stage_file(con: duckdb.DuckDBPyConnection, spec: SourceSpec, month: str, pat
     read = con.execute("select count(*) from _extract").fetchone()[0] + \
         con.execute("select count(*) from _rejects").fetchone()[0]
     result = FileResult(path.name, sha, "loaded", read, loaded, quarantined, rows_counted=census.records)
+    if census.records is None:
+        # The parser read a file the census could not (a damaged page, say): not trusted, blocked.
+        result.reason = (f"{path.name}: its records could not be counted independently of the parser "
+                         f"({census.problem}); reconciliation blocks it")
     if census.records is not None and census.records != loaded + quarantined:
         result.first_unaccounted_line = _first_unaccounted_line(con, n)
     return result
 
 
 def _first_unaccounted_line(con: duckdb.DuckDBPyConnection, n: int) -> int | None:
-    """The start line of the first record the census found and the staged rows do not account for;
-    or, when the parser read more than the census, the first staged line the census does not know
-    (a row without a line: after the census's last record)."""
-    staged = f"select source_row as line from _load_{n} union all select _row from _quar_{n}"
+    """The first line where the census and the staged rows disagree: a record the census found
+    that no staged row accounts for (or found twice, as a sheet repeating a row number), or a
+    staged row the census does not know; a staged row without a line is after the census's last."""
     return con.execute(f"""
+        with staged as (select source_row as line from _load_{n}
+                        union all select distinct _row from _quar_{n} where _row is not null),
+        c as (select line, count(*) as n from _records group by line),
+        s as (select line, count(*) as n from staged where line is not null group by line)
         select coalesce(
-            (select min(line) from _records where line not in (select line from ({staged}) where line is not null)),
-            (select min(line) from ({staged}) where line not in (select line from _records)),
-            (select max(line) + 1 from _records where exists (select 1 from ({staged}) where line is null)))
+            (select min(coalesce(c.line, s.line)) from c full join s on c.line = s.line
+             where coalesce(c.n, 0) <> coalesce(s.n, 0)),
+            (select max(line) + 1 from _records where exists (select 1 from staged where line is null)))
         """).fetchone()[0]
 
 
@@ -285,7 +292,8 @@ def reconciliation(con: duckdb.DuckDBPyConnection, spec: SourceSpec, month: str)
         if balanced:
             note = f"{file}: {counted} records, {loaded} loaded + {quarantined} quarantined"
         elif counted is None:
-            note = f"{file}: its records could not be counted independently; {loaded} loaded, {quarantined} quarantined"
+            note = (f"{file}: its records could not be counted independently of the parser; {loaded} loaded, "
+                    f"{quarantined} quarantined")
         else:
             where = f"; first unaccounted record at line {line}" if line is not None else ""
             note = (f"{file}: the file holds {counted} records, but {loaded} were loaded and {quarantined} "
