@@ -327,5 +327,6 @@ def snapshot_change(con: duckdb.DuckDBPyConnection, spec: SourceSpec, month: str
     prev_month, prev_rows = previous[0], int(previous[1])
     passed = loaded > 0 and loaded >= (1 - spec.shrink_tolerance) * prev_rows
     change = (loaded - prev_rows) / prev_rows
-    text = f"{spec.name} {month}: {loaded:,} rows loaded against {prev_rows:,} in {prev_month} ({change:+.0%}; {tolerance})"
+    text = (f"{spec.name} {month}: {loaded:,} rows loaded against {prev_rows:,} in {prev_month} "
+            f"({change:+.0%}; {tolerance})")
     return SnapshotChange(passed, loaded, prev_month, prev_rows, text)

@@ -99,8 +99,8 @@ def test_a_quote_in_row_101_blocks_the_month_instead_of_loading_100_rows(data_ro
     result, checks, ran = run("phk", "2025-05")
     assert result.success and ran and "snapshot_complete" not in checks
     with duckdb.connect(str(data_root / "warehouse" / "dtsen.duckdb"), read_only=True) as con:
-        logged = con.execute("select extract_month, status, rows_counted, rows_read, rows_quarantined from raw.ingest_log "
-                             "where source = 'bpjs_tk' order by 1").fetchall()
+        logged = con.execute("select extract_month, status, rows_counted, rows_read, rows_quarantined "
+                             "from raw.ingest_log where source = 'bpjs_tk' order by 1").fetchall()
     assert logged[:2] == [("2025-01", "loaded", 490, 490, 0), ("2025-02", "quarantined", 490, 490, 490)]
 
 
