@@ -70,9 +70,14 @@ def test_blocking_checks_guard_the_release_and_the_raw_layer():
 
     for mart in RELEASE_TABLES:  # every published mart has its blocking GX suite
         assert checks[f"{mart}:gx_{mart}"].blocking
+    full = {s.name for s in load_sources() if s.snapshot == "full"}
+    assert full == {"bpjs_tk", "dinsos_kaltim", "dtks", "dukcapil", "p3ke", "pbi_jk"}
     for s in SOURCES:
         assert checks[f"raw/{s}__individu:rows_reconciled"].blocking
         assert not checks[f"raw/{s}__individu:files_readable"].blocking
+        # A full snapshot that shrinks (a header-only or truncated file) blocks the release; a delta is not checked.
+        snapshot = checks.get(f"raw/{s}__individu:snapshot_complete")
+        assert (snapshot is not None and snapshot.blocking) if s in full else snapshot is None
         assert not checks[f"stg_{s}__individu:gx_stg_{s}"].blocking  # a bad extract warns, others go on
 
 

@@ -56,11 +56,12 @@ def test_cli_evaluate_reports_linkage_accuracy(first_month_run, cli_env):
 def test_cli_run_fails_clearly_without_extracts(first_month_run, cli_env):
     result = dtsen("run", "--month", "2025-06", env=cli_env)
     assert result.returncode == 1
-    # Missing files do not fail their source (others would be blocked); each is a warning...
+    # A missing file is a warning naming the source; a full snapshot without it has 0 rows, which
+    # blocks what is downstream (the release would lose everyone only that source lists)...
     assert "warning: raw/dtks__individu files_readable failed" in result.stderr
-    # ...and the run stops where there is nothing to link, saying so.
-    assert "step person_linkage failed" in result.stderr
-    assert "int_identitas has no rows for this month" in result.stderr
+    assert "check: raw/dtks__individu snapshot_complete failed" in result.stderr
+    # ...while a delta source without a file is simply an empty month.
+    assert "raw/phk__individu" not in result.stderr
 
 
 @pytest.fixture(scope="module")

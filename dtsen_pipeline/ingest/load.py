@@ -5,20 +5,33 @@ Tables (schema ``raw``):
   columns as JSON) and lineage: source, extract_month, source_file, source_row, file_sha256,
   ingested_at;
 - ``quarantine``: rows (or whole files) that could not be loaded: file, row, column, reason;
-- ``ingest_log``: one row per file: rows read, loaded, quarantined, status and reason.
+- ``ingest_log``: one row per file: rows read (by the parser), loaded, quarantined, status and
+  reason, and ``rows_counted``: the file's own record count from its census (ingest/census.py), a
+  pass that shares nothing with the parser, with ``first_unaccounted_line`` when they disagree.
 
 Loading a month replaces that month's rows for the source, in one transaction: re-ingesting the
 same file is idempotent and a corrected file replaces its predecessor.
+
+Quarantined whole, without loading any of its rows (``rows_read`` and ``rows_quarantined`` are then
+the file's own count): a landing entry that is a symbolic link or not a regular file (not opened),
+a file with the same content as an earlier file of the source's month, a file that cannot be read,
+and a CSV whose census ends inside a quoted field (a quote never closed: DuckDB would silently
+read the rest of the file as one value, or drop it; the reason names the line where it opened).
+Quarantined by row: rejected by the parser, no record id, a repeated record id, a NUL byte in a
+value, an XLSX formula without a cached value.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import duckdb
+import pyarrow as pa
 
 from dtsen_pipeline.checksums import file_sha256
+from dtsen_pipeline.ingest.census import Census, take_census
 from dtsen_pipeline.ingest.readers import ExtractError, quote_ident, quote_literal, read_extract
 from dtsen_pipeline.sources import CANONICAL_COLUMNS, SourceSpec
 
@@ -30,7 +43,10 @@ create table if not exists raw.quarantine (
 create table if not exists raw.ingest_log (
     source varchar, extract_month varchar, source_file varchar, file_sha256 varchar, status varchar,
     reason varchar, rows_read bigint, rows_loaded bigint, rows_quarantined bigint,
-    ingested_at timestamp with time zone);
+    ingested_at timestamp with time zone, rows_counted bigint, first_unaccounted_line bigint);
+-- Warehouses built before the census have neither column: their old rows read NULL.
+alter table raw.ingest_log add column if not exists rows_counted bigint;
+alter table raw.ingest_log add column if not exists first_unaccounted_line bigint;
 """
 
 
@@ -48,12 +64,14 @@ def raw_table_ddl(spec: SourceSpec) -> str:
 @dataclass
 class FileResult:
     file: str
-    sha256: str
+    sha256: str | None   # None: the entry was not opened (a link, not a regular file)
     status: str          # loaded | quarantined
     rows_read: int
     rows_loaded: int
     rows_quarantined: int
     reason: str = ""
+    rows_counted: int | None = None          # the census; None when the file could not be counted
+    first_unaccounted_line: int | None = None
 
 
 def _mapping_sql(spec: SourceSpec, present: list[str]) -> str:
@@ -75,13 +93,82 @@ def _mapping_sql(spec: SourceSpec, present: list[str]) -> str:
     return ", ".join(exprs) + f", cast({attrs} as varchar) as attributes"
 
 
-def stage_file(con: duckdb.DuckDBPyConnection, spec: SourceSpec, month: str, path: Path, n: int) -> FileResult:
+def _landing_entry_problem(path: Path) -> str | None:
+    """Landing holds delivered files: a link could load last month's file as this month's, or
+    read anything the pipeline can read; neither is opened."""
+    if path.is_symlink():
+        return "is a symbolic link"
+    if path.parent.is_symlink() or path.parent.parent.is_symlink():
+        return "is inside a folder that is a symbolic link"
+    if not path.is_file():
+        return "is not a regular file"
+    return None
+
+
+def _records_table(con: duckdb.DuckDBPyConnection, census: Census) -> None:
+    """``_records``: each record's ordinal, DuckDB's line number and start line, from the breaks."""
+    con.execute("create or replace temp table _records (_ord bigint, logical bigint, line bigint)")
+    if not census.records:
+        return
+    breaks = pa.table({k: pa.array(v, pa.int64()) for k, v in zip(("ord", "logical", "line"), zip(*census.breaks))})
+    con.register("_census_breaks", breaks)
+    con.execute(f"""
+        insert into _records
+        select r.range, b.logical + r.range - b.ord, b.line + r.range - b.ord
+        from range(1, {int(census.records)} + 1) r asof join _census_breaks b on r.range >= b.ord""")
+    con.unregister("_census_breaks")
+
+
+def _flag_rows(con: duckdb.DuckDBPyConnection, spec: SourceSpec, census: Census, present: list[str], quar: str):
+    """Rows the parser read but whose values cannot be trusted: quarantined with the column."""
+    columns = [c for c in present if c != "_row"]
+    for row, index, cell in census.formulas:
+        column = columns[index] if index < len(columns) else None
+        con.execute(f"insert into {quar} values (?, ?, ?, null)", [
+            row, column, f"cell {cell} holds a formula without a cached value (the workbook was saved without "
+                         "calculating it); open it in Excel, recalculate and save"])
+    if spec.format == "csv" and not census.nul_bytes:
+        return  # the census counted NUL bytes: none, nothing to look for
+    hit = " or ".join(f"contains({quote_ident(c)}, chr(0))" for c in columns)
+    con.execute(f"""
+        insert into {quar}
+        select _row, column_name, 'the value holds a NUL byte (0x00), which no text column may hold', null
+        from (unpivot (select * from _extract where {hit}) on columns(* exclude (_row))
+              into name column_name value v)
+        where contains(v, chr(0))""")
+
+
+def stage_file(con: duckdb.DuckDBPyConnection, spec: SourceSpec, month: str, path: Path, n: int,
+               earlier: dict[str, str] | None = None) -> FileResult:
     """Read one file into temp tables ``_load_<n>`` (rows to load) and ``_quar_<n>`` (rows to
-    quarantine), outside any transaction: a file DuckDB cannot read must not abort the month."""
-    sha = file_sha256(path)
+    quarantine), outside any transaction: a file DuckDB cannot read must not abort the month.
+    ``earlier`` maps the sha256 of the month's files staged before this one to their names."""
+    earlier = {} if earlier is None else earlier
     quar = f"_quar_{n}"
     con.execute(f"create or replace temp table {quar} (_row bigint, column_name varchar, reason varchar, "
                 "raw_value varchar)")
+
+    def whole_file(reason: str, sha: str | None, counted: int | None) -> FileResult:
+        con.execute(f"insert into {quar} values (null, null, ?, null)", [reason])
+        con.execute(f"create or replace temp table _load_{n} as select * from raw.{spec.raw_table} limit 0")
+        rows = counted or 0
+        return FileResult(path.name, sha, "quarantined", rows, 0, rows, reason, counted)
+
+    problem = _landing_entry_problem(path)
+    if problem:
+        return whole_file(f"{path.name}: {problem}; a landing entry must be the delivered file itself "
+                          "(it was not opened)", None, None)
+    sha = file_sha256(path)
+    census = take_census(spec, path)
+    if sha in earlier:
+        return whole_file(f"{path.name}: same content as {earlier[sha]} (sha256 {sha[:12]}...); the file was "
+                          "delivered twice and is loaded once", sha, census.records)
+    earlier[sha] = path.name
+    if census.open_quote_line is not None:
+        return whole_file(f"{path.name}: line {census.open_quote_line}: a quoted field opens here and is never "
+                          f"closed, so the rest of the file would be read as one value; no row of this file was "
+                          f"loaded ({census.records} rows); close or remove the quote", sha, census.records)
+    _records_table(con, census)
     try:
         read_extract(con, spec, path)
         present = [r[0] for r in con.execute("describe _extract").fetchall()]
@@ -92,16 +179,14 @@ def stage_file(con: duckdb.DuckDBPyConnection, spec: SourceSpec, month: str, pat
             raise ExtractError(f"{path.name}: required columns {missing} are missing from its header "
                                f"({len(present) - 1} columns); see config/sources/{spec.name}.yaml")
     except ExtractError as exc:
-        con.execute(f"insert into {quar} values (null, null, ?, null)", [str(exc)])
-        con.execute(f"create or replace temp table _load_{n} as select * from raw.{spec.raw_table} limit 0")
-        return FileResult(path.name, sha, "quarantined", 0, 0, 0, str(exc))
+        return whole_file(str(exc), sha, census.records)
 
     con.execute(f"create or replace temp table _canonical as select _row, {_mapping_sql(spec, present)} from _extract")
+    con.execute(f"insert into {quar} select * from _rejects")
+    _flag_rows(con, spec, census, present, quar)
     # Hard rules: a row needs its record id, and the id must be unique within the file.
     con.execute(f"""
         insert into {quar}
-        select * from _rejects
-        union all
         select _row, 'source_record_id',
                case when source_record_id is null then 'record id is missing'
                     else 'record id repeats an earlier row of this file' end,
@@ -114,12 +199,35 @@ def stage_file(con: duckdb.DuckDBPyConnection, spec: SourceSpec, month: str, pat
                f"{quote_literal(path.name)} as source_file, _row as source_row, {quote_literal(sha)} as file_sha256, "
                "now() as ingested_at")
     con.execute(f"create or replace temp table _load_{n} as select {lineage}, * exclude (_row) from _canonical "
-                f"where _row not in (select _row from {quar} where _row is not null)")
+                f"where _row is null or _row not in (select _row from {quar} where _row is not null)")
     loaded = con.execute(f"select count(*) from _load_{n}").fetchone()[0]
     quarantined = con.execute(f"select count(distinct _row) from {quar}").fetchone()[0]
     read = con.execute("select count(*) from _extract").fetchone()[0] + \
         con.execute("select count(*) from _rejects").fetchone()[0]
-    return FileResult(path.name, sha, "loaded", read, loaded, quarantined)
+    result = FileResult(path.name, sha, "loaded", read, loaded, quarantined, rows_counted=census.records)
+    if census.records is None:
+        # The parser read a file the census could not (a damaged page, say): not trusted, blocked.
+        result.reason = (f"{path.name}: its records could not be counted independently of the parser "
+                         f"({census.problem}); reconciliation blocks it")
+    if census.records is not None and census.records != loaded + quarantined:
+        result.first_unaccounted_line = _first_unaccounted_line(con, n)
+    return result
+
+
+def _first_unaccounted_line(con: duckdb.DuckDBPyConnection, n: int) -> int | None:
+    """The first line where the census and the staged rows disagree: a record the census found
+    that no staged row accounts for (or found twice, as a sheet repeating a row number), or a
+    staged row the census does not know; a staged row without a line is after the census's last."""
+    return con.execute(f"""
+        with staged as (select source_row as line from _load_{n}
+                        union all select distinct _row from _quar_{n} where _row is not null),
+        c as (select line, count(*) as n from _records group by line),
+        s as (select line, count(*) as n from staged where line is not null group by line)
+        select coalesce(
+            (select min(coalesce(c.line, s.line)) from c full join s on c.line = s.line
+             where coalesce(c.n, 0) <> coalesce(s.n, 0)),
+            (select max(line) + 1 from _records where exists (select 1 from staged where line is null)))
+        """).fetchone()[0]
 
 
 def load_month(con: duckdb.DuckDBPyConnection, spec: SourceSpec, month: str, files: list[Path]) -> list[FileResult]:
@@ -127,7 +235,8 @@ def load_month(con: duckdb.DuckDBPyConnection, spec: SourceSpec, month: str, fil
     month's rows, quarantine and log are swapped in one transaction."""
     con.execute(_SCHEMA)
     con.execute(raw_table_ddl(spec))
-    results = [stage_file(con, spec, month, f, n) for n, f in enumerate(files)]
+    earlier: dict[str, str] = {}
+    results = [stage_file(con, spec, month, f, n, earlier) for n, f in enumerate(files)]
     con.execute("begin")
     try:
         con.execute(f"delete from raw.{spec.raw_table} where extract_month = ?", [month])
@@ -137,9 +246,11 @@ def load_month(con: duckdb.DuckDBPyConnection, spec: SourceSpec, month: str, fil
             con.execute(f"insert into raw.{spec.raw_table} by name select * from _load_{n}")
             con.execute(f"insert into raw.quarantine select ?, ?, ?, ?, _row, column_name, reason, raw_value, now() "
                         f"from _quar_{n}", [spec.name, month, r.file, r.sha256])
-            con.execute("insert into raw.ingest_log values (?, ?, ?, ?, ?, ?, ?, ?, ?, now())",
+            con.execute("insert into raw.ingest_log (source, extract_month, source_file, file_sha256, status, reason, "
+                        "rows_read, rows_loaded, rows_quarantined, ingested_at, rows_counted, first_unaccounted_line) "
+                        "values (?, ?, ?, ?, ?, ?, ?, ?, ?, now(), ?, ?)",
                         [spec.name, month, r.file, r.sha256, r.status, r.reason, r.rows_read, r.rows_loaded,
-                         r.rows_quarantined])
+                         r.rows_quarantined, r.rows_counted, r.first_unaccounted_line])
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
@@ -149,13 +260,73 @@ def load_month(con: duckdb.DuckDBPyConnection, spec: SourceSpec, month: str, fil
     return results
 
 
-def reconciliation(con: duckdb.DuckDBPyConnection, spec: SourceSpec, month: str) -> list[tuple]:
-    """Per file, recounted from the tables: (file, read, loaded, quarantined, balanced)."""
-    return con.execute(f"""
-        select l.source_file, l.rows_read,
+class Reconciled(NamedTuple):
+    file: str
+    counted: int | None       # the file's own record count (census)
+    loaded: int               # recounted from raw.<source>__<entity>
+    quarantined: int          # recounted from raw.quarantine (a whole-file quarantine: every counted row)
+    balanced: bool
+    line: int | None          # the first unaccounted record's start line
+    note: str                 # for a person: the file, the counts, the line
+
+
+def reconciliation(con: duckdb.DuckDBPyConnection, spec: SourceSpec, month: str) -> list[Reconciled]:
+    """Per file, the census against what the tables hold: every record counted is loaded or
+    quarantined. A file quarantined whole accounts for all its records (none may be loaded); one
+    that could not be counted balances only if quarantined whole."""
+    rows = con.execute(f"""
+        select l.source_file, l.rows_counted, l.status, l.first_unaccounted_line,
                (select count(*) from raw.{spec.raw_table} r
                  where r.extract_month = l.extract_month and r.source_file = l.source_file) as loaded,
                (select count(distinct q.source_row) from raw.quarantine q
                  where q.source = l.source and q.extract_month = l.extract_month
                    and q.source_file = l.source_file and q.source_row is not null) as quarantined
         from raw.ingest_log l where l.source = ? and l.extract_month = ? order by 1""", [spec.name, month]).fetchall()
+    out = []
+    for file, counted, status, line, loaded, quarantined in rows:
+        if status == "quarantined":
+            quarantined = counted or 0
+            balanced = loaded == 0
+        else:
+            balanced = counted is not None and counted == loaded + quarantined
+        if balanced:
+            note = f"{file}: {counted} records, {loaded} loaded + {quarantined} quarantined"
+        elif counted is None:
+            note = (f"{file}: its records could not be counted independently of the parser; {loaded} loaded, "
+                    f"{quarantined} quarantined")
+        else:
+            where = f"; first unaccounted record at line {line}" if line is not None else ""
+            note = (f"{file}: the file holds {counted} records, but {loaded} were loaded and {quarantined} "
+                    f"quarantined ({loaded + quarantined - counted:+d}){where}")
+        out.append(Reconciled(file, counted, loaded, quarantined, balanced, line, note))
+    return out
+
+
+class SnapshotChange(NamedTuple):
+    passed: bool
+    loaded: int
+    previous_month: str | None
+    previous_rows: int | None
+    description: str
+
+
+def snapshot_change(con: duckdb.DuckDBPyConnection, spec: SourceSpec, month: str) -> SnapshotChange:
+    """A full snapshot's loaded rows against its last delivery (the latest earlier month with rows
+    loaded): shrinking by more than ``spec.shrink_tolerance``, or empty, fails."""
+    loaded = con.execute(f"select count(*) from raw.{spec.raw_table} where extract_month = ?", [month]).fetchone()[0]
+    previous = con.execute("""
+        select extract_month, sum(rows_loaded) from raw.ingest_log
+        where source = ? and extract_month < ? group by 1 having sum(rows_loaded) > 0
+        order by 1 desc limit 1""", [spec.name, month]).fetchone()
+    tolerance = f"tolerance {spec.shrink_tolerance:.0%}"
+    if previous is None:
+        passed = loaded > 0
+        text = (f"{spec.name} {month}: {loaded:,} rows loaded, no earlier delivery"
+                + ("" if passed else f"; a full snapshot cannot be empty ({tolerance})"))
+        return SnapshotChange(passed, loaded, None, None, text)
+    prev_month, prev_rows = previous[0], int(previous[1])
+    passed = loaded > 0 and loaded >= (1 - spec.shrink_tolerance) * prev_rows
+    change = (loaded - prev_rows) / prev_rows
+    text = (f"{spec.name} {month}: {loaded:,} rows loaded against {prev_rows:,} in {prev_month} "
+            f"({change:+.0%}; {tolerance})")
+    return SnapshotChange(passed, loaded, prev_month, prev_rows, text)

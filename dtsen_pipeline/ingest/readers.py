@@ -1,16 +1,22 @@
 """One reader per format. Each leaves two temp tables on the connection:
 
 - ``_extract``: every column of the file as text, plus ``_row`` (the row an engineer finds in the
-  file: the CSV line, the Excel row, the Parquet record number);
+  file: the line where the CSV record starts, the Excel row, the Parquet record number);
 - ``_rejects``: rows the parser could not read (``_row``, ``column_name``, ``reason``, ``raw_value``).
 
 DuckDB's native readers do the work for CSV and Parquet; XLSX (which DuckDB cannot read offline)
 goes through calamine, column by column. A file that cannot be read at all raises ExtractError.
+CSV lines come from the temp table ``_records`` (ordinal, DuckDB's line, the record's start line)
+that the loader builds from the file's census (ingest/census.py) before reading: DuckDB numbers
+its rejects by its own line count, which ignores line breaks inside quoted fields. Blank lines and
+blank spreadsheet rows are not records.
 """
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
+import re
 from pathlib import Path
 
 import duckdb
@@ -19,6 +25,7 @@ import pyarrow as pa
 from dtsen_pipeline.sources import SourceSpec
 
 MAX_LINE_BYTES = 8 * 1024 * 1024
+HEADER_BYTES = 1 << 20  # a header line is read from the file's first megabyte
 
 
 class ExtractError(Exception):
@@ -48,8 +55,13 @@ def _csv_header(spec: SourceSpec, path: Path) -> list[str]:
     opts = spec.csv
     try:
         # Decode the first line only: a bad byte further down is a row's problem, not the file's.
+        # The line may end in LF, CRLF or CR (a file saved on an old Mac has no LF at all).
         with path.open("rb") as fh:
-            line = fh.readline().decode(opts.encoding)
+            head = fh.read(HEADER_BYTES)
+        if opts.encoding == "utf-16":
+            head = codecs.getincrementaldecoder("utf-16")().decode(head).encode("utf-8")
+        line = re.split(rb"\r\n|\r|\n", head, maxsplit=1)[0].decode("utf-8" if opts.encoding == "utf-16"
+                                                                  else opts.encoding)
     except UnicodeDecodeError as exc:
         raise ExtractError(f"{path.name}: the header is not {opts.encoding} text ({exc.reason} at byte "
                            f"{exc.start}); check csv.encoding in config/sources/{spec.name}.yaml") from None
@@ -79,22 +91,24 @@ def _read_csv(con: duckdb.DuckDBPyConnection, spec: SourceSpec, path: Path) -> N
         con.execute(f"create or replace temp table _parsed as select row_number() over () as _ord, * from {scan}")
     except duckdb.Error as exc:
         raise ExtractError(f"{path.name}: cannot be read as {opts.encoding} CSV: {str(exc).splitlines()[0]}") from None
-    # Each rejected line is one row of the file: a data row lost to the parser, kept here.
+    # Each rejected record is one row of the file: a data row lost to the parser, kept here, on
+    # the line where its record starts.
     con.execute("""
         create or replace temp table _rejects as
-        select line as _row, any_value(column_name) as column_name,
-               string_agg(distinct error_type || ': ' || error_message, '; ') as reason,
-               any_value(csv_line) as raw_value
-        from _csv_rejects group by line""")
-    # Loaded rows take the line numbers the rejects did not: the k-th loaded row is on the k-th free line.
+        select coalesce(r.line, g.line) as _row, g.column_name, g.reason, g.raw_value
+        from (select line, any_value(column_name) as column_name,
+                     string_agg(distinct error_type || ': ' || error_message, '; ') as reason,
+                     any_value(csv_line) as raw_value
+              from _csv_rejects group by line) g
+        left join _records r on r.logical = g.line""")
+    # Loaded rows take the records the rejects did not, in order. A row the census did not see
+    # keeps a NULL line: it is loaded, and reconciliation reports the difference.
     con.execute("""
         create or replace temp table _extract as
-        with n as (select (select count(*) from _parsed) + (select count(*) from _rejects) as rows),
-        lines as (select range as line from range(2, 2 + (select rows from n))
-                  where range not in (select _row from _rejects)),
-        numbered as (select line, row_number() over (order by line) as _ord from lines)
-        select numbered.line as _row, _parsed.* exclude (_ord)
-        from _parsed join numbered using (_ord)""")
+        with free as (select line, row_number() over (order by _ord) as _ord from _records
+                      where logical not in (select line from _csv_rejects))
+        select free.line as _row, _parsed.* exclude (_ord)
+        from _parsed left join free using (_ord) order by _parsed._ord""")
 
 
 def _cell_text(value) -> str | None:
@@ -135,12 +149,14 @@ def _read_xlsx(con: duckdb.DuckDBPyConnection, spec: SourceSpec, path: Path) -> 
         raise ExtractError(f"{path.name}: row {opts.header_row} is not a header of distinct names "
                            f"({len(header)} cells, {sum(not h for h in header)} empty, "
                            f"{len(header) - len(set(header))} repeated); check xlsx.header_row")
-    body = rows[opts.header_row:]
-    while body and all(v in (None, "") for v in body[-1]):
-        body.pop()
+    # Blank rows are not records (the census skips them too); a row with a value only beyond the
+    # header's width is one, without a record id.
+    numbered = [(n, r) for n, r in enumerate(rows[opts.header_row:], start=opts.header_row + 1)
+                if any(v not in (None, "") for v in r)]
+    body = [r for _, r in numbered]
     width = len(header)
     columns = list(zip(*[(r + [None] * width)[:width] for r in body])) if body else [()] * width
-    table = pa.table({"_row": pa.array(range(opts.header_row + 1, opts.header_row + 1 + len(body)), pa.int64()),
+    table = pa.table({"_row": pa.array([n for n, _ in numbered], pa.int64()),
                       **{h: pa.array([_cell_text(v) for v in col], pa.string()) for h, col in zip(header, columns)}})
     con.register("_xlsx_arrow", table)
     con.execute("create or replace temp table _extract as select * from _xlsx_arrow")
