@@ -79,9 +79,10 @@ def _failures(result) -> list[str]:
             data = event.event_specific_data
             if data.severity == AssetCheckSeverity.WARN:
                 continue
-            failed = data.metadata.get("failed") or data.metadata.get("reason")
+            failed = data.metadata.get("failed")
+            detail = str(failed.value) if failed else (data.description or "")
             lines.append(f"blocking check {data.asset_key.to_user_string()} {data.check_name} failed"
-                         f"{': ' + str(failed.value) if failed else ''}; the release was not published and "
+                         f"{': ' + detail if detail else ''}; the release was not published and "
                          "`current` is unchanged")
         elif event.event_type == DagsterEventType.STEP_SKIPPED:
             lines.append(f"step {event.step_key} skipped (an upstream step or blocking check failed)")
@@ -98,8 +99,8 @@ def _warnings(result) -> list[str]:
             data = event.event_specific_data
             if data.severity != AssetCheckSeverity.WARN:
                 continue
-            found = data.metadata.get("failed") or data.metadata.get("reasons")
-            detail = str(found.value).replace("\n", " ").strip() if found else ""
+            found = data.metadata.get("failed")
+            detail = (str(found.value) if found else (data.description or "")).replace("\n", " ").strip()
             lines.append(f"warning: {data.asset_key.to_user_string()} {data.check_name} failed"
                          f"{': ' + detail[:300] if detail and detail != 'none' else ''}")
     return lines

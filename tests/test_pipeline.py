@@ -59,7 +59,9 @@ def test_cli_run_fails_clearly_without_extracts(first_month_run, cli_env):
     # A missing file is a warning naming the source; a full snapshot without it has 0 rows, which
     # blocks what is downstream (the release would lose everyone only that source lists)...
     assert "warning: raw/dtks__individu files_readable failed" in result.stderr
-    assert "check: raw/dtks__individu snapshot_complete failed" in result.stderr
+    assert ("blocking check raw/dtks__individu snapshot_complete failed: dtks 2025-06: 0 rows loaded against "
+            in result.stderr), result.stderr
+    assert "(-100%; tolerance 20%)" in result.stderr
     # ...while a delta source without a file is simply an empty month.
     assert "raw/phk__individu" not in result.stderr
 
