@@ -26,10 +26,10 @@ class WarehouseResource(ConfigurableResource):
     def yield_for_execution(self, context: InitResourceContext):
         """A run holds its data root from its first step to its last (runlock): runs of one data
         root never interleave, and a run that finds a dead run's traces clears them first."""
-        if context.run_id is None:  # outside a run (building a resource in a test or a script)
+        if context.run is None:  # outside a run (building a resource in a test or a script)
             yield self
             return
-        with runlock.hold_data_root(context.run_id, log=context.log.info) as cleaned:
+        with runlock.hold_data_root(context.run.run_id, log=context.log.info, instance=context.instance) as cleaned:
             for line in cleaned:
                 context.log.warning(f"recovered from a run that died: {line}")
             yield self

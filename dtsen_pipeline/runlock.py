@@ -70,10 +70,12 @@ def _holder() -> str:
 
 
 @contextmanager
-def hold_data_root(run_id: str, log: Callable[[str], None] = lambda _: None) -> Iterator[list[str]]:
+def hold_data_root(run_id: str, log: Callable[[str], None] = lambda _: None,
+                   instance=None) -> Iterator[list[str]]:
     """Hold the data root for ``run_id``: wait (saying for whom) while another run holds it, then
-    clear what dead runs left. Yields the list of what was cleaned up. Re-entrant within a process
-    (the CLI takes it before the job, the job's resource again inside)."""
+    clear what dead runs left in ``instance`` (default: the data root's Dagster instance). Yields
+    the list of what was cleaned up. Re-entrant within a process (the CLI takes it before the job,
+    the job's resource again inside)."""
     if _held.get("run_id") == run_id:
         _held["depth"] = int(_held["depth"]) + 1
         try:
@@ -101,7 +103,7 @@ def hold_data_root(run_id: str, log: Callable[[str], None] = lambda _: None) -> 
             "since": datetime.now(timezone.utc).isoformat(timespec="seconds")}), encoding="utf-8")
         os.environ[RUN_ID_ENV] = run_id  # inherited by dbt and any other child
         _held.update(run_id=run_id, depth=1, cleaned=[])
-        cleaned = recover(run_id)
+        cleaned = recover(run_id, instance)
         _held["cleaned"] = cleaned
         for line in cleaned:
             log(f"recovered: {line}")
@@ -164,16 +166,23 @@ def _stop(pid: int) -> None:
             time.sleep(0.1)
 
 
-def recover(current_run_id: str) -> list[str]:
+def _data_root_instance():
+    from dagster import DagsterInstance
+
+    return DagsterInstance.from_config(str(paths.dagster_home()))
+
+
+def recover(current_run_id: str, instance=None) -> list[str]:
     """Clear what runs that died left behind; return one line per thing cleaned. Called only while
     holding the data root, so every other run that claims to be active and holds no liveness lock
     is dead."""
-    from dagster import DagsterInstance
+    from contextlib import nullcontext
+
     from dagster._core.storage.dagster_run import DagsterRunStatus, RunsFilter
 
     cleaned: list[str] = []
     paths.ensure_dirs()
-    with DagsterInstance.get() as instance:
+    with (nullcontext(instance) if instance is not None else _data_root_instance()) as instance:
         statuses = [DagsterRunStatus[s] for s in ACTIVE_STATUSES]
         dead = []
         for run in {r.run_id: r for r in instance.get_runs(filters=RunsFilter(statuses=statuses))}.values():

@@ -224,8 +224,10 @@ def test_registry_errors_name_the_file_and_field(tmp_path):
         load_sources(tmp_path)
 
 
-def test_landing_sensor_requests_each_new_or_changed_file_once(world, tmp_path, monkeypatch):
-    from dagster import DagsterInstance, build_sensor_context
+def test_landing_sensor_refreshes_the_whole_month_once_per_change(world, tmp_path, monkeypatch):
+    """New or changed files request the whole monthly job for their month (one run, whatever the
+    number of sources), and the delivery is recorded on each landing asset's partition."""
+    from dagster import DagsterInstance, SensorResult, build_sensor_context
 
     from dtsen_pipeline.defs.ingest.sensors import landing_sensor
 
@@ -235,16 +237,24 @@ def test_landing_sensor_requests_each_new_or_changed_file_once(world, tmp_path, 
     monkeypatch.setenv("DTSEN_DATA_DIR", str(data))
     with DagsterInstance.ephemeral() as instance:
         ctx = build_sensor_context(instance=instance)
-        first = list(landing_sensor(ctx))
-        requested = {(r.asset_selection[0].to_user_string(), r.partition_key) for r in first}
-        assert requested == {(f"raw/{s.name}__individu", MONTH) for s in load_sources()}
-        again = list(landing_sensor(build_sensor_context(instance=instance, cursor=ctx.cursor)))
-        assert [type(r).__name__ for r in again] == ["SkipReason"]
+        first = landing_sensor(ctx)
+        assert isinstance(first, SensorResult)
+        [request] = first.run_requests
+        assert request.partition_key == MONTH and request.asset_selection is None  # the whole job
+        assert request.tags["dtsen/sources"] == ",".join(sorted(s.name for s in load_sources()))
+        delivered = {e.asset_key.to_user_string(): e for e in first.asset_events}
+        assert set(delivered) == {f"landing/{s.name}" for s in load_sources()}
+        dtks = delivered["landing/dtks"]
+        assert dtks.partition == MONTH and dtks.metadata["files delivered"].value == 1
+        [row] = dtks.metadata["files"].value.records
+        assert len(row.data["sha256"]) == 64 and row.data["bytes"] > 0
+        again = landing_sensor(build_sensor_context(instance=instance, cursor=ctx.cursor))
+        assert type(again).__name__ == "SkipReason"
         corrected = next((data / "landing" / "dtks" / MONTH).glob("DTKS_ART_*.csv"))
         corrected.write_text(corrected.read_text() + "\n")
-        third = list(landing_sensor(build_sensor_context(instance=instance, cursor=ctx.cursor)))
-        assert [(r.asset_selection[0].to_user_string(), r.partition_key) for r in third] == [
-            ("raw/dtks__individu", MONTH)]
+        third = landing_sensor(build_sensor_context(instance=instance, cursor=ctx.cursor))
+        assert [(r.partition_key, r.tags["dtsen/sources"]) for r in third.run_requests] == [(MONTH, "dtks")]
+        assert [e.asset_key.to_user_string() for e in third.asset_events] == ["landing/dtks"]
 
 
 def test_errors_never_quote_file_contents(tmp_path, con):

@@ -35,8 +35,7 @@ def test_a_second_run_waits_for_the_first_and_says_for_whom(in_data_root, monkey
     started = time.monotonic()
     with runlock.hold_data_root("run-b", log=said.append):
         waited = time.monotonic() - started
-        assert other.poll() is not None, "run-b got the data root while run-a still held it"
-    assert waited >= 2
+    assert waited >= 2.5, "run-b got the data root while run-a still held it (for 3 s)"
     assert any("waiting for run run-a (pid" in line for line in said), said
     other.wait(timeout=10)
 
@@ -47,11 +46,11 @@ def test_a_job_run_holds_the_data_root_for_its_whole_length(in_data_root):
 
     @asset
     def first(context: AssetExecutionContext, warehouse: WarehouseResource) -> None:
-        seen.append((context.run_id, runlock.run_is_alive(context.run_id), os_env_run_id()))
+        seen.append((context.run.run_id, runlock.run_is_alive(context.run.run_id), os_env_run_id()))
 
     @asset(deps=[first])
     def second(context: AssetExecutionContext, warehouse: WarehouseResource) -> None:
-        seen.append((context.run_id, runlock.run_is_alive(context.run_id), os_env_run_id()))
+        seen.append((context.run.run_id, runlock.run_is_alive(context.run.run_id), os_env_run_id()))
 
     result = materialize([first, second], resources={"warehouse": WarehouseResource()})
     assert result.success

@@ -21,6 +21,7 @@ from dagster import (
     asset,
 )
 
+from dtsen_pipeline.defs.ingest.landing import landing_key, landing_materialization
 from dtsen_pipeline.ingest.load import load_month, reconciliation, snapshot_change
 from dtsen_pipeline.partitions import monthly_partitions
 from dtsen_pipeline.resources import WAREHOUSE_POOL, WarehouseResource
@@ -36,10 +37,6 @@ def _files_table(results) -> str:
     lines += [f"| `{r.file}` | {r.status} | {r.rows_counted} | {r.rows_read} | {r.rows_loaded} | {r.rows_quarantined} "
               f"| {r.reason} |" for r in results]
     return "\n".join(lines)
-
-
-def landing_key(spec: SourceSpec) -> AssetKey:
-    return AssetKey(["landing", spec.name])
 
 
 def landing_asset(spec: SourceSpec) -> AssetSpec:
@@ -69,12 +66,12 @@ def build_ingest_asset(spec: SourceSpec) -> AssetsDefinition:
                     f"declared in config/sources/{spec.name}.yaml.",
         tags={"source": spec.name, "snapshot": spec.snapshot},
         check_specs=[
-            AssetCheckSpec(RECONCILED, asset=key, blocking=True,
+            AssetCheckSpec(RECONCILED, asset=key, blocking=True, partitions_def=monthly_partitions,
                            description="Per file, every record of the file's own count (a census that does not "
                                        "share the loader's parser) is loaded or quarantined."),
-            AssetCheckSpec(READABLE, asset=key,
+            AssetCheckSpec(READABLE, asset=key, partitions_def=monthly_partitions,
                            description="Every file could be read; a full-snapshot source delivered a file."),
-            *([AssetCheckSpec(SNAPSHOT, asset=key, blocking=True,
+            *([AssetCheckSpec(SNAPSHOT, asset=key, blocking=True, partitions_def=monthly_partitions,
                               description=f"The month's loaded rows are not 0 and fell by at most "
                                           f"{spec.shrink_tolerance:.0%} from the last delivery (full snapshot).")]
               if spec.snapshot == "full" else []),
@@ -83,6 +80,7 @@ def build_ingest_asset(spec: SourceSpec) -> AssetsDefinition:
     def _ingest(context: AssetExecutionContext, warehouse: WarehouseResource):
         month = context.partition_key
         files = spec.landing_files(month)
+        context.log_event(landing_materialization(spec, month, files))  # what was delivered, as read
         with warehouse.connect() as con:
             results = load_month(con, spec, month, files)
             recon = reconciliation(con, spec, month)
