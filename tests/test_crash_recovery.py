@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from dtsen_pipeline import publication
 from tests.conftest import BIN, MONTHS
@@ -103,6 +104,7 @@ def _release_rows(release: Path) -> dict[str, list[tuple]]:
         return {t: con.execute(f"select * from {t} order by all").fetchall() for t in sorted(tables)}
 
 
+@pytest.mark.timeout(1500)  # six runs of a month, five of them killed part-way
 def test_a_run_killed_at_any_stage_recovers_on_the_next_run(first_month_run, data_root, cli_env, tmp_path):
     root = tmp_path / "killed"
     for month_dir in (data_root / "landing").glob(f"*/{MONTH}"):

@@ -63,7 +63,8 @@ def test_cli_run_fails_clearly_without_extracts(first_month_run, cli_env):
             in result.stderr), result.stderr
     assert "(-100%; tolerance 20%)" in result.stderr
     # ...while a delta source without a file is simply an empty month.
-    assert "raw/phk__individu" not in result.stderr
+    assert "warning: raw/phk__individu" not in result.stderr
+    assert "blocking check raw/phk__individu" not in result.stderr
 
 
 @pytest.fixture(scope="module")
