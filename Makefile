@@ -44,8 +44,14 @@ browser:
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver; }
 
+# The Dagster UI on http://127.0.0.1:3000 and, beside it, the report server (GX Data Docs, Splink
+# charts: the UI's links to them) on http://127.0.0.1:3001 (`make ui DTSEN_REPORTS_PORT=4000` moves
+# it); Ctrl-C stops both.
+DTSEN_REPORTS_PORT ?= 3001
 ui: setup
-	DAGSTER_HOME=$$($(BIN)/python -m dtsen_pipeline.paths dagster_home) \
+	@export DAGSTER_HOME=$$($(BIN)/python -m dtsen_pipeline.paths dagster_home) DTSEN_REPORTS_PORT=$(DTSEN_REPORTS_PORT); \
+		$(BIN)/python -m dtsen_pipeline.reports & reports=$$!; \
+		trap 'kill $$reports 2>/dev/null' EXIT INT TERM; \
 		$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 bench: setup
