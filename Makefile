@@ -11,6 +11,7 @@ SIZES        ?= 100000,1000000
 GEN_SIZES    ?=
 INGEST_SIZES ?=
 INCR_SIZES   ?= 1000000
+OLD_DUCKDB   := 1.0.0 1.1.3
 
 .PHONY: setup demo test browser ui bench clean-data
 
@@ -21,6 +22,10 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	@# Older DuckDB clients, each in its own folder (never on the venv's path), for the test that
+	@# opens a release as an analyst's older tool would (tests/test_publication.py, OLD_DUCKDB).
+	for v in $(OLD_DUCKDB); do $(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps \
+		--target $(VENV)/duckdb-compat/$$v duckdb==$$v; done
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
