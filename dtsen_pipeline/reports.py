@@ -43,11 +43,6 @@ def port() -> int:
     return int(value)
 
 
-def served(path: Path | str) -> bool:
-    """Whether ``path`` is under data/reports/ (so the report server has it)."""
-    return Path(path).resolve().is_relative_to(paths.reports_dir().resolve())
-
-
 def url(path: Path | str | None = None, *, anchor: str | None = None) -> str:
     """The address of ``path`` (a file under data/reports/; the index when None) on the report server."""
     root = paths.reports_dir().resolve()
