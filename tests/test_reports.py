@@ -75,9 +75,11 @@ def report_server(first_month_run, cli_env, tmp_path_factory):
             if _get(f"{origin}/")[0] == 200:
                 break
         except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
+            if proc.poll() is not None:
+                pytest.fail(f"the report server exited: {Path(log.name).read_text()[-1500:]}")
+            if time.monotonic() > deadline:
                 os.killpg(proc.pid, signal.SIGTERM)
-                pytest.fail(f"the report server did not answer on {origin}: {Path(log.name).read_text()}")
+                pytest.fail(f"the report server did not answer on {origin}: {Path(log.name).read_text()[-1500:]}")
             time.sleep(0.3)
     yield origin
     os.killpg(proc.pid, signal.SIGTERM)
