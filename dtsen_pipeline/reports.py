@@ -136,8 +136,9 @@ def render_index() -> str:
                 r = json.loads(p.read_text(encoding="utf-8"))
                 page = Path(r["data_docs"]) if r.get("data_docs") else None
                 docs = _link(page, "page") if page and page.is_file() else ""
+                failed = html.escape(", ".join(r["failed"]))
                 parts.append(f"<tr><td>{html.escape(p.stem)}</td><td>{'yes' if r['success'] else '<b>no</b>'}</td>"
-                             f"<td>{r['rows']:,}</td><td>{html.escape(', '.join(r['failed']))}</td><td>{docs}</td></tr>")
+                             f"<td>{r['rows']:,}</td><td>{failed}</td><td>{docs}</td></tr>")
             parts.append("</table>")
         charts = sorted((paths.linkage_reports_dir() / month).glob("*.html"))
         if charts:

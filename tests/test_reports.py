@@ -52,7 +52,8 @@ def ui_links(first_month_run, data_root) -> dict[str, str]:
             if event is None:
                 continue
             if event.event_type == DagsterEventType.ASSET_MATERIALIZATION:
-                owner, metadata = event.asset_key.to_user_string(), event.step_materialization_data.materialization.metadata
+                owner = event.asset_key.to_user_string()
+                metadata = event.step_materialization_data.materialization.metadata
             elif event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
                 owner, metadata = event.event_specific_data.check_name, event.event_specific_data.metadata
             else:
@@ -66,7 +67,8 @@ def ui_links(first_month_run, data_root) -> dict[str, str]:
 def report_server(first_month_run, cli_env, tmp_path_factory):
     port = _free_port()
     log = open(tmp_path_factory.mktemp("reports") / "server.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "dtsen_pipeline.reports"], env={**cli_env, "DTSEN_REPORTS_PORT": str(port)},
+    proc = subprocess.Popen([sys.executable, "-m", "dtsen_pipeline.reports"],
+                            env={**cli_env, "DTSEN_REPORTS_PORT": str(port)},
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     origin = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
