@@ -11,6 +11,7 @@ SIZES        ?= 100000,1000000
 GEN_SIZES    ?=
 INGEST_SIZES ?=
 INCR_SIZES   ?= 1000000
+OLD_DUCKDB   := 1.0.0 1.1.3
 
 .PHONY: setup demo test browser ui bench clean-data
 
@@ -21,6 +22,10 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	@# Older DuckDB clients, each in its own folder (never on the venv's path), for the test that
+	@# opens a release as an analyst's older tool would (tests/test_publication.py, OLD_DUCKDB).
+	for v in $(OLD_DUCKDB); do $(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps \
+		--target $(VENV)/duckdb-compat/$$v duckdb==$$v; done
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
@@ -44,8 +49,14 @@ browser:
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver; }
 
+# The Dagster UI on http://127.0.0.1:3000 and, beside it, the report server (GX Data Docs, Splink
+# charts: the UI's links to them) on http://127.0.0.1:3001 (`make ui DTSEN_REPORTS_PORT=4000` moves
+# it); Ctrl-C stops both.
+DTSEN_REPORTS_PORT ?= 3001
 ui: setup
-	DAGSTER_HOME=$$($(BIN)/python -m dtsen_pipeline.paths dagster_home) \
+	@export DAGSTER_HOME=$$($(BIN)/python -m dtsen_pipeline.paths dagster_home) DTSEN_REPORTS_PORT=$(DTSEN_REPORTS_PORT); \
+		$(BIN)/python -m dtsen_pipeline.reports & reports=$$!; \
+		trap 'kill $$reports 2>/dev/null' EXIT INT TERM; \
 		$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 bench: setup

@@ -1,7 +1,10 @@
-"""Charts people would rather look at than read: Markdown bars for Dagster metadata (they render
-in the UI without images), from aggregates only (never a person's value)."""
+"""Charts people would rather look at than read, for Dagster metadata: bars drawn with block
+characters (they render in the UI without images) and tables Dagster shows inline
+(``MetadataValue.table``), from aggregates only (never a person's value)."""
 
 from __future__ import annotations
+
+from dagster import MetadataValue, TableColumn, TableRecord, TableSchema
 
 BLOCKS = " ▏▎▍▌▋▊▉█"
 
@@ -13,21 +16,33 @@ def bar(share: float, width: int = 20) -> str:
     return "█" * (eighths // 8) + (BLOCKS[eighths % 8] if eighths % 8 else "")
 
 
-def desil_by_province(rows: list[tuple[str, str, int, int]]) -> str:
-    """Markdown: for each province, the share of its ranked persons in each desil, and a bar of the
-    share in desil 1-4 (PKH's range). ``rows`` are (kode_prov, nama_provinsi, desil, persons)."""
+def table(columns: list[tuple[str, str]], rows: list[tuple], descriptions: dict[str, str] | None = None
+          ) -> MetadataValue:
+    """A Dagster table from ``(name, type)`` columns (types: string, int, float, bool) and rows of
+    values in that order."""
+    descriptions = descriptions or {}
+    schema = TableSchema(columns=[TableColumn(n, t, description=descriptions.get(n)) for n, t in columns])
+    return MetadataValue.table([TableRecord(dict(zip([n for n, _ in columns], row, strict=True))) for row in rows],
+                               schema)
+
+
+def desil_by_province(rows: list[tuple[str, str, int, int]]) -> MetadataValue:
+    """For each province, the share of its ranked persons in each desil, and a bar of the share in
+    desil 1-4 (PKH's range). ``rows`` are (kode_prov, nama_provinsi, desil, persons)."""
     provinces: dict[tuple[str, str], dict[int, int]] = {}
     for kode, nama, desil, persons in rows:
         # A family with no region (no member placed) is shown, not dropped, and never breaks the sort.
         key = (kode or "", nama or ("(no region)" if not kode else ""))
         by_desil = provinces.setdefault(key, {})
         by_desil[int(desil)] = by_desil.get(int(desil), 0) + int(persons or 0)
-    lines = ["| province | persons | " + " | ".join(f"d{d}" for d in range(1, 11)) + " | desil 1-4 | |",
-             "|---|---:|" + "---:|" * 10 + "---:|---|"]
+    columns = [("province", "string"), ("persons", "int"), *((f"d{d}", "string") for d in range(1, 11)),
+               ("desil 1-4", "string"), ("desil 1-4 bar", "string")]
+    out = []
     for (kode, nama), by_desil in sorted(provinces.items()):
         total = sum(by_desil.values()) or 1
         shares = [by_desil.get(d, 0) / total for d in range(1, 11)]
         low = sum(shares[:4])
-        lines.append(f"| {' '.join(p for p in (kode, nama) if p)} | {total:,} | " + " | ".join(f"{s:.0%}" for s in shares)
-                     + f" | {low:.0%} | {bar(low)} |")
-    return "\n".join(lines)
+        out.append((" ".join(p for p in (kode, nama) if p), sum(by_desil.values()), *(f"{s:.0%}" for s in shares),
+                    f"{low:.0%}", bar(low)))
+    return table(columns, out, {"persons": "persons in ranked families",
+                                "d1": "share of the province's persons in national desil 1 (poorest)"})

@@ -94,6 +94,11 @@ def quality_results_dir() -> Path:
     return reports_dir() / "quality" / "results"
 
 
+def linkage_reports_dir() -> Path:
+    """Splink's charts per month (``<YYYY-MM>/*.html``), linked from the UI."""
+    return reports_dir() / "linkage"
+
+
 def screenshots_dir() -> Path:
     """Screenshots of the Dagster UI taken by the browser test (kept under the checkout's data/)."""
     return _env_path("DTSEN_SCREENSHOTS_DIR", PROJECT_ROOT / "data" / "screenshots")

@@ -5,6 +5,11 @@ A release is built beside the others under a temporary name and renamed into pla
 ``rename``. A reader sees the old release or the new one, never half of either. A crash leaves
 only a ``.tmp-*`` folder, which is not a release and is removed by the next publication. A
 release is never rewritten: publishing a month again makes a new revision ``<YYYY-MM>.r2``.
+``current`` always names the latest month published: a new revision of an earlier month is
+published beside it and leaves ``current`` where it is (advance_current).
+
+The release databases are written in DuckDB's v1.0.0 storage format, so that analysts' tools with
+an older DuckDB (DBeaver and other bundled drivers) open them: DuckDB 1.0.0 or newer.
 """
 
 from __future__ import annotations
@@ -35,6 +40,10 @@ IDENTIFIED_DB = "identitas/dtsen_identitas.duckdb"       # identified, restricte
 PARQUET_DIR = "parquet"
 MANIFEST = "manifest.json"
 _RELEASE_NAME = re.compile(r"^(\d{4}-\d{2})(?:\.r(\d+))?$")
+# The storage format of the release databases: what DuckDB 1.0.0 reads (and so every client since).
+# The working warehouse keeps DuckDB's newest format; only what analysts open is pinned.
+STORAGE_VERSION = "v1.0.0"
+MIN_DUCKDB_CLIENT = "1.0.0"
 
 
 # Personal identity: these columns never reach the pseudonymised database as they are, whatever
@@ -246,8 +255,9 @@ def write_release(month: str, tables: dict[str, str], extra: dict | None = None,
         salt = pseudonym_salt()
         with warehouse.connect() as con:
             # ATTACH and COPY take no parameters: the paths are quoted (a data root may hold a ').
-            con.execute(f"attach {quote_literal(str(pseudo))} as release")
-            con.execute(f"attach {quote_literal(str(ident))} as identified")
+            storage = f"(storage_version {quote_literal(STORAGE_VERSION)})"
+            con.execute(f"attach {quote_literal(str(pseudo))} as release {storage}")
+            con.execute(f"attach {quote_literal(str(ident))} as identified {storage}")
             con.execute("create or replace temp table pseudonym_salt as select ? as salt", [salt])
             for name, source in tables.items():
                 con.execute(f"create table identified.main.{name} as select * from {source}")
@@ -272,6 +282,7 @@ def write_release(month: str, tables: dict[str, str], extra: dict | None = None,
             "published_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "tables": counts,
             "files": checksums,
+            "duckdb": {"storage_version": STORAGE_VERSION, "min_client_version": MIN_DUCKDB_CLIENT},
             "pseudonymised": {"hash": "sha256(salt || value)", "hashed": config().hash_columns,
                               "dropped": config().drop_columns},
             **(extra or {}),
@@ -297,6 +308,35 @@ def switch_current(release: Path) -> Path:
     tmp.symlink_to(release.name, target_is_directory=True)
     os.replace(tmp, paths.current_release())
     return paths.current_release()
+
+
+@dataclass(frozen=True)
+class CurrentChange:
+    """What publishing a release did to ``current``."""
+
+    previous: str | None   # the release ``current`` named before (None: there was none)
+    current: str           # the release it names now
+    moved: bool            # False when the release was of an earlier month than ``current``'s
+
+    def describe(self, release: Path) -> str:
+        if self.moved:
+            return f"current: {self.previous or 'none'} -> {self.current}"
+        return (f"current: unchanged, still {self.current} ({release.name} is a revision of an earlier month; "
+                f"read it at {release})")
+
+
+def advance_current(release: Path) -> CurrentChange:
+    """Point ``current`` at ``release`` unless ``current`` already names a later month: analysts
+    reading ``current`` always read the latest month, and a month published again (a correction)
+    never sends them back in time. A new revision of the latest month does become ``current``."""
+    previous, month = current_name(), _RELEASE_NAME.match(release.name)
+    if month is None:
+        raise ValueError(f"{release.name} is not a release name (YYYY-MM or YYYY-MM.rN)")
+    latest = current_month()
+    if latest is not None and month.group(1) < latest:
+        return CurrentChange(previous, previous, moved=False)
+    switch_current(release)
+    return CurrentChange(previous, release.name, moved=True)
 
 
 def current_month() -> str | None:

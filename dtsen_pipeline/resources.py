@@ -18,7 +18,14 @@ LOCK_RETRY_SECONDS = 60
 
 
 class WarehouseResource(ConfigurableResource):
-    """The working DuckDB warehouse. Empty ``path`` means the default from paths.warehouse_db()."""
+    """The working DuckDB warehouse. Empty ``path`` means the default from paths.warehouse_db().
+
+    Not dagster-duckdb's DuckDBResource: that one retries every IOException (a corrupt file or a
+    missing folder too) for ~100 s and then raises DuckDB's bare error, leaves the connection open
+    when the step raises (the file stays locked for the next step), and has no place for the data
+    root's run lock. This one
+    opens through warehouse.connect (the one way to open DuckDB here: waits on the lock, then says
+    which file and what to do), always closes, and asks Dagster to retry the step later."""
 
     path: str = ""
 

@@ -4,8 +4,11 @@ and the README's example queries."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -143,6 +146,106 @@ def test_a_crash_while_publishing_leaves_no_half_release(scratch_publish, crash_
     published = publication.write_release("2031-02", RELEASE_TABLES)
     assert not leftover.exists() and published.name == "2031-02"
     assert publication.current_name() == "2031-01"
+
+
+def test_current_always_names_the_latest_month(scratch_publish):
+    """Issue 16: after March was published, publishing January again made `current` January and
+    analysts silently read an older month. A correction of January is now a new revision beside
+    the others, and `current` stays on March; a correction of March does move it."""
+    march = publication.write_release("2031-03", RELEASE_TABLES)
+    change = publication.advance_current(march)
+    assert change.moved and change.previous == "2031-01" and publication.current_name() == "2031-03"
+    january = publication.write_release("2031-01", RELEASE_TABLES)
+    change = publication.advance_current(january)
+    assert january.name == "2031-01.r2" and january.is_dir()
+    assert not change.moved and change.current == "2031-03" and publication.current_name() == "2031-03"
+    assert "current: unchanged, still 2031-03" in change.describe(january)
+    current_manifest = json.loads((paths.current_release() / publication.MANIFEST).read_text())
+    assert (current_manifest["month"], current_manifest["revision"]) == ("2031-03", 1)
+    corrected = publication.write_release("2031-03", RELEASE_TABLES)
+    assert publication.advance_current(corrected).moved and publication.current_name() == "2031-03.r2"
+
+
+def test_republishing_an_earlier_month_in_dagster_says_current_is_unchanged(first_month_run, in_data_root,
+                                                                             monkeypatch, tmp_path):
+    """The publish asset itself, for the month the warehouse holds, while `current` already names a
+    later month: a new release, `current` untouched, and the UI (metadata, log) says so."""
+    from dagster import DagsterEventType, DagsterInstance, TableMetadataValue, UrlMetadataValue, materialize
+
+    from dtsen_pipeline.definitions import defs
+    from dtsen_pipeline.defs.publish.assets import dtsen_release
+
+    monkeypatch.setenv("DTSEN_PUBLISH_DIR", str(tmp_path / "publish"))
+    monkeypatch.setenv("DTSEN_REPORTS_DIR", str(tmp_path / "reports"))
+    with duckdb.connect(str(paths.warehouse_db()), read_only=True) as con:
+        [(month,)] = con.execute("select distinct extract_month from marts.dtsen_individu").fetchall()
+    later = f"{int(month[:4]) + 1}{month[4:]}"
+    publication.switch_current(publication.write_release(later, RELEASE_TABLES))
+    # The gate's results as the checks leave them (this test is about `current`, not the gate).
+    results = paths.quality_results_dir() / month
+    results.mkdir(parents=True)
+    for table in RELEASE_TABLES:
+        (results / f"{table}.json").write_text(json.dumps({
+            "suite": table, "success": True, "rows": 1, "batches": 1, "expectations": 1, "failed": [],
+            "skipped": [], "run_id": "earlier", "data_docs": None}))
+    with DagsterInstance.ephemeral() as instance:
+        result = materialize([dtsen_release], partition_key=month, instance=instance, resources=defs.resources)
+        logs = [e.user_message for e in instance.all_logs(result.run_id)
+                if e.dagster_event is None or e.dagster_event.event_type != DagsterEventType.ASSET_MATERIALIZATION]
+    assert publication.current_name() == later and (paths.publish_dir() / month).is_dir()
+    [materialization] = result.asset_materializations_for_node("publish__dtsen_release")
+    meta = materialization.metadata
+    assert meta["current"].value == f"unchanged, still {later}" and meta["previous current"].value == later
+    assert any(f"published {month} as {month}; current: unchanged, still {later}" in m for m in logs), logs
+    # Issue 16, point 7: tables the UI shows inline, and a link the browser opens.
+    for label in ("gate", "desil by province", "preview: dtsen_program_kabupaten", "tables"):
+        assert isinstance(meta[label], TableMetadataValue), label
+    assert {r.data["table"]: r.data["rows"] for r in meta["tables"].records} == \
+        json.loads((paths.publish_dir() / month / "manifest.json").read_text())["tables"]
+    assert [r.data["suite"] for r in meta["gate"].records] == sorted(RELEASE_TABLES)
+    assert isinstance(meta["reports"], UrlMetadataValue)
+    assert meta["reports"].value == f"http://127.0.0.1:3001/index.html#{month}"
+
+
+# make setup installs these into .venv/duckdb-compat/<version>/ (Makefile, OLD_DUCKDB); the fixture
+# installs one that is missing (pytest run on its own).
+OLD_DUCKDB = ("1.0.0", "1.1.3")
+_READ_ALL = """
+import duckdb, json, sys
+con = duckdb.connect(sys.argv[1], read_only=True)
+tables = [r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()]
+print(json.dumps([duckdb.__version__, {t: len(con.execute(f'select * from "{t}"').fetchall()) for t in tables}]))
+"""
+
+
+@pytest.fixture(scope="session", params=OLD_DUCKDB)
+def old_duckdb(request) -> tuple[str, Path]:
+    folder = paths.PROJECT_ROOT / ".venv" / "duckdb-compat" / request.param
+    if not (folder / "duckdb").is_dir():
+        uv = Path(sys.executable).parent / "uv"
+        install = [str(uv), "pip", "install", "--python", sys.executable] if uv.exists() else \
+            [sys.executable, "-m", "pip", "install", "--disable-pip-version-check"]
+        subprocess.run([*install, "--quiet", "--no-deps", "--target", str(folder), f"duckdb=={request.param}"],
+                       check=True, capture_output=True, timeout=600)
+    return request.param, folder
+
+
+def test_older_duckdb_clients_open_both_release_databases(release, old_duckdb):
+    """Issue 16: DuckDB 1.1.3 (DBeaver and other tools bundle such drivers) refused a release
+    ("version number 999, we can only read version 64"). Both databases, every row of every table,
+    read by an older DuckDB in its own process."""
+    version, folder = old_duckdb
+    manifest = json.loads((release / "manifest.json").read_text())
+    env = {**os.environ, "PYTHONPATH": str(folder)}  # the old duckdb, not the venv's
+    for db in (publication.RELEASE_DB, publication.IDENTIFIED_DB):
+        proc = subprocess.run([sys.executable, "-s", "-c", _READ_ALL, str(release / db)], env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, f"DuckDB {version} cannot open {db}: {proc.stderr[-600:]}"
+        client, rows = json.loads(proc.stdout)
+        assert client == version
+        assert rows == manifest["tables"], db
+    # The manifest says which clients can read it.
+    assert manifest["duckdb"] == {"storage_version": "v1.0.0", "min_client_version": OLD_DUCKDB[0]}
 
 
 def _readme_queries() -> list[str]:

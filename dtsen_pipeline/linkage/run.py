@@ -130,7 +130,7 @@ def _waterfall_chart(con, db_api, sdf, model_json: Path, out: Path) -> Path | No
                     for r in explainer.inference.score_pairs(side["left"], side["right"]).as_record_list()}
     records = [scored_pairs[pair] for pair in sample if pair in scored_pairs]
     chart = explainer.visualisations.waterfall_chart(records, filter_nulls=False, remove_sensitive_data=True)
-    chart.save(str(out))
+    chart.save(str(out), inline=True)  # Vega inlined: the chart renders with no network
     return out
 
 
@@ -290,7 +290,9 @@ def link_month(identities: pa.Table, model_path: Path, decisions: pa.Table | Non
             for name, chart in (("match_weights", linker.visualisations.match_weights_chart()),
                                 ("m_u_parameters", linker.visualisations.m_u_parameters_chart())):
                 charts[name] = charts_dir / f"{name}.html"
-                chart.save(str(charts[name]))
+                # Vega, Vega-Lite and vega-embed inlined (Splink ships them): without ``inline`` the
+                # page loads them from a CDN and shows only an error offline.
+                chart.save(str(charts[name]), inline=True)
             waterfall = _waterfall_chart(con, db_api, sdf, model_path, charts_dir / "waterfall_sample_pairs.html")
             if waterfall is not None:
                 charts["waterfall_sample_pairs"] = waterfall

@@ -23,7 +23,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from dtsen_pipeline import paths, sources
+from dtsen_pipeline import paths, reports, sources
 from dtsen_pipeline.ingest.readers import quote_literal
 from dtsen_pipeline.quality.settings import ExpectationsConfig, load_expectations
 
@@ -160,6 +160,11 @@ def _context(root: str):
 
 def data_docs_dir() -> Path:
     return paths.reports_dir() / "quality"
+
+
+def data_docs_site() -> Path:
+    """GX's Data Docs site (its index is replaced by data/reports/index.html: see reports.py)."""
+    return data_docs_dir() / "gx" / "uncommitted" / "data_docs" / "local_site"
 
 
 class _Runner:
@@ -364,5 +369,9 @@ def _write_data_docs(runner: _Runner, spec: SuiteSpec, month: str, summary: Vali
         context.validation_results_store.set(key, validation)
         context.build_data_docs(resource_identifiers=[key])
         urls = context.get_docs_sites_urls(resource_identifier=key)
-    url = urls[0]["site_url"] if urls else None
-    return Path(url.removeprefix("file://")) if url else None
+        page = Path(urls[0]["site_url"].removeprefix("file://")) if urls else None
+        # GX's templates load their CSS and JavaScript from CDNs: rewritten to load nothing.
+        if page is not None and page.is_file():
+            reports.make_offline_file(page)
+        reports.replace_gx_index(data_docs_site())
+    return page

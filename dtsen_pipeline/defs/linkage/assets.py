@@ -23,7 +23,7 @@ from dagster import (
     multi_asset,
 )
 
-from dtsen_pipeline import paths
+from dtsen_pipeline import paths, reports
 from dtsen_pipeline.charts import bar
 from dtsen_pipeline.linkage import model
 from dtsen_pipeline.linkage.families import link_families
@@ -256,10 +256,11 @@ def person_linkage(context: AssetExecutionContext, config: LinkageConfig, wareho
     decisions = read_decisions(decisions_file, known_keys=identities.column(model.UNIQUE_ID))
     try:
         result = link_month(identities, paths.models_dir() / f"{model.MODEL_VERSION}_{month}.json",
-                            decisions=decisions, charts_dir=paths.reports_dir() / "linkage" / month,
+                            decisions=decisions, charts_dir=paths.linkage_reports_dir() / month,
                             reuse_model=reuse, previous=previous)
     except DecisionsTooLargeError as exc:
         raise ValueError(f"{decisions_file}: {exc}") from None
+    reports.write_index()
 
     with warehouse.connect() as con:
         con.execute(_CREATE)
@@ -304,7 +305,9 @@ def person_linkage(context: AssetExecutionContext, config: LinkageConfig, wareho
         "records scored again": result.rescored if result.rescored is not None else identities.num_rows,
         "pairs for clerical review (linkage.review_pairs)": result.review.num_rows,
         "review decisions applied": MetadataValue.json(result.decisions_applied or {"none": str(decisions_file)}),
-        **{f"chart: {name}": MetadataValue.path(str(path)) for name, path in result.charts.items()},
+        # Links the browser opens (the report server of `make ui`; see reports.py).
+        **{f"chart: {name}": MetadataValue.url(reports.url(path)) for name, path in result.charts.items()},
+        "all reports": MetadataValue.url(reports.url(anchor=month)),
         "id events (linkage.id_history)": MetadataValue.json(id_events),
         "dagster/row_count": identities.num_rows,
     })

@@ -5,13 +5,13 @@ import json
 
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
-from dtsen_pipeline import charts, paths, publication
+from dtsen_pipeline import charts, paths, publication, reports
 from dtsen_pipeline.checksums import file_sha256
 from dtsen_pipeline.linkage import model
 from dtsen_pipeline.partitions import monthly_partitions
 from dtsen_pipeline.defs.linkage.assets import latest_model
 from dtsen_pipeline.defs.publish.tables import RELEASE_TABLES
-from dtsen_pipeline.defs.quality.assets import GATE_KEY
+from dtsen_pipeline.defs.quality.assets import GATE_KEY, gate_table
 from dtsen_pipeline.quality.results import gate_results
 from dtsen_pipeline.resources import WAREHOUSE_POOL, WarehouseResource
 
@@ -36,7 +36,9 @@ def _linkage_model(month: str) -> dict:
     description="The month's release under data/publish/YYYY-MM/: a pseudonymised analyst DuckDB, "
                 "Parquet per mart, an identified DuckDB for restricted roles, and a manifest (row "
                 "counts, checksums, linkage model, gate results). Immutable; `current` switches to it "
-                "atomically. Runs only after every blocking quality check passed.",
+                "atomically when it is the latest month (a month published again leaves `current` on a "
+                "later month). Readable by DuckDB 1.0.0 or newer. Runs only after every blocking quality "
+                "check passed.",
 )
 def dtsen_release(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
     month = context.partition_key
@@ -62,13 +64,14 @@ def dtsen_release(context: AssetExecutionContext, warehouse: WarehouseResource) 
     # `current` has switched, or a complete release would sit behind a failed run.
     metadata = {
         "month": month,
-        "gate": MetadataValue.md("| suite | passed | failed |\n|---|---|---|\n" + "\n".join(
-            f"| {name} | {'yes' if r['success'] else 'no'} | {', '.join(r['failed'])} |" for name, r in gate.items())),
-        "desil by province": MetadataValue.md(charts.desil_by_province(desil_rows)),
-        "preview: dtsen_program_kabupaten": MetadataValue.md(
-            "| programme | kode_kab | kabupaten | eligible | receiving | exclusion error | inclusion error |\n"
-            "|---|---|---|---:|---:|---:|---:|\n" + "\n".join("| " + " | ".join(str(v) for v in r) + " |"
-                                                            for r in preview)),
+        "gate": gate_table(gate),
+        "desil by province": charts.desil_by_province(desil_rows),
+        "preview: dtsen_program_kabupaten": charts.table(
+            [("programme", "string"), ("kode_kab", "string"), ("kabupaten", "string"), ("eligible", "int"),
+             ("receiving", "int"), ("exclusion error", "int"), ("inclusion error", "int")],
+            [tuple("" if v is None else v for v in r) for r in preview]),
+        # The month's quality pages and linkage charts, opened in the browser (served by `make ui`).
+        "reports": MetadataValue.url(reports.url(anchor=month)),
     }
     release = publication.write_release(month, RELEASE_TABLES, extra={
         "linkage_model": _linkage_model(month), "gate": gate, "dagster_run_id": context.run.run_id})
@@ -77,13 +80,16 @@ def dtsen_release(context: AssetExecutionContext, warehouse: WarehouseResource) 
         "release": MetadataValue.path(str(release)),
         "revision": manifest["revision"],
         "analyst database (pseudonymised)": MetadataValue.path(str(release / publication.RELEASE_DB)),
-        "current": MetadataValue.path(str(paths.current_release())),
-        "tables": MetadataValue.md("| table | rows |\n|---|---:|\n" + "\n".join(
-            f"| {t} | {n:,} |" for t, n in manifest["tables"].items())),
+        "oldest DuckDB that opens it": publication.MIN_DUCKDB_CLIENT,
+        "tables": charts.table([("table", "string"), ("rows", "int")], list(manifest["tables"].items())),
         "linkage model": manifest["linkage_model"]["file"] or "none",
     })
-    previous = publication.current_name()
-    publication.switch_current(release)  # the last thing that can fail
-    metadata["previous current"] = previous or "none"
-    context.log.info(f"published {month} as {release.name}; current: {previous} -> {release.name}")
+    change = publication.advance_current(release)  # the last thing that can fail
+    metadata["previous current"] = change.previous or "none"
+    metadata["current"] = change.current if change.moved else f"unchanged, still {change.current}"
+    metadata["current path"] = MetadataValue.path(str(paths.current_release()))
+    if change.moved:
+        context.log.info(f"published {month} as {release.name}; {change.describe(release)}")
+    else:
+        context.log.warning(f"published {month} as {release.name}; {change.describe(release)}")
     return MaterializeResult(metadata=metadata)

@@ -2,17 +2,27 @@
 
 The GX suites run as asset checks on the assets they judge (defs/quality/checks.py). The marts'
 checks are blocking, so this asset runs only once every mart's suite has passed in the run. It
-gathers the month's results, staged sources' warnings included, and links the GX Data Docs site.
+gathers the month's results, staged sources' warnings included, and links the reports page
+(every suite's GX Data Docs page, served over HTTP: see reports.py).
 The publication depends on it.
 """
 
 
-from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    MaterializeResult,
+    MetadataValue,
+    TableColumn,
+    TableRecord,
+    TableSchema,
+    asset,
+)
 
+from dtsen_pipeline import reports
 from dtsen_pipeline.defs.publish.tables import RELEASE_TABLES
 from dtsen_pipeline.partitions import monthly_partitions
 from dtsen_pipeline.quality.results import gate_results
-from dtsen_pipeline.quality.validate import data_docs_dir
 from dtsen_pipeline.resources import WAREHOUSE_POOL
 
 GATE_KEY = AssetKey(["quality", "gate"])
@@ -40,17 +50,36 @@ def quality_gate(context: AssetExecutionContext) -> MaterializeResult:
                          + (f"failed: {', '.join(failed)}; " if failed else "")
                          + "the release will not be published")
     warnings = [name for name, r in results.items() if not r["success"]]
-    table = "| suite | passed | rows | failed | skipped | Data Docs |\n|---|---|---:|---|---|---|\n" + "\n".join(
-        f"| {name} | {'yes' if r['success'] else '**no** (warning)'} | {r['rows']:,} | {', '.join(r['failed'])} | "
-        f"{len(r['skipped'])} | {'[page](file://' + r['data_docs'] + ')' if r.get('data_docs') else ''} |"
-        for name, r in sorted(results.items()))
     for name in warnings:
         context.log.warning(f"quality gate {month}: {name} failed (a warning): {', '.join(results[name]['failed'])}")
+    reports.write_index()
     return MaterializeResult(metadata={
         "month": month,
         "suites": len(results),
         "blocking suites passed": len(RELEASE_TABLES),
         "warnings": ", ".join(warnings) or "none",
-        "results": MetadataValue.md(table),
-        "data docs": MetadataValue.path(str(data_docs_dir() / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html")),
+        "results": gate_table(results),
+        # Links the browser opens (served by `make ui`; see reports.py): every suite's Data Docs page
+        # and the linkage charts of the month, listed on one page.
+        "reports": MetadataValue.url(reports.url(anchor=month)),
     })
+
+
+GATE_COLUMNS = TableSchema(columns=[
+    TableColumn("suite", "string", description="gx_<suite> is its check"),
+    TableColumn("blocking", "bool", description="a mart's suite blocks the release; a source's warns"),
+    TableColumn("passed", "bool"),
+    TableColumn("rows", "int", description="rows validated"),
+    TableColumn("failed expectations", "string"),
+    TableColumn("skipped", "int", description="expectations not evaluated (e.g. no earlier release)"),
+])
+
+
+def gate_table(results: dict) -> MetadataValue:
+    """The gate's results, one row per suite, as a Dagster table (shown inline in the UI; each suite's
+    Data Docs page is linked from its check and from the `reports` page, not here: a long URL per
+    row would push the table past the panel's width)."""
+    return MetadataValue.table([TableRecord({
+        "suite": name, "blocking": name in RELEASE_TABLES, "passed": bool(r["success"]), "rows": int(r["rows"]),
+        "failed expectations": ", ".join(r["failed"]), "skipped": len(r["skipped"])})
+        for name, r in sorted(results.items())], GATE_COLUMNS)

@@ -19,32 +19,47 @@ from dagster import (
     AssetCheckSeverity,
     AssetKey,
     MetadataValue,
+    TableColumn,
+    TableRecord,
+    TableSchema,
     asset_check,
 )
 
-from dtsen_pipeline import paths
+from dtsen_pipeline import paths, reports
 from dtsen_pipeline.quality.validate import SuiteSpec, ValidationSummary, suite_specs, validate_suite
 from dtsen_pipeline.resources import WAREHOUSE_POOL, WarehouseResource
 
 
+RESULT_COLUMNS = TableSchema(columns=[
+    TableColumn("expectation", "string", description="GX expectation type"),
+    TableColumn("what", "string", description="the rule's label in config/expectations.yaml"),
+    TableColumn("column", "string"),
+    TableColumn("ok", "string", description="yes, NO, or skipped with the reason"),
+    TableColumn("unexpected", "int", description="rows that broke the rule (over all batches)"),
+    TableColumn("of rows", "int"),
+    TableColumn("observed", "string", description="the observed value of a table-level rule"),
+    TableColumn("failed batches", "string", description="the first five batches that failed"),
+])
+
+
 def summary_metadata(summary: ValidationSummary) -> dict:
-    table = ("| expectation | what | column | ok | unexpected | of rows | observed | failed batches |\n"
-             "|---|---|---|---|---:|---:|---|---|\n")
-    table += "\n".join(
-        f"| {o.expectation} | {o.label} | {o.column or ''} | "
-        f"{'skipped: ' + o.skipped if o.skipped else ('yes' if o.success else '**no**')} | "
-        f"{o.unexpected_count} | {o.element_count} | {o.observed or ''} | {', '.join(o.failed_batches[:5])} |"
-        for o in summary.outcomes)
+    records = [TableRecord({
+        "expectation": o.expectation, "what": o.label, "column": o.column or "",
+        "ok": f"skipped: {o.skipped}" if o.skipped else ("yes" if o.success else "NO"),
+        "unexpected": int(o.unexpected_count), "of rows": int(o.element_count), "observed": o.observed or "",
+        "failed batches": ", ".join(o.failed_batches[:5])}) for o in summary.outcomes]
     meta = {
         "suite": summary.suite,
         "rows validated": summary.rows,
         "batches": summary.batches,
         "expectations failed": len(summary.failed),
         "failed": "; ".join(o.label for o in summary.failed) or "none",
-        "results": MetadataValue.md(table),
+        "results": MetadataValue.table(records, RESULT_COLUMNS),
     }
     if summary.data_docs:
-        meta["data docs"] = MetadataValue.path(str(summary.data_docs))
+        # A link the browser opens (served by `make ui`; see reports.py), not a path to copy.
+        meta["data docs"] = MetadataValue.url(reports.url(summary.data_docs))
+        meta["all reports"] = MetadataValue.url(reports.url())
     return meta
 
 
@@ -56,6 +71,7 @@ def _save(summary: ValidationSummary, month: str, run_id: str) -> None:
         json.dumps({**summary.as_dict(), "run_id": run_id,
                     "data_docs": str(summary.data_docs) if summary.data_docs else None}, indent=2),
         encoding="utf-8")
+    reports.write_index()
 
 
 def _gx_check(spec: SuiteSpec):
@@ -69,7 +85,8 @@ def _gx_check(spec: SuiteSpec):
         blocking=spec.blocking,
         pool=WAREHOUSE_POOL,
         description=f"Great Expectations suite `{spec.name}` (config/expectations.yaml), validated per "
-                    f"{spec.batch_by}. {kind}",
+                    f"{spec.batch_by}. {kind} Its metadata: `results` (one row per expectation) and "
+                    "`data docs` (the GX page, opened in the browser).",
     )
     def _check(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
         month = context.partition_key if context.has_partition_key else None
