@@ -13,7 +13,7 @@ INGEST_SIZES ?=
 INCR_SIZES   ?= 1000000
 OLD_DUCKDB   := 1.0.0 1.1.3
 
-.PHONY: setup demo test browser ui bench clean-data
+.PHONY: setup demo test test-crash browser ui bench clean-data
 
 setup: $(STAMP)
 
@@ -42,6 +42,10 @@ demo: setup
 
 test: setup browser
 	$(BIN)/python -m pytest
+
+# `dtsen run` killed with SIGKILL at each stage, then run again (about 8 minutes; CI runs it too).
+test-crash: setup
+	$(BIN)/python -m pytest -m crash
 
 # Headless Chromium and its driver for the UI test (Debian packages; root or sudo).
 browser:
