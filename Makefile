@@ -37,7 +37,7 @@ demo: setup
 	@echo ""
 	@echo "Published release : $$($(BIN)/python -m dtsen_pipeline.paths current_release)/dtsen.duckdb (read-only)"
 	@echo "Query it          : $(BIN)/dtsen query \"select count(*) from dtsen_individu\""
-	@echo "Quality reports   : data/reports/quality/gx/uncommitted/data_docs/local_site/index.html"
+	@echo "Reports           : data/reports/index.html (or make ui, then http://127.0.0.1:3001/)"
 	@echo "Dagster UI        : make ui, then open http://localhost:3000 (this run is in Runs)"
 
 test: setup browser
