@@ -121,7 +121,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
           file=sys.stderr)
     result = run_month(args.month, retrain=args.retrain, full_relink=args.full_relink)
     if result.success:
-        print(f"run {result.run_id} succeeded; release: {paths.current_release()}/")
+        from dtsen_pipeline import publication
+
+        try:
+            release = publication.release_path(args.month)
+            current = publication.current_name()
+            moved = current == release.name
+            print(f"run {result.run_id} succeeded; published {release}/; "
+                  + ("`current` now points at it" if moved else f"`current` unchanged, still {current}"))
+        except FileNotFoundError:  # a run limited to some layers publishes nothing
+            print(f"run {result.run_id} succeeded")
         warnings = _warnings(result)
         if warnings:
             print(f"{len(warnings)} warning(s) (the release was published; see the checks in the UI):",
