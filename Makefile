@@ -15,6 +15,7 @@ INCR_SIZES   ?= 1000000
 .PHONY: setup demo test browser ui bench clean-data
 
 setup: $(STAMP)
+	$(BIN)/python -m dtsen_pipeline.defs.dbt.project
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
