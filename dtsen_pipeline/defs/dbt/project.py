@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import fcntl
 import importlib.metadata
+import os
 import sys
 from functools import cached_property
 from pathlib import Path
@@ -66,16 +67,27 @@ def manifest_is_stale() -> bool:
 
 def prepare() -> bool:
     """Generate the registry's dbt files, then parse the project if its manifest is missing or
-    stale. Processes preparing at once take turns (a lock file beside the manifest). True if dbt
-    parsed."""
+    stale, or was parsed for another warehouse. Processes preparing at once take turns (a lock file
+    beside the manifest). True if dbt parsed.
+
+    dbt keeps its partial-parse state only for the profile it was parsed with, and the profile holds
+    the warehouse's path (DTSEN_WAREHOUSE_PATH, from the data root): parsed for another data root,
+    every `dbt build` would parse the whole project again. So the parse is redone here, once, when
+    the data root changes, rather than in each dbt step."""
     from dtsen_pipeline import dbt_registry
 
+    paths.export_env()
+    warehouse = os.environ["DTSEN_WAREHOUSE_PATH"]
     target = dbt_project.project_dir / dbt_project.target_path
     target.mkdir(parents=True, exist_ok=True)
+    parsed_for = target / ".parsed_for_warehouse"
     with (target / ".prepare.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if dbt_registry.sync() or manifest_is_stale():
+        changed = dbt_registry.sync()
+        other_warehouse = not parsed_for.exists() or parsed_for.read_text(encoding="utf-8") != warehouse
+        if changed or other_warehouse or manifest_is_stale():
             dbt_resource().cli(["parse", "--quiet"], target_path=dbt_project.target_path).wait()
+            parsed_for.write_text(warehouse, encoding="utf-8")
             return True
     return False
 
