@@ -13,7 +13,7 @@
     {%- if execute -%}
         {%- set columns = [] -%}
         {%- for column in adapter.get_columns_in_relation(this) -%}
-            {%- do columns.append([column.name, column.data_type]) -%}
+            {%- do columns.append([column.name, column.dtype]) -%}  {#- as DuckDB names it: VARCHAR, DECIMAL(18,3) -#}
         {%- endfor -%}
         {%- set row_count = none -%}
         {%- if config.get('materialized') in ('table', 'incremental', 'seed') -%}
