@@ -231,7 +231,8 @@ def test_a_two_month_backfill_launched_from_the_asset_graph_succeeds_in_month_or
     _shot(browser, "backfill_second_month")
     # Months ran in order: the first month's run ended before the second's began.
     with duckdb.connect(str(data / "warehouse" / "dtsen.duckdb"), read_only=True) as con:
-        linked = [m for (m,) in con.execute("select distinct extract_month from linkage.person_clusters order by 1")]
+        linked = [m for (m,) in con.execute(
+            "select distinct extract_month from linkage.person_clusters order by 1").fetchall()]
     assert linked == list(BACKFILL)
 
 
