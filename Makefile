@@ -16,6 +16,7 @@ OLD_DUCKDB   := 1.0.0 1.1.3
 .PHONY: setup demo test test-crash browser ui bench clean-data
 
 setup: $(STAMP)
+	$(BIN)/python -m dtsen_pipeline.defs.dbt.project
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

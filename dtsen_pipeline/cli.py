@@ -37,6 +37,9 @@ def run_month(month: str, *, show_progress: bool = True, layers: tuple[str, ...]
     from dagster._core.utils import make_new_run_id
 
     from dtsen_pipeline import runlock
+    from dtsen_pipeline.defs.dbt.project import prepare
+
+    prepare()  # the registry's dbt files and the manifest, before the definitions read them
     from dtsen_pipeline.definitions import defs
 
     job = defs.get_job_def(JOB_NAME)

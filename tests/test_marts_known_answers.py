@@ -32,7 +32,7 @@ TESTED_ELSEWHERE = {
 def _dbt(project: Path, target: Path, *args: str) -> dict:
     """Run dbt on a project and return its run_results.json (the exit code is for the caller)."""
     subprocess.run([str(DBT), *args, "--project-dir", str(project), "--profiles-dir", str(project),
-                    "--target-path", str(target), "--vars", '{"month": "2025-02"}'],
+                    "--target-path", str(target)],
                    capture_output=True, text=True, timeout=600, check=False)
     return json.loads((target / "run_results.json").read_text())
 

@@ -25,6 +25,8 @@ BIN = Path(sys.executable).parent
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 MONTH = "2025-01"
+BACKFILL = ("2025-01", "2025-02")
+DEGRADED = "2025-03"
 
 
 def _free_port() -> int:
@@ -47,12 +49,18 @@ def dagster_ui(tmp_path_factory):
     root = tmp_path_factory.mktemp("ui")
     env = {k: v for k, v in os.environ.items() if not k.startswith("DTSEN_") and k != "DAGSTER_HOME"}
     env.update(DTSEN_DATA_DIR=str(root / "data"), DAGSTER_HOME=str(root / "data" / "dagster_home"))
-    gen = subprocess.run([str(BIN / "dtsen"), "generate", "--persons", "300", "--start", MONTH, "--months", "1"],
+    gen = subprocess.run([str(BIN / "dtsen"), "generate", "--persons", "300", "--start", MONTH, "--months", "3"],
                          env=env, capture_output=True, text=True, timeout=300)
     assert gen.returncode == 0, gen.stderr
+    # The third month is degraded: DTKS (a full snapshot) did not deliver.
+    for f in (root / "data" / "landing" / "dtks" / DEGRADED).iterdir():
+        f.unlink()
     subprocess.run([sys.executable, "-m", "dtsen_pipeline.paths", "dagster_home"], env=env, check=True,
                    capture_output=True)
-    port = _free_port()
+    port, reports_port = _free_port(), _free_port()
+    env["DTSEN_REPORTS_PORT"] = str(reports_port)   # as `make ui` does: the links point at it
+    reports = subprocess.Popen([sys.executable, "-m", "dtsen_pipeline.reports"], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     log = open(root / "dagster_dev.log", "w")
     proc = subprocess.Popen([str(BIN / "dagster"), "dev", "-w", str(paths.PROJECT_ROOT / "workspace.yaml"),
                              "-h", "127.0.0.1", "-p", str(port)], cwd=paths.PROJECT_ROOT, env=env,
@@ -69,6 +77,7 @@ def dagster_ui(tmp_path_factory):
         os.killpg(proc.pid, signal.SIGTERM)
         pytest.fail(f"dagster dev did not answer on {base}: {(root / 'dagster_dev.log').read_text()[-2000:]}")
     yield base, root / "data"
+    os.killpg(reports.pid, signal.SIGTERM)
     os.killpg(proc.pid, signal.SIGTERM)
     try:
         proc.wait(timeout=30)
@@ -175,3 +184,124 @@ def test_a_materialisation_launched_from_the_ui_succeeds(dagster_ui, browser):
     with duckdb.connect(str(data / "warehouse" / "dtsen.duckdb"), read_only=True) as con:
         rows = con.execute("select count(*) from raw.dukcapil__individu where extract_month = ?", [MONTH]).fetchall()[0][0]
     assert rows >= 300
+
+
+def _runs(base: str) -> list[dict]:
+    query = "{ runsOrError { ... on Runs { results { runId status tags { key value } } } } }"
+    runs = _graphql(base, query)["runsOrError"]["results"]
+    for r in runs:
+        r["tags"] = {t["key"]: t["value"] for t in r["tags"]}
+    return runs
+
+
+def test_a_two_month_backfill_launched_from_the_asset_graph_succeeds_in_month_order(dagster_ui, browser):
+    """The issue's case: select assets on the graph, Materialize, two months. Every asset, dbt's
+    included, runs one month per run, in month order (linkage of a month needs the one before)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    base, data = dagster_ui
+    wait = WebDriverWait(browser, 60)
+    before = {r["runId"] for r in _runs(base)}
+    browser.get(f"{base}/asset-groups")
+    _dismiss_welcome(browser)
+    wait.until(ec.element_to_be_clickable((By.XPATH, "//button[contains(normalize-space(), 'Materialize all')]"))).click()
+    partitions = wait.until(ec.element_to_be_clickable((By.XPATH, "//input[contains(@placeholder, '2025-01')]")))
+    partitions.send_keys(Keys.CONTROL, "a")
+    partitions.send_keys(f"[{BACKFILL[0]}...{BACKFILL[1]}]", Keys.TAB)
+    _shot(browser, "backfill_dialog")
+    body = _text(browser)
+    assert "varying backfill policies" not in body.lower(), body[:1500]
+    wait.until(ec.element_to_be_clickable((By.XPATH, "//button[contains(normalize-space(), 'Launch') and "
+                                                     "contains(normalize-space(), 'backfill')]"))).click()
+    deadline, done = time.monotonic() + 900, []
+    while time.monotonic() < deadline:
+        new = [r for r in _runs(base) if r["runId"] not in before]
+        done = [r for r in new if r["status"] in ("SUCCESS", "FAILURE", "CANCELED")]
+        if len(new) == len(BACKFILL) and len(done) == len(BACKFILL):
+            break
+        time.sleep(3)
+    new = sorted(new, key=lambda r: r["tags"].get("dagster/partition", ""))
+    assert [(r["tags"].get("dagster/partition"), r["status"]) for r in new] == [(m, "SUCCESS") for m in BACKFILL], new
+    assert all("dagster/backfill" in r["tags"] for r in new)
+    browser.get(f"{base}/runs/{new[-1]['runId']}")
+    _wait_for_text(browser, "Success", "publish__dtsen_release", timeout=60)
+    _shot(browser, "backfill_second_month")
+    # Months ran in order: the first month's run ended before the second's began.
+    with duckdb.connect(str(data / "warehouse" / "dtsen.duckdb"), read_only=True) as con:
+        linked = [m for (m,) in con.execute(
+            "select distinct extract_month from linkage.person_clusters order by 1").fetchall()]
+    assert linked == list(BACKFILL)
+
+
+def _click_link_and_open(browser, base: str, page: str, label: str) -> str:
+    """On an asset page, click the metadata link named ``label``; return the opened page's text."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(f"{base}{page}")
+    _wait_for_text(browser, label, timeout=60)
+    link = WebDriverWait(browser, 30).until(ec.presence_of_element_located(
+        (By.XPATH, f"//tr[.//*[normalize-space()='{label}']]//a[starts-with(@href, 'http://127.0.0.1')]")))
+    href = link.get_attribute("href")
+    main = browser.current_window_handle
+    browser.execute_script("arguments[0].scrollIntoView()", link)
+    link.click()
+    WebDriverWait(browser, 10).until(lambda d: len(d.window_handles) > 1 or d.current_url == href)
+    if len(browser.window_handles) > 1:
+        browser.switch_to.window([h for h in browser.window_handles if h != main][0])
+    return href
+
+
+def test_report_links_open_from_the_ui_and_render_offline(dagster_ui, browser):
+    """A chart and a Data Docs page, each one click from its asset, drawn without any CDN."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    base, _ = dagster_ui
+    main = browser.current_window_handle
+    try:
+        href = _click_link_and_open(browser, base, "/assets/linkage/person_clusters", "chart: match_weights")
+        assert href.endswith(f"/linkage/{BACKFILL[-1]}/match_weights.html"), href
+        WebDriverWait(browser, 30).until(
+            ec.presence_of_element_located((By.CSS_SELECTOR, ".vega-embed canvas, .vega-embed svg")))
+        assert "Error loading script" not in _text(browser)
+        _shot(browser, "ui_chart_link")
+    finally:
+        for h in [h for h in browser.window_handles if h != main]:
+            browser.switch_to.window(h)
+            browser.close()
+        browser.switch_to.window(main)
+    try:
+        href = _click_link_and_open(browser, base, "/assets/quality/gate", "reports")
+        body = _wait_for_text(browser, "DTSEN reports", timeout=30)
+        assert "dtsen_individu" in body and "Error loading script" not in body
+        _shot(browser, "ui_reports_link")
+    finally:
+        for h in [h for h in browser.window_handles if h != main]:
+            browser.switch_to.window(h)
+            browser.close()
+        browser.switch_to.window(main)
+
+
+def test_a_month_without_a_required_source_is_visibly_degraded(dagster_ui, browser):
+    """DTSEN's DTKS did not deliver in the third month: `dtsen run` says so and fails, and the UI
+    shows the failed check, naming the source and the month."""
+    base, data = dagster_ui
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DTSEN_") and k != "DAGSTER_HOME"}
+    env.update(DTSEN_DATA_DIR=str(data), DAGSTER_HOME=str(data / "dagster_home"))
+    run = subprocess.run([str(BIN / "dtsen"), "run", "--month", DEGRADED], env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert run.returncode == 1
+    assert f"blocking check raw/dtks__individu snapshot_complete failed: dtks {DEGRADED}: 0 rows loaded" in run.stderr
+    browser.get(f"{base}/assets/raw/dtks__individu?view=checks")
+    _dismiss_welcome(browser)
+    body = _wait_for_text(browser, "snapshot_complete", "files_readable", timeout=60)
+    assert "Failed" in body or "failed" in body, body[:2000]
+    browser.get(f"{base}/runs")
+    _wait_for_text(browser, DEGRADED, "Failure", timeout=60)
+    _shot(browser, "degraded_month_runs")

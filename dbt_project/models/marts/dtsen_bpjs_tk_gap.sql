@@ -4,7 +4,7 @@
 select
     i.kode_kab,
     any_value(i.nama_kabupaten) as nama_kabupaten,
-    '{{ var("month") }}' as extract_month,
+    '{{ extract_month() }}' as extract_month,
     count(*) as pekerja_rentan,
     count(*) filter (where i.peserta_bpjs_tk) as peserta_bpjs_tk,
     count(*) filter (where not i.peserta_bpjs_tk) as belum_terlindungi,

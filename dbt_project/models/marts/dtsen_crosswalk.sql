@@ -8,4 +8,4 @@ select
 from {{ source('linkage', 'person_clusters') }} as clusters
 inner join {{ ref('int_identitas') }} as identitas
     on identitas.record_key = clusters.record_key and identitas.extract_month = clusters.extract_month
-where clusters.extract_month = '{{ var("month") }}'
+where clusters.extract_month = '{{ extract_month() }}'

@@ -2,4 +2,4 @@
 -- another (the same person found twice), ids split off (two persons found in one), ids absent.
 select extract_month, event, dtsen_id, related_dtsen_id, records
 from {{ source('linkage', 'id_history') }}
-where extract_month <= '{{ var("month") }}'
+where extract_month <= '{{ extract_month() }}'

@@ -13,7 +13,7 @@
 with clusters as (
     select record_key, dtsen_id
     from {{ source('linkage', 'person_clusters') }}
-    where extract_month = '{{ var("month") }}'
+    where extract_month = '{{ extract_month() }}'
 ),
 
 records as (
@@ -31,7 +31,7 @@ records as (
     inner join clusters as c using (record_key)
     left join {{ ref('survivorship') }} as s_id on s_id.field_group = 'identitas' and s_id.source = i.source
     left join {{ ref('survivorship') }} as s_reg on s_reg.field_group = 'wilayah' and s_reg.source = i.source
-    where i.extract_month = '{{ var("month") }}'
+    where i.extract_month = '{{ extract_month() }}'
 ),
 
 golden as (
@@ -108,12 +108,12 @@ socio_golden as (
 
 ever_in_dukcapil as (
     select distinct dtsen_id from {{ source('linkage', 'person_clusters') }}
-    where source = 'dukcapil' and extract_month < '{{ var("month") }}'
+    where source = 'dukcapil' and extract_month < '{{ extract_month() }}'
 )
 
 select
     g.dtsen_id,
-    '{{ var("month") }}' as extract_month,
+    '{{ extract_month() }}' as extract_month,
     g.nik,
     g.nik is not null as nik_valid,
     g.nik_sumber,
@@ -123,7 +123,7 @@ select
     g.nama_normal_sumber as nama_sumber,
     g.tanggal_lahir,
     g.tanggal_lahir_sumber,
-    date_sub('year', g.tanggal_lahir, {{ month_end("'" ~ var("month") ~ "'") }}) as umur,  -- full years
+    date_sub('year', g.tanggal_lahir, {{ month_end("'" ~ extract_month() ~ "'") }}) as umur,  -- full years
     g.jenis_kelamin,
     g.jenis_kelamin_sumber,
     case when g.in_dukcapil then 'hidup'
@@ -156,5 +156,5 @@ left join ever_in_dukcapil e using (dtsen_id)
 left join golden_desa gd using (dtsen_id)
 left join {{ ref('ref_wilayah') }} w on w.kode_desa = gd.kode_desa
 left join (select distinct kode_kab, nama_kabupaten, nama_provinsi from {{ ref('ref_wilayah') }}) k on k.kode_kab = g.kode_kab
-left join {{ source('linkage', 'family_members') }} m on m.dtsen_id = g.dtsen_id and m.extract_month = '{{ var("month") }}'
+left join {{ source('linkage', 'family_members') }} m on m.dtsen_id = g.dtsen_id and m.extract_month = '{{ extract_month() }}'
 left join socio_golden s on s.dtsen_id = g.dtsen_id

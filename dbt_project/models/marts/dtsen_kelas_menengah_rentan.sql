@@ -2,7 +2,7 @@
 -- lower than last month's.
 select
     i.dtsen_id,
-    '{{ var("month") }}' as extract_month,
+    '{{ extract_month() }}' as extract_month,
     i.dtsen_kk_id,
     i.kode_kab,
     i.nama_kabupaten,

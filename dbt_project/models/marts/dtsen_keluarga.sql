@@ -19,7 +19,7 @@ with members as (
 families as (
     select f.dtsen_kk_id, f.dtsen_rt_id, f.no_kk, f.kepala_dtsen_id, f.kode_desa
     from {{ source('linkage', 'families') }} f
-    where f.extract_month = '{{ var("month") }}'
+    where f.extract_month = '{{ extract_month() }}'
 ),
 
 scored as (
@@ -43,7 +43,7 @@ ranked as (
 
 select
     s.dtsen_kk_id,
-    '{{ var("month") }}' as extract_month,
+    '{{ extract_month() }}' as extract_month,
     s.dtsen_rt_id,
     s.no_kk,
     s.kepala_dtsen_id,

@@ -2,7 +2,7 @@
 -- who moved (counted out of the kabupaten they left and into the one they joined), desil
 -- movements of families, and PKH graduations (families in PKH's desil range last month and above
 -- it now).
-with now_p as (select * from {{ ref('dtsen_individu_riwayat') }} where extract_month = '{{ var("month") }}'),
+with now_p as (select * from {{ ref('dtsen_individu_riwayat') }} where extract_month = '{{ extract_month() }}'),
 prev_p as (select * from {{ ref('dtsen_individu_riwayat') }} where extract_month = {{ previous_month() }}),
 
 persons as (
@@ -43,7 +43,7 @@ person_counts as (
     group by kode_kab
 ),
 
-now_k as (select * from {{ ref('dtsen_desil_riwayat') }} where extract_month = '{{ var("month") }}'),
+now_k as (select * from {{ ref('dtsen_desil_riwayat') }} where extract_month = '{{ extract_month() }}'),
 prev_k as (select * from {{ ref('dtsen_desil_riwayat') }} where extract_month = {{ previous_month() }}),
 pkh as (select max(max_desil) as max_desil from {{ ref('programmes') }} where programme = 'PKH'),
 
@@ -62,7 +62,7 @@ family_counts as (
 select
     coalesce(p.kode_kab, f.kode_kab) as kode_kab,
     w.nama_kabupaten,
-    '{{ var("month") }}' as extract_month,
+    '{{ extract_month() }}' as extract_month,
     coalesce(p.masuk, 0) as masuk,
     coalesce(p.keluar_meninggal, 0) as keluar_meninggal,
     coalesce(p.keluar_tidak_tercatat, 0) as keluar_tidak_tercatat,

@@ -8,9 +8,9 @@ with receiving as (
     select p.programme, m.dtsen_kk_id
     from {{ ref('programmes') }} p
     inner join {{ source('linkage', 'person_clusters') }} c
-        on c.source = p.receipt_source and c.extract_month = '{{ var("month") }}'
+        on c.source = p.receipt_source and c.extract_month = '{{ extract_month() }}'
     inner join {{ source('linkage', 'family_members') }} m
-        on m.dtsen_id = c.dtsen_id and m.extract_month = '{{ var("month") }}'
+        on m.dtsen_id = c.dtsen_id and m.extract_month = '{{ extract_month() }}'
     group by all
 ),
 
@@ -22,7 +22,7 @@ eligible as (
 
 select
     coalesce(e.programme, r.programme) as programme,
-    '{{ var("month") }}' as extract_month,
+    '{{ extract_month() }}' as extract_month,
     coalesce(e.dtsen_kk_id, r.dtsen_kk_id) as dtsen_kk_id,
     k.kode_kab,
     k.nama_kabupaten,

@@ -6,7 +6,7 @@ with fingerprints as (
            md5(concat_ws('|', nik, no_kk, nama_normal, cast(tanggal_lahir as varchar), jenis_kelamin,
                          kode_desa, alamat_kunci)) as fp
     from {{ ref('int_identitas') }}
-    where extract_month in ('{{ var("month") }}', {{ previous_month() }})
+    where extract_month in ('{{ extract_month() }}', {{ previous_month() }})
 ),
 
 updated as (
@@ -15,14 +15,14 @@ updated as (
     inner join {{ source('linkage', 'person_clusters') }} c
         on c.record_key = n.record_key and c.extract_month = n.extract_month
     left join fingerprints p on p.record_key = n.record_key and p.extract_month = {{ previous_month() }}
-    where n.extract_month = '{{ var("month") }}'
+    where n.extract_month = '{{ extract_month() }}'
     group by c.dtsen_id
 )
 
 select
     i.kode_prov,
     any_value(i.nama_provinsi) as nama_provinsi,
-    '{{ var("month") }}' as extract_month,
+    '{{ extract_month() }}' as extract_month,
     count(*) as individu,
     count(*) filter (where u.diperbarui) as diperbarui,
     round(count(*) filter (where u.diperbarui) / count(*), 4) as porsi_diperbarui,

@@ -2,7 +2,7 @@
 -- desil among them (a household is as poor as its poorest family).
 select
     dtsen_rt_id,
-    '{{ var("month") }}' as extract_month,
+    '{{ extract_month() }}' as extract_month,
     any_value(kode_desa) as kode_desa,
     any_value(kode_kab) as kode_kab,
     any_value(kode_prov) as kode_prov,

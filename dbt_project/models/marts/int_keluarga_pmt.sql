@@ -7,7 +7,7 @@ with form_family as (
            mode(m.dtsen_kk_id) as dtsen_kk_id
     from {{ ref('int_regsosek_terakhir') }} r
     inner join {{ source('linkage', 'family_members') }} m
-        on m.dtsen_id = r.dtsen_id and m.extract_month = '{{ var("month") }}'
+        on m.dtsen_id = r.dtsen_id and m.extract_month = '{{ extract_month() }}'
     group by r.id_keluarga_sumber
 ),
 
@@ -17,7 +17,7 @@ per_family as (
 ),
 
 families as (
-    select dtsen_kk_id, members from {{ source('linkage', 'families') }} where extract_month = '{{ var("month") }}'
+    select dtsen_kk_id, members from {{ source('linkage', 'families') }} where extract_month = '{{ extract_month() }}'
 ),
 
 variables as (

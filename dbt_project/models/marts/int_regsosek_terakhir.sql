@@ -5,7 +5,7 @@
 with forms as (
     select record_key, extract_month, id_keluarga_sumber, attributes
     from {{ ref('stg_regsosek__individu') }}
-    where extract_month <= '{{ var("month") }}' and id_keluarga_sumber is not null
+    where extract_month <= '{{ extract_month() }}' and id_keluarga_sumber is not null
 ),
 
 latest as (

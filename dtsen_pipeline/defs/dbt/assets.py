@@ -1,51 +1,41 @@
 """dbt layers as Dagster assets: staging + intermediate before linkage, marts after it.
 
 Two ``@dbt_assets`` definitions over one dbt project, split at the Splink step, so the graph reads
-raw -> staging -> intermediate -> linkage -> marts. Each run passes the partition month to dbt.
-"""
+raw -> staging -> intermediate -> linkage -> marts. Each run builds one month: the partition month
+reaches dbt as DTSEN_MONTH (macros/months.sql), and dbt's events reach Dagster as dbt emits them.
 
+Importing this module reads the manifest and writes nothing: ``project.prepare()`` makes it.
+"""
 
 import json
 import os
-import sys
-from collections.abc import Mapping
-from functools import cache
-from pathlib import Path
+import warnings
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from dagster import AssetExecutionContext, AssetKey, Output, RetryRequested
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    Failure,
+    Output,
+    RetryRequested,
+    TableColumn,
+    TableSchema,
+)
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
-from dtsen_pipeline import dbt_registry, paths
-from dtsen_pipeline.partitions import monthly_partitions
+from dtsen_pipeline.defs.dbt.project import dbt_project, dbt_resource
+from dtsen_pipeline.partitions import ONE_MONTH_PER_RUN, monthly_partitions
 from dtsen_pipeline.resources import LOCK_RETRIES, LOCK_RETRY_SECONDS, WAREHOUSE_POOL, WarehouseResource
 
-dbt_project = DbtProject(project_dir=paths.DBT_PROJECT_DIR, profiles_dir=paths.DBT_PROJECT_DIR)
+__all__ = ["DTSEN_INDIVIDU_KEY", "dbt_marts_assets", "dbt_project", "dbt_resource", "dbt_staging_assets"]
 
+if not dbt_project.manifest_path.exists():
+    raise FileNotFoundError(f"the dbt manifest {dbt_project.manifest_path} is missing: run `make setup` "
+                            "(or `python -m dtsen_pipeline.defs.dbt.project`) to generate and parse the dbt project")
 
-def dbt_resource() -> DbtCliResource:
-    """dbt from this interpreter's environment, so it works without an activated venv."""
-    return DbtCliResource(project_dir=dbt_project, dbt_executable=str(Path(sys.executable).parent / "dbt"))
-
-
-def _manifest_is_stale() -> bool:
-    manifest = dbt_project.manifest_path
-    if not manifest.exists():
-        return True
-    built = manifest.stat().st_mtime
-    sources = [paths.DBT_PROJECT_DIR / "dbt_project.yml", *paths.DBT_PROJECT_DIR.glob("models/**/*"),
-               *paths.DBT_PROJECT_DIR.glob("macros/**/*"), *paths.DBT_PROJECT_DIR.glob("tests/**/*")]
-    return any(p.stat().st_mtime > built for p in sources if p.is_file())
-
-
-def prepare_manifest() -> None:
-    """Generate the registry's dbt files, then parse the project when its manifest is missing or
-    older than its files."""
-    if dbt_registry.sync() or _manifest_is_stale():
-        dbt_resource().cli(["parse", "--quiet"], target_path=dbt_project.target_path).wait()
-
-
-prepare_manifest()
+METADATA_PREFIX = "dtsen_dagster_metadata "  # the log line of macros/dagster_metadata.sql
 
 
 class LayerTranslator(DagsterDbtTranslator):
@@ -67,7 +57,19 @@ class LayerTranslator(DagsterDbtTranslator):
         return ["team:data-engineering"]
 
 
-def _layer_assets(name: str, select: str):
+def run_month(context: AssetExecutionContext) -> str:
+    """The one month this run builds. Backfills make one run per month (partitions.ONE_MONTH_PER_RUN),
+    tagged with the month or with a one-month range; a run over several months is refused, since
+    the marts hold one month and each month's gate and release must see its own."""
+    months = context.partition_keys
+    if len(months) != 1:
+        raise Failure(f"a dbt step builds one month per run, but this run covers {months[0]}..{months[-1]} "
+                      f"({len(months)} months): launch a backfill over those months instead (one run per month, "
+                      "in month order)")
+    return months[0]
+
+
+def _layer_assets(name: str, select: str) -> AssetsDefinition:
     """dbt models of the selected folders as one partitioned multi-asset; `dbt build` runs the
     models and their tests (the tests show as asset checks) for the partition's month."""
 
@@ -78,33 +80,56 @@ def _layer_assets(name: str, select: str):
         partitions_def=monthly_partitions,
         dagster_dbt_translator=LayerTranslator(),
         pool=WAREHOUSE_POOL,
+        backfill_policy=ONE_MONTH_PER_RUN,
     )
     def _assets(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
-        paths.export_env()
+        # `warehouse` is not queried here: requiring it makes the run hold its data root (runlock)
+        # when only dbt steps are selected.
+        month = run_month(context)
+        os.environ["DTSEN_MONTH"] = month  # read by dbt (macros/months.sql); the step's process is the run's
         # A test that spans layers (a mart's region code against ref_wilayah) runs with the later
         # layer, once all its parents exist; dbt's default would pull it into the earlier build.
         os.environ.setdefault("DBT_INDIRECT_SELECTION", "buildable")
-        args = ["build", "--vars", json.dumps({"month": context.partition_key})]
-        invocation = dbt.cli(args, context=context, raise_on_error=False)
-        events = list(invocation.stream())  # dbt holds the warehouse's lock until it exits
+        invocation = dbt.cli(["build"], context=context, raise_on_error=False)
+        yield from stream_with_metadata(invocation)
         if not invocation.is_successful():
-            log = invocation.get_error()
-            if log is not None and "lock" in str(log).lower():
-                raise RetryRequested(max_retries=LOCK_RETRIES, seconds_to_wait=LOCK_RETRY_SECONDS) from log
-        yield from with_row_counts(events, warehouse)
-        if not invocation.is_successful():
-            raise invocation.get_error()
+            error = invocation.get_error()
+            if error is not None and "lock" in str(error).lower():
+                raise RetryRequested(max_retries=LOCK_RETRIES, seconds_to_wait=LOCK_RETRY_SECONDS) from error
+            raise error
 
+    # dagster-dbt gives time-partitioned dbt assets a single-run backfill policy when given None;
+    # every partitioned asset here shares ONE_MONTH_PER_RUN (see partitions.py).
+    if _assets.backfill_policy != ONE_MONTH_PER_RUN:
+        with warnings.catch_warnings():  # the copy passes every attribute back, beta ones included
+            warnings.simplefilter("ignore")
+            _assets = AssetsDefinition(**{**_assets.get_attributes_dict(), "backfill_policy": ONE_MONTH_PER_RUN})
     return _assets
 
 
-@cache
-def _tables_by_unique_id() -> dict[str, str]:
-    """dbt models materialised as tables (not views: counting a view re-runs it), by unique id."""
-    manifest = json.loads(dbt_project.manifest_path.read_text(encoding="utf-8"))
-    return {uid: f"{node['schema']}.{node['alias']}" for uid, node in manifest["nodes"].items()
-            if node["resource_type"] in ("model", "seed")
-            and node["config"].get("materialized") in ("table", "incremental", "seed")}
+def stream_with_metadata(invocation) -> Iterator:
+    """dbt's events as Dagster events while dbt runs, each model's and seed's materialisation with
+    the column types (``dagster/column_schema``) and row count (``dagster/row_count``, tables only)
+    that its post-hook logged (macros/dagster_metadata.sql) just before dbt reported it built."""
+    reported: dict[str, dict] = {}
+    nodes = invocation.manifest.get("nodes", {})
+    for event in invocation.stream_raw_events():
+        info, data = event.raw_event.get("info", {}), event.raw_event.get("data", {})
+        message = info.get("msg") or ""
+        if info.get("name") == "JinjaLogInfo" and message.startswith(METADATA_PREFIX):
+            unique_id = data.get("node_info", {}).get("unique_id")
+            if unique_id:
+                reported[unique_id] = json.loads(message[len(METADATA_PREFIX):])
+            continue
+        for dagster_event in event.to_default_asset_events(
+            manifest=invocation.manifest, dagster_dbt_translator=invocation.dagster_dbt_translator,
+            context=invocation.context, target_path=invocation.target_path, project=invocation.project,
+        ):
+            unique_id = _unique_id(dagster_event)
+            if unique_id in reported:
+                dagster_event = dagster_event.with_metadata(
+                    {**dagster_event.metadata, **_table_metadata(reported.pop(unique_id), nodes.get(unique_id, {}))})
+            yield dagster_event
 
 
 def _unique_id(event) -> str | None:
@@ -114,17 +139,13 @@ def _unique_id(event) -> str | None:
     return str(getattr(uid, "value", uid)) if uid is not None else None
 
 
-def with_row_counts(events, warehouse: WarehouseResource):
-    """Add ``dagster/row_count`` to each table's materialisation, read after dbt has exited."""
-    tables = _tables_by_unique_id()
-    relations = sorted({tables[uid] for e in events if (uid := _unique_id(e)) in tables})
-    counts = {}
-    if relations:
-        with warehouse.connect() as con:
-            counts = {r: con.execute(f"select count(*) from {r}").fetchall()[0][0] for r in relations}
-    for e in events:
-        uid = _unique_id(e)
-        yield e.with_metadata({**e.metadata, "dagster/row_count": counts[tables[uid]]}) if uid in tables else e
+def _table_metadata(reported: dict, node: Mapping[str, Any]) -> dict:
+    """Column names and types as built, with the descriptions documented in the model's YAML."""
+    documented = {name.lower(): column.get("description") or None for name, column in node.get("columns", {}).items()}
+    schema = TableSchema(columns=[TableColumn(name=name, type=data_type, description=documented.get(name.lower()))
+                                  for name, data_type in reported["columns"]])
+    row_count = reported.get("row_count")
+    return {"dagster/column_schema": schema, **({"dagster/row_count": row_count} if row_count is not None else {})}
 
 
 dbt_staging_assets = _layer_assets("dbt_staging", "reference staging intermediate resource_type:seed")

@@ -23,7 +23,7 @@ from dagster import (
 
 from dtsen_pipeline.defs.ingest.landing import landing_key, landing_materialization
 from dtsen_pipeline.ingest.load import load_month, reconciliation, snapshot_change
-from dtsen_pipeline.partitions import monthly_partitions
+from dtsen_pipeline.partitions import ONE_MONTH_PER_RUN, monthly_partitions
 from dtsen_pipeline.resources import WAREHOUSE_POOL, WarehouseResource
 from dtsen_pipeline.sources import SourceSpec, load_sources
 
@@ -59,6 +59,7 @@ def build_ingest_asset(spec: SourceSpec) -> AssetsDefinition:
         pool=WAREHOUSE_POOL,
         group_name="raw",
         partitions_def=monthly_partitions,
+        backfill_policy=ONE_MONTH_PER_RUN,
         kinds={"duckdb", spec.format},
         owners=["team:data-engineering"],
         description=f"{spec.owner}: {spec.description} From landing/{spec.name}/YYYY-MM/{spec.file_glob} "

@@ -29,7 +29,7 @@ from dtsen_pipeline.linkage import model
 from dtsen_pipeline.linkage.families import link_families
 from dtsen_pipeline.linkage.ids import assign_ids
 from dtsen_pipeline.linkage.run import DecisionsTooLargeError, cluster_threshold, fingerprint_sql, link_month
-from dtsen_pipeline.partitions import monthly_partitions
+from dtsen_pipeline.partitions import ONE_MONTH_PER_RUN, monthly_partitions
 from dtsen_pipeline.resources import WAREHOUSE_POOL, WarehouseResource
 from dtsen_pipeline.sources import load_sources
 from dtsen_pipeline.warehouse import table_exists
@@ -228,6 +228,7 @@ def previous_month(con, month: str) -> pa.Table | None:
                   description="How dtsen_ids changed from the previous month: new, split_from, merged_into, absent."),
     ],
     partitions_def=monthly_partitions,
+    backfill_policy=ONE_MONTH_PER_RUN,
     pool=WAREHOUSE_POOL,
 )
 def person_linkage(context: AssetExecutionContext, config: LinkageConfig, warehouse: WarehouseResource):
@@ -333,6 +334,7 @@ def _family_spec(key: AssetKey, description: str) -> AssetSpec:
         _family_spec(KK_CROSSWALK_KEY, "Each source's KK numbers and the family (dtsen_kk_id) they joined."),
     ],
     partitions_def=monthly_partitions,
+    backfill_policy=ONE_MONTH_PER_RUN,
     pool=WAREHOUSE_POOL,
 )
 def family_linkage(context: AssetExecutionContext, warehouse: WarehouseResource):

@@ -8,7 +8,7 @@ from dagster import AssetExecutionContext, AssetKey, MaterializeResult, Metadata
 from dtsen_pipeline import charts, paths, publication, reports
 from dtsen_pipeline.checksums import file_sha256
 from dtsen_pipeline.linkage import model
-from dtsen_pipeline.partitions import monthly_partitions
+from dtsen_pipeline.partitions import ONE_MONTH_PER_RUN, monthly_partitions
 from dtsen_pipeline.defs.linkage.assets import latest_model
 from dtsen_pipeline.defs.publish.tables import RELEASE_TABLES
 from dtsen_pipeline.defs.quality.assets import GATE_KEY, gate_table
@@ -30,6 +30,7 @@ def _linkage_model(month: str) -> dict:
     deps=[*(AssetKey(name) for name in RELEASE_TABLES), GATE_KEY],
     group_name="publish",
     partitions_def=monthly_partitions,
+    backfill_policy=ONE_MONTH_PER_RUN,
     pool=WAREHOUSE_POOL,
     kinds={"duckdb", "parquet"},
     owners=["team:data-engineering"],

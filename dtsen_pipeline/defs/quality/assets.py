@@ -21,7 +21,7 @@ from dagster import (
 
 from dtsen_pipeline import reports
 from dtsen_pipeline.defs.publish.tables import RELEASE_TABLES
-from dtsen_pipeline.partitions import monthly_partitions
+from dtsen_pipeline.partitions import ONE_MONTH_PER_RUN, monthly_partitions
 from dtsen_pipeline.quality.results import gate_results
 from dtsen_pipeline.resources import WAREHOUSE_POOL
 
@@ -35,6 +35,7 @@ GATE_KEY = AssetKey(["quality", "gate"])
     kinds={"great_expectations"},
     owners=["team:data-engineering"],
     partitions_def=monthly_partitions,
+    backfill_policy=ONE_MONTH_PER_RUN,
     pool=WAREHOUSE_POOL,
     description="The month's quality gate: runs only after every published mart's blocking GX suite "
                 "passed; reports every suite (staged sources' warnings included) with its Data Docs page.",

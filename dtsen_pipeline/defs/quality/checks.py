@@ -26,6 +26,7 @@ from dagster import (
 )
 
 from dtsen_pipeline import paths, reports
+from dtsen_pipeline.partitions import monthly_partitions
 from dtsen_pipeline.quality.validate import SuiteSpec, ValidationSummary, suite_specs, validate_suite
 from dtsen_pipeline.resources import WAREHOUSE_POOL, WarehouseResource
 
@@ -84,6 +85,7 @@ def _gx_check(spec: SuiteSpec):
         name=f"gx_{spec.name}",
         blocking=spec.blocking,
         pool=WAREHOUSE_POOL,
+        partitions_def=monthly_partitions,  # the check's page shows which month each result is for
         description=f"Great Expectations suite `{spec.name}` (config/expectations.yaml), validated per "
                     f"{spec.batch_by}. {kind} Its metadata: `results` (one row per expectation) and "
                     "`data docs` (the GX page, opened in the browser).",
@@ -100,7 +102,10 @@ def _gx_check(spec: SuiteSpec):
                 f"unexpected of {o.element_count} rows{' in ' + ', '.join(o.failed_batches[:5]) if o.failed_batches else ''}"
                 f"{'; observed ' + o.observed if o.observed else ''}. See the Data Docs page: {summary.data_docs}")
         _save(summary, month, context.run.run_id)
-        return AssetCheckResult(passed=summary.success, severity=severity, metadata=summary_metadata(summary))
+        return AssetCheckResult(
+            passed=summary.success, severity=severity, metadata=summary_metadata(summary),
+            description=f"{spec.name} {month}: " + ("every expectation passed" if summary.success else
+                                                    "failed: " + "; ".join(o.label for o in summary.failed)))
 
     return _check
 

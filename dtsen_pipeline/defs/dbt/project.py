@@ -1,0 +1,97 @@
+"""The dbt project and its preparation: the registry's generated files and the parsed manifest.
+
+Importing this module (or the definitions) writes nothing and runs nothing. ``prepare()`` is the
+one step that does, run by ``make setup`` (so ``make demo``, ``make test`` and ``make ui`` have a
+manifest), by ``dtsen run`` before it loads the definitions, and by hand after editing a source's
+YAML or a model: ``python -m dtsen_pipeline.defs.dbt.project``.
+
+The parse also leaves ``target/partial_parse.msgpack``, which dagster-dbt copies into each run's
+own target folder: a monthly ``dbt build`` then parses only what changed since (nothing, when the
+project has not changed; the month is not a dbt var, see macros/months.sql).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import importlib.metadata
+import os
+import sys
+from functools import cached_property
+from pathlib import Path
+
+from dagster_dbt import DbtCliResource, DbtProject
+from packaging import version
+
+from dtsen_pipeline import paths
+
+dbt_project = DbtProject(project_dir=paths.DBT_PROJECT_DIR, profiles_dir=paths.DBT_PROJECT_DIR)
+
+
+class DbtCli(DbtCliResource):
+    """dagster-dbt's dbt CLI resource without the two things it does before each dbt command that
+    this project does not use, which took seconds of every dbt step before dbt even started:
+
+    - ``dbt --version`` in a subprocess (a whole dbt start-up) to learn dbt's version: the dbt
+      executable is this environment's, so its version is the installed dbt-core's;
+    - a dbt adapter built in this process (dbt's import, profile and macros): it serves only
+      ``fetch_row_counts()`` / ``fetch_column_metadata()``, which on DuckDB wait until dbt exits (one
+      writer), so the row counts and column types come from dbt itself (macros/dagster_metadata.sql).
+      Without an adapter dagster-dbt runs dbt as usual (it carries on the same way when it cannot
+      build one).
+    """
+
+    @cached_property
+    def _cli_version(self) -> version.Version:
+        return version.parse(importlib.metadata.version("dbt-core"))
+
+    def _initialize_dbt_core_adapter(self, args):
+        return None
+
+
+def dbt_resource() -> DbtCliResource:
+    """dbt from this interpreter's environment, so it works without an activated venv."""
+    return DbtCli(project_dir=dbt_project, dbt_executable=str(Path(sys.executable).parent / "dbt"))
+
+
+def manifest_is_stale() -> bool:
+    """The manifest is missing or older than a file dbt parses."""
+    manifest = dbt_project.manifest_path
+    if not manifest.exists():
+        return True
+    built = manifest.stat().st_mtime
+    project = paths.DBT_PROJECT_DIR
+    sources = [project / "dbt_project.yml", project / "profiles.yml", *project.glob("models/**/*"),
+               *project.glob("macros/**/*"), *project.glob("tests/**/*"), *project.glob("seeds/**/*")]
+    return any(p.stat().st_mtime > built for p in sources if p.is_file())
+
+
+def prepare() -> bool:
+    """Generate the registry's dbt files, then parse the project if its manifest is missing or
+    stale, or was parsed for another warehouse. Processes preparing at once take turns (a lock file
+    beside the manifest). True if dbt parsed.
+
+    dbt keeps its partial-parse state only for the profile it was parsed with, and the profile holds
+    the warehouse's path (DTSEN_WAREHOUSE_PATH, from the data root): parsed for another data root,
+    every `dbt build` would parse the whole project again. So the parse is redone here, once, when
+    the data root changes, rather than in each dbt step."""
+    from dtsen_pipeline import dbt_registry
+
+    paths.export_env()
+    warehouse = os.environ["DTSEN_WAREHOUSE_PATH"]
+    target = dbt_project.project_dir / dbt_project.target_path
+    target.mkdir(parents=True, exist_ok=True)
+    parsed_for = target / ".parsed_for_warehouse"
+    with (target / ".prepare.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        changed = dbt_registry.sync()
+        other_warehouse = not parsed_for.exists() or parsed_for.read_text(encoding="utf-8") != warehouse
+        if changed or other_warehouse or manifest_is_stale():
+            dbt_resource().cli(["parse", "--quiet"], target_path=dbt_project.target_path).wait()
+            parsed_for.write_text(warehouse, encoding="utf-8")
+            return True
+    return False
+
+
+if __name__ == "__main__":
+    parsed = prepare()
+    print(f"dbt project {'parsed' if parsed else 'up to date'}: {dbt_project.manifest_path}")
