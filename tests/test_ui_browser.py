@@ -5,6 +5,7 @@ data/screenshots/."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -236,8 +237,21 @@ def test_a_two_month_backfill_launched_from_the_asset_graph_succeeds_in_month_or
     assert linked == list(BACKFILL)
 
 
+@contextlib.contextmanager
+def _opened_link(browser, base: str, page: str, label: str):
+    """Click the link, yield its address with its page in front, then close what it opened."""
+    main = browser.current_window_handle
+    try:
+        yield _click_link_and_open(browser, base, page, label)
+    finally:
+        for h in [h for h in browser.window_handles if h != main]:
+            browser.switch_to.window(h)
+            browser.close()
+        browser.switch_to.window(main)
+
+
 def _click_link_and_open(browser, base: str, page: str, label: str) -> str:
-    """On an asset page, click the metadata link named ``label``; return the opened page's text."""
+    """On an asset page, click the metadata link named ``label``; return the link's address."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
@@ -263,29 +277,16 @@ def test_report_links_open_from_the_ui_and_render_offline(dagster_ui, browser):
     from selenium.webdriver.support.ui import WebDriverWait
 
     base, _ = dagster_ui
-    main = browser.current_window_handle
-    try:
-        href = _click_link_and_open(browser, base, "/assets/linkage/person_clusters", "chart: match_weights")
+    with _opened_link(browser, base, "/assets/linkage/person_clusters", "chart: match_weights") as href:
         assert href.endswith(f"/linkage/{BACKFILL[-1]}/match_weights.html"), href
         WebDriverWait(browser, 30).until(
             ec.presence_of_element_located((By.CSS_SELECTOR, ".vega-embed canvas, .vega-embed svg")))
         assert "Error loading script" not in _text(browser)
         _shot(browser, "ui_chart_link")
-    finally:
-        for h in [h for h in browser.window_handles if h != main]:
-            browser.switch_to.window(h)
-            browser.close()
-        browser.switch_to.window(main)
-    try:
-        href = _click_link_and_open(browser, base, "/assets/quality/gate", "reports")
+    with _opened_link(browser, base, "/assets/quality/gate", "reports"):
         body = _wait_for_text(browser, "DTSEN reports", timeout=30)
         assert "dtsen_individu" in body and "Error loading script" not in body
         _shot(browser, "ui_reports_link")
-    finally:
-        for h in [h for h in browser.window_handles if h != main]:
-            browser.switch_to.window(h)
-            browser.close()
-        browser.switch_to.window(main)
 
 
 def test_a_month_without_a_required_source_is_visibly_degraded(dagster_ui, browser):
