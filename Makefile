@@ -13,7 +13,7 @@ INGEST_SIZES ?=
 INCR_SIZES   ?= 1000000
 OLD_DUCKDB   := 1.0.0 1.1.3
 
-.PHONY: setup demo test test-crash browser ui bench clean-data
+.PHONY: setup demo test test-slow browser ui bench clean-data
 
 setup: $(STAMP)
 	$(BIN)/python -m dtsen_pipeline.defs.dbt.project
@@ -44,9 +44,10 @@ demo: setup
 test: setup browser
 	$(BIN)/python -m pytest
 
-# `dtsen run` killed with SIGKILL at each stage, then run again (about 8 minutes; CI runs it too).
-test-crash: setup
-	$(BIN)/python -m pytest -m crash
+# The slow tests: `dtsen run` killed with SIGKILL at each stage then run again, and two-month
+# backfills launched from the UI and through its GraphQL API (about 20 minutes; CI runs them too).
+test-slow: setup browser
+	$(BIN)/python -m pytest -m slow
 
 # Headless Chromium and its driver for the UI test (Debian packages; root or sudo).
 browser:

@@ -104,7 +104,7 @@ def _release_rows(release: Path) -> dict[str, list[tuple]]:
         return {t: con.execute(f"select * from {t} order by all").fetchall() for t in sorted(tables)}
 
 
-@pytest.mark.crash
+@pytest.mark.slow
 @pytest.mark.timeout(1500)  # six runs of a month, five of them killed part-way
 def test_a_run_killed_at_any_stage_recovers_on_the_next_run(first_month_run, data_root, cli_env, tmp_path):
     root = tmp_path / "killed"

@@ -86,6 +86,7 @@ def _month(run) -> str:
     return tags[ASSET_PARTITION_RANGE_START_TAG]
 
 
+@pytest.mark.slow  # make test-slow: loads the workspace as the UI does
 def test_every_partitioned_asset_has_one_backfill_policy(ui_workspace):
     """What the Materialize dialog compares: the policies GraphQL serves. The UI compares them by
     identity, so they must all be null (Dagster's one-partition-per-run default) for no warning."""
@@ -100,6 +101,7 @@ def test_every_partitioned_asset_has_one_backfill_policy(ui_workspace):
     assert not varying, f"assets with their own backfill policy (the UI warns of varying policies): {varying}"
 
 
+@pytest.mark.slow  # make test-slow: loads the workspace as the UI does
 def test_backfills_from_the_graph_a_group_and_the_job_run_one_month_per_run_in_order(ui_workspace):
     instance, process = ui_workspace
     from dagster_graphql.test.utils import execute_dagster_graphql

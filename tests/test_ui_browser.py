@@ -195,6 +195,7 @@ def _runs(base: str) -> list[dict]:
     return runs
 
 
+@pytest.mark.slow  # make test-slow
 def test_a_two_month_backfill_launched_from_the_asset_graph_succeeds_in_month_order(dagster_ui, browser):
     """The issue's case: select assets on the graph, Materialize, two months. Every asset, dbt's
     included, runs one month per run, in month order (linkage of a month needs the one before)."""
@@ -270,6 +271,7 @@ def _click_link_and_open(browser, base: str, page: str, label: str) -> str:
     return href
 
 
+@pytest.mark.slow  # make test-slow
 def test_report_links_open_from_the_ui_and_render_offline(dagster_ui, browser):
     """A chart and a Data Docs page, each one click from its asset, drawn without any CDN."""
     from selenium.webdriver.common.by import By
@@ -289,6 +291,7 @@ def test_report_links_open_from_the_ui_and_render_offline(dagster_ui, browser):
         _shot(browser, "ui_reports_link")
 
 
+@pytest.mark.slow  # make test-slow
 def test_a_month_without_a_required_source_is_visibly_degraded(dagster_ui, browser):
     """DTSEN's DTKS did not deliver in the third month: `dtsen run` says so and fails, and the UI
     shows the failed check, naming the source and the month."""
