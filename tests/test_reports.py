@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -23,9 +22,8 @@ from dagster import AssetKey, DagsterEventType, DagsterInstance, UrlMetadataValu
 
 from dtsen_pipeline import paths
 from dtsen_pipeline.defs.publish.tables import RELEASE_TABLES
+from tests.test_ui_browser import chromium
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 DEFAULT_ORIGIN = "http://127.0.0.1:3001"   # the run had no DTSEN_REPORTS_PORT: the default port
 
 
@@ -124,19 +122,8 @@ def test_no_report_loads_anything_from_outside(first_month_run, data_root):
 
 @pytest.fixture(scope="module")
 def offline_browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    assert Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists(), \
-        "Chromium and chromedriver are missing: `make test` installs them (apt: chromium chromium-driver)"
-    options = Options()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000",
-                # No network: every host name fails to resolve but the report server's address.
-                "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    # No network: every host name fails to resolve but the report server's address.
+    driver = chromium("--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1", size="1400,1000")
     yield driver
     driver.quit()
 

@@ -87,17 +87,25 @@ def dagster_ui(tmp_path_factory):
     log.close()
 
 
-@pytest.fixture(scope="module")
-def browser():
+def chromium(*args: str, size: str = "1600,1000"):
+    """Headless Debian Chromium through its chromedriver, with ``args`` added (tests/test_reports.py
+    adds a resolver rule that cuts the network)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
 
+    assert Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists(), \
+        "Chromium and chromedriver are missing: `make test` installs them (apt: chromium chromium-driver)"
     options = Options()
     options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1600,1000"):
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", f"--window-size={size}", *args):
         options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    driver = chromium()
     yield driver
     driver.quit()
 
