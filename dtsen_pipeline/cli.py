@@ -168,7 +168,16 @@ def _cmd_query(args: argparse.Namespace) -> int:
 
     from dtsen_pipeline import publication, warehouse
 
-    db = paths.current_release() / (publication.IDENTIFIED_DB if args.identified else publication.RELEASE_DB)
+    name = publication.IDENTIFIED_DB if args.identified else publication.RELEASE_DB
+    if args.month:  # an earlier month, as it was published (its newest revision)
+        try:
+            db = publication.release_path(args.month) / name
+        except FileNotFoundError as exc:
+            print(f"dtsen query: {exc}; published: {', '.join(publication.published_months()) or 'none'}",
+                  file=sys.stderr)
+            return 1
+    else:
+        db = paths.current_release() / name
     if not db.exists():
         print(f"dtsen query: no published release at {db}; run `make demo` or `dtsen run` first",
               file=sys.stderr)
@@ -241,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     q = sub.add_parser("query", help="run SQL on the current published release (read-only, sandboxed, pseudonymised)")
     q.add_argument("sql")
     q.add_argument("--max-rows", type=int, default=40)
+    q.add_argument("--month", type=_month, help="query that month's release (its newest revision) instead of "
+                                                "the current one")
     q.add_argument("--identified", action="store_true",
                    help="query the identified database (NIK, names) instead of the pseudonymised one; "
                         "for roles that need identity (equally sandboxed)")

@@ -1,6 +1,8 @@
 """Monthly extract partitions: keys are ``YYYY-MM``; and how a backfill over several months runs."""
 
-from dagster import BackfillPolicy, MonthlyPartitionsDefinition
+import warnings
+
+from dagster import AssetCheckSpec, BackfillPolicy, MonthlyPartitionsDefinition, PreviewWarning
 
 monthly_partitions = MonthlyPartitionsDefinition(start_date="2025-01", fmt="%Y-%m", end_offset=1)
 
@@ -19,3 +21,12 @@ monthly_partitions = MonthlyPartitionsDefinition(start_date="2025-01", fmt="%Y-%
 # dagster-dbt sets single_run on time-partitioned dbt assets unless told otherwise; defs/dbt/assets.py
 # puts them back on this policy.
 ONE_MONTH_PER_RUN: BackfillPolicy | None = None
+
+
+def monthly_check_spec(name: str, **kwargs) -> AssetCheckSpec:
+    """An asset check whose results belong to a month, so the check's page names the month of each
+    result. Dagster marks ``partitions_def`` on a check as a preview feature and warns each time the
+    definitions load; the choice is deliberate here, so that warning is not repeated to every user."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=PreviewWarning)
+        return AssetCheckSpec(name, partitions_def=monthly_partitions, **kwargs)

@@ -97,3 +97,14 @@ def test_the_console_script_is_sandboxed(first_month_run, cli_env, data_root):
     ok = dtsen("query", "select count(*) as n from dtsen_crosswalk where extract_month = " + quote_literal(MONTHS[0]),
                env=cli_env)
     assert ok.returncode == 0, ok.stderr
+
+
+def test_an_earlier_month_is_queried_from_its_own_release(query):
+    """The working marts hold the month last built; `--month` reads a month as it was published."""
+    status, out, err = query("select distinct extract_month from dtsen_individu", "--month", MONTHS[0])
+    assert status == 0, err
+    assert MONTHS[0] in out
+    status, _, err = query("select 1", "--month", "2031-12")
+    assert status == 1 and "no release of 2031-12" in err and f"published: {MONTHS[0]}" in err
+    status, _, err = query("select * from read_text('/etc/passwd')", "--month", MONTHS[0])
+    assert status == 1 and SANDBOX_HINT in err  # the earlier release is sandboxed the same way

@@ -53,6 +53,17 @@ class LayerTranslator(DagsterDbtTranslator):
         fqn = dbt_resource_props.get("fqn", [])
         return fqn[1] if len(fqn) > 2 else None  # the folder under models/
 
+    def get_description(self, dbt_resource_props: Mapping[str, Any]) -> str:
+        description = super().get_description(dbt_resource_props)
+        if self.get_group_name(dbt_resource_props) != "marts":
+            return description
+        # The marts are the month's tables: each month's run replaces them, and the month as
+        # published stays in its own release. Said on the asset, so a green earlier partition in the
+        # UI is not read as "the warehouse still holds that month".
+        return (f"{description}\n\nThe working warehouse holds the month last built (see `extract_month`); "
+                "every month as published stays in its release, `data/publish/<month>/dtsen.duckdb` "
+                "(`dtsen query --month <month>`).")
+
     def get_owners(self, dbt_resource_props: Mapping[str, Any]):
         return ["team:data-engineering"]
 

@@ -11,7 +11,6 @@ did not fall by more than the source's ``shrink_tolerance`` from its last delive
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
-    AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
     AssetsDefinition,
@@ -23,7 +22,7 @@ from dagster import (
 
 from dtsen_pipeline.defs.ingest.landing import landing_key, landing_materialization
 from dtsen_pipeline.ingest.load import load_month, reconciliation, snapshot_change
-from dtsen_pipeline.partitions import ONE_MONTH_PER_RUN, monthly_partitions
+from dtsen_pipeline.partitions import ONE_MONTH_PER_RUN, monthly_check_spec, monthly_partitions
 from dtsen_pipeline.resources import WAREHOUSE_POOL, WarehouseResource
 from dtsen_pipeline.sources import SourceSpec, load_sources
 
@@ -67,12 +66,12 @@ def build_ingest_asset(spec: SourceSpec) -> AssetsDefinition:
                     f"declared in config/sources/{spec.name}.yaml.",
         tags={"source": spec.name, "snapshot": spec.snapshot},
         check_specs=[
-            AssetCheckSpec(RECONCILED, asset=key, blocking=True, partitions_def=monthly_partitions,
+            monthly_check_spec(RECONCILED, asset=key, blocking=True,
                            description="Per file, every record of the file's own count (a census that does not "
                                        "share the loader's parser) is loaded or quarantined."),
-            AssetCheckSpec(READABLE, asset=key, partitions_def=monthly_partitions,
+            monthly_check_spec(READABLE, asset=key,
                            description="Every file could be read; a full-snapshot source delivered a file."),
-            *([AssetCheckSpec(SNAPSHOT, asset=key, blocking=True, partitions_def=monthly_partitions,
+            *([monthly_check_spec(SNAPSHOT, asset=key, blocking=True,
                               description=f"The month's loaded rows are not 0 and fell by at most "
                                           f"{spec.shrink_tolerance:.0%} from the last delivery (full snapshot).")]
               if spec.snapshot == "full" else []),
