@@ -22,6 +22,11 @@ def _env_path(var: str, default: Path) -> Path:
     return Path(value).expanduser().resolve() if value else default
 
 
+def dbt_manifest() -> Path:
+    """dbt's parsed project (``make setup`` or ``python -m dtsen_pipeline.defs.dbt.project`` writes it)."""
+    return DBT_PROJECT_DIR / "target" / "manifest.json"
+
+
 def config_dir() -> Path:
     """The YAML a data steward edits (sources/, linkage.yaml, publication.yaml, expectations.yaml):
     the package's own by default; ``DTSEN_CONFIG_DIR`` points at a copy kept elsewhere."""

@@ -27,10 +27,9 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated
 
-import yaml
 from pydantic import AfterValidator
 
-from dtsen_pipeline import paths, warehouse
+from dtsen_pipeline import paths, published, warehouse
 from dtsen_pipeline.checksums import file_sha256
 from dtsen_pipeline.ingest.readers import quote_literal
 from dtsen_pipeline.settings import Settings, Text, duplicates, read_yaml, validate
@@ -53,14 +52,12 @@ IDENTITY_COLUMNS = (
     "nik", "no_kk", "nama", "tanggal_lahir", "tempat_lahir", "alamat", "source_record_id",
     "nama_normal", "nama_kunci", "alamat_kunci",  # normalised forms and phonetic keys of the above
 )
-MARTS_DOC = paths.DBT_PROJECT_DIR / "models" / "marts" / "_marts.yml"
 
 
 def _release_table(value: str) -> str:
-    from dtsen_pipeline.defs.publish.tables import RELEASE_TABLES
-
-    if value not in RELEASE_TABLES:
-        raise ValueError(f"{value!r} is not a published table (tables: {', '.join(RELEASE_TABLES)})")
+    tables = published.release_tables()
+    if value not in tables:
+        raise ValueError(f"{value!r} is not a published table (tables: {', '.join(tables)})")
     return value
 
 
@@ -92,15 +89,6 @@ class PublicationSettings:
         return set(self.drop_columns.get(table, ()))
 
 
-def documented_columns() -> dict[str, list[str]]:
-    """Each published table's columns as dbt_project/models/marts/_marts.yml documents them."""
-    from dtsen_pipeline.defs.publish.tables import RELEASE_TABLES
-
-    doc = yaml.safe_load(MARTS_DOC.read_text(encoding="utf-8"))
-    models = {m["name"]: [c["name"] for c in m.get("columns", [])] for m in doc["models"]}
-    return {t: models[w.split(".")[-1]] for t, w in RELEASE_TABLES.items() if w.split(".")[-1] in models}
-
-
 def _listed(doc: object, kind: str) -> dict[str, list[str]]:
     """The well-formed part of ``doc[kind]`` (the schema reports the rest), for the checks below."""
     value = doc.get(kind) if isinstance(doc, dict) else None
@@ -110,7 +98,7 @@ def _listed(doc: object, kind: str) -> dict[str, list[str]]:
 
 def _privacy_problems(doc: object) -> list[tuple[str, str]]:
     """Columns that do not exist, or are both hashed and dropped; identity columns left in the clear."""
-    hashed, dropped, documented = _listed(doc, "hash_columns"), _listed(doc, "drop_columns"), documented_columns()
+    hashed, dropped, documented = _listed(doc, "hash_columns"), _listed(doc, "drop_columns"), published.documented_columns()
     problems = []
     for kind, listed in (("hash_columns", hashed), ("drop_columns", dropped)):
         for table, columns in listed.items():

@@ -69,7 +69,7 @@ def test_a_saved_model_is_reused_unless_retraining(identities, tmp_path, monkeyp
 
     assert partition(reused) == partition(trained)
 
-    from dtsen_pipeline.defs.linkage.assets import latest_model
+    from dtsen_pipeline.linkage.model import latest_model
 
     monkeypatch.setenv("DTSEN_WAREHOUSE_DIR", str(tmp_path / "wh"))
     models = tmp_path / "wh" / "models"

@@ -14,10 +14,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from dtsen_pipeline import paths, publication
+from dtsen_pipeline import paths, publication, published
 from dtsen_pipeline.checksums import file_sha256
 from dtsen_pipeline.ingest.readers import quote_literal
-from dtsen_pipeline.defs.publish.assets import RELEASE_TABLES
 from dtsen_pipeline.linkage.model import MODEL_VERSION
 from tests.conftest import MONTHS, dtsen
 
@@ -212,6 +211,8 @@ def test_republishing_an_earlier_month_in_dagster_says_current_is_unchanged(firs
 OLD_DUCKDB = ("1.0.0", "1.1.3")
 _READ_ALL = """
 import duckdb, json, sys
+
+RELEASE_TABLES = published.release_tables()
 con = duckdb.connect(sys.argv[1], read_only=True)
 tables = [r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()]
 print(json.dumps([duckdb.__version__, {t: len(con.execute(f'select * from "{t}"').fetchall()) for t in tables}]))

@@ -20,9 +20,10 @@ from pathlib import Path
 import pytest
 from dagster import AssetKey, DagsterEventType, DagsterInstance, UrlMetadataValue
 
-from dtsen_pipeline import paths
-from dtsen_pipeline.defs.publish.tables import RELEASE_TABLES
+from dtsen_pipeline import paths, published
 from tests.test_ui_browser import chromium
+
+RELEASE_TABLES = published.release_tables()
 
 DEFAULT_ORIGIN = "http://127.0.0.1:3001"   # the run had no DTSEN_REPORTS_PORT: the default port
 

@@ -6,9 +6,13 @@ region + birth date, name + birth date and the family card.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from splink import SettingsCreator, block_on
+
+from dtsen_pipeline import paths
 
 UNIQUE_ID = "record_key"
 MODEL_VERSION = "person-v3"  # v2: NIKs differing but each matching its birth date; v3: shared NIKs
@@ -109,3 +113,10 @@ def settings() -> SettingsCreator:
         blocking_rules_to_generate_predictions=BLOCKING_RULES,
         additional_columns_to_retain=["source"],
     )
+
+
+def latest_model(month: str, *, inclusive: bool = False) -> Path | None:
+    """The newest saved model of a month before ``month`` (or up to it, ``inclusive``), if any."""
+    earlier = [p for p in paths.models_dir().glob(f"{model.MODEL_VERSION}_*.json")
+               if (m := p.stem.rsplit("_", 1)[-1]) < month or (inclusive and m == month)]
+    return max(earlier, key=lambda p: p.stem) if earlier else None

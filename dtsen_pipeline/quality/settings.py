@@ -18,6 +18,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, ConfigDict, ValidationError, ValidationInfo, field_validator
 
+from dtsen_pipeline import published
 from dtsen_pipeline.settings import (
     NonNegative,
     Settings,
@@ -41,10 +42,9 @@ def _registered(value: str, info: ValidationInfo) -> str:
 
 
 def _published(value: str) -> str:
-    from dtsen_pipeline.defs.publish.tables import RELEASE_TABLES
-
-    if value not in RELEASE_TABLES:
-        raise ValueError(f"{value!r} is not a published table (tables: {', '.join(RELEASE_TABLES)})")
+    tables = published.release_tables()
+    if value not in tables:
+        raise ValueError(f"{value!r} is not a published table (tables: {', '.join(tables)})")
     return value
 
 
@@ -191,7 +191,10 @@ def _kwargs_problems(where: str, exp: Expectation, values: dict, refs: dict, che
 
 
 def _cross_problems(cfg: ExpectationsConfig, source_names: Collection[str], check_gx: bool) -> list[tuple[str, str]]:
-    problems = []
+    # Every published table is gated: a mart marked `publish: true` in dbt needs its blocking suite.
+    problems = [("marts", f"{table} is published (meta publish: true in its dbt YAML) but has no suite here: "
+                          "every published table needs its blocking gate")
+                for table in published.release_tables() if table not in cfg.marts]
     base = cfg.setting_values()
     # A source's override is a value of an existing setting, checked like the setting itself.
     for source, override in cfg.source_settings.items():

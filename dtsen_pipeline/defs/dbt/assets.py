@@ -28,6 +28,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 from dtsen_pipeline.defs.dbt.project import dbt_project, dbt_resource
 from dtsen_pipeline.partitions import ONE_MONTH_PER_RUN, monthly_partitions
 from dtsen_pipeline.resources import LOCK_RETRIES, LOCK_RETRY_SECONDS, WAREHOUSE_POOL, WarehouseResource
+from dtsen_pipeline.graph import OWNERS
 
 __all__ = ["DTSEN_INDIVIDU_KEY", "dbt_marts_assets", "dbt_project", "dbt_resource", "dbt_staging_assets"]
 
@@ -65,7 +66,7 @@ class LayerTranslator(DagsterDbtTranslator):
                 "(`dtsen query --month <month>`).")
 
     def get_owners(self, dbt_resource_props: Mapping[str, Any]):
-        return ["team:data-engineering"]
+        return OWNERS
 
 
 def run_month(context: AssetExecutionContext) -> str:

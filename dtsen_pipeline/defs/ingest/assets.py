@@ -25,6 +25,7 @@ from dtsen_pipeline.ingest.load import load_month, reconciliation, snapshot_chan
 from dtsen_pipeline.partitions import ONE_MONTH_PER_RUN, monthly_check_spec, monthly_partitions
 from dtsen_pipeline.resources import WAREHOUSE_POOL, WarehouseResource
 from dtsen_pipeline.sources import SourceSpec, load_sources
+from dtsen_pipeline.graph import OWNERS
 
 RECONCILED = "rows_reconciled"
 READABLE = "files_readable"
@@ -60,7 +61,7 @@ def build_ingest_asset(spec: SourceSpec) -> AssetsDefinition:
         partitions_def=monthly_partitions,
         backfill_policy=ONE_MONTH_PER_RUN,
         kinds={"duckdb", spec.format},
-        owners=["team:data-engineering"],
+        owners=OWNERS,
         description=f"{spec.owner}: {spec.description} From landing/{spec.name}/YYYY-MM/{spec.file_glob} "
                     f"({spec.snapshot} {'snapshot' if spec.snapshot == 'full' else 'of the month'}); "
                     f"declared in config/sources/{spec.name}.yaml.",

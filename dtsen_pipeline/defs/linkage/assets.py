@@ -33,6 +33,7 @@ from dtsen_pipeline.partitions import ONE_MONTH_PER_RUN, monthly_partitions
 from dtsen_pipeline.resources import WAREHOUSE_POOL, WarehouseResource
 from dtsen_pipeline.sources import load_sources
 from dtsen_pipeline.warehouse import table_exists
+from dtsen_pipeline.graph import OWNERS
 
 PERSON_CLUSTERS_KEY = AssetKey(["linkage", "person_clusters"])
 ID_HISTORY_KEY = AssetKey(["linkage", "id_history"])
@@ -181,13 +182,6 @@ class LinkageConfig(Config):
     full_relink: bool = False
 
 
-def latest_model(month: str, *, inclusive: bool = False) -> Path | None:
-    """The newest saved model of a month before ``month`` (or up to it, ``inclusive``), if any."""
-    earlier = [p for p in paths.models_dir().glob(f"{model.MODEL_VERSION}_*.json")
-               if (m := p.stem.rsplit("_", 1)[-1]) < month or (inclusive and m == month)]
-    return max(earlier, key=lambda p: p.stem) if earlier else None
-
-
 def unlinked_earlier_month(con, month: str) -> str | None:
     """The latest month before ``month`` with landed extracts, if it has not been linked."""
     landed = {d.name for spec in load_sources() if (paths.landing_dir() / spec.name).is_dir()
@@ -219,12 +213,12 @@ def previous_month(con, month: str) -> pa.Table | None:
     name="person_linkage",
     specs=[
         AssetSpec(PERSON_CLUSTERS_KEY, deps=[AssetKey("int_identitas")], group_name="linkage",
-                  kinds={"splink", "duckdb"}, owners=["team:data-engineering"],
+                  kinds={"splink", "duckdb"}, owners=OWNERS,
                   description="Splink (DuckDB) person linkage across and within sources: trained by EM on the "
                               "month's records, pairs scored, clustered into persons with stable dtsen_ids. "
                               "Also writes linkage.pairwise_predictions."),
         AssetSpec(ID_HISTORY_KEY, deps=[AssetKey("int_identitas")], group_name="linkage", kinds={"duckdb"},
-                  owners=["team:data-engineering"],
+                  owners=OWNERS,
                   description="How dtsen_ids changed from the previous month: new, split_from, merged_into, absent."),
     ],
     partitions_def=monthly_partitions,
@@ -234,7 +228,7 @@ def previous_month(con, month: str) -> pa.Table | None:
 def person_linkage(context: AssetExecutionContext, config: LinkageConfig, warehouse: WarehouseResource):
     month = context.partition_key
     columns = ", ".join(model.INPUT_COLUMNS)
-    reuse = None if config.retrain else latest_model(month)
+    reuse = None if config.retrain else model.latest_model(month)
     with warehouse.connect() as con:
         identities = con.sql(
             f"select {columns} from intermediate.int_identitas where extract_month = ?", params=[month]
@@ -321,7 +315,7 @@ KK_CROSSWALK_KEY = AssetKey(["linkage", "kk_crosswalk"])
 
 def _family_spec(key: AssetKey, description: str) -> AssetSpec:
     return AssetSpec(key, deps=[PERSON_CLUSTERS_KEY, AssetKey("int_identitas")], group_name="linkage", kinds={"duckdb"},
-                     owners=["team:data-engineering"], description=description)
+                     owners=OWNERS, description=description)
 
 
 @multi_asset(

@@ -5,21 +5,19 @@ import json
 
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
-from dtsen_pipeline import charts, paths, publication, reports
+from dtsen_pipeline import charts, paths, publication, published, reports
 from dtsen_pipeline.checksums import file_sha256
 from dtsen_pipeline.linkage import model
 from dtsen_pipeline.partitions import ONE_MONTH_PER_RUN, monthly_partitions
-from dtsen_pipeline.defs.linkage.assets import latest_model
-from dtsen_pipeline.defs.publish.tables import RELEASE_TABLES
-from dtsen_pipeline.defs.quality.assets import GATE_KEY, gate_table
-from dtsen_pipeline.quality.results import gate_results
+from dtsen_pipeline.quality.results import gate_results, gate_table
 from dtsen_pipeline.resources import WAREHOUSE_POOL, WarehouseResource
+from dtsen_pipeline.graph import GATE_KEY, OWNERS
 
 
 
 def _linkage_model(month: str) -> dict:
     """The linkage model this month's ids came from: the newest model saved up to the month."""
-    used = latest_model(month, inclusive=True)
+    used = model.latest_model(month, inclusive=True)
     if used is None:
         return {"version": model.MODEL_VERSION, "file": None}
     return {"version": model.MODEL_VERSION, "file": used.name, "sha256": file_sha256(used)}
@@ -27,13 +25,13 @@ def _linkage_model(month: str) -> dict:
 
 @asset(
     key=AssetKey(["publish", "dtsen_release"]),
-    deps=[*(AssetKey(name) for name in RELEASE_TABLES), GATE_KEY],
+    deps=[*(AssetKey(name) for name in published.release_tables()), GATE_KEY],
     group_name="publish",
     partitions_def=monthly_partitions,
     backfill_policy=ONE_MONTH_PER_RUN,
     pool=WAREHOUSE_POOL,
     kinds={"duckdb", "parquet"},
-    owners=["team:data-engineering"],
+    owners=OWNERS,
     description="The month's release under data/publish/YYYY-MM/: a pseudonymised analyst DuckDB, "
                 "Parquet per mart, an identified DuckDB for restricted roles, and a manifest (row "
                 "counts, checksums, linkage model, gate results). Immutable; `current` switches to it "
@@ -57,7 +55,7 @@ def dtsen_release(context: AssetExecutionContext, warehouse: WarehouseResource) 
                    inclusion_error
             from marts.dtsen_program_kabupaten order by programme, kode_kab limit 12""").fetchall()
     gate = gate_results(month)
-    failed = [name for name, r in gate.items() if r["suite"] in RELEASE_TABLES and not r["success"]]
+    failed = [name for name, r in gate.items() if r["suite"] in published.release_tables() and not r["success"]]
     if failed:
         raise ValueError(f"publish {month}: the quality gate failed for {', '.join(failed)}; "
                          "see the gx_* checks and their Data Docs pages; `current` is unchanged")
@@ -74,7 +72,7 @@ def dtsen_release(context: AssetExecutionContext, warehouse: WarehouseResource) 
         # The month's quality pages and linkage charts, opened in the browser (served by `make ui`).
         "reports": MetadataValue.url(reports.url(anchor=month)),
     }
-    release = publication.write_release(month, RELEASE_TABLES, extra={
+    release = publication.write_release(month, published.release_tables(), extra={
         "linkage_model": _linkage_model(month), "gate": gate, "dagster_run_id": context.run.run_id})
     manifest = json.loads((release / publication.MANIFEST).read_text(encoding="utf-8"))
     metadata.update({

@@ -19,21 +19,18 @@ from dagster import (
     asset,
 )
 
-from dtsen_pipeline import reports
-from dtsen_pipeline.defs.publish.tables import RELEASE_TABLES
+from dtsen_pipeline import published, reports
 from dtsen_pipeline.partitions import ONE_MONTH_PER_RUN, monthly_partitions
-from dtsen_pipeline.quality.results import gate_results
+from dtsen_pipeline.quality.results import gate_results, gate_table
 from dtsen_pipeline.resources import WAREHOUSE_POOL
-
-GATE_KEY = AssetKey(["quality", "gate"])
-
+from dtsen_pipeline.graph import GATE_KEY, OWNERS
 
 @asset(
     key=GATE_KEY,
-    deps=[AssetKey(name) for name in RELEASE_TABLES],
+    deps=[AssetKey(name) for name in published.release_tables()],
     group_name="quality",
     kinds={"great_expectations"},
-    owners=["team:data-engineering"],
+    owners=OWNERS,
     partitions_def=monthly_partitions,
     backfill_policy=ONE_MONTH_PER_RUN,
     pool=WAREHOUSE_POOL,
@@ -43,8 +40,9 @@ GATE_KEY = AssetKey(["quality", "gate"])
 def quality_gate(context: AssetExecutionContext) -> MaterializeResult:
     month = context.partition_key
     results = gate_results(month)
-    missing = [m for m in RELEASE_TABLES if m not in results]
-    failed = [m for m in RELEASE_TABLES if m in results and not results[m]["success"]]
+    marts = published.release_tables()
+    missing = [m for m in marts if m not in results]
+    failed = [m for m in marts if m in results and not results[m]["success"]]
     if missing or failed:
         raise ValueError(f"quality gate {month}: "
                          + (f"no result for {', '.join(missing)} (run the marts with their gx_ checks); " if missing else "")
@@ -57,30 +55,10 @@ def quality_gate(context: AssetExecutionContext) -> MaterializeResult:
     return MaterializeResult(metadata={
         "month": month,
         "suites": len(results),
-        "blocking suites passed": len(RELEASE_TABLES),
+        "blocking suites passed": len(marts),
         "warnings": ", ".join(warnings) or "none",
         "results": gate_table(results),
         # Links the browser opens (served by `make ui`; see reports.py): every suite's Data Docs page
         # and the linkage charts of the month, listed on one page.
         "reports": MetadataValue.url(reports.url(anchor=month)),
     })
-
-
-GATE_COLUMNS = TableSchema(columns=[
-    TableColumn("suite", "string", description="gx_<suite> is its check"),
-    TableColumn("blocking", "bool", description="a mart's suite blocks the release; a source's warns"),
-    TableColumn("passed", "bool"),
-    TableColumn("rows", "int", description="rows validated"),
-    TableColumn("failed expectations", "string"),
-    TableColumn("skipped", "int", description="expectations not evaluated (e.g. no earlier release)"),
-])
-
-
-def gate_table(results: dict) -> MetadataValue:
-    """The gate's results, one row per suite, as a Dagster table (shown inline in the UI; each suite's
-    Data Docs page is linked from its check and from the `reports` page, not here: a long URL per
-    row would push the table past the panel's width)."""
-    return MetadataValue.table([TableRecord({
-        "suite": name, "blocking": name in RELEASE_TABLES, "passed": bool(r["success"]), "rows": int(r["rows"]),
-        "failed expectations": ", ".join(r["failed"]), "skipped": len(r["skipped"])})
-        for name, r in sorted(results.items())], GATE_COLUMNS)
