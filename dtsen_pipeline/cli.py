@@ -42,7 +42,7 @@ def run_month(month: str, *, show_progress: bool = True, layers: tuple[str, ...]
     prepare()  # the registry's dbt files and the manifest, before the definitions read them
     from dtsen_pipeline.definitions import defs
 
-    job = defs.get_job_def(JOB_NAME)
+    job = defs.resolve_job_def(JOB_NAME)
     loggers = {"progress": {}} if show_progress else {"console": {"config": {"log_level": "ERROR"}}}
     log_path = paths.logs_dir() / f"run-{month}.log"
     # dbt writes its own log lines to stdout; keep them in a file and the terminal for progress.

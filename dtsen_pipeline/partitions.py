@@ -1,5 +1,6 @@
 """Monthly extract partitions: keys are ``YYYY-MM``; and how a backfill over several months runs."""
 
+import contextlib
 import warnings
 
 from dagster import AssetCheckSpec, BackfillPolicy, MonthlyPartitionsDefinition, PreviewWarning
@@ -23,10 +24,17 @@ monthly_partitions = MonthlyPartitionsDefinition(start_date="2025-01", fmt="%Y-%
 ONE_MONTH_PER_RUN: BackfillPolicy | None = None
 
 
-def monthly_check_spec(name: str, **kwargs) -> AssetCheckSpec:
-    """An asset check whose results belong to a month, so the check's page names the month of each
-    result. Dagster marks ``partitions_def`` on a check as a preview feature and warns each time the
-    definitions load; the choice is deliberate here, so that warning is not repeated to every user."""
+@contextlib.contextmanager
+def partitioned_checks():
+    """Declare asset checks whose results belong to a month, so a check's page names the month of
+    each result. Dagster marks ``partitions_def`` on a check as a preview feature and warns each time
+    the definitions load; the choice is deliberate here, so the warning is not repeated to every user."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=PreviewWarning)
+        yield
+
+
+def monthly_check_spec(name: str, **kwargs) -> AssetCheckSpec:
+    """An asset check spec partitioned by month (see partitioned_checks)."""
+    with partitioned_checks():
         return AssetCheckSpec(name, partitions_def=monthly_partitions, **kwargs)

@@ -178,6 +178,19 @@ def published_months(before: str | None = None) -> list[str]:
     return sorted({m for m, _, _ in _releases() if before is None or m < before})
 
 
+def previous_release(month: str) -> Path | None:
+    """The release database the gate compares ``month`` with: the one analysts read now (`current`)
+    when it is an earlier month's, else the latest earlier month's; None before the first release."""
+    current = current_month()
+    if current is None or current >= month:
+        earlier = published_months(before=month)
+        current = earlier[-1] if earlier else None
+    if current is None:
+        return None
+    db = release_path(current) / RELEASE_DB
+    return db if db.exists() else None
+
+
 def _pseudonymised_select(name: str, source: str, con) -> str:
     cfg = config()
     hashed, dropped = cfg.hashed(name), cfg.dropped(name)

@@ -95,7 +95,8 @@ def test_a_bad_decisions_file_stops_linkage_listing_every_problem(world, monkeyp
 
 def test_the_gate_compares_with_a_last_release_under_a_quoted_path(tmp_path):
     """The second month's gate attaches the last release: its path is quoted too."""
-    from dtsen_pipeline.quality.validate import _compare_with_release, config, suite_specs
+    from dtsen_pipeline.quality.compare import compare_with_release
+    from dtsen_pipeline.quality.suites import suite_specs
 
     previous = tmp_path / "it's published" / "dtsen.duckdb"
     previous.parent.mkdir()
@@ -104,6 +105,7 @@ def test_the_gate_compares_with_a_last_release_under_a_quoted_path(tmp_path):
     spec = suite_specs()["dtsen_rumah_tangga"]
     with duckdb.connect() as con:
         con.execute("create temp table gx_rows as select range as dtsen_rt_id from range(11)")
-        compared = _compare_with_release(con, spec, previous, config().setting_values())
-    (part, _, counts, _), = compared
+        compared = compare_with_release(con, spec, previous, "gx_rows", drift_tolerance=0.05)
+    counts = compared[0].frame
+    part = compared[0].part
     assert part == "row_count" and counts["previous_rows"].tolist() == [10] and counts["rows"].tolist() == [11]

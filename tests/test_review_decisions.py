@@ -13,7 +13,8 @@ from dtsen_pipeline.defs.linkage.assets import read_decisions
 from dtsen_pipeline.linkage import config as linkage_config
 from dtsen_pipeline.linkage import model
 from dtsen_pipeline.linkage.run import DecisionsTooLargeError, link_month
-from dtsen_pipeline.quality.validate import suite_specs, validate_suite
+from dtsen_pipeline.quality.suites import suite_specs
+from dtsen_pipeline.quality.validate import validate_suite
 from tests.conftest import MONTHS
 
 KNOWN = pa.chunked_array([["dtks:0000000001", "dtks:0000000002", "dtks:0000000003", "dtks:0000000004",
@@ -136,14 +137,14 @@ def test_the_gate_fails_a_person_with_more_records_than_the_cap(first_month_run,
         spec = suite_specs()["dtsen_individu"]
         label = "no person has more source records than person.max_records_per_person"
         month = con.execute("select max(extract_month) from marts.dtsen_individu").fetchone()[0]
-        clean = {o.label: o for o in validate_suite(con, spec, month).outcomes}[label]
+        clean = {o.label: o for o in validate_suite(con, spec, month, previous_release=None).outcomes}[label]
         assert clean.success and clean.unexpected_count == 0
 
         # One person gains 21 records (as 300 chained accepts would give them hundreds).
         con.execute("""insert into marts.dtsen_crosswalk
                        select extract_month, 'dtks', 'X' || n, dtsen_id
                        from (select * from marts.dtsen_individu order by dtsen_id limit 1), range(21) t(n)""")
-        summary = validate_suite(con, spec, month)
+        summary = validate_suite(con, spec, month, previous_release=None)
     outcome = {o.label: o for o in summary.outcomes}[label]
     assert not outcome.success and outcome.unexpected_count == 1
     assert not summary.success and spec.blocking

@@ -117,6 +117,6 @@ def settings() -> SettingsCreator:
 
 def latest_model(month: str, *, inclusive: bool = False) -> Path | None:
     """The newest saved model of a month before ``month`` (or up to it, ``inclusive``), if any."""
-    earlier = [p for p in paths.models_dir().glob(f"{model.MODEL_VERSION}_*.json")
+    earlier = [p for p in paths.models_dir().glob(f"{MODEL_VERSION}_*.json")
                if (m := p.stem.rsplit("_", 1)[-1]) < month or (inclusive and m == month)]
     return max(earlier, key=lambda p: p.stem) if earlier else None

@@ -11,7 +11,6 @@ link to the GX Data Docs page. It never shows a value.
 """
 
 
-import json
 
 from dagster import (
     AssetCheckExecutionContext,
@@ -25,9 +24,10 @@ from dagster import (
     asset_check,
 )
 
-from dtsen_pipeline import paths, reports
-from dtsen_pipeline.partitions import monthly_partitions
-from dtsen_pipeline.quality.validate import SuiteSpec, ValidationSummary, suite_specs, validate_suite
+from dtsen_pipeline import publication, reports
+from dtsen_pipeline.partitions import monthly_partitions, partitioned_checks
+from dtsen_pipeline.quality.results import ValidationSummary, save_summary
+from dtsen_pipeline.quality.suites import SuiteSpec, suite_specs
 from dtsen_pipeline.resources import WAREHOUSE_POOL, WarehouseResource
 
 
@@ -64,17 +64,6 @@ def summary_metadata(summary: ValidationSummary) -> dict:
     return meta
 
 
-def _save(summary: ValidationSummary, month: str, run_id: str) -> None:
-    """Keep the result (counts only) for the release manifest."""
-    folder = paths.quality_results_dir() / month
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{summary.suite}.json").write_text(
-        json.dumps({**summary.as_dict(), "run_id": run_id,
-                    "data_docs": str(summary.data_docs) if summary.data_docs else None}, indent=2),
-        encoding="utf-8")
-    reports.write_index()
-
-
 def _gx_check(spec: SuiteSpec):
     severity = AssetCheckSeverity.ERROR if spec.blocking else AssetCheckSeverity.WARN
     kind = "Blocking: a failure stops the publication." if spec.blocking else \
@@ -94,14 +83,18 @@ def _gx_check(spec: SuiteSpec):
         month = context.partition_key if context.has_partition_key else None
         if month is None:
             raise ValueError(f"gx_{spec.name} validates one month: run it for a partition (YYYY-MM)")
+        # Great Expectations is imported when a check first runs, not when the definitions load.
+        from dtsen_pipeline.quality.validate import validate_suite
+
         with warehouse.connect() as con:
-            summary = validate_suite(con, spec, month)
+            summary = validate_suite(con, spec, month, publication.previous_release(month))
         for o in summary.failed:
             context.log.error(
                 f"gate {spec.name}: '{o.label}' ({o.expectation} on {o.column}) failed: {o.unexpected_count} "
                 f"unexpected of {o.element_count} rows{' in ' + ', '.join(o.failed_batches[:5]) if o.failed_batches else ''}"
                 f"{'; observed ' + o.observed if o.observed else ''}. See the Data Docs page: {summary.data_docs}")
-        _save(summary, month, context.run.run_id)
+        save_summary(summary, month, context.run.run_id)
+        reports.write_index()
         return AssetCheckResult(
             passed=summary.success, severity=severity, metadata=summary_metadata(summary),
             description=f"{spec.name} {month}: " + ("every expectation passed" if summary.success else
@@ -110,4 +103,5 @@ def _gx_check(spec: SuiteSpec):
     return _check
 
 
-GX_CHECKS = [_gx_check(spec) for spec in suite_specs().values()]
+with partitioned_checks():
+    GX_CHECKS = [_gx_check(spec) for spec in suite_specs().values()]
