@@ -19,7 +19,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 from dagster import AssetKey, DagsterEventType, DagsterInstance

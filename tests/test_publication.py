@@ -21,6 +21,7 @@ from dtsen_pipeline.linkage.model import MODEL_VERSION
 from tests.conftest import MONTHS, dtsen
 
 README = Path(__file__).resolve().parent.parent / "README.md"
+RELEASE_TABLES = published.release_tables()
 
 
 @pytest.fixture()
@@ -142,8 +143,8 @@ def test_a_crash_while_publishing_leaves_no_half_release(scratch_publish, crash_
     (leftover / "parquet").mkdir(parents=True)
     (leftover / "dtsen.duckdb").write_bytes(b"half a database")
     assert publication.published_months() == ["2031-01"]
-    published = publication.write_release("2031-02", RELEASE_TABLES)
-    assert not leftover.exists() and published.name == "2031-02"
+    release = publication.write_release("2031-02", RELEASE_TABLES)
+    assert not leftover.exists() and release.name == "2031-02"
     assert publication.current_name() == "2031-01"
 
 
@@ -211,8 +212,6 @@ def test_republishing_an_earlier_month_in_dagster_says_current_is_unchanged(firs
 OLD_DUCKDB = ("1.0.0", "1.1.3")
 _READ_ALL = """
 import duckdb, json, sys
-
-RELEASE_TABLES = published.release_tables()
 con = duckdb.connect(sys.argv[1], read_only=True)
 tables = [r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()]
 print(json.dumps([duckdb.__version__, {t: len(con.execute(f'select * from "{t}"').fetchall()) for t in tables}]))
