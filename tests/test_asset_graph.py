@@ -1,5 +1,9 @@
 """The asset graph's keys, groups and dependencies: a rename or a lost edge shows as a diff."""
 
+import json
+import os
+from pathlib import Path
+
 from dtsen_pipeline import published
 from dtsen_pipeline.definitions import defs
 
@@ -131,3 +135,37 @@ def test_monthly_schedule_runs_the_current_month():
     context = build_schedule_context(scheduled_execution_time=datetime(2025, 3, 25, 2, tzinfo=timezone.utc))
     [request] = list(schedule.evaluate_tick(context).run_requests)
     assert request.partition_key == "2025-03"
+
+
+SNAPSHOT = Path(__file__).parent / "snapshots" / "definitions.json"
+
+
+def _definitions_snapshot() -> dict:
+    """What the UI shows of the definitions: every asset with its group, kinds and checks (blocking
+    or not), and the jobs, schedules and sensors."""
+    graph = defs.resolve_asset_graph()
+    checks: dict[str, list[str]] = {}
+    for key in graph.asset_check_keys:
+        spec = graph.get_check_spec(key)
+        checks.setdefault(key.asset_key.to_user_string(), []).append(
+            f"{key.name} ({'blocking' if spec.blocking else 'warning'})")
+    return {
+        "assets": {key.to_user_string(): {"group": graph.get(key).group_name,
+                                          "kinds": sorted(graph.get(key).kinds),
+                                          "checks": sorted(checks.get(key.to_user_string(), []))}
+                   for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string())},
+        "jobs": sorted(j.name for j in defs.jobs or []),
+        "schedules": sorted(s.name for s in defs.schedules or []),
+        "sensors": sorted(s.name for s in defs.sensors or []),
+    }
+
+
+def test_definitions_snapshot():
+    """A refactor that drops or renames an asset, a check, a kind or a group fails here. After a
+    deliberate change, review the diff and write the snapshot again:
+    ``DTSEN_UPDATE_SNAPSHOT=1 pytest tests/test_asset_graph.py -k snapshot``."""
+    actual = _definitions_snapshot()
+    if os.environ.get("DTSEN_UPDATE_SNAPSHOT") == "1":
+        SNAPSHOT.write_text(json.dumps(actual, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    expected = json.loads(SNAPSHOT.read_text(encoding="utf-8"))
+    assert actual == expected, "the definitions differ from tests/snapshots/definitions.json (see docstring)"
