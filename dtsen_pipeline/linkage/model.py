@@ -20,7 +20,7 @@ MODEL_VERSION = "person-v3"  # v2: NIKs differing but each matching its birth da
 # Jaro-Winkler similarity of two normalised names: at or above NAME_CLOSE nearly the same spelling;
 # at or above NAME_AGREES the same name spelt differently. NAME_AGREES is the model's lower name level
 # and also the least name agreement that corroborates a pair (linkage/run.py): one number, so the two
-# cannot drift apart.
+# cannot drift apart. Changing either changes the model: a new MODEL_VERSION.
 NAME_CLOSE = 0.95
 NAME_AGREES = 0.88
 
@@ -138,7 +138,8 @@ def level_labels(model_dict: dict) -> dict[str, dict[int, str]]:
 
     Splink numbers a comparison's levels in their listed order: the null level -1, the others from
     the most similar (levels - 1) down to 0 (the ELSE level); a level without a label is shown by
-    that number, as Splink's charts do."""
+    that number, as Splink's charts do. Splink exposes no public map from gamma value to level, so
+    tests/test_linkage_evidence.py checks this numbering against pairs Splink scores."""
     out = {}
     for comparison in model_dict["comparisons"]:
         levels = comparison["comparison_levels"]
