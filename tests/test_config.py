@@ -122,7 +122,6 @@ def test_thresholds_are_read_when_used_from_the_configuration_in_force(config, m
     edit(config / "linkage.yaml", "cluster_threshold: 0.9", "cluster_threshold: 0.95")
     monkeypatch.setenv("DTSEN_CONFIG_DIR", str(config))
     assert (run.predict_threshold(), run.cluster_threshold(), run.uncorroborated_max()) == (0.5, 0.95, 0.9499)
-    assert run.CLUSTER_THRESHOLD == 0.95
     other = shutil.copytree(config, config.parent / "other")
     edit(other / "linkage.yaml", "cluster_threshold: 0.95", "cluster_threshold: 1.5")
     monkeypatch.setenv("DTSEN_CONFIG_DIR", str(other))

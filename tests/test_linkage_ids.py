@@ -17,8 +17,7 @@ def con():
 
 def month(con, name: str, clusters: dict[str, list[str]]) -> tuple[dict[str, str], dict[str, int]]:
     rows = [(r, r.split(":")[0], c) for c, records in clusters.items() for r in records]
-    con.register("new_clusters", pa.table(list(zip(*rows)), names=["record_key", "source", "cluster_id"]))
-    events = assign_ids(con, name)
+    events = assign_ids(con, name, pa.table(list(zip(*rows)), names=["record_key", "source", "cluster_id"]))
     ids = dict(con.execute("select record_key, dtsen_id from linkage.person_clusters where extract_month = ?",
                            [name]).fetchall())
     return ids, events
@@ -57,4 +56,19 @@ def test_rerunning_a_month_gives_the_same_ids(con):
     first, _ = month(con, "2025-02", {"a": ["dk:1", "dk:5"], "b": ["dk:2", "dtks:7"]})
     again, _ = month(con, "2025-02", {"k": ["dk:1", "dk:5"], "j": ["dk:2", "dtks:7"]})
     assert first == again
-    assert con.execute("select count(*) from linkage.person_clusters where extract_month = '2025-02'").fetchone()[0] == 4
+    assert con.execute("select count(*) from linkage.person_clusters where extract_month = '2025-02'"
+                       ).fetchone()[0] == 4
+
+
+def test_the_clusters_are_handed_over_not_left_in_a_view_by_the_caller(con):
+    """assign_ids reads the table it is given: a view named ``new_clusters`` (what callers once had to
+    register) is ignored, none is needed, and the function leaves no view of its own behind."""
+    con.register("new_clusters", pa.table({"record_key": ["dk:99"], "source": ["dk"], "cluster_id": ["stale"]}))
+    views = set(con.execute("select view_name from duckdb_views() where not internal").fetchall())
+    con.execute("begin")   # the linkage asset assigns ids inside its own transaction
+    ids, events = month(con, "2025-01", {"a": ["dk:1", "dtks:1"], "b": ["dk:2"]})
+    con.execute("commit")
+    assert set(ids) == {"dk:1", "dtks:1", "dk:2"} and events == {"new": 2}
+    assert set(con.execute("select view_name from duckdb_views() where not internal").fetchall()) == views
+    with pytest.raises(ValueError, match=r"lacks the columns \['source'\]"):
+        assign_ids(con, "2025-02", pa.table({"record_key": ["dk:1"], "cluster_id": ["a"]}))

@@ -9,7 +9,7 @@ import pytest
 
 from dtsen_pipeline.defs.linkage.assets import read_decisions
 from dtsen_pipeline.linkage import model
-from dtsen_pipeline.linkage.run import CLUSTER_THRESHOLD, link_month
+from dtsen_pipeline.linkage.run import cluster_threshold, link_month
 from tests.conftest import MONTHS
 from dtsen_pipeline.linkage.model import MODEL_VERSION
 
@@ -29,7 +29,7 @@ def test_decisions_link_and_unlink_records(identities, tmp_path):
     before = link_month(identities, tmp_path / "m.json", charts_dir=tmp_path / "charts")
     assert (tmp_path / "charts" / "match_weights.html").exists()
     review = before.review.to_pylist()
-    assert all(r["match_probability"] < CLUSTER_THRESHOLD and r["evidence"].startswith("{") for r in review)
+    assert all(r["match_probability"] < cluster_threshold() and r["evidence"].startswith("{") for r in review)
     c = clusters_of(before)
     members: dict[str, list[str]] = {}
     for key, cluster in c.items():
@@ -49,7 +49,8 @@ def test_decisions_link_and_unlink_records(identities, tmp_path):
 def test_a_malformed_decisions_file_names_the_row(tmp_path):
     path = tmp_path / "decisions.csv"
     path.write_text("record_key_l,record_key_r,decision\ndk:1,dtks:2,accept\ndk:3,dtks:4,maybe\n")
-    with pytest.raises(ValueError, match=r"decisions.csv: 1 problem, .*decision must be accept or reject: row 3$") as err:
+    with pytest.raises(ValueError,
+                       match=r"decisions.csv: 1 problem, .*decision must be accept or reject: row 3$") as err:
         read_decisions(path)
     assert "maybe" not in str(err.value)  # positions, never a cell's contents
     assert read_decisions(tmp_path / "absent.csv") is None
@@ -57,7 +58,8 @@ def test_a_malformed_decisions_file_names_the_row(tmp_path):
 
 def test_a_saved_model_is_reused_unless_retraining(identities, tmp_path, monkeypatch):
     trained = link_month(identities, tmp_path / f"{MODEL_VERSION}_2025-01.json")
-    reused = link_month(identities, tmp_path / f"{MODEL_VERSION}_2025-02.json", reuse_model=tmp_path / f"{MODEL_VERSION}_2025-01.json")
+    reused = link_month(identities, tmp_path / f"{MODEL_VERSION}_2025-02.json",
+                        reuse_model=tmp_path / f"{MODEL_VERSION}_2025-01.json")
     assert trained.trained and not reused.trained
     assert set(reused.seconds) == {"train", "predict", "cluster"}
 

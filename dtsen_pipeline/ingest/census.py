@@ -14,8 +14,8 @@ a pass that shares nothing with its reader:
   or a formula; a formula cell without a cached value is reported (calamine reads it as empty).
 - Parquet: the footer's row count, or the lengths of the member lists for an unnested column.
 
-``Census.breaks`` holds (ordinal, engine line, line) wherever a record's lines stop following
-the previous record's by one: a plain file has one entry, however long it is.
+``Census.breaks`` holds a ``Break`` (ordinal, engine line, line) wherever a record's lines stop
+following the previous record's by one: a plain file has one entry, however long it is.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 from xml.etree import ElementTree
 
 from dtsen_pipeline.sources import SourceSpec
@@ -36,13 +37,27 @@ _CSV_TOKENS = re.compile(rb'"|\r\n|\r|\n')
 _LINE_BREAKS = re.compile(rb"\r\n|\r|\n")
 
 
+class Break(NamedTuple):
+    """Where a record's lines stop following the previous record's by one."""
+    ordinal: int   # the record's number in the file (1 = the first after the header)
+    logical: int   # DuckDB's line number for it (blank lines counted, line breaks inside quotes not)
+    line: int      # the line it starts on in an editor (XLSX: the sheet's row)
+
+
+class Formula(NamedTuple):
+    """An XLSX formula cell without a cached value."""
+    row: int
+    column: int    # 0-based index among the sheet's columns
+    cell: str      # its reference, e.g. C7
+
+
 @dataclass
 class Census:
     records: int | None                      # None: the file's structure could not be counted
-    breaks: list[tuple[int, int, int]] = field(default_factory=list)
+    breaks: list[Break] = field(default_factory=list)
     open_quote_line: int | None = None       # CSV: a quote opened here is never closed
     nul_bytes: int = 0                       # CSV: NUL bytes anywhere in the file
-    formulas: list[tuple[int, int, str]] = field(default_factory=list)  # XLSX: (row, column index, cell)
+    formulas: list[Formula] = field(default_factory=list)  # XLSX
     problem: str = ""                        # why records is None
 
 
@@ -113,7 +128,7 @@ class _CsvScan:
         self.record_open = False
         self.records = 0       # the header included
         self.prev = 0x0A       # the byte before the scan position (start of file: a line start)
-        self.breaks: list[tuple[int, int, int]] = []
+        self.breaks: list[Break] = []
         self.offset = (None, None)
         self.nul = 0
 
@@ -124,7 +139,7 @@ class _CsvScan:
         if ordinal >= 1:
             offset = (self.logical - ordinal, self.line - ordinal)
             if offset != self.offset:
-                self.breaks.append((ordinal, self.logical, self.line))
+                self.breaks.append(Break(ordinal, self.logical, self.line))
                 self.offset = offset
 
     def feed(self, chunk: bytes, base: int):
@@ -307,14 +322,15 @@ def _xlsx_census(path: Path, sheet: str | None, header_row: int) -> Census:
                 if row <= header_row or not _HAS_VALUE.search(content):
                     continue
                 records += 1
-                if not breaks or row - records != breaks[-1][2] - breaks[-1][0]:
-                    breaks.append((records, row, row))
+                if not breaks or row - records != breaks[-1].line - breaks[-1].ordinal:
+                    breaks.append(Break(records, row, row))
                 if _FORMULA.search(content):
                     for c in _CELL.finditer(content):
                         if c.group(3) is not None and _FORMULA.search(c.group(3)) and not _CACHED.search(c.group(3)):
                             ref = _CELL_REF.search(c.group(2))
                             if ref:
-                                formulas.append((row, _column_index(ref.group(1)), ref.group(0)[3:-1].decode()))
+                                cell = ref.group(0)[3:-1].decode()   # r="C7" -> C7
+                                formulas.append(Formula(row, _column_index(ref.group(1)), cell))
             carry = data[end:]
             if not block:
                 break
@@ -337,4 +353,4 @@ def _parquet_census(path: Path, unnest: str | None) -> Census:
             for group in range(pf.num_row_groups):
                 column = pf.read_row_group(group, columns=[leaf]).column(0)
                 records += pc.sum(pc.list_value_length(column)).as_py() or 0
-    return Census(records, [(1, 1, 1)] if records else [])
+    return Census(records, [Break(1, 1, 1)] if records else [])

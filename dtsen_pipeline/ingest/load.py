@@ -86,7 +86,8 @@ def _mapping_sql(spec: SourceSpec, present: list[str]) -> str:
         elif len(m.columns) == 1:
             exprs.append(f"nullif(trim({quote_ident(m.columns[0])}), '') as {canonical}")
         else:
-            exprs.append("nullif(concat_ws('.', " + ", ".join(quote_ident(c) for c in m.columns) + f"), '') as {canonical}")
+            joined = ", ".join(quote_ident(c) for c in m.columns)
+            exprs.append(f"nullif(concat_ws('.', {joined}), '') as {canonical}")
     others = [c for c in present if c not in spec.extract_columns and c != "_row"]
     attrs = ("json_object(" + ", ".join(f"{quote_literal(c)}, {quote_ident(c)}" for c in others) + ")"
              if others else "cast(null as json)")
@@ -110,7 +111,9 @@ def _records_table(con: duckdb.DuckDBPyConnection, census: Census) -> None:
     con.execute("create or replace temp table _records (_ord bigint, logical bigint, line bigint)")
     if not census.records:
         return
-    breaks = pa.table({k: pa.array(v, pa.int64()) for k, v in zip(("ord", "logical", "line"), zip(*census.breaks))})
+    breaks = pa.table({"ord": pa.array([b.ordinal for b in census.breaks], pa.int64()),
+                       "logical": pa.array([b.logical for b in census.breaks], pa.int64()),
+                       "line": pa.array([b.line for b in census.breaks], pa.int64())})
     con.register("_census_breaks", breaks)
     con.execute(f"""
         insert into _records
@@ -122,11 +125,11 @@ def _records_table(con: duckdb.DuckDBPyConnection, census: Census) -> None:
 def _flag_rows(con: duckdb.DuckDBPyConnection, spec: SourceSpec, census: Census, present: list[str], quar: str):
     """Rows the parser read but whose values cannot be trusted: quarantined with the column."""
     columns = [c for c in present if c != "_row"]
-    for row, index, cell in census.formulas:
-        column = columns[index] if index < len(columns) else None
-        con.execute(f"insert into {quar} values (?, ?, ?, null)", [
-            row, column, f"cell {cell} holds a formula without a cached value (the workbook was saved without "
-                         "calculating it); open it in Excel, recalculate and save"])
+    for formula in census.formulas:
+        column = columns[formula.column] if formula.column < len(columns) else None
+        reason = (f"cell {formula.cell} holds a formula without a cached value (the workbook was saved without "
+                  "calculating it); open it in Excel, recalculate and save")
+        con.execute(f"insert into {quar} values (?, ?, ?, null)", [formula.row, column, reason])
     if spec.format == "csv" and not census.nul_bytes:
         return  # the census counted NUL bytes: none, nothing to look for
     hit = " or ".join(f"contains({quote_ident(c)}, chr(0))" for c in columns)
@@ -324,7 +327,8 @@ def snapshot_change(con: duckdb.DuckDBPyConnection, spec: SourceSpec, month: str
         text = (f"{spec.name} {month}: {loaded:,} rows loaded, no earlier delivery"
                 + ("" if passed else f"; a full snapshot cannot be empty ({tolerance})"))
         return SnapshotChange(passed, loaded, None, None, text)
-    prev_month, prev_rows = previous[0], int(previous[1])
+    prev_month, prev_rows = previous
+    prev_rows = int(prev_rows)
     passed = loaded > 0 and loaded >= (1 - spec.shrink_tolerance) * prev_rows
     change = (loaded - prev_rows) / prev_rows
     text = (f"{spec.name} {month}: {loaded:,} rows loaded against {prev_rows:,} in {prev_month} "

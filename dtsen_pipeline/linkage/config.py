@@ -21,7 +21,7 @@ class LinkageRules:
     kk_authority: tuple[str, ...]
     household_id_sources: tuple[str, ...]
     address_sources: tuple[str, ...]
-    max_records_per_person: int = 20
+    max_records_per_person: int   # its default is _Person's: one place
 
 
 def _registered(value: str, info: ValidationInfo) -> str:

@@ -122,7 +122,8 @@ def link_families(con: duckdb.DuckDBPyConnection, month: str) -> dict:
             where list_contains(?, f.source) and f.alamat_kunci is not null and f.kode_desa is not null
               and (f.no_kk is null or f.no_kk is not distinct from m.no_kk))""",
                 [list(r.household_id_sources), list(r.address_sources)])
-    con.execute("create or replace temp table hh_label as select distinct dtsen_kk_id, dtsen_kk_id as label from members")
+    con.execute("create or replace temp table hh_label as "
+                "select distinct dtsen_kk_id, dtsen_kk_id as label from members")
     for _ in range(MAX_ROUNDS):
         con.execute("""
             create or replace temp table hh_next as
@@ -164,11 +165,11 @@ def link_families(con: duckdb.DuckDBPyConnection, month: str) -> dict:
         from (select *, dense_rank() over (partition by source, no_kk order by dtsen_kk_id) as rank_in_ties from votes)
         group by source, no_kk""", [month])
     con.execute("commit")
-    stats = con.execute("""
+    families, households, shared = con.execute("""
         select count(*), count(distinct dtsen_rt_id),
                (select count(*) from (select dtsen_rt_id from linkage.families where extract_month = ?
                                       group by 1 having count(*) > 1))
-        from linkage.families where extract_month = ?""", [month, month]).fetchall()[0]
+        from linkage.families where extract_month = ?""", [month, month]).fetchone()
     basis = dict(con.execute("select kk_basis, count(*) from members group by 1 order by 1").fetchall())
-    return {"families": stats[0], "households": stats[1], "households of several KKs": stats[2],
+    return {"families": families, "households": households, "households of several KKs": shared,
             "persons by how their family was found": basis}

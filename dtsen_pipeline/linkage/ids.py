@@ -14,6 +14,7 @@ ties broken by id) keep it; every other cluster gets a new id. What happened is 
 from __future__ import annotations
 
 import duckdb
+import pyarrow as pa
 
 HISTORY_DDL = """
 create table if not exists linkage.id_history (
@@ -21,9 +22,26 @@ create table if not exists linkage.id_history (
 """
 
 
-def assign_ids(con: duckdb.DuckDBPyConnection, month: str) -> dict[str, int]:
-    """From temp table ``new_clusters`` (record_key, source, cluster_id) write the month's
-    ``linkage.person_clusters`` and ``linkage.id_history``; return event counts."""
+CLUSTER_COLUMNS = ("record_key", "source", "cluster_id")
+
+
+def assign_ids(con: duckdb.DuckDBPyConnection, month: str, clusters: pa.Table) -> dict[str, int]:
+    """From ``clusters`` (record_key, source, cluster_id: the month's linkage) write the month's
+    ``linkage.person_clusters`` and ``linkage.id_history``; return event counts. Runs inside the
+    caller's transaction, if any."""
+    missing = [c for c in CLUSTER_COLUMNS if c not in clusters.column_names]
+    if missing:
+        raise ValueError(f"assign_ids: the clusters table lacks the columns {missing}")
+    # Registered here, under this function's own name, and dropped on the way out: the caller hands
+    # over a table, not a view it must remember to create.
+    con.register("_assign_ids_clusters", clusters.select(list(CLUSTER_COLUMNS)))
+    try:
+        return _assign(con, month)
+    finally:
+        con.unregister("_assign_ids_clusters")
+
+
+def _assign(con: duckdb.DuckDBPyConnection, month: str) -> dict[str, int]:
     con.execute(HISTORY_DDL)
     con.execute("""
         create or replace temp table prev as
@@ -33,7 +51,7 @@ def assign_ids(con: duckdb.DuckDBPyConnection, month: str) -> dict[str, int]:
     con.execute("""
         create or replace temp table votes as
         select c.cluster_id, p.dtsen_id, count(*) as n
-        from new_clusters c join prev p using (record_key) group by all""")
+        from _assign_ids_clusters c join prev p using (record_key) group by all""")
     con.execute("""
         create or replace temp table kept as
         select cluster_id, dtsen_id from (
@@ -48,13 +66,13 @@ def assign_ids(con: duckdb.DuckDBPyConnection, month: str) -> dict[str, int]:
                    as dtsen_id,
                any_value(k.dtsen_id) is not null as kept,
                count(*) as records
-        from new_clusters c left join kept k using (cluster_id) group by c.cluster_id""", [month])
+        from _assign_ids_clusters c left join kept k using (cluster_id) group by c.cluster_id""", [month])
     con.execute("delete from linkage.person_clusters where extract_month = ?", [month])
     con.execute("delete from linkage.id_history where extract_month = ?", [month])
     con.execute("""
         insert into linkage.person_clusters
         select ?, c.record_key, c.source, c.cluster_id, i.dtsen_id
-        from new_clusters c join cluster_ids i using (cluster_id)""", [month])
+        from _assign_ids_clusters c join cluster_ids i using (cluster_id)""", [month])
     con.execute("""
         insert into linkage.id_history
         -- clusters that kept no old id: new people, or records split off a person

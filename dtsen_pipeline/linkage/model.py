@@ -17,6 +17,13 @@ from dtsen_pipeline import paths
 UNIQUE_ID = "record_key"
 MODEL_VERSION = "person-v3"  # v2: NIKs differing but each matching its birth date; v3: shared NIKs
 
+# Jaro-Winkler similarity of two normalised names: at or above NAME_CLOSE nearly the same spelling;
+# at or above NAME_AGREES the same name spelt differently. NAME_AGREES is the model's lower name level
+# and also the least name agreement that corroborates a pair (linkage/run.py): one number, so the two
+# cannot drift apart. Changing either changes the model: a new MODEL_VERSION.
+NAME_CLOSE = 0.95
+NAME_AGREES = 0.88
+
 # Columns compared with term-frequency adjustment (their tables must exist before predict_between).
 TF_COLUMNS = ("nama_normal",)
 
@@ -50,7 +57,8 @@ def nik_comparison() -> cl.CustomComparison:
             # record's own birth date explains (siblings born on the same day of different years).
             cll.And(cll.DamerauLevenshteinLevel("nik", 1),
                     cll.CustomLevel("substr(nik_l, 13, 4) = substr(nik_r, 13, 4)"),
-                    cll.CustomLevel("not (coalesce(nik_matches_birth_l, false) and coalesce(nik_matches_birth_r, false))"),
+                    cll.CustomLevel("not (coalesce(nik_matches_birth_l, false) "
+                                    "and coalesce(nik_matches_birth_r, false))"),
                     ).configure(label_for_charts="one typo outside the serial"),
             # Two different NIKs, each carrying its own record's birth date and sex: two people.
             cll.CustomLevel("nik_matches_birth_l and nik_matches_birth_r").configure(
@@ -104,7 +112,8 @@ def settings() -> SettingsCreator:
         unique_id_column_name=UNIQUE_ID,
         comparisons=[
             nik_comparison(),
-            cl.JaroWinklerAtThresholds("nama_normal", [0.95, 0.88]).configure(term_frequency_adjustments=True),
+            cl.JaroWinklerAtThresholds("nama_normal", [NAME_CLOSE, NAME_AGREES]).configure(
+                term_frequency_adjustments=True),
             birth_date_comparison(),
             cl.ExactMatch("jenis_kelamin"),
             cl.ExactMatch("no_kk"),
@@ -120,3 +129,27 @@ def latest_model(month: str, *, inclusive: bool = False) -> Path | None:
     earlier = [p for p in paths.models_dir().glob(f"{MODEL_VERSION}_*.json")
                if (m := p.stem.rsplit("_", 1)[-1]) < month or (inclusive and m == month)]
     return max(earlier, key=lambda p: p.stem) if earlier else None
+
+
+def level_labels(model_dict: dict) -> dict[str, dict[int, str]]:
+    """Per comparison (output column name), each level's comparison vector value (the ``gamma_``
+    column of scored pairs) and its chart label, from the settings dict Splink's public
+    ``linker.misc.save_model_to_json()`` returns (the same dict as the saved model file).
+
+    Splink numbers a comparison's levels in their listed order: the null level -1, the others from
+    the most similar (levels - 1) down to 0 (the ELSE level); a level without a label is shown by
+    that number, as Splink's charts do. Splink exposes no public map from gamma value to level, so
+    tests/test_linkage_evidence.py checks this numbering against pairs Splink scores."""
+    out = {}
+    for comparison in model_dict["comparisons"]:
+        levels = comparison["comparison_levels"]
+        value = sum(1 for lvl in levels if not lvl.get("is_null_level")) - 1
+        labels = {}
+        for lvl in levels:
+            if lvl.get("is_null_level"):
+                labels[-1] = lvl.get("label_for_charts") or "-1"
+            else:
+                labels[value] = lvl.get("label_for_charts") or str(value)
+                value -= 1
+        out[comparison["output_column_name"]] = labels
+    return out

@@ -18,6 +18,7 @@ from splink import DuckDBAPI, Linker, block_on
 from splink.clustering import cluster_pairwise_predictions_at_threshold
 
 from dtsen_pipeline import warehouse
+from dtsen_pipeline.ingest.readers import quote_ident, quote_literal
 from dtsen_pipeline.linkage import model
 from dtsen_pipeline.linkage.config import rules
 
@@ -46,17 +47,6 @@ def max_records_per_person() -> int:
     return rules().max_records_per_person
 
 
-_THRESHOLDS = {"PREDICT_THRESHOLD": predict_threshold, "CLUSTER_THRESHOLD": cluster_threshold,
-               "UNCORROBORATED_MAX": uncorroborated_max, "MAX_RECORDS_PER_PERSON": max_records_per_person}
-
-
-def __getattr__(name: str):
-    # The former constants, for code that imports them: read from the settings when asked for.
-    if name in _THRESHOLDS:
-        return _THRESHOLDS[name]()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 U_SAMPLE_PAIRS = 2_000_000
 SEED = 7
 
@@ -78,15 +68,23 @@ class LinkageResult:
     rescored: int | None = None  # incremental runs: records scored again (new, changed or reviewed)
 
 
-def _evidence_sql(linker) -> str:
+def corroborated_sql() -> str:
+    """True for a scored pair that agrees on an identity field: the same NIK, the same birth date,
+    or names at least as alike as the model's lowest name level (``model.NAME_AGREES``)."""
+    names_agree = f"jaro_winkler_similarity(nama_normal_l, nama_normal_r) >= {model.NAME_AGREES}"
+    return ("coalesce(nik_l = nik_r, false) or coalesce(tanggal_lahir_l = tanggal_lahir_r, false) "
+            f"or coalesce({names_agree}, false)")
+
+
+def evidence_sql(model_dict: dict) -> str:
     """A JSON object naming, per comparison, the level the pair reached (labels, not values:
-    evidence a reviewer can read without the pair's NIKs and names in it)."""
+    evidence a reviewer can read without the pair's NIKs and names in it). ``model_dict``: the
+    model's settings, as Splink's public ``linker.misc.save_model_to_json()`` returns them."""
+    prefix = model_dict["comparison_vector_value_column_prefix"]   # gamma_ unless the settings say otherwise
     parts = []
-    for comparison in linker._settings_obj.comparisons:
-        name = comparison.output_column_name
-        cases = " ".join(f"when {lvl.comparison_vector_value} then '{lvl.label_for_charts.replace(chr(39), '')}'"
-                         for lvl in comparison.comparison_levels)
-        parts.append(f"'{name}', case gamma_{name} {cases} end")
+    for name, labels in model.level_labels(model_dict).items():
+        cases = " ".join(f"when {value} then {quote_literal(label)}" for value, label in labels.items())
+        parts.append(f"{quote_literal(name)}, case {quote_ident(prefix + name)} {cases} end")
     return "json_object(" + ", ".join(parts) + ")"
 
 
@@ -124,7 +122,8 @@ def _waterfall_chart(con, db_api, sdf, model_json: Path, out: Path) -> Path | No
     for name, keys in (("left", [a for a, _ in sample]), ("right", [b for _, b in sample])):
         con.register(f"waterfall_{name}_keys", pa.table({key: keys}))
         side[name] = db_api.register(
-            con.sql(f"select * from {sdf.physical_name} semi join waterfall_{name}_keys using ({key})").to_arrow_table(),
+            con.sql(f"select * from {sdf.physical_name} semi join waterfall_{name}_keys using ({key})")
+            .to_arrow_table(),
             dataset_display_name=f"waterfall_{name}")
     scored_pairs = {(r[f"{key}_l"], r[f"{key}_r"]): r
                     for r in explainer.inference.score_pairs(side["left"], side["right"]).as_record_list()}
@@ -220,8 +219,9 @@ def link_month(identities: pa.Table, model_path: Path, decisions: pa.Table | Non
                 select record_key as record_key_l, min(record_key) over (partition by dtsen_id) as record_key_r
                 from kept""")
             rescored = con.execute("select count(*) from rescore_keys").fetchall()[0][0]
-            fresh = db_api.register(con.sql(f"select i.* from {sdf.physical_name} i semi join rescore_keys using ({key})")
-                                    .to_arrow_table(), dataset_display_name="rescore")
+            fresh = db_api.register(
+                con.sql(f"select i.* from {sdf.physical_name} i semi join rescore_keys using ({key})").to_arrow_table(),
+                dataset_display_name="rescore")
             for column in model.TF_COLUMNS:
                 linker.table_management.compute_tf_table(column)
             parts = [linker.inference.predict_between(sdf, fresh, threshold_match_probability=predict_threshold()),
@@ -232,13 +232,13 @@ def link_month(identities: pa.Table, model_path: Path, decisions: pa.Table | Non
         # A pair that agrees on no identity field (NIK, birth date or name) is never linked on the
         # household's evidence alone (same family card, same village): at 1M persons such pairs
         # were most false links. It stays below the cluster threshold, so it goes to review.
-        corroborated = ("coalesce(nik_l = nik_r, false) or coalesce(tanggal_lahir_l = tanggal_lahir_r, false) "
-                        "or coalesce(jaro_winkler_similarity(nama_normal_l, nama_normal_r) >= 0.88, false)")
+        corroborated = corroborated_sql()
+        evidence = evidence_sql(linker.misc.save_model_to_json())
         con.execute("create or replace temp table scored as " + " union ".join(
             f"""select least({key}_l, {key}_r) as a, greatest({key}_l, {key}_r) as b, match_weight,
                        case when {corroborated} then match_probability
                             else least(match_probability, {uncorroborated_max()}) end as match_probability,
-                       {_evidence_sql(linker)} as evidence
+                       {evidence} as evidence
                 from {part.physical_name} where {key}_l <> {key}_r""" for part in parts))
         con.execute("""
             create or replace temp table edges as
@@ -254,7 +254,8 @@ def link_month(identities: pa.Table, model_path: Path, decisions: pa.Table | Non
             # every other record keeps its person without clustering again.
             con.execute(f"""
                 create or replace temp table touched_ids as
-                with touched as (select {key} as k from rescore_keys union select a from scored union select b from scored
+                with touched as (select {key} as k from rescore_keys
+                                 union select a from scored union select b from scored
                                  union select a from decided union select b from decided)
                 select distinct p.dtsen_id from previous_in p join touched t on t.k = p.record_key""")
             con.execute(f"""

@@ -141,5 +141,7 @@ def build_ingest_asset(spec: SourceSpec) -> AssetsDefinition:
     return _ingest
 
 
-landing_assets = [landing_asset(spec) for spec in load_sources()]
-ingest_assets = [build_ingest_asset(spec) for spec in load_sources()]
+# One landing and one raw asset per registered source: the registry is read once, here.
+_SOURCES = load_sources()
+landing_assets = [landing_asset(spec) for spec in _SOURCES]
+ingest_assets = [build_ingest_asset(spec) for spec in _SOURCES]

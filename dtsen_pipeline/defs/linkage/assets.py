@@ -10,6 +10,7 @@ import io
 import re
 from collections.abc import Collection
 from pathlib import Path
+from typing import NamedTuple
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -28,7 +29,13 @@ from dtsen_pipeline.charts import bar
 from dtsen_pipeline.linkage import model
 from dtsen_pipeline.linkage.families import link_families
 from dtsen_pipeline.linkage.ids import assign_ids
-from dtsen_pipeline.linkage.run import DecisionsTooLargeError, cluster_threshold, fingerprint_sql, link_month
+from dtsen_pipeline.linkage.run import (
+    DecisionsTooLargeError,
+    cluster_threshold,
+    fingerprint_sql,
+    link_month,
+    predict_threshold,
+)
 from dtsen_pipeline.partitions import ONE_MONTH_PER_RUN, monthly_partitions
 from dtsen_pipeline.resources import WAREHOUSE_POOL, WarehouseResource
 from dtsen_pipeline.sources import load_sources
@@ -51,7 +58,15 @@ create table if not exists linkage.review_pairs (
 """
 
 
-DECISION_COLUMNS = ("record_key_l", "record_key_r", "decision")
+class Decision(NamedTuple):
+    """One reviewer's row of decisions.csv, as checked; ``line``: its row in the file."""
+    record_key_l: str
+    record_key_r: str
+    decision: str   # accept | reject
+    line: int
+
+
+DECISION_COLUMNS = Decision._fields[:3]   # the file's columns; ``line`` is where a row stands
 # A cell a spreadsheet would run as a formula (CSV injection): never a record key or a decision.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _KEY_SHAPE = re.compile(r"[a-z0-9_]+:\S+")   # source:source_record_id
@@ -127,7 +142,8 @@ def read_decisions(path: Path, known_keys: pa.Array | pa.ChunkedArray | Collecti
             parsed.append((line, row))
     known = _known({row[at[c]].strip() for _, row in parsed if len(row) == len(header)
                     for c in ("record_key_l", "record_key_r")}, known_keys)
-    rows, seen = [], {}   # seen: (key, key) -> (row, decision)
+    rows: list[Decision] = []
+    seen: dict[tuple[str, str], Decision] = {}   # (lower key, higher key) -> its first row
     for line, row in parsed:
         if len(row) != len(header):
             problem(f"{len(header)} fields expected, as in the header", line)
@@ -158,18 +174,18 @@ def read_decisions(path: Path, known_keys: pa.Array | pa.ChunkedArray | Collecti
             continue
         pair = (min(left, right), max(left, right))
         if pair in seen:
-            first_line, first_decision = seen[pair]
-            what = "repeats" if first_decision == decision else "contradicts (accept and reject)"
-            problem(f"{what} the pair of row {first_line}", line)
+            first = seen[pair]
+            what = "repeats" if first.decision == decision else "contradicts (accept and reject)"
+            problem(f"{what} the pair of row {first.line}", line)
             continue
-        seen[pair] = (line, decision)
-        rows.append((left, right, decision, line))
+        seen[pair] = Decision(left, right, decision, line)
+        rows.append(seen[pair])
     if problems:
         raise fail()
-    return pa.table({"record_key_l": pa.array([r[0] for r in rows], pa.string()),
-                     "record_key_r": pa.array([r[1] for r in rows], pa.string()),
-                     "decision": pa.array([r[2] for r in rows], pa.string()),
-                     "line": pa.array([r[3] for r in rows], pa.int64())})
+    return pa.table({"record_key_l": pa.array([r.record_key_l for r in rows], pa.string()),
+                     "record_key_r": pa.array([r.record_key_r for r in rows], pa.string()),
+                     "decision": pa.array([r.decision for r in rows], pa.string()),
+                     "line": pa.array([r.line for r in rows], pa.int64())})
 
 
 class LinkageConfig(Config):
@@ -259,10 +275,9 @@ def person_linkage(context: AssetExecutionContext, config: LinkageConfig, wareho
 
     with warehouse.connect() as con:
         con.execute(_CREATE)
-        con.register("new_clusters", result.clusters)
         con.register("new_predictions", result.predictions)
         con.execute("begin")
-        id_events = assign_ids(con, month)
+        id_events = assign_ids(con, month, result.clusters)
         con.execute("delete from linkage.pairwise_predictions where extract_month = ?", [month])
         con.execute("insert into linkage.pairwise_predictions select ?, * from new_predictions", [month])
         con.register("new_review", result.review)
@@ -289,7 +304,9 @@ def person_linkage(context: AssetExecutionContext, config: LinkageConfig, wareho
         "month": month,
         "records": identities.num_rows,
         "persons (clusters)": persons,
-        "pairs scored above 0.5": result.predictions.num_rows,
+        # The threshold from config/linkage.yaml, not a copy of it in the label.
+        "pairs kept (at or above the predict threshold)": result.predictions.num_rows,
+        "predict threshold": predict_threshold(),
         "cluster threshold": cluster_threshold(),
         "match rate by source": MetadataValue.md(table),
         "model file": MetadataValue.path(str(result.model_json)),
