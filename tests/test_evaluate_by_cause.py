@@ -18,7 +18,7 @@ RECORDS = [
 
 
 def scored():
-    con = warehouse.scratch()
+    con = warehouse.scratch()  # in memory (its spill folder under the test's data root)
     try:
         con.execute("create temp table evaluated (record_key varchar, dtsen_id varchar, person_id bigint, "
                     "family_id bigint, household_id bigint, errors varchar, nik_valid boolean)")
@@ -28,7 +28,7 @@ def scored():
         con.close()
 
 
-def test_recall_per_error_kind_counts_pairs_involving_a_record_with_that_kind():
+def test_recall_per_error_kind_counts_pairs_involving_a_record_with_that_kind(in_data_root):
     kinds = scored()["recall_by_error_kind"]
     # Person 1 has 3 records, 2 flipped: pairs r1r2, r1r3, r2r3 involve one; only r1r2 is linked.
     assert kinds["name_order_flip"] == {"records": 2, "true_pairs": 3, "linked_pairs": 1, "recall": 0.33333}
@@ -40,7 +40,7 @@ def test_recall_per_error_kind_counts_pairs_involving_a_record_with_that_kind():
     assert set(kinds) == {"name_order_flip", "dob_year_only", "name_typo", "kabupaten_only"}
 
 
-def test_false_merges_inside_one_family_are_counted_apart():
+def test_false_merges_inside_one_family_are_counted_apart(in_data_root):
     scores = scored()
     assert scores["false_merges"] == {"person_pairs": 2, "within_family": 1, "within_household": 2}
     # The pair counts the existing keys report agree: 3 + 1 + 1 true pairs linked of 3 + 1 + 1.
