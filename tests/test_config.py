@@ -218,7 +218,8 @@ def test_a_bad_profile_value_is_refused_with_file_and_field(tmp_path, old, new, 
     ("dob_year_only: 0.03", "dob_year_only: 0.93",
      r"sources\.dtks\.noise: dob_day_month_swap \+ dob_placeholder \+ dob_invalid \+ dob_year_only \+ "
      r"dob_fixed_placeholder add up to 1\.012"),
-    ("mononym_java: 0.35", "mononym_jawa: 0.35", r"population\.mononym_jawa: unknown field; did you mean 'mononym_java'"),
+    ("mononym_java: 0.35", "mononym_jawa: 0.35",
+     r"population\.mononym_jawa: unknown field; did you mean 'mononym_java'"),
 ], ids=["share-over-one", "dob-noise-over-one", "typo-key"])
 def test_a_bad_hard_profile_override_is_refused_with_its_file_and_field(tmp_path, old, new, expected):
     """The hard profile's overrides are checked merged over the default: the message names them."""

@@ -167,8 +167,8 @@ def record_errors(recs: pd.DataFrame, kk: bool = True, village: bool = True) -> 
     kinds = pd.DataFrame({
         "errors": recs["errors"].fillna("").to_numpy(),
         "dup": np.where(recs["duplicate"].fillna(False).astype(bool), "duplicate_record", ""),
-        "region": np.select([known & (region.str.slice(0, 5) != now.str.slice(0, 5)), known & village & (region != now)],
-                            ["old_kabupaten", "old_village"], ""),
+        "region": np.select([known & (region.str.slice(0, 5) != now.str.slice(0, 5)),
+                             known & village & (region != now)], ["old_kabupaten", "old_village"], ""),
         "kk": np.where(kk & recs["no_kk_true"].notna() & (recs["no_kk"] != recs["no_kk_true"]), "parent_card", ""),
     })
     return _joined(kinds)
