@@ -222,17 +222,19 @@ def _old_kabupaten(recs: pd.DataFrame, batch: pd.DataFrame, unit: str, rate: flo
     """Families (or persons, for a person register) that moved before the agency's last visit:
     ``rate`` of them keep an address in another kabupaten of the world."""
     key = batch["family_id" if unit == "family" else "person_id"].to_numpy()
-    units = np.unique(key)
-    moved = units[rng.random(len(units)) < rate]
-    villages = np.unique(batch["kode_desa"].to_numpy(dtype=str))
+    first = pd.Series(batch["kode_desa"].to_numpy(dtype=str)).groupby(key).first()
+    moved = first[rng.random(len(first)) < rate]
+    villages = np.unique(first.to_numpy(dtype=str))
     kab = pd.Series(villages).str.slice(0, 5).to_numpy()
-    for u in moved:
-        rows = np.flatnonzero(key == u)
-        here = str(batch["kode_desa"].iat[rows[0]])[:5]
-        elsewhere = villages[kab != here]
+    old = {}
+    for u, here in moved.items():  # a few per cent of the units: one pick each, no pass over all rows
+        elsewhere = villages[kab != here[:5]]
         if len(elsewhere):
-            recs.loc[rows, "kode_desa"] = elsewhere[int(rng.integers(0, len(elsewhere)))]
-            recs.loc[rows, "alamat"] = names.street_addresses(rng, 1)[0]
+            old[u] = elsewhere[int(rng.integers(0, len(elsewhere)))]
+    rows = np.isin(key, list(old))
+    street = dict(zip(old, names.street_addresses(rng, len(old))))
+    recs.loc[rows, "kode_desa"] = pd.Series(key[rows]).map(old).to_numpy()
+    recs.loc[rows, "alamat"] = pd.Series(key[rows]).map(street).to_numpy()
 
 
 def _reverify(recs: pd.DataFrame, view: pd.DataFrame, rates: dict, share: float, rng: np.random.Generator) -> None:
