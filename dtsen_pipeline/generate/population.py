@@ -154,9 +154,10 @@ def _marga_names(nama: np.ndarray, family_idx: np.ndarray, hub: np.ndarray, prov
         members = np.flatnonzero(np.isin(family_idx, fams))
         spouse_marga[members] = rng.choice(pool, len(members))
     out = nama.copy()
-    for i in np.flatnonzero(pd.notna(marga[family_idx])):
-        given = names.first_name(pd.Series([out[i]])).iloc[0]
-        out[i] = f"{given} {spouse_marga[i] if hub[i] == HUB_PASANGAN else marga[family_idx[i]]}"
+    carried = np.flatnonzero(pd.notna(marga[family_idx]))
+    given = names.first_name(pd.Series(nama[carried], dtype=object)).to_numpy(dtype=object)
+    surname = np.where(hub[carried] == HUB_PASANGAN, spouse_marga[carried], marga[family_idx[carried]])
+    out[carried] = given + " " + surname
     return out
 
 

@@ -208,14 +208,19 @@ def _parent_card(recs: pd.DataFrame, batch: pd.DataFrame, rate: float, rng: np.r
     pick = np.flatnonzero(young & (rng.random(len(batch)) < rate))
     if not len(pick):
         return
-    fams = batch.drop_duplicates("family_id")[["family_id", "kode_desa", "no_kk", "alamat"]]
-    by_village = {v: g for v, g in fams.groupby("kode_desa")}
-    for i in pick:
-        others = by_village[batch["kode_desa"].iat[i]]
-        others = others[others["family_id"] != batch["family_id"].iat[i]]
-        if len(others):
-            parent = others.iloc[int(rng.integers(0, len(others)))]
-            recs.loc[i, ["no_kk", "alamat"]] = [parent["no_kk"], parent["alamat"]]
+    # Families of the list by village; each pick draws one of the other families of its village.
+    fams = (batch.drop_duplicates("family_id")[["family_id", "kode_desa", "no_kk", "alamat"]]
+            .sort_values(["kode_desa", "family_id"]).reset_index(drop=True))
+    within = fams.groupby("kode_desa").cumcount().to_numpy()
+    size = fams.groupby("kode_desa")["family_id"].transform("size").to_numpy()
+    own = pd.Series(fams.index, index=fams["family_id"]).loc[batch["family_id"].to_numpy()[pick]].to_numpy()
+    has_other = size[own] > 1
+    pick, own = pick[has_other], own[has_other]
+    other = rng.integers(0, size[own] - 1)
+    other = other + (other >= within[own])            # skip the person's own family
+    parent = own - within[own] + other
+    recs.loc[pick, "no_kk"] = fams["no_kk"].to_numpy()[parent]
+    recs.loc[pick, "alamat"] = fams["alamat"].to_numpy()[parent]
 
 
 def _old_kabupaten(recs: pd.DataFrame, batch: pd.DataFrame, unit: str, rate: float, rng: np.random.Generator) -> None:
