@@ -19,7 +19,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
     out = Path(args.out) if args.out else None
     written = generate(persons=args.persons, start=args.start, months=args.months, seed=args.seed, out=out,
-                       log=lambda line: print(line, file=sys.stderr, flush=True), reverified=args.reverified)
+                       log=lambda line: print(line, file=sys.stderr, flush=True), reverified=args.reverified,
+                       profile_name=args.profile)
     for w in written:
         print(f"{w.month}: " + ", ".join(f"{s} {n:,}" for s, n in w.records.items()))
     print(f"landing files under {(out / 'landing') if out else paths.landing_dir()}; "
@@ -233,6 +234,10 @@ def main(argv: list[str] | None = None) -> int:
     gen.add_argument("--reverified", type=float, default=None,
                      help="share of each register's records re-verified (re-typed) each month after the first; "
                           "raises monthly change, e.g. for the incremental benchmark (default: profile, 0)")
+    gen.add_argument("--profile", choices=["default", "hard"], default="default",
+                     help="noise and naming rates: the default world, or a harder one (generate/profile_hard.yaml "
+                          "over generate/profile.yaml: names reordered, shortened, misspelt, family names shared, "
+                          "partial birth dates, stale regions and family cards)")
     gen.set_defaults(func=_cmd_generate)
 
     run = sub.add_parser("run", help="run the monthly refresh job for one month")

@@ -1,4 +1,5 @@
-"""Linkage accuracy against the generator's ground truth: pairwise precision, recall and F1.
+"""Linkage accuracy against the generator's ground truth: pairwise precision, recall and F1, recall
+by the kind of error a record carries, and false merges within one family.
 
 Pair counts come from cluster sizes (n choose 2), never from materialising pairs, so this stays
 cheap at millions of records. Reported beside a deterministic NIK-only join: the method the audits
@@ -27,6 +28,48 @@ select
 """
 
 
+# Recall by cause: for the records carrying each kind of error (the truth's per-record `errors`),
+# the true same-person pairs that involve at least one of them, and how many of those were linked.
+# Per cell (or true person) of n records of which k carry the kind: C(n,2) - C(n-k,2) such pairs.
+_PAIRS_BY_KIND = """
+with j as (select record_key, {pred} as pred, person_id as truth, errors from evaluated),
+kinds as (select distinct record_key, pred, truth, unnest(string_split(errors, ',')) as kind
+          from j where errors <> ''),
+cells as (select pred, truth, count(*) as n from j group by all),
+persons as (select truth, count(*) as n from j group by all),
+actual as (select kind, sum(k) as records, sum(n * (n - 1) / 2 - (n - k) * (n - k - 1) / 2) as pairs
+           from (select kind, truth, count(*) as k from kinds group by all) join persons using (truth) group by kind),
+linked as (select kind, sum(n * (n - 1) / 2 - (n - k) * (n - k - 1) / 2) as pairs
+           from (select kind, pred, truth, count(*) as k from kinds group by all) join cells using (pred, truth)
+           group by kind)
+select kind, records, actual.pairs, coalesce(linked.pairs, 0) from actual left join linked using (kind) order by kind
+"""
+
+# False merges: pairs of distinct true persons put in one cluster, and how many of them are of one
+# true family (a shared family name, KK and village; a member under the head's NIK) or household.
+_FALSE_MERGES = """
+with m as (select distinct {pred} as pred, person_id, family_id, household_id from evaluated),
+pairs as (select a.person_id as p1, b.person_id as p2, bool_or(a.family_id = b.family_id) as family,
+                 bool_or(a.household_id = b.household_id) as household
+          from m a join m b on a.pred = b.pred and a.person_id < b.person_id group by all)
+select count(*), count(*) filter (where family), count(*) filter (where household) from pairs
+"""
+
+
+def _by_error_kind(con: duckdb.DuckDBPyConnection, pred: str) -> dict:
+    out = {}
+    for kind, records, actual, linked in con.execute(_PAIRS_BY_KIND.format(pred=pred)).fetchall():
+        actual, linked = int(actual or 0), int(linked or 0)
+        out[kind] = {"records": int(records), "true_pairs": actual, "linked_pairs": linked,
+                     "recall": round(linked / actual, 5) if actual else None}
+    return out
+
+
+def _false_merges(con: duckdb.DuckDBPyConnection, pred: str) -> dict:
+    pairs, family, household = (int(x or 0) for x in con.execute(_FALSE_MERGES.format(pred=pred)).fetchone())
+    return {"person_pairs": pairs, "within_family": family, "within_household": household}
+
+
 def _scores(con: duckdb.DuckDBPyConnection, pred: str) -> dict:
     tp, predicted, actual, tp_weak, actual_weak = (float(x or 0) for x in
                                                   con.execute(_PAIR_COUNTS.format(pred=pred)).fetchone())
@@ -37,7 +80,15 @@ def _scores(con: duckdb.DuckDBPyConnection, pred: str) -> dict:
         "precision": round(precision, 5), "recall": round(recall, 5), "f1": round(f1, 5),
         "recall_nik_missing_or_invalid": round(tp_weak / actual_weak, 5) if actual_weak else None,
         "true_pairs": int(actual), "predicted_pairs": int(predicted), "true_positive_pairs": int(tp),
+        "false_merges": _false_merges(con, pred),
+        "recall_by_error_kind": _by_error_kind(con, pred),
     }
+
+
+def _truth_errors(con: duckdb.DuckDBPyConnection, truth: Path) -> str:
+    """The truth's per-record error kinds; a truth written before they were recorded has none."""
+    columns = {r[0] for r in con.execute("select name from parquet_schema(?)", [str(truth)]).fetchall()}
+    return "coalesce(t.errors, '')" if "errors" in columns else "''"
 
 
 _GROUP_PAIRS = """
@@ -111,11 +162,11 @@ def evaluate_month(month: str, truth_root: Path | None = None) -> dict:
         con.execute("""
             create temp table evaluated as
             select c.record_key, c.dtsen_id, i.nik, coalesce(i.nik_valid, false) as nik_valid, t.person_id,
-                   t.family_id, t.household_id, t.desil
+                   t.family_id, t.household_id, t.desil, {errors} as errors
             from linkage.person_clusters c
             join intermediate.int_identitas i on i.record_key = c.record_key and i.extract_month = c.extract_month
             join read_parquet(?) t on c.record_key = t.source || ':' || t.source_record_id
-            where c.extract_month = ?""", [str(truth), month])
+            where c.extract_month = ?""".format(errors=_truth_errors(con, truth)), [str(truth), month])
         con.execute("create temp table evaluated_sources as select distinct split_part(record_key, ':', 1) "
                     "as source from evaluated")
         # Truth covers every generated source; score the sources the pipeline linked.
@@ -150,9 +201,11 @@ def score_grouping(month: str, groups, truth_root: Path | None = None) -> dict:
         con.register("groups_in", groups)
         con.execute("""
             create temp table evaluated as
-            select g.record_key, g.cluster_id, coalesce(g.nik_valid, false) as nik_valid, t.person_id
+            select g.record_key, g.cluster_id, coalesce(g.nik_valid, false) as nik_valid, t.person_id,
+                   t.family_id, t.household_id, {errors} as errors
             from groups_in g
-            join read_parquet(?) t on g.record_key = t.source || ':' || t.source_record_id""", [str(truth)])
+            join read_parquet(?) t on g.record_key = t.source || ':' || t.source_record_id""".format(
+            errors=_truth_errors(con, truth)), [str(truth)])
         return _scores(con, "cluster_id")
     finally:
         con.close()

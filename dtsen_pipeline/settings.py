@@ -217,7 +217,7 @@ def problems_error(path: Path, problems: Iterable[tuple[str, str]],
 def check_all(config_dir: Path | None = None, profile: Path | None = None) -> tuple[list[str], list[str]]:
     """Load every YAML a user edits (``config_dir``: default ``paths.config_dir()``; the generator's
     profile); return what was loaded and every problem found, file and field named."""
-    from dtsen_pipeline.generate.world import PROFILE_PATH, load_profile
+    from dtsen_pipeline.generate.world import PROFILE_PATH, PROFILES, load_profile
     from dtsen_pipeline.linkage.config import load_rules
     from dtsen_pipeline.publication import load_config
     from dtsen_pipeline.quality.settings import load_expectations
@@ -239,6 +239,9 @@ def check_all(config_dir: Path | None = None, profile: Path | None = None) -> tu
         (lambda: load_expectations(config_dir, names), lambda e: f"{len(names) + len(e.marts)} quality suites"),
         (lambda: load_profile(profile or PROFILE_PATH), lambda p: f"generator profile ({len(p['sources'])} registers)"),
     ]
+    # Each named profile's overrides, merged over the default profile, must make a valid profile too.
+    checks += [(lambda over=over: load_profile(profile or PROFILE_PATH, over), lambda p, name=name: f"{name} profile")
+               for name, over in PROFILES.items() if over is not None]
     for load, describe in checks:
         try:
             loaded.append(describe(load()))

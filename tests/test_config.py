@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from dtsen_pipeline import dbt_registry, paths, publication, warehouse
-from dtsen_pipeline.generate.world import PROFILE_PATH, load_profile
+from dtsen_pipeline.generate.world import PROFILE_PATH, PROFILES, load_profile
 from dtsen_pipeline.linkage import run
 from dtsen_pipeline.linkage.config import load_rules
 from dtsen_pipeline.quality.settings import load_expectations
@@ -212,6 +212,22 @@ def test_a_bad_profile_value_is_refused_with_file_and_field(tmp_path, old, new, 
     refused(lambda: load_profile(profile), rf"profile\.yaml: {expected}")
 
 
+@pytest.mark.parametrize(("old", "new", "expected"), [
+    ("name_order_flip: 0.06", "name_order_flip: 6", r"sources\.dtks\.noise\.name_order_flip: must be a share"),
+    ("dob_year_only: 0.03", "dob_year_only: 0.93",
+     r"sources\.dtks\.noise: dob_day_month_swap \+ dob_placeholder \+ dob_invalid \+ dob_year_only \+ "
+     r"dob_fixed_placeholder add up to 1\.012"),
+    ("mononym_java: 0.35", "mononym_jawa: 0.35",
+     r"population\.mononym_jawa: unknown field; did you mean 'mononym_java'"),
+], ids=["share-over-one", "dob-noise-over-one", "typo-key"])
+def test_a_bad_hard_profile_override_is_refused_with_its_file_and_field(tmp_path, old, new, expected):
+    """The hard profile's overrides are checked merged over the default: the message names them."""
+    hard = tmp_path / "profile_hard.yaml"
+    shutil.copy(PROFILES["hard"], hard)
+    edit(hard, old, new)
+    refused(lambda: load_profile(PROFILE_PATH, hard), rf"profile_hard\.yaml: {expected}")
+
+
 # --- DTSEN_CONFIG_DIR and `dtsen check-config` ---------------------------------------------------------
 
 def test_a_copied_configuration_drives_the_registry_and_dbt_staging(config, monkeypatch):
@@ -228,7 +244,7 @@ def test_check_config_passes_the_shipped_configuration(cli_env):
     result = dtsen("check-config", env=cli_env)
     assert result.returncode == 0, result.stderr
     assert re.match(r"configuration OK \(9 sources, linkage rules, publication rules, 20 quality suites, "
-                    r"generator profile \(8 registers\)\)", result.stdout), result.stdout
+                    r"generator profile \(8 registers\), hard profile\)", result.stdout), result.stdout
 
 
 def test_check_config_lists_every_problem_of_every_file(config, cli_env):

@@ -20,7 +20,7 @@ import xlsxwriter
 
 from dtsen_pipeline.generate import names, regions
 from dtsen_pipeline.generate.population import World
-from dtsen_pipeline.generate.registers import Register, apply_noise
+from dtsen_pipeline.generate.registers import Register, apply_noise, record_errors
 
 HUB_LABEL = {1: "KEPALA KELUARGA", 2: "ISTRI/SUAMI", 3: "ANAK", 6: "ORANG TUA"}
 BULAN = ["Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus", "September",
@@ -55,10 +55,12 @@ class MonthContext:
         path.parent.mkdir(parents=True, exist_ok=True)
         return path
 
-    def emit(self, source: str, path: Path, record_ids, person_ids) -> None:
+    def emit(self, source: str, path: Path, record_ids, person_ids, errors) -> None:
+        """``errors``: each record's error kinds as written (registers.record_errors), for the truth."""
         self.files.setdefault(source, []).append(path)
         self.truth.append(pd.DataFrame({"source": source, "source_record_id": pd.Series(record_ids, dtype=str).to_numpy(),
-                                        "person_id": np.asarray(person_ids, dtype=np.int64)}))
+                                        "person_id": np.asarray(person_ids, dtype=np.int64),
+                                        "errors": np.asarray(errors, dtype=object)}))
 
 
 # Date text from the register's ISO form, which may be a placeholder year or an impossible date.
@@ -106,6 +108,13 @@ def _write_xlsx(df: pd.DataFrame, path: Path, sheet: str, title_rows: list[str] 
     wb.close()
 
 
+def _kabupaten_only(errors) -> np.ndarray:
+    """Records of a source that carries only the kabupaten code: a kind of its own, since region
+    then says less (what the linkage must do without)."""
+    errors = pd.Series(np.asarray(errors, dtype=object), dtype=object).fillna("")
+    return (errors + np.where(errors == "", "", ",") + "kabupaten_only").to_numpy(dtype=object)
+
+
 def dukcapil(ctx: MonthContext) -> None:
     r = ctx.records("dukcapil")
     ids = "DK" + r["rec_no"].astype(str).str.zfill(9)
@@ -118,7 +127,7 @@ def dukcapil(ctx: MonthContext) -> None:
     })
     path = ctx.path("dukcapil", f"dukcapil_penduduk_{ctx.month}.csv")
     _write_csv(df, path)
-    ctx.emit("dukcapil", path, ids, r["person_id"])
+    ctx.emit("dukcapil", path, ids, r["person_id"], record_errors(r, kk=False))  # writes the true KK
 
 
 def dtks(ctx: MonthContext) -> None:
@@ -136,7 +145,7 @@ def dtks(ctx: MonthContext) -> None:
     })
     path = ctx.path("dtks", f"DTKS_ART_{ctx.yyyymm}.csv")
     _write_csv(art, path, sep=";")
-    ctx.emit("dtks", path, art_ids, r["person_id"])
+    ctx.emit("dtks", path, art_ids, r["person_id"], record_errors(r))
     fam = ctx.world.families.set_index("family_id")
     first = r.assign(IDBDT=idbdt).drop_duplicates("IDBDT")
     attrs = fam.loc[first["family_id"], PMT_COLUMNS].reset_index(drop=True)
@@ -200,7 +209,7 @@ def regsosek(ctx: MonthContext) -> None:
     })
     path = ctx.path("regsosek", f"regsosek_keluarga_{ctx.month}.parquet")
     pq.write_table(table, path)
-    ctx.emit("regsosek", path, "RS" + r["rec_no"].astype(str).str.zfill(10), r["person_id"])
+    ctx.emit("regsosek", path, "RS" + r["rec_no"].astype(str).str.zfill(10), r["person_id"], record_errors(r))
 
 
 def p3ke(ctx: MonthContext) -> None:
@@ -224,7 +233,7 @@ def p3ke(ctx: MonthContext) -> None:
     })
     path = ctx.path("p3ke", f"P3KE_{ctx.yyyymm}.xlsx")
     _write_xlsx(df, path, "Data P3KE")
-    ctx.emit("p3ke", path, ids, r["person_id"])
+    ctx.emit("p3ke", path, ids, r["person_id"], record_errors(r))
 
 
 def pbi_jk(ctx: MonthContext) -> None:
@@ -238,7 +247,7 @@ def pbi_jk(ctx: MonthContext) -> None:
     })
     path = ctx.path("pbi_jk", f"pbi_jk_peserta_{ctx.yyyymm}.csv")
     _write_csv(df, path)
-    ctx.emit("pbi_jk", path, ids, r["person_id"])
+    ctx.emit("pbi_jk", path, ids, r["person_id"], _kabupaten_only(record_errors(r, village=False)))
 
 
 def bpjs_tk(ctx: MonthContext) -> None:
@@ -253,7 +262,7 @@ def bpjs_tk(ctx: MonthContext) -> None:
     })
     path = ctx.path("bpjs_tk", f"bpjs_tk_peserta_{ctx.yyyymm}.csv")
     _write_csv(df, path, sep="|")
-    ctx.emit("bpjs_tk", path, ids, r["person_id"])
+    ctx.emit("bpjs_tk", path, ids, r["person_id"], _kabupaten_only(record_errors(r, kk=False, village=False)))
 
 
 def phk(ctx: MonthContext) -> None:
@@ -278,7 +287,7 @@ def phk(ctx: MonthContext) -> None:
     })
     path = ctx.path("phk", f"kemnaker_phk_{ctx.yyyymm}.csv")
     _write_csv(df, path)
-    ctx.emit("phk", path, ids, v["person_id"])
+    ctx.emit("phk", path, ids, v["person_id"], _kabupaten_only(rec["errors"] if n else []))
 
 
 def dinsos_kaltim(ctx: MonthContext) -> None:
@@ -301,7 +310,7 @@ def dinsos_kaltim(ctx: MonthContext) -> None:
     path = ctx.path("dinsos_kaltim", f"Pekerja Rentan Kaltim {BULAN[int(month) - 1]} {year}.xlsx")
     _write_xlsx(df, path, "Pekerja Rentan",
                 ["DATA PEKERJA RENTAN PROVINSI KALIMANTAN TIMUR", f"Keadaan: {BULAN[int(month) - 1]} {year}", ""])
-    ctx.emit("dinsos_kaltim", path, df["No"], r["person_id"])
+    ctx.emit("dinsos_kaltim", path, df["No"], r["person_id"], record_errors(r, kk=False))
 
 
 def dinsos_ntt(ctx: MonthContext) -> None:
@@ -321,7 +330,7 @@ def dinsos_ntt(ctx: MonthContext) -> None:
     })
     path = ctx.path("dinsos_ntt", f"dinsos_ntt_{ctx.yyyymm}.csv")
     _write_csv(df, path, sep=";", encoding="latin-1")
-    ctx.emit("dinsos_ntt", path, df["NO"], r["person_id"])
+    ctx.emit("dinsos_ntt", path, df["NO"], r["person_id"], record_errors(r, kk=False))
 
 
 WRITERS: dict[str, Callable[[MonthContext], None]] = {

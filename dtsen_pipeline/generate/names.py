@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 from faker.providers.address.id_ID import Provider as IdAddress
@@ -84,3 +86,99 @@ def company_names(rng: np.random.Generator, n: int) -> np.ndarray:
     owner = rng.choice(np.concatenate([LAST_M, LAST_F]), n)
     suffix = np.where(rng.random(n) < 0.1, " Tbk", "")
     return (pd.Series(prefix) + " " + owner + suffix).to_numpy()
+
+
+# --- The harder world (`dtsen generate --profile hard`): regional naming and the ways a name drifts. ---
+
+# Family names (marga, fam) carried by a whole family where that is the custom. Small pools on
+# purpose: in a village many unrelated families share one, as they do.
+MARGA = {
+    "12": ["Simanjuntak", "Siregar", "Nainggolan", "Hutapea", "Sitorus", "Simatupang", "Lubis", "Nasution",
+           "Harahap", "Pardede", "Sinaga", "Situmorang", "Panjaitan", "Manurung", "Silalahi", "Tampubolon",
+           "Hutagalung", "Sihombing", "Pasaribu", "Simbolon"],                       # Sumatera Utara (Batak)
+    "71": ["Wenas", "Lumenta", "Rumengan", "Sondakh", "Mandagi", "Tumbelaka", "Pangemanan", "Lasut", "Kaunang",
+           "Supit", "Runtuwene", "Rondonuwu", "Wowor", "Karundeng", "Tambuwun", "Kalalo"],   # Sulawesi Utara
+    "53": ["Fanggidae", "Ndoen", "Manafe", "Bessie", "Tefa", "Nenobais", "Lado", "Pah", "Messakh", "Koroh",
+           "Dethan", "Amalo", "Tallo", "Mauko", "Rihi", "Haning"],                  # Nusa Tenggara Timur
+    "9": ["Wenda", "Kogoya", "Wonda", "Tabuni", "Yikwa", "Murib", "Rumbiak", "Mandowen", "Wanggai", "Kafiar",
+          "Rumaropen", "Yoku", "Ayomi", "Sawaki", "Numberi", "Krey"],                # Papua (every 9x province)
+}
+JAVA = ("31", "32", "33", "34", "35", "36")   # DKI, Jabar, Jateng, DIY, Jatim, Banten: where mononyms are common
+
+
+def marga_pool(kode_prov: str) -> list[str] | None:
+    return MARGA["9"] if kode_prov.startswith("9") else MARGA.get(kode_prov)
+
+
+# Old (pre-1972) spelling, letter by letter so that j -> dj and y -> j do not chain.
+_OLD = {"u": "oe", "j": "dj", "y": "j", "c": "tj"}
+_VOWEL_TAIL = re.compile(r"[^aeiou]?[aeiou]+[^aeiou]*[aeiou]+[^aeiou]*$", re.IGNORECASE)
+
+
+def can_respell(name: str) -> bool:
+    return any(ch.lower() in _OLD for ch in name)
+
+
+def old_spelling(name: str) -> str:
+    """Soekarno, Djoko Tjahjono: the spelling of older documents and of older clerks."""
+    out = []
+    for ch in name:
+        old = _OLD.get(ch.lower())
+        out.append(ch if old is None else (old.capitalize() if ch.isupper() else old))
+    return "".join(out)
+
+
+def can_flip(name: str) -> bool:
+    return len(name.split()) >= 2
+
+
+def order_flipped(name: str) -> str:
+    """Family name first, as forms with a 'surname' box get it (Simanjuntak Budi)."""
+    parts = name.split()
+    return " ".join([parts[-1], *parts[:-1]])
+
+
+def nickname(given: str) -> str:
+    """The call name Indonesians make from the end of a given name (Susanti -> Santi, Agustina ->
+    Tina, Wahyudi -> Yudi), or its first letters when the name is too short for that."""
+    tail = _VOWEL_TAIL.search(given)
+    if tail and 3 <= len(tail.group(0)) < len(given):
+        return tail.group(0).capitalize()
+    return given[:3] if len(given) > 3 else given + given[-1]
+
+
+def short_form(name: str, rng: np.random.Generator) -> str:
+    """A short form: another part of the name cut to its initial (Budi S.), or the given name
+    replaced by the call name (Santi Simanjuntak)."""
+    parts = name.split()
+    if len(parts) >= 2 and rng.random() < 0.5:
+        i = int(rng.integers(1, len(parts)))
+        parts[i] = parts[i][0] + "."
+        return " ".join(parts)
+    parts[0] = nickname(parts[0])
+    return " ".join(parts)
+
+
+_KEYS = "qwertyuiop asdfghjkl zxcvbnm".split()
+
+
+def typing_slip(name: str, rng: np.random.Generator) -> str:
+    """One slip of the hand: a letter dropped, doubled, swapped with the next, or a neighbouring key."""
+    pos = int(rng.integers(1, len(name) - 1))
+    how = int(rng.integers(0, 4))
+    if how == 0:
+        return name[:pos] + name[pos + 1:]
+    if how == 1:
+        return name[:pos] + name[pos] + name[pos:]
+    if how == 2 and name[pos] != name[pos + 1]:
+        return name[:pos] + name[pos + 1] + name[pos] + name[pos + 2:]
+    row = next((r for r in _KEYS if name[pos].lower() in r), None)
+    if row is None:
+        return name[:pos] + name[pos + 1:]
+    j = row.index(name[pos].lower())
+    near = row[j - 1] if j > 0 and (j == len(row) - 1 or rng.random() < 0.5) else row[j + 1]
+    return name[:pos] + (near.upper() if name[pos].isupper() else near) + name[pos + 1:]
+
+
+def can_slip(name: str) -> bool:
+    return len(name) >= 4

@@ -100,12 +100,19 @@ def build_world(n_persons: int, seed: int, month: str, profile: dict) -> World:
     no_kk = identity.make_no_kk(fam_village_s, issued)
 
     village_names = regions.villages().set_index("kode_desa")["nama_kabupaten"]
+    person_prov = pd.Series(fam_village[family_idx]).str.slice(0, 2).to_numpy()
+    mononym = pop["mononym"]
+    if pop.get("mononym_java") is not None:  # the same draw, a higher bar where one name is the custom
+        mononym = np.where(np.isin(person_prov, names.JAVA), pop["mononym_java"], mononym)
+    nama = names.person_names(rng, female, mononym, pop["muhammad"])
+    if pop.get("marga", 0) > 0:
+        nama = _marga_names(nama, family_idx, hub, person_prov, pop["marga"], rng)
     persons = pd.DataFrame({
         "person_id": np.arange(1, n_persons + 1, dtype=np.int64),
         "family_id": (family_idx + 1).astype(np.int64),
         "hub": hub,
         "nik": nik.to_numpy(),
-        "nama": names.person_names(rng, female, pop["mononym"], pop["muhammad"]),
+        "nama": nama,
         "tanggal_lahir": birth.to_numpy(),
         "female": female,
         "tempat_lahir": first_village.map(village_names).str.replace(r"^(Kabupaten|Kota) ", "", regex=True)
@@ -127,6 +134,31 @@ def build_world(n_persons: int, seed: int, month: str, profile: dict) -> World:
                   {"person": n_persons + 1, "family": n_fam + 1, "household": int(household.max()) + 1})
     assign_desil(world)
     return world
+
+
+def _marga_names(nama: np.ndarray, family_idx: np.ndarray, hub: np.ndarray, prov: np.ndarray, share: float,
+                 rng: np.random.Generator) -> np.ndarray:
+    """Where a family name is the custom, ``share`` of families carry one: the head, the children
+    and the head's parent take the family's marga, a spouse keeps a marga of her (his) own."""
+    n_fam = int(family_idx.max()) + 1
+    fam_prov = pd.Series(prov).groupby(family_idx).first().reindex(range(n_fam)).to_numpy()
+    carries = rng.random(n_fam) < share
+    marga = np.array([None] * n_fam, dtype=object)
+    spouse_marga = np.array([None] * len(nama), dtype=object)
+    for p in pd.unique(fam_prov[carries]):
+        pool = names.marga_pool(p)
+        if pool is None:
+            continue
+        fams = np.flatnonzero(carries & (fam_prov == p))
+        marga[fams] = rng.choice(pool, len(fams))
+        members = np.flatnonzero(np.isin(family_idx, fams))
+        spouse_marga[members] = rng.choice(pool, len(members))
+    out = nama.copy()
+    carried = np.flatnonzero(pd.notna(marga[family_idx]))
+    given = names.first_name(pd.Series(nama[carried], dtype=object)).to_numpy(dtype=object)
+    surname = np.where(hub[carried] == HUB_PASANGAN, spouse_marga[carried], marga[family_idx[carried]])
+    out[carried] = given + " " + surname
+    return out
 
 
 def assign_desil(world: World) -> None:

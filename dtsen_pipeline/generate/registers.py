@@ -15,7 +15,18 @@ import pandas as pd
 from dtsen_pipeline.generate import names
 
 NIK_NOISE = ("nik_typo", "nik_invalid", "nik_missing", "nik_shared")
-DOB_NOISE = ("dob_day_month_swap", "dob_placeholder", "dob_invalid")
+# New kinds go at the end of a group: the shared draw then falls on the same kind for every record
+# of a profile that leaves them at 0 (the default world stays the same for a seed).
+DOB_NOISE = ("dob_day_month_swap", "dob_placeholder", "dob_invalid", "dob_year_only", "dob_fixed_placeholder")
+# Name errors of the harder world, each its own draw among the records whose name allows it, in this order.
+NAME_NOISE = ("name_old_spelling", "name_short_form", "name_order_flip", "name_typo")
+_NAME_CHANGE = {
+    "name_old_spelling": (names.can_respell, lambda name, rng: names.old_spelling(name)),
+    "name_short_form": (lambda name: bool(name), names.short_form),
+    "name_order_flip": (names.can_flip, lambda name, rng: names.order_flipped(name)),
+    "name_typo": (names.can_slip, names.typing_slip),
+}
+FIXED_PLACEHOLDERS = np.array(["1900-01-01", "1970-01-01"])  # "unknown" typed as a date
 
 
 @dataclass
@@ -84,6 +95,11 @@ def apply_noise(new: pd.DataFrame, rates: dict, rng: np.random.Generator) -> pd.
     variant = rng.random(n) < rates.get("name_variant", 0.0)
     nama = names.name_variants(new["nama"], variant, rng, new["father"], female)
     blank = rng.random(n) < rates.get("name_blank", 0.0)
+    name_kinds = np.full(n, "", dtype=object)
+    for kind in NAME_NOISE:
+        if rates.get(kind, 0.0) > 0:  # no draw at 0: the default world's draws stay as they were
+            nama, hit = _change_names(nama, kind, rates[kind], rng)
+            name_kinds = np.where(hit & ~blank, name_kinds + "," + kind, name_kinds)
     out["nama"] = np.where(blank, "", nama)
     out["noise_nama"] = np.select([blank, variant], ["name_blank", "name_variant"], "")
 
@@ -98,15 +114,64 @@ def apply_noise(new: pd.DataFrame, rates: dict, rng: np.random.Generator) -> pd.
     year = d.dt.year.astype(str)
     placeholder = np.where(rng.random(n) < 0.5, year + "-01-01", year)
     invalid_date = np.where(rng.random(n) < 0.5, year + "-02-31", year + "-00-00")
+    fixed = rng.choice(FIXED_PLACEHOLDERS, n) if rates.get("dob_fixed_placeholder", 0.0) > 0 else iso
     out["tanggal_lahir"] = np.select(
-        [swappable, dob_flag == "dob_placeholder", dob_flag == "dob_invalid"],
-        [swapped, placeholder, invalid_date], iso)
+        [swappable, dob_flag == "dob_placeholder", dob_flag == "dob_invalid", dob_flag == "dob_year_only",
+         dob_flag == "dob_fixed_placeholder"],
+        [swapped, placeholder, invalid_date, year, fixed], iso)
     out["noise_tanggal_lahir"] = np.where((dob_flag == "dob_day_month_swap") & ~swappable, "", dob_flag)
 
     wrong_sex = rng.random(n) < rates.get("sex_wrong", 0.0)
     out["jenis_kelamin"] = np.where(female ^ wrong_sex, "P", "L")
     out["noise_jenis_kelamin"] = np.where(wrong_sex, "sex_wrong", "")
+    # Every kind the record carries, comma-separated (the truth's per-record errors).
+    kinds = pd.DataFrame({"nik": out["noise_nik"].to_numpy(), "nama": out["noise_nama"].to_numpy(),
+                          "more": pd.Series(name_kinds).str.lstrip(",").to_numpy(),
+                          "dob": out["noise_tanggal_lahir"].to_numpy(), "sex": out["noise_jenis_kelamin"].to_numpy()})
+    out["errors"] = _joined(kinds)
     return out
+
+
+def _joined(kinds: pd.DataFrame) -> np.ndarray:
+    """Columns of kind names ("" for none) -> one comma-separated list per row."""
+    cols = [pd.Series(kinds[c].to_numpy(dtype=object)).fillna("").astype(str) for c in kinds.columns]
+    text = cols[0]
+    for col in cols[1:]:
+        text = text + "," + col
+    return text.str.replace(r",{2,}", ",", regex=True).str.strip(",").to_numpy(dtype=object)
+
+
+def _change_names(nama: np.ndarray, kind: str, rate: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``rate`` of the records whose name allows ``kind`` get it; the rows changed are returned."""
+    allowed, change = _NAME_CHANGE[kind]
+    draw = rng.random(len(nama)) < rate
+    out = nama.copy()
+    hit = np.zeros(len(nama), bool)
+    for i in np.flatnonzero(draw):
+        if isinstance(out[i], str) and allowed(out[i]):
+            changed = change(out[i], rng)
+            hit[i] = changed != out[i]
+            out[i] = changed
+    return out, hit
+
+
+def record_errors(recs: pd.DataFrame, kk: bool = True, village: bool = True) -> np.ndarray:
+    """A record's errors as written: the identity errors typed when it was made, plus what it says
+    about the person's place now (a record that kept the old kabupaten or village after a move; a
+    family card that is not the person's now, as for a child still on a parent's card after
+    marriage) and a second record of the same person. ``recs``: register records merged with the
+    person view (``_true`` columns); ``kk``, ``village``: whether the source writes the record's own
+    KK, its village (not only the kabupaten)."""
+    region, now = recs["kode_desa"].astype(str), recs["kode_desa_true"].astype(str)
+    known = recs["kode_desa_true"].notna()
+    kinds = pd.DataFrame({
+        "errors": recs["errors"].fillna("").to_numpy(),
+        "dup": np.where(recs["duplicate"].fillna(False).astype(bool), "duplicate_record", ""),
+        "region": np.select([known & (region.str.slice(0, 5) != now.str.slice(0, 5)),
+                             known & village & (region != now)], ["old_kabupaten", "old_village"], ""),
+        "kk": np.where(kk & recs["no_kk_true"].notna() & (recs["no_kk"] != recs["no_kk_true"]), "parent_card", ""),
+    })
+    return _joined(kinds)
 
 
 def _new_records(reg: Register, who: pd.DataFrame, month: str, rng: np.random.Generator) -> pd.DataFrame:
@@ -128,7 +193,53 @@ def _new_records(reg: Register, who: pd.DataFrame, month: str, rng: np.random.Ge
         "alamat": batch["alamat"].to_numpy(),
     })
     reg.next_rec += n
+    if rates.get("parent_card", 0.0) > 0:
+        _parent_card(recs, batch, rates["parent_card"], rng)
+    if rates.get("old_kabupaten", 0.0) > 0:
+        _old_kabupaten(recs, batch, reg.spec["unit"], rates["old_kabupaten"], rng)
     return pd.concat([recs, recorded.reset_index(drop=True)], axis=1)
+
+
+def _parent_card(recs: pd.DataFrame, batch: pd.DataFrame, rate: float, rng: np.random.Generator) -> None:
+    """Young heads and spouses (18-35) still listed on a parent's family card: ``rate`` of them
+    carry the KK and address of another family of their village on the same list (the world does
+    not keep who their parents are; a family of their village stands in for them)."""
+    young = batch["hub"].isin([1, 2]).to_numpy() & batch["age"].between(18, 35).to_numpy()
+    pick = np.flatnonzero(young & (rng.random(len(batch)) < rate))
+    if not len(pick):
+        return
+    # Families of the list by village; each pick draws one of the other families of its village.
+    fams = (batch.drop_duplicates("family_id")[["family_id", "kode_desa", "no_kk", "alamat"]]
+            .sort_values(["kode_desa", "family_id"]).reset_index(drop=True))
+    within = fams.groupby("kode_desa").cumcount().to_numpy()
+    size = fams.groupby("kode_desa")["family_id"].transform("size").to_numpy()
+    own = pd.Series(fams.index, index=fams["family_id"]).loc[batch["family_id"].to_numpy()[pick]].to_numpy()
+    has_other = size[own] > 1
+    pick, own = pick[has_other], own[has_other]
+    other = rng.integers(0, size[own] - 1)
+    other = other + (other >= within[own])            # skip the person's own family
+    parent = own - within[own] + other
+    recs.loc[pick, "no_kk"] = fams["no_kk"].to_numpy()[parent]
+    recs.loc[pick, "alamat"] = fams["alamat"].to_numpy()[parent]
+
+
+def _old_kabupaten(recs: pd.DataFrame, batch: pd.DataFrame, unit: str, rate: float, rng: np.random.Generator) -> None:
+    """Families (or persons, for a person register) that moved before the agency's last visit:
+    ``rate`` of them keep an address in another kabupaten of the world."""
+    key = batch["family_id" if unit == "family" else "person_id"].to_numpy()
+    first = pd.Series(batch["kode_desa"].to_numpy(dtype=str)).groupby(key).first()
+    moved = first[rng.random(len(first)) < rate]
+    villages = np.unique(first.to_numpy(dtype=str))
+    kab = pd.Series(villages).str.slice(0, 5).to_numpy()
+    old = {}
+    for u, here in moved.items():  # a few per cent of the units: one pick each, no pass over all rows
+        elsewhere = villages[kab != here[:5]]
+        if len(elsewhere):
+            old[u] = elsewhere[int(rng.integers(0, len(elsewhere)))]
+    rows = np.isin(key, list(old))
+    street = dict(zip(old, names.street_addresses(rng, len(old))))
+    recs.loc[rows, "kode_desa"] = pd.Series(key[rows]).map(old).to_numpy()
+    recs.loc[rows, "alamat"] = pd.Series(key[rows]).map(street).to_numpy()
 
 
 def _reverify(recs: pd.DataFrame, view: pd.DataFrame, rates: dict, share: float, rng: np.random.Generator) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,7 +21,9 @@ from dtsen_pipeline.generate.population import build_world, person_view
 from dtsen_pipeline.settings import NonNegative, Settings, Share, Text, read_yaml, validate
 
 PROFILE_PATH = Path(__file__).with_name("profile.yaml")
-TRUTH_COLUMNS = ["source", "source_record_id", "person_id", "family_id", "household_id", "desil"]
+# A named profile is a file of overrides beside the default (profile_<name>.yaml), merged over it.
+PROFILES = {"default": None, "hard": Path(__file__).with_name("profile_hard.yaml")}
+TRUTH_COLUMNS = ["source", "source_record_id", "person_id", "family_id", "household_id", "desil", "errors"]
 
 
 def _positive(value: int) -> int:
@@ -47,11 +50,20 @@ class _Noise(Settings):
     nik_shared: Share = 0.0
     name_variant: Share = 0.0
     name_blank: Share = 0.0
+    # Of the records whose name allows it (two parts to flip, a letter old spelling changes...).
+    name_old_spelling: Share = 0.0
+    name_short_form: Share = 0.0
+    name_order_flip: Share = 0.0
+    name_typo: Share = 0.0
     dob_day_month_swap: Share = 0.0
     dob_placeholder: Share = 0.0
     dob_invalid: Share = 0.0
+    dob_year_only: Share = 0.0
+    dob_fixed_placeholder: Share = 0.0
     sex_wrong: Share = 0.0
     duplicate_record: Share = 0.0
+    old_kabupaten: Share = 0.0       # of families (persons, for a person register)
+    parent_card: Share = 0.0         # of heads and spouses aged 18-35
 
     @model_validator(mode="after")
     def _one_error_per_record(self):
@@ -93,6 +105,8 @@ class _Population(Settings):
     shared_dwelling: Share
     female_head: Share
     mononym: Share
+    mononym_java: Share | None = None   # the mononym share in Java, where one name is the custom
+    marga: Share = 0.0                  # families carrying a family name where that is the custom
     muhammad: Share
 
     @model_validator(mode="after")
@@ -134,9 +148,23 @@ class _Profile(Settings):
     phk: _Reports
 
 
-def load_profile(path: Path = PROFILE_PATH) -> dict:
-    """``path`` checked against the schema; returned as the mapping the generator reads."""
+def _merged(base, over):
+    """``over`` laid on ``base``: mappings merge key by key, anything else is replaced. Copies
+    throughout, so a YAML anchor shared by two registers is not changed for both."""
+    if isinstance(base, dict) and isinstance(over, dict):
+        return {**copy.deepcopy(base), **{k: _merged(base.get(k), v) for k, v in over.items()}}
+    return copy.deepcopy(over)
+
+
+def load_profile(path: Path = PROFILE_PATH, overrides: Path | None = None) -> dict:
+    """``path`` (with ``overrides`` merged over it) checked against the schema; returned as the
+    mapping the generator reads. Problems name the overrides file when there is one."""
     doc = read_yaml(path)
+    if overrides is not None:
+        over = read_yaml(overrides)
+        if not isinstance(over, dict):
+            validate(_Profile, over, overrides)  # says what is wrong with it
+        doc, path = _merged(doc, over), overrides
     # Every register the extract writers read must be declared, and nothing else (PHK reports are events).
     registered = [s for s in WRITERS if s != "phk"]
     listed = doc.get("sources") if isinstance(doc, dict) and isinstance(doc.get("sources"), dict) else {}
@@ -148,8 +176,10 @@ def load_profile(path: Path = PROFILE_PATH) -> dict:
 
 
 @cache
-def profile() -> dict:
-    return load_profile(PROFILE_PATH)
+def profile(name: str = "default") -> dict:
+    if name not in PROFILES:
+        raise ValueError(f"no generator profile {name!r} (profiles: {', '.join(PROFILES)})")
+    return load_profile(PROFILE_PATH, PROFILES[name])
 
 
 @dataclass(frozen=True)
@@ -173,7 +203,7 @@ def _write_truth(ctx: MonthContext, truth_dir: Path) -> Path:
     records[TRUTH_COLUMNS].to_parquet(truth_dir / "records.parquet", index=False)
     ev = ctx.world.events
     persons = ctx.view[["person_id", "family_id", "household_id", "hub", "nik", "female", "tanggal_lahir",
-                        "alive", "tanggal_meninggal", "kode_desa", "desil", "pekerjaan"]].copy()
+                        "alive", "tanggal_meninggal", "kode_desa", "desil", "pekerjaan", "nama"]].copy()
     for name, key in (("born_this_month", "born"), ("died_this_month", "died"), ("laid_off_this_month", "laid_off"),
                       ("married_this_month", "married")):
         persons[name] = persons["person_id"].isin(ev.get(key, []))
@@ -183,15 +213,21 @@ def _write_truth(ctx: MonthContext, truth_dir: Path) -> Path:
     ctx.world.families[fam_cols].to_parquet(truth_dir / "families.parquet", index=False)
     noise_cols = ["rec_no", "person_id", "active", "duplicate", "noise_nik", "noise_nama", "noise_tanggal_lahir",
                   "noise_jenis_kelamin"]
-    pd.concat([reg.records[noise_cols].assign(source=name) for name, reg in ctx.registers.items()],
+    now = ctx.view[["person_id", "kode_desa", "no_kk"]].rename(columns={"kode_desa": "kode_desa_true",
+                                                                          "no_kk": "no_kk_true"})
+    # errors: every kind the record carries (the noise_* columns name one per field, as before).
+    pd.concat([reg.records[noise_cols].assign(source=name, errors=registers.record_errors(
+                   reg.records.merge(now, on="person_id", how="left")))
+               for name, reg in ctx.registers.items()],
               ignore_index=True).to_parquet(truth_dir / "register_noise.parquet", index=False)
     return truth_dir / "records.parquet"
 
 
 def generate_world(persons: int, start: str, months: int, seed: int, landing: Path, truth: Path,
-                   log: Callable[[str], None] = lambda _: None, reverified: float | None = None) -> list[MonthWritten]:
+                   log: Callable[[str], None] = lambda _: None, reverified: float | None = None,
+                   profile_name: str = "default") -> list[MonthWritten]:
     """``reverified`` overrides the profile's dynamics.reverified (share of records re-verified a month)."""
-    prof = profile()
+    prof = profile(profile_name)
     share = prof["dynamics"].get("reverified", 0.0) if reverified is None else reverified
     world = None
     regs = {name: registers.Register(name, spec) for name, spec in prof["sources"].items()}
