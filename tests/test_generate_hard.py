@@ -168,6 +168,7 @@ def dtsen(*args: str, env: dict) -> subprocess.CompletedProcess:
     return subprocess.run([str(BIN / "dtsen"), *args], env=env, capture_output=True, text=True, timeout=900)
 
 
+@pytest.mark.slow  # a whole month generated, run and evaluated (about 4 minutes on 2 cores)
 def test_evaluate_reports_recall_by_cause_on_a_hard_world(tmp_path):
     """`dtsen generate --profile hard` + `dtsen run` + `dtsen evaluate`: the per-kind counts are the
     truth's, and the in-family false merges are counted."""
