@@ -29,9 +29,9 @@ EXPECTED = {
        for t in ("families", "family_members", "kk_crosswalk")},
     **{name: ("reference", set()) for name in ("kosakata", "pmt_weights", "programmes", "survivorship",
                                                       "update_targets")},
-    "int_regsosek_terakhir": ("marts", {"stg_regsosek__individu", "linkage/person_clusters"}),
-    "int_keluarga_pmt": ("marts", {"int_regsosek_terakhir", "linkage/family_members", "linkage/families",
-                                   "pmt_weights"}),
+    "int_regsosek_terakhir": ("intermediate", {"stg_regsosek__individu", "linkage/person_clusters"}),
+    "int_keluarga_pmt": ("intermediate", {"int_regsosek_terakhir", "linkage/family_members", "linkage/families",
+                                          "pmt_weights"}),
     "dtsen_individu": ("marts", {"int_identitas", "linkage/person_clusters", "linkage/family_members",
                                  "survivorship", "kosakata", "ref_wilayah", "int_regsosek_terakhir"}),
     "dtsen_keluarga": ("marts", {"dtsen_individu", "linkage/families", "int_keluarga_pmt", "ref_wilayah"}),
@@ -169,3 +169,19 @@ def test_definitions_snapshot():
         SNAPSHOT.write_text(json.dumps(actual, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     expected = json.loads(SNAPSHOT.read_text(encoding="utf-8"))
     assert actual == expected, "the definitions differ from tests/snapshots/definitions.json (see docstring)"
+
+
+def test_models_that_read_linkage_are_built_after_it():
+    """The two dbt steps split at Splink by lineage (dbt_project/selectors.yml), not by folder: every dbt
+    model downstream of linkage, the intermediate ones included, is built by the after-linkage step."""
+    from dtsen_pipeline.defs.dbt.assets import dbt_marts_assets, dbt_staging_assets
+
+    graph = defs.resolve_asset_graph()
+    downstream, frontier = set(), {k for k in graph.get_all_asset_keys() if graph.get(k).group_name == "linkage"}
+    while frontier:
+        frontier = {c for k in frontier for c in graph.get(k).child_keys} - downstream
+        downstream |= frontier
+    dbt_keys = set(dbt_staging_assets.keys) | set(dbt_marts_assets.keys)
+    assert set(dbt_marts_assets.keys) == downstream & dbt_keys
+    assert {"int_keluarga_pmt", "int_regsosek_terakhir"} <= {k.to_user_string() for k in dbt_marts_assets.keys}
+    assert not set(dbt_staging_assets.keys) & downstream

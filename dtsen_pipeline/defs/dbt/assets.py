@@ -1,8 +1,11 @@
-"""dbt layers as Dagster assets: staging + intermediate before linkage, marts after it.
+"""dbt layers as Dagster assets: what Splink reads before linkage, what reads Splink's output after it.
 
-Two ``@dbt_assets`` definitions over one dbt project, split at the Splink step, so the graph reads
-raw -> staging -> intermediate -> linkage -> marts. Each run builds one month: the partition month
-reaches dbt as DTSEN_MONTH (macros/months.sql), and dbt's events reach Dagster as dbt emits them.
+Two ``@dbt_assets`` definitions over one dbt project, split at the Splink step by the dbt selectors
+``before_linkage`` and ``after_linkage`` (dbt_project/selectors.yml: after_linkage is everything
+downstream of ``source('linkage', ...)``), so the graph reads raw -> staging -> intermediate ->
+linkage -> marts, and a model's folder (its asset group) does not decide which step builds it.
+Each run builds one month: the partition month reaches dbt as DTSEN_MONTH (macros/months.sql), and
+dbt's events reach Dagster as dbt emits them.
 
 Importing this module reads the manifest and writes nothing: ``project.prepare()`` makes it.
 """
@@ -81,13 +84,13 @@ def run_month(context: AssetExecutionContext) -> str:
     return months[0]
 
 
-def _layer_assets(name: str, select: str) -> AssetsDefinition:
-    """dbt models of the selected folders as one partitioned multi-asset; `dbt build` runs the
-    models and their tests (the tests show as asset checks) for the partition's month."""
+def _layer_assets(name: str, selector: str) -> AssetsDefinition:
+    """The dbt models of a selector (dbt_project/selectors.yml) as one partitioned multi-asset;
+    `dbt build` runs the models and their tests (the tests show as asset checks) for the partition's month."""
 
     @dbt_assets(
         manifest=dbt_project.manifest_path,
-        select=select,
+        selector=selector,
         name=name,
         partitions_def=monthly_partitions,
         dagster_dbt_translator=LayerTranslator(),
@@ -160,7 +163,7 @@ def _table_metadata(reported: dict, node: Mapping[str, Any]) -> dict:
     return {"dagster/column_schema": schema, **({"dagster/row_count": row_count} if row_count is not None else {})}
 
 
-dbt_staging_assets = _layer_assets("dbt_staging", "reference staging intermediate resource_type:seed")
-dbt_marts_assets = _layer_assets("dbt_marts", "marts")
+dbt_staging_assets = _layer_assets("dbt_staging", "before_linkage")
+dbt_marts_assets = _layer_assets("dbt_marts", "after_linkage")
 
 DTSEN_INDIVIDU_KEY = AssetKey("dtsen_individu")

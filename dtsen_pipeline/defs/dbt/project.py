@@ -60,8 +60,9 @@ def manifest_is_stale() -> bool:
         return True
     built = manifest.stat().st_mtime
     project = paths.DBT_PROJECT_DIR
-    sources = [project / "dbt_project.yml", project / "profiles.yml", *project.glob("models/**/*"),
-               *project.glob("macros/**/*"), *project.glob("tests/**/*"), *project.glob("seeds/**/*")]
+    sources = [project / "dbt_project.yml", project / "profiles.yml", project / "selectors.yml",
+               *project.glob("models/**/*"), *project.glob("macros/**/*"), *project.glob("tests/**/*"),
+               *project.glob("seeds/**/*")]
     return any(p.stat().st_mtime > built for p in sources if p.is_file())
 
 
