@@ -1,5 +1,5 @@
 """What a release holds, declared once: the dbt models marked ``config: {meta: {publish: true}}``
-(dbt_project/models/marts/_marts.yml), read from dbt's manifest.
+(each mart's own YAML, dbt_project/models/marts/<model>.yml), read from dbt's manifest.
 
 The quality gate (one blocking suite per published mart), the release writer, the pseudonymisation
 rules (config/publication.yaml) and the tests all derive their lists from here. To publish another

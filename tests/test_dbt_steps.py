@@ -187,7 +187,7 @@ def test_a_one_month_range_run_builds_with_column_types_and_row_counts(dbt_steps
     assert individu["dagster/row_count"].value > 100
     types = {c.name: c.type for c in individu["dagster/column_schema"].value.columns}
     assert types["extract_month"] == "VARCHAR" and types["umur"] in ("BIGINT", "INTEGER"), types
-    assert any(c.description for c in individu["dagster/column_schema"].value.columns)  # from _marts.yml
+    assert any(c.description for c in individu["dagster/column_schema"].value.columns)  # from dtsen_individu.yml
 
 
 def test_dbt_events_reach_dagster_while_dbt_runs(dbt_steps):

@@ -1,6 +1,7 @@
-"""Known answers for every mart: the dbt unit tests in dbt_project/models/marts/_unit_tests.yml.
+"""Known answers for every mart: the dbt unit tests in each mart's own YAML (dbt_project/models/marts/<model>.yml).
 
-Each mart has a hand-built input and the rows it must return (worked out in the YAML's comments).
+Each mart, and each intermediate model that reads the linkage output (built after linkage with the
+marts), has a hand-built input and the rows it must return (worked out in the YAML's comments).
 The monthly `dbt build` runs them before building each model, so a mart whose logic breaks is not
 built; here they run on their own, against the session's real warehouse (dbt reads the input
 tables' column types from it), and one is broken on purpose to show the harness catches it.
@@ -52,7 +53,10 @@ def unit_results(warehouse_env, tmp_path_factory) -> dict[str, dict]:
 
 
 def _mart_models() -> list[str]:
-    return sorted(p.stem for p in (paths.DBT_PROJECT_DIR / "models" / "marts").glob("*.sql"))
+    """The marts, and the intermediate models that read Splink's output (built after linkage with them)."""
+    models = paths.DBT_PROJECT_DIR / "models"
+    after_linkage = [p for p in (models / "intermediate").glob("*.sql") if "source('linkage'" in p.read_text()]
+    return sorted(p.stem for p in [*(models / "marts").glob("*.sql"), *after_linkage])
 
 
 @pytest.mark.parametrize("model", _mart_models())
@@ -61,7 +65,7 @@ def test_every_mart_has_a_passing_known_answer(model, unit_results):
     if model in TESTED_ELSEWHERE:
         assert not mine, f"{model} now has a unit test: drop it from TESTED_ELSEWHERE"
         return
-    assert mine, f"{model} has no unit test in models/marts/_unit_tests.yml"
+    assert mine, f"{model} has no unit test in its YAML ({model}.yml beside its SQL)"
     failed = {uid: r["message"] for uid, r in mine.items() if r["status"] != "pass"}
     assert not failed, failed
 
@@ -84,15 +88,15 @@ def test_every_published_mart_is_documented_column_by_column_and_tested(first_mo
     import duckdb
     import yaml
 
-    spec = yaml.safe_load((paths.DBT_PROJECT_DIR / "models" / "marts" / "_marts.yml").read_text())
-    documented = {m["name"]: m for m in spec["models"]}
+    documented = {m["name"]: m for f in (paths.DBT_PROJECT_DIR / "models" / "marts").glob("*.yml")
+                  for m in yaml.safe_load(f.read_text()).get("models", [])}
     with duckdb.connect(str(data_root / "warehouse" / "dtsen.duckdb"), read_only=True) as con:
         tables = con.execute("select table_name, list(column_name order by ordinal_position) "
                              "from information_schema.columns where table_schema = 'marts' group by 1").fetchall()
     assert len(tables) >= 13
     for table, columns in tables:
         model = documented.get(table)
-        assert model and model.get("description"), f"{table} is not documented in _marts.yml"
+        assert model and model.get("description"), f"{table} is not documented in models/marts/{table}.yml"
         described = [c["name"] for c in model.get("columns", []) if c.get("description")]
         assert sorted(described) == sorted(columns), f"{table}: docs and table differ"
         tests = model.get("data_tests", []) + [t for c in model["columns"] for t in c.get("data_tests", [])]

@@ -18,7 +18,7 @@ Errors parsed from dbt logs:
 
 Runtime Error in model dtsen_individu (models/marts/dtsen_individu.sql)
   Conversion Error: Could not convert string '3201010101800001' to INT32
-Failure in test unique_dtsen_keluarga_dtsen_kk_id (models/marts/_marts.yml)
+Failure in test unique_dtsen_keluarga_dtsen_kk_id (models/marts/dtsen_keluarga.yml)
   Got 3 results, configured to fail if != 0"""
 
 
