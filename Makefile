@@ -13,7 +13,7 @@ INGEST_SIZES ?=
 INCR_SIZES   ?= 1000000
 OLD_DUCKDB   := 1.0.0 1.1.3
 
-.PHONY: setup demo test test-slow browser ui bench clean-data
+.PHONY: setup lint demo test test-slow browser ui bench clean-data
 
 setup: $(STAMP)
 	$(BIN)/python -m dtsen_pipeline.defs.dbt.project
@@ -29,6 +29,13 @@ $(STAMP): requirements.lock pyproject.toml
 		--target $(VENV)/duckdb-compat/$$v duckdb==$$v; done
 	@rm -f $(VENV)/.installed-*
 	@touch $@
+
+# Linters (CI runs them before the tests): ruff on the Python; sqlfluff on the dbt project's SQL
+# (.sqlfluff: DuckDB dialect, the models rendered with dbt's builtins and the project's macros).
+SQL_PATHS := dbt_project/models dbt_project/tests dbt_project/macros
+lint: $(STAMP)
+	$(BIN)/ruff check dtsen_pipeline tests
+	$(BIN)/sqlfluff lint $(SQL_PATHS) --disable-progress-bar
 
 demo: setup
 	$(BIN)/dtsen generate --persons $(DEMO_PERSONS) --start $(DEMO_MONTH) --months 1

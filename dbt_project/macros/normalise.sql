@@ -77,9 +77,9 @@
 {% macro parse_date(col, formats=[]) -%}
     {%- set common = ['%Y-%m-%d', '%d-%m-%Y', '%d/%m/%Y', '%Y%m%d', '%Y/%m/%d', '%d.%m.%Y'] -%}
     coalesce(
-        {%- for f in formats + common %}
+    {%- for f in formats + common %}
         try_strptime(trim({{ col }}), '{{ f }}')::date,
-        {%- endfor %}
+    {%- endfor %}
         case when regexp_full_match(trim({{ col }}), '[1-9][0-9]{4}')
              then date '1899-12-30' + cast(trim({{ col }}) as integer) end
     )

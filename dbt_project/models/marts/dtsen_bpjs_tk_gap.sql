@@ -9,7 +9,7 @@ select
     count(*) filter (where i.peserta_bpjs_tk) as peserta_bpjs_tk,
     count(*) filter (where not i.peserta_bpjs_tk) as belum_terlindungi,
     round(count(*) filter (where not i.peserta_bpjs_tk) / count(*), 4) as porsi_belum_terlindungi
-from {{ ref('dtsen_individu') }} i
-inner join {{ ref('dtsen_keluarga') }} k using (dtsen_kk_id)
+from {{ ref('dtsen_individu') }} as i
+inner join {{ ref('dtsen_keluarga') }} as k using (dtsen_kk_id)
 where i.pekerjaan = 'informal' and k.desil <= {{ max_desil }} and i.status_hidup = 'hidup'
 group by i.kode_kab

@@ -7,5 +7,5 @@ select
     clusters.dtsen_id
 from {{ source('linkage', 'person_clusters') }} as clusters
 inner join {{ ref('int_identitas') }} as identitas
-    on identitas.record_key = clusters.record_key and identitas.extract_month = clusters.extract_month
+    on clusters.record_key = identitas.record_key and clusters.extract_month = identitas.extract_month
 where clusters.extract_month = '{{ extract_month() }}'

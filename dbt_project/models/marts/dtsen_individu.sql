@@ -11,7 +11,9 @@
 -- published; anything else (a typed identity, a spreadsheet formula) becomes 'lainnya'.
 {% set identity_fields = ['nik', 'nama_normal', 'tanggal_lahir', 'jenis_kelamin', 'no_kk'] %}
 with clusters as (
-    select record_key, dtsen_id
+    select
+        record_key,
+        dtsen_id
     from {{ source('linkage', 'person_clusters') }}
     where extract_month = '{{ extract_month() }}'
 ),
@@ -22,15 +24,15 @@ records as (
         c.dtsen_id,
         -- a sortable survivorship key per field group: rank, then valid NIK, then record key
         lpad(cast(coalesce(s_id.rank, 99) as varchar), 3, '0') || case when i.nik_valid then '0' else '1' end
-            || i.record_key as key_identitas,
+        || i.record_key as key_identitas,
         lpad(cast(coalesce(s_reg.rank, 99) as varchar), 3, '0') || i.record_key as key_wilayah,
         coalesce(i.tanggal_lahir_issue not in ('in_the_future', 'implausible_year'), true) as tanggal_lahir_usable,
         i.kode_kab is not null
-            and coalesce(i.wilayah_issue in ('kabupaten_only', 'resolved_from_names'), true) as wilayah_usable
+        and coalesce(i.wilayah_issue in ('kabupaten_only', 'resolved_from_names'), true) as wilayah_usable
     from {{ ref('int_identitas') }} as i
     inner join clusters as c using (record_key)
-    left join {{ ref('survivorship') }} as s_id on s_id.field_group = 'identitas' and s_id.source = i.source
-    left join {{ ref('survivorship') }} as s_reg on s_reg.field_group = 'wilayah' and s_reg.source = i.source
+    left join {{ ref('survivorship') }} as s_id on s_id.field_group = 'identitas' and i.source = s_id.source
+    left join {{ ref('survivorship') }} as s_reg on s_reg.field_group = 'wilayah' and i.source = s_reg.source
     where i.extract_month = '{{ extract_month() }}'
 ),
 
@@ -38,9 +40,9 @@ golden as (
     select
         dtsen_id,
         {% for f in identity_fields -%}
-        {%- set usable = {'nik': ' and nik_valid', 'tanggal_lahir': ' and tanggal_lahir_usable'}.get(f, '') %}
-        arg_min({{ f }}, key_identitas) filter (where {{ f }} is not null{{ usable }}) as {{ f }},
-        arg_min(source, key_identitas) filter (where {{ f }} is not null{{ usable }}) as {{ f }}_sumber,
+            {%- set usable = {'nik': ' and nik_valid', 'tanggal_lahir': ' and tanggal_lahir_usable'}.get(f, '') %}
+            arg_min({{ f }}, key_identitas) filter (where {{ f }} is not null{{ usable }}) as {{ f }},
+            arg_min(source, key_identitas) filter (where {{ f }} is not null{{ usable }}) as {{ f }}_sumber,
         {% endfor -%}
         arg_min(kode_kab, key_wilayah) filter (where wilayah_usable) as kode_kab,
         arg_min(source, key_wilayah) filter (where wilayah_usable) as wilayah_sumber,
@@ -59,9 +61,11 @@ golden as (
 
 -- The village: from the best-ranked usable record in the chosen kabupaten.
 golden_desa as (
-    select r.dtsen_id, arg_min(r.kode_desa, r.key_wilayah) as kode_desa
-    from records r
-    inner join golden g on g.dtsen_id = r.dtsen_id and substr(r.kode_desa, 1, 4) = g.kode_kab
+    select
+        r.dtsen_id,
+        arg_min(r.kode_desa, r.key_wilayah) as kode_desa
+    from records as r
+    inner join golden as g on r.dtsen_id = g.dtsen_id and substr(r.kode_desa, 1, 4) = g.kode_kab
     where r.wilayah_usable and r.kode_desa is not null
     group by r.dtsen_id
 ),
@@ -69,41 +73,84 @@ golden_desa as (
 -- Socio-economic fields: this month's records of ranked sources and each person's latest Regsosek
 -- form, the best rank first, then the most recent.
 socio as (
-    select r.dtsen_id, r.source, r.extract_month, r.attributes from records r
-    where r.source in (select source from {{ ref('survivorship') }} where field_group = 'sosial_ekonomi')
+    select
+        r.dtsen_id,
+        r.source,
+        r.extract_month,
+        r.attributes
+    from records as r
+    where
+        r.source in (
+            select sv.source from {{ ref('survivorship') }} as sv
+            where sv.field_group = 'sosial_ekonomi'
+        )
     union all
-    select dtsen_id, 'regsosek', form_month, attributes from {{ ref('int_regsosek_terakhir') }}
+    select
+        dtsen_id,
+        'regsosek' as source,
+        form_month,
+        attributes
+    from {{ ref('int_regsosek_terakhir') }}
 ),
 
 socio_ranked as (
     select
-        s.dtsen_id, s.source, s.extract_month,
-        replace(lower(trim(coalesce(json_extract_string(s.attributes, '$.pendidikan'),
-                                    json_extract_string(s.attributes, '$.PENDIDIKAN')))), ' ', '_') as pendidikan,
-        replace(lower(trim(coalesce(json_extract_string(s.attributes, '$.status_pekerjaan'),
-                                    json_extract_string(s.attributes, '$.PEKERJAAN')))), ' ', '_') as pekerjaan,
-        lpad(cast(coalesce(v.rank, 99) as varchar), 3, '0') || (9999 - cast(replace(s.extract_month, '-', '') as integer) % 10000)
-            || s.source as key_sosial
-    from socio s
-    left join {{ ref('survivorship') }} v on v.field_group = 'sosial_ekonomi' and v.source = s.source
+        s.dtsen_id,
+        s.source,
+        s.extract_month,
+        replace(lower(trim(coalesce(
+            json_extract_string(s.attributes, '$.pendidikan'),
+            json_extract_string(s.attributes, '$.PENDIDIKAN')
+        ))), ' ', '_') as pendidikan,
+        replace(lower(trim(coalesce(
+            json_extract_string(s.attributes, '$.status_pekerjaan'),
+            json_extract_string(s.attributes, '$.PEKERJAAN')
+        ))), ' ', '_') as pekerjaan,
+        lpad(cast(coalesce(v.rank, 99) as varchar), 3, '0')
+        || (9999 - cast(replace(s.extract_month, '-', '') as integer) % 10000)
+        || s.source as key_sosial
+    from socio as s
+    left join {{ ref('survivorship') }} as v on v.field_group = 'sosial_ekonomi' and s.source = v.source
 ),
 
 socio_known as (
-    select s.*,
-           s.pendidikan in (select nilai from {{ ref('kosakata') }} where kolom = 'pendidikan') as pendidikan_known,
-           s.pekerjaan in (select nilai from {{ ref('kosakata') }} where kolom = 'pekerjaan') as pekerjaan_known
-    from socio_ranked s
+    select
+        s.*,
+        s.pendidikan in (
+            select kv.nilai from {{ ref('kosakata') }} as kv
+            where kv.kolom = 'pendidikan'
+        ) as pendidikan_known,
+        s.pekerjaan in (
+            select kv.nilai from {{ ref('kosakata') }} as kv
+            where kv.kolom = 'pekerjaan'
+        ) as pekerjaan_known
+    from socio_ranked as s
 ),
 
 socio_golden as (
-    select dtsen_id,
-           coalesce(arg_min(pendidikan, key_sosial) filter (where pendidikan_known),
-                    case when bool_or(pendidikan is not null) then 'lainnya' end) as pendidikan,
-           coalesce(arg_min(pekerjaan, key_sosial) filter (where pekerjaan_known),
-                    case when bool_or(pekerjaan is not null) then 'lainnya' end) as pekerjaan,
-           arg_min(source, key_sosial) filter (where pekerjaan is not null) as sosial_ekonomi_sumber,
-           arg_min(extract_month, key_sosial) filter (where pekerjaan is not null) as sosial_ekonomi_bulan
-    from socio_known group by dtsen_id
+    select
+        dtsen_id,
+        coalesce(
+            arg_min(pendidikan, key_sosial) filter (where pendidikan_known),
+            case when bool_or(pendidikan is not null) then 'lainnya' end
+        ) as pendidikan,
+        coalesce(
+            arg_min(pekerjaan, key_sosial) filter (where pekerjaan_known),
+            case when bool_or(pekerjaan is not null) then 'lainnya' end
+        ) as pekerjaan,
+        arg_min(source, key_sosial) filter (where pekerjaan is not null) as sosial_ekonomi_sumber,
+        arg_min(extract_month, key_sosial) filter (where pekerjaan is not null) as sosial_ekonomi_bulan
+    from socio_known
+    group by dtsen_id
+),
+
+-- Kabupaten and province names by kabupaten code, for persons whose village is not known.
+kabupaten as (
+    select distinct
+        kode_kab,
+        nama_kabupaten,
+        nama_provinsi
+    from {{ ref('ref_wilayah') }}
 ),
 
 ever_in_dukcapil as (
@@ -126,9 +173,11 @@ select
     date_sub('year', g.tanggal_lahir, {{ month_end("'" ~ extract_month() ~ "'") }}) as umur,  -- full years
     g.jenis_kelamin,
     g.jenis_kelamin_sumber,
-    case when g.in_dukcapil then 'hidup'
-         when e.dtsen_id is not null then 'diduga_meninggal'
-         else 'tidak_diketahui' end as status_hidup,
+    case
+        when g.in_dukcapil then 'hidup'
+        when e.dtsen_id is not null then 'diduga_meninggal'
+        else 'tidak_diketahui'
+    end as status_hidup,
     gd.kode_desa,
     g.kode_kab,
     substr(g.kode_kab, 1, 2) as kode_prov,
@@ -151,10 +200,12 @@ select
     g.conflict_tanggal_lahir,
     g.conflict_jenis_kelamin,
     g.conflict_no_kk
-from golden g
-left join ever_in_dukcapil e using (dtsen_id)
-left join golden_desa gd using (dtsen_id)
-left join {{ ref('ref_wilayah') }} w on w.kode_desa = gd.kode_desa
-left join (select distinct kode_kab, nama_kabupaten, nama_provinsi from {{ ref('ref_wilayah') }}) k on k.kode_kab = g.kode_kab
-left join {{ source('linkage', 'family_members') }} m on m.dtsen_id = g.dtsen_id and m.extract_month = '{{ extract_month() }}'
-left join socio_golden s on s.dtsen_id = g.dtsen_id
+from golden as g
+left join ever_in_dukcapil as e using (dtsen_id)
+left join golden_desa as gd using (dtsen_id)
+left join {{ ref('ref_wilayah') }} as w on gd.kode_desa = w.kode_desa
+left join kabupaten as k on g.kode_kab = k.kode_kab
+left join
+    {{ source('linkage', 'family_members') }} as m
+    on g.dtsen_id = m.dtsen_id and m.extract_month = '{{ extract_month() }}'
+left join socio_golden as s on g.dtsen_id = s.dtsen_id

@@ -17,26 +17,39 @@ with members as (
 ),
 
 families as (
-    select f.dtsen_kk_id, f.dtsen_rt_id, f.no_kk, f.kepala_dtsen_id, f.kode_desa
-    from {{ source('linkage', 'families') }} f
+    select
+        f.dtsen_kk_id,
+        f.dtsen_rt_id,
+        f.no_kk,
+        f.kepala_dtsen_id,
+        f.kode_desa
+    from {{ source('linkage', 'families') }} as f
     where f.extract_month = '{{ extract_month() }}'
 ),
 
 scored as (
-    select fam.*, coalesce(m.anggota, 0) as anggota, m.* exclude (dtsen_kk_id, anggota), p.* exclude (dtsen_kk_id, anggota)
-    from families fam
-    left join members m using (dtsen_kk_id)
-    left join {{ ref('int_keluarga_pmt') }} p using (dtsen_kk_id)
+    select
+        fam.*,
+        coalesce(m.anggota, 0) as anggota,
+        m.* exclude (dtsen_kk_id, anggota),
+        p.* exclude (dtsen_kk_id, anggota)
+    from families as fam
+    left join members as m using (dtsen_kk_id)
+    left join {{ ref('int_keluarga_pmt') }} as p using (dtsen_kk_id)
 ),
 
 ranked as (
     select
         *,
-        sum(anggota) over (partition by skor_pmt is null order by skor_pmt, dtsen_kk_id
-                           rows between unbounded preceding and current row) - anggota / 2.0 as cum_nasional,
+        sum(anggota) over (
+            partition by skor_pmt is null order by skor_pmt, dtsen_kk_id
+            rows between unbounded preceding and current row
+        ) - anggota / 2.0 as cum_nasional,
         sum(anggota) over (partition by skor_pmt is null) as total_nasional,
-        sum(anggota) over (partition by skor_pmt is null, substr(kode_desa, 1, 2) order by skor_pmt, dtsen_kk_id
-                           rows between unbounded preceding and current row) - anggota / 2.0 as cum_provinsi,
+        sum(anggota) over (
+            partition by skor_pmt is null, substr(kode_desa, 1, 2) order by skor_pmt, dtsen_kk_id
+            rows between unbounded preceding and current row
+        ) - anggota / 2.0 as cum_provinsi,
         sum(anggota) over (partition by skor_pmt is null, substr(kode_desa, 1, 2)) as total_provinsi
     from scored
 )
@@ -61,14 +74,33 @@ select
     s.pekerja_formal,
     coalesce(s.ada_phk, false) as ada_phk,
     s.pmt_bulan_sumber,
-    s.status_rumah, s.luas_lantai_m2, s.jenis_lantai, s.jenis_dinding, s.jenis_atap, s.sumber_air_minum,
-    s.fasilitas_bab, s.sumber_penerangan, s.bahan_bakar_masak,
-    s.punya_kulkas, s.punya_motor, s.punya_mobil, s.punya_tv, s.punya_hp, s.punya_emas, s.punya_lahan,
-    s.ternak_sapi, s.ternak_kambing, s.ternak_unggas,
+    s.status_rumah,
+    s.luas_lantai_m2,
+    s.jenis_lantai,
+    s.jenis_dinding,
+    s.jenis_atap,
+    s.sumber_air_minum,
+    s.fasilitas_bab,
+    s.sumber_penerangan,
+    s.bahan_bakar_masak,
+    s.punya_kulkas,
+    s.punya_motor,
+    s.punya_mobil,
+    s.punya_tv,
+    s.punya_hp,
+    s.punya_emas,
+    s.punya_lahan,
+    s.ternak_sapi,
+    s.ternak_kambing,
+    s.ternak_unggas,
     s.skor_pmt,
-    case when s.skor_pmt is not null
-         then least(10, greatest(1, floor(s.cum_nasional / s.total_nasional * 10) + 1))::integer end as desil,
-    case when s.skor_pmt is not null
-         then least(10, greatest(1, floor(s.cum_provinsi / s.total_provinsi * 10) + 1))::integer end as desil_provinsi
-from ranked s
-left join {{ ref('ref_wilayah') }} w on w.kode_desa = s.kode_desa
+    case
+        when s.skor_pmt is not null
+            then least(10, greatest(1, floor(s.cum_nasional / s.total_nasional * 10) + 1))::integer
+    end as desil,
+    case
+        when s.skor_pmt is not null
+            then least(10, greatest(1, floor(s.cum_provinsi / s.total_provinsi * 10) + 1))::integer
+    end as desil_provinsi
+from ranked as s
+left join {{ ref('ref_wilayah') }} as w on s.kode_desa = w.kode_desa

@@ -2,8 +2,15 @@
 -- who moved (counted out of the kabupaten they left and into the one they joined), desil
 -- movements of families, and PKH graduations (families in PKH's desil range last month and above
 -- it now).
-with now_p as (select * from {{ ref('dtsen_individu_riwayat') }} where extract_month = '{{ extract_month() }}'),
-prev_p as (select * from {{ ref('dtsen_individu_riwayat') }} where extract_month = {{ previous_month() }}),
+with now_p as (
+    select * from {{ ref('dtsen_individu_riwayat') }}
+    where extract_month = '{{ extract_month() }}'
+),
+
+prev_p as (
+    select * from {{ ref('dtsen_individu_riwayat') }}
+    where extract_month = {{ previous_month() }}
+),
 
 persons as (
     select
@@ -14,21 +21,40 @@ persons as (
         n.status_hidup as status_sekarang,
         p.status_hidup as status_lalu
     from now_p as n
-    full outer join prev_p as p on p.dtsen_id = n.dtsen_id
+    full outer join prev_p as p on n.dtsen_id = p.dtsen_id
 ),
 
 -- One row per event, placed in the kabupaten it concerns.
 events as (
-    select kab_sekarang as kode_kab, 'masuk' as peristiwa from persons where not ada_lalu
+    select
+        kab_sekarang as kode_kab,
+        'masuk' as peristiwa
+    from persons
+    where not ada_lalu
     union all
-    select kab_lalu, 'keluar_tidak_tercatat' from persons where not ada_sekarang
+    select
+        kab_lalu,
+        'keluar_tidak_tercatat' as peristiwa
+    from persons
+    where not ada_sekarang
     union all
-    select kab_lalu, 'keluar_meninggal' from persons
+    select
+        kab_lalu,
+        'keluar_meninggal' as peristiwa
+    from persons
     where ada_sekarang and ada_lalu and status_sekarang = 'diduga_meninggal' and status_lalu = 'hidup'
     union all
-    select kab_lalu, 'pindah_keluar' from persons where ada_sekarang and ada_lalu and kab_sekarang <> kab_lalu
+    select
+        kab_lalu,
+        'pindah_keluar' as peristiwa
+    from persons
+    where ada_sekarang and ada_lalu and kab_sekarang <> kab_lalu
     union all
-    select kab_sekarang, 'pindah_masuk' from persons where ada_sekarang and ada_lalu and kab_sekarang <> kab_lalu
+    select
+        kab_sekarang,
+        'pindah_masuk' as peristiwa
+    from persons
+    where ada_sekarang and ada_lalu and kab_sekarang <> kab_lalu
 ),
 
 person_counts as (
@@ -43,9 +69,20 @@ person_counts as (
     group by kode_kab
 ),
 
-now_k as (select * from {{ ref('dtsen_desil_riwayat') }} where extract_month = '{{ extract_month() }}'),
-prev_k as (select * from {{ ref('dtsen_desil_riwayat') }} where extract_month = {{ previous_month() }}),
-pkh as (select max(max_desil) as max_desil from {{ ref('programmes') }} where programme = 'PKH'),
+now_k as (
+    select * from {{ ref('dtsen_desil_riwayat') }}
+    where extract_month = '{{ extract_month() }}'
+),
+
+prev_k as (
+    select * from {{ ref('dtsen_desil_riwayat') }}
+    where extract_month = {{ previous_month() }}
+),
+
+pkh as (
+    select max(max_desil) as max_desil from {{ ref('programmes') }}
+    where programme = 'PKH'
+),
 
 family_counts as (
     select
@@ -54,9 +91,16 @@ family_counts as (
         count(*) filter (where n.desil > p.desil) as keluarga_naik_desil,
         count(*) filter (where p.desil <= pkh.max_desil and n.desil > pkh.max_desil) as graduasi_pkh
     from now_k as n
-    inner join prev_k as p on p.dtsen_kk_id = n.dtsen_kk_id
+    inner join prev_k as p on n.dtsen_kk_id = p.dtsen_kk_id
     cross join pkh
     group by n.kode_kab
+),
+
+kabupaten as (
+    select distinct
+        kode_kab,
+        nama_kabupaten
+    from {{ ref('ref_wilayah') }}
 )
 
 select
@@ -72,6 +116,5 @@ select
     coalesce(f.keluarga_naik_desil, 0) as keluarga_naik_desil,
     coalesce(f.graduasi_pkh, 0) as graduasi_pkh
 from person_counts as p
-full outer join family_counts as f on f.kode_kab = p.kode_kab
-left join (select distinct kode_kab, nama_kabupaten from {{ ref('ref_wilayah') }}) as w
-    on w.kode_kab = coalesce(p.kode_kab, f.kode_kab)
+full outer join family_counts as f on p.kode_kab = f.kode_kab
+left join kabupaten as w on w.kode_kab = coalesce(p.kode_kab, f.kode_kab)
