@@ -31,7 +31,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 def run_month(month: str, *, show_progress: bool = True, layers: tuple[str, ...] | None = None,
               retrain: bool = False, full_relink: bool = False):
     """Execute the monthly job in-process against the local Dagster instance (shows in the UI);
-    ``layers`` limits it to those asset groups (for example raw and staging)."""
+    ``layers`` limits it to those asset groups (for example raw and staging; see ``layer_selection``)."""
     paths.ensure_dirs()
     paths.export_env()
     from dagster import DagsterInstance
@@ -57,13 +57,19 @@ def run_month(month: str, *, show_progress: bool = True, layers: tuple[str, ...]
         run_config: dict = {"loggers": loggers}
         if retrain or full_relink:
             run_config["ops"] = {"person_linkage": {"config": {"retrain": retrain, "full_relink": full_relink}}}
-        selection = None
-        if layers:
-            graph = defs.resolve_asset_graph()
-            selection = [k for k in graph.get_all_asset_keys() if graph.get(k).group_name in layers]
+        selection = layer_selection(defs.resolve_asset_graph(), layers) if layers else None
         result = job.execute_in_process(partition_key=month, instance=instance, raise_on_error=False,
                                         run_config=run_config, asset_selection=selection, run_id=run_id)
     return result
+
+
+def layer_selection(graph, layers: tuple[str, ...]) -> list:
+    """The assets of those groups that a run of them alone can build: an asset that needs an asset
+    outside them which itself needs one of them is left out (the intermediate models that read the
+    linkage output, when linkage is not selected), since it would read a missing or stale table."""
+    chosen = {k for k in graph.get_all_asset_keys() if graph.get(k).group_name in layers}
+    between = {k for k in graph.get_all_asset_keys() - chosen if graph.get_ancestor_asset_keys(k) & chosen}
+    return sorted((k for k in chosen if not graph.get_ancestor_asset_keys(k) & between), key=lambda k: k.path)
 
 
 def _failures(result) -> list[str]:

@@ -185,3 +185,17 @@ def test_models_that_read_linkage_are_built_after_it():
     assert set(dbt_marts_assets.keys) == downstream & dbt_keys
     assert {"int_keluarga_pmt", "int_regsosek_terakhir"} <= {k.to_user_string() for k in dbt_marts_assets.keys}
     assert not set(dbt_staging_assets.keys) & downstream
+
+
+def test_a_run_of_the_layers_before_linkage_leaves_out_what_reads_linkage():
+    """`make bench` times raw to intermediate alone: the intermediate models that read the linkage output
+    are left out of that run (linkage is not in it), everything else of those groups is in."""
+    from dtsen_pipeline.cli import layer_selection
+
+    graph = defs.resolve_asset_graph()
+    layers = ("raw", "reference", "staging", "intermediate")
+    selected = {k.to_user_string() for k in layer_selection(graph, layers)}
+    assert selected == {key for key, (group, _) in EXPECTED.items() if group in layers} - {
+        "int_regsosek_terakhir", "int_keluarga_pmt"}
+    linkage = {k.to_user_string() for k in layer_selection(graph, ("linkage",))}
+    assert linkage == {key for key, (group, _) in EXPECTED.items() if group == "linkage"}
