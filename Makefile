@@ -34,6 +34,7 @@ $(STAMP): requirements.lock pyproject.toml
 # (.sqlfluff: DuckDB dialect, the models rendered with dbt's builtins and the project's macros).
 SQL_PATHS := dbt_project/models dbt_project/tests dbt_project/macros
 lint: $(STAMP)
+	$(BIN)/ruff format --check dtsen_pipeline tests
 	$(BIN)/ruff check dtsen_pipeline tests
 	$(BIN)/sqlfluff lint $(SQL_PATHS) --disable-progress-bar
 

@@ -21,13 +21,23 @@ import pyarrow as pa
 
 from dtsen_pipeline import evaluate, warehouse
 
-COLUMNS = ["record_key", "nik", "nik_valid", "nama_normal", "tanggal_lahir", "jenis_kelamin", "kode_kab"]
+COLUMNS = [
+    "record_key",
+    "nik",
+    "nik_valid",
+    "nama_normal",
+    "tanggal_lahir",
+    "jenis_kelamin",
+    "kode_kab",
+]
 
 
 def _identities(month: str) -> pa.Table:
     with warehouse.connect(read_only=True) as con:
-        return con.sql(f"select {', '.join(COLUMNS)} from intermediate.int_identitas where extract_month = ?",
-                       params=[month]).to_arrow_table()
+        return con.sql(
+            f"select {', '.join(COLUMNS)} from intermediate.int_identitas where extract_month = ?",
+            params=[month],
+        ).to_arrow_table()
 
 
 def nik_only(month: str) -> dict:
@@ -36,8 +46,10 @@ def nik_only(month: str) -> dict:
     con = warehouse.scratch()
     try:
         con.register("ids", ids)
-        groups = con.sql("select record_key, case when nik_valid then nik else record_key end as cluster_id, "
-                         "nik_valid from ids").to_arrow_table()
+        groups = con.sql(
+            "select record_key, case when nik_valid then nik else record_key end as cluster_id, "
+            "nik_valid from ids"
+        ).to_arrow_table()
     finally:
         con.close()
     seconds = time.perf_counter() - t0
@@ -65,18 +77,25 @@ def plain_splink(month: str) -> dict:
                 cl.ExactMatch("kode_kab"),
             ],
             blocking_rules_to_generate_predictions=[
-                block_on("nik"), block_on("nama_normal", "tanggal_lahir"), block_on("tanggal_lahir", "kode_kab")],
+                block_on("nik"),
+                block_on("nama_normal", "tanggal_lahir"),
+                block_on("tanggal_lahir", "kode_kab"),
+            ],
         )
         linker = Linker(sdf, settings, log_level=logging.ERROR)
         linker.training.estimate_probability_two_random_records_match([block_on("nik")], recall=0.8)
         linker.training.estimate_u_using_random_sampling(max_pairs=1e6, seed=1)
-        linker.training.estimate_parameters_using_expectation_maximisation(block_on("tanggal_lahir"))
+        linker.training.estimate_parameters_using_expectation_maximisation(
+            block_on("tanggal_lahir")
+        )
         linker.training.estimate_parameters_using_expectation_maximisation(block_on("nik"))
         predictions = linker.inference.predict(threshold_match_probability=0.5)
         clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(predictions, 0.9)
         con.register("validity", ids.select(["record_key", "nik_valid"]))
-        groups = con.sql(f"select c.record_key, cast(c.cluster_id as varchar) as cluster_id, v.nik_valid "
-                         f"from {clusters.physical_name} c join validity v using (record_key)").to_arrow_table()
+        groups = con.sql(
+            f"select c.record_key, cast(c.cluster_id as varchar) as cluster_id, v.nik_valid "
+            f"from {clusters.physical_name} c join validity v using (record_key)"
+        ).to_arrow_table()
     finally:
         con.close()
     seconds = time.perf_counter() - t0

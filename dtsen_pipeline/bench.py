@@ -51,13 +51,16 @@ def _one(persons: int) -> dict:
         stages[stage] = sum(v for k, v in steps.items() if belongs(k))
     report = evaluate_month(MONTH)
     return {
-        "persons": persons, "records": records, "sources": sorted(ingested),
+        "persons": persons,
+        "records": records,
+        "sources": sorted(ingested),
         "stages_s": {k: round(v, 2) for k, v in stages.items()},
         "steps_s": {k: round(v, 2) for k, v in steps.items()},
         "records_per_s": {k: round(records / v) for k, v in stages.items() if v > 0},
         "floor_bare_read_s": round(floor, 3),
         "records_per_s_end_to_end": round(records / stages["run (end to end)"]),
-        "f1_splink": report["splink"]["f1"], "f1_nik_only": report["nik_only_baseline"]["f1"],
+        "f1_splink": report["splink"]["f1"],
+        "f1_nik_only": report["nik_only_baseline"]["f1"],
         "recall_nik_missing_or_invalid": report["splink"]["recall_nik_missing_or_invalid"],
     }
 
@@ -77,7 +80,11 @@ def _baselines(persons: int) -> dict:
     """Inside a child, on the data the pipeline child just linked: the baselines' time and F1."""
     from dtsen_pipeline import baselines
 
-    return {"persons": persons, "nik_only": baselines.nik_only(MONTH), "plain_splink": baselines.plain_splink(MONTH)}
+    return {
+        "persons": persons,
+        "nik_only": baselines.nik_only(MONTH),
+        "plain_splink": baselines.plain_splink(MONTH),
+    }
 
 
 def _bare_read(files: dict[str, list[Path]]) -> float:
@@ -93,8 +100,10 @@ def _bare_read(files: dict[str, list[Path]]) -> float:
             if path.suffix == ".parquet":
                 con.execute("select count(*) from read_parquet(?)", [str(path)]).fetchall()
             elif path.suffix == ".csv":
-                con.execute("select count(*) from read_csv(?, all_varchar=true, encoding='latin-1')",
-                            [str(path)]).fetchall()
+                con.execute(
+                    "select count(*) from read_csv(?, all_varchar=true, encoding='latin-1')",
+                    [str(path)],
+                ).fetchall()
             else:
                 len(CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0).to_python())
     return time.perf_counter() - t0
@@ -106,8 +115,13 @@ def _generate_only(persons: int) -> dict:
     t0 = time.perf_counter()
     written = generate(persons=persons, start=MONTH, months=1, seed=1)[0]
     seconds = time.perf_counter() - t0
-    return {"persons": persons, "records": sum(written.records.values()), "sources": len(written.files),
-            "generate_s": round(seconds, 1), "bare_read_s": round(_bare_read(written.files), 1)}
+    return {
+        "persons": persons,
+        "records": sum(written.records.values()),
+        "sources": len(written.files),
+        "generate_s": round(seconds, 1),
+        "bare_read_s": round(_bare_read(written.files), 1),
+    }
 
 
 def _ingest_only(persons: int) -> dict:
@@ -121,16 +135,28 @@ def _ingest_only(persons: int) -> dict:
     records = sum(written.records.values())
     floor = _bare_read(written.files)
     t0 = time.perf_counter()
-    result = run_month(MONTH, show_progress=False, layers=("raw", "reference", "staging", "intermediate"))
+    result = run_month(
+        MONTH, show_progress=False, layers=("raw", "reference", "staging", "intermediate")
+    )
     seconds = time.perf_counter() - t0
     if not result.success:
         raise SystemExit(f"ingest bench for {persons} persons failed")
-    steps = {e.step_key: round(e.event_specific_data.duration_ms / 1000, 1) for e in result.all_events
-             if e.event_type == DagsterEventType.STEP_SUCCESS}
+    steps = {
+        e.step_key: round(e.event_specific_data.duration_ms / 1000, 1)
+        for e in result.all_events
+        if e.event_type == DagsterEventType.STEP_SUCCESS
+    }
     ingest = sum(v for k, v in steps.items() if k.startswith("raw__"))
-    return {"persons": persons, "records": records, "ingest_s": round(ingest, 1), "staging_s": steps.get("dbt_staging"),
-            "ingest_and_staging_s": round(seconds, 1), "records_per_s": round(records / seconds),
-            "bare_read_s": round(floor, 1), "ratio_to_floor": round(seconds / floor, 1)}
+    return {
+        "persons": persons,
+        "records": records,
+        "ingest_s": round(ingest, 1),
+        "staging_s": steps.get("dbt_staging"),
+        "ingest_and_staging_s": round(seconds, 1),
+        "records_per_s": round(records / seconds),
+        "bare_read_s": round(floor, 1),
+        "ratio_to_floor": round(seconds / floor, 1),
+    }
 
 
 # Agencies re-verify this share of their records in month 2 (`dtsen generate --reverified`): with
@@ -152,14 +178,25 @@ def _incremental(persons: int) -> dict:
 
     def linkage(result) -> tuple[float, dict]:
         for event in result.all_events:
-            if event.event_type == DagsterEventType.STEP_SUCCESS and event.step_key == "person_linkage":
+            if (
+                event.event_type == DagsterEventType.STEP_SUCCESS
+                and event.step_key == "person_linkage"
+            ):
                 seconds = event.event_specific_data.duration_ms / 1000
-        [mat] = [m for m in result.asset_materializations_for_node("person_linkage")
-                 if m.asset_key.to_user_string() == "linkage/person_clusters"]
-        return round(seconds, 1), {k: v.value for k, v in mat.metadata.items() if isinstance(v.value, (int, str))}
+        [mat] = [
+            m
+            for m in result.asset_materializations_for_node("person_linkage")
+            if m.asset_key.to_user_string() == "linkage/person_clusters"
+        ]
+        return round(seconds, 1), {
+            k: v.value for k, v in mat.metadata.items() if isinstance(v.value, (int, str))
+        }
 
-    for label, month, kwargs in (("first_month_trained", first, {}), ("incremental", second, {}),
-                                 ("full_relink", second, {"full_relink": True})):
+    for label, month, kwargs in (
+        ("first_month_trained", first, {}),
+        ("incremental", second, {}),
+        ("full_relink", second, {"full_relink": True}),
+    ):
         result = run_month(month, show_progress=False, **kwargs)
         if not result.success:
             raise SystemExit(f"incremental bench: {label} run failed")
@@ -170,8 +207,12 @@ def _incremental(persons: int) -> dict:
             out["records_scored_again"] = meta.get("records scored again")
     out["changed_share"] = round(out["records_scored_again"] / out["records"], 4)
     # Against a full monthly linkage run (train, predict, cluster) and against a relink that reuses the model.
-    out["incremental_share_of_full"] = round(out["linkage_incremental_s"] / out["linkage_first_month_trained_s"], 3)
-    out["incremental_share_of_relink"] = round(out["linkage_incremental_s"] / out["linkage_full_relink_s"], 3)
+    out["incremental_share_of_full"] = round(
+        out["linkage_incremental_s"] / out["linkage_first_month_trained_s"], 3
+    )
+    out["incremental_share_of_relink"] = round(
+        out["linkage_incremental_s"] / out["linkage_full_relink_s"], 3
+    )
     return out
 
 
@@ -190,8 +231,12 @@ def _measure(persons: int, root: Path, suite: str = "pipeline", fresh: bool = Tr
     env.pop("DAGSTER_HOME", None)
     if fresh:
         shutil.rmtree(root, ignore_errors=True)
-    child = subprocess.Popen([sys.executable, "-m", "dtsen_pipeline.bench", "--child", suite, str(persons)],
-                             env=env, stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "dtsen_pipeline.bench", "--child", suite, str(persons)],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     peak = 0
     stop = threading.Event()
 
@@ -210,18 +255,32 @@ def _measure(persons: int, root: Path, suite: str = "pipeline", fresh: bool = Tr
         raise SystemExit(f"bench for {persons} persons failed (exit {child.returncode})")
     result = json.loads(out.strip().splitlines()[-1])
     if suite not in ("pipeline", "baselines"):
-        shutil.rmtree(root, ignore_errors=True)  # a million-person world is gigabytes; keep the figures
+        shutil.rmtree(
+            root, ignore_errors=True
+        )  # a million-person world is gigabytes; keep the figures
     result["peak_rss_mb"] = round(peak / 2**20)
     return result
 
 
 def _markdown(results: list[dict]) -> str:
-    head = "| | " + " | ".join(f"{r['persons']:,} persons ({r['records']:,} records)" for r in results) + " |"
+    head = (
+        "| | "
+        + " | ".join(f"{r['persons']:,} persons ({r['records']:,} records)" for r in results)
+        + " |"
+    )
     lines = [head, "|---|" + "---:|" * len(results)]
     for stage in ["generate (every source)", "run (end to end)", *[s for s, _ in STAGES]]:
-        lines.append(f"| {stage} (s) | " + " | ".join(str(r["stages_s"].get(stage, "")) for r in results) + " |")
+        lines.append(
+            f"| {stage} (s) | "
+            + " | ".join(str(r["stages_s"].get(stage, "")) for r in results)
+            + " |"
+        )
     for stage, _ in STAGES:
-        lines.append(f"| {stage}, records/s | " + " | ".join(f"{r['records_per_s'].get(stage, 0):,}" for r in results) + " |")
+        lines.append(
+            f"| {stage}, records/s | "
+            + " | ".join(f"{r['records_per_s'].get(stage, 0):,}" for r in results)
+            + " |"
+        )
 
     def row(label, fn):
         lines.append(f"| {label} | " + " | ".join(str(fn(r)) for r in results) + " |")
@@ -229,19 +288,34 @@ def _markdown(results: list[dict]) -> str:
     row("records per second, end to end", lambda r: f"{r['records_per_s_end_to_end']:,}")
     row("peak RSS, process tree (MB)", lambda r: f"{r['peak_rss_mb']:,}")
     row("pairwise F1, ours", lambda r: r["f1_splink"])
-    row("recall on records with missing/invalid NIK, ours", lambda r: r["recall_nik_missing_or_invalid"])
+    row(
+        "recall on records with missing/invalid NIK, ours",
+        lambda r: r["recall_nik_missing_or_invalid"],
+    )
     if all("baselines" in r for r in results):
         row("floor: bare DuckDB read of the extracts (s)", lambda r: r["floor_bare_read_s"])
         row("baseline: NIK-only join (s)", lambda r: r["baselines"]["nik_only"]["seconds"])
         row("baseline: NIK-only join, F1", lambda r: r["baselines"]["nik_only"]["f1"])
         row("baseline: plain Splink (s)", lambda r: r["baselines"]["plain_splink"]["seconds"])
         row("baseline: plain Splink, F1", lambda r: r["baselines"]["plain_splink"]["f1"])
-        row("baseline: plain Splink, recall on missing/invalid NIK",
-            lambda r: r["baselines"]["plain_splink"]["recall_nik_missing_or_invalid"])
-        row("ours / floor (time, end to end)", lambda r: round(r["stages_s"]["run (end to end)"] / r["floor_bare_read_s"]))
-        row("ours / plain Splink (time, linkage)",
-            lambda r: round(r["stages_s"]["linkage"] / r["baselines"]["plain_splink"]["seconds"], 2))
-        row("ours / plain Splink (F1)", lambda r: round(r["f1_splink"] / r["baselines"]["plain_splink"]["f1"], 4))
+        row(
+            "baseline: plain Splink, recall on missing/invalid NIK",
+            lambda r: r["baselines"]["plain_splink"]["recall_nik_missing_or_invalid"],
+        )
+        row(
+            "ours / floor (time, end to end)",
+            lambda r: round(r["stages_s"]["run (end to end)"] / r["floor_bare_read_s"]),
+        )
+        row(
+            "ours / plain Splink (time, linkage)",
+            lambda r: round(
+                r["stages_s"]["linkage"] / r["baselines"]["plain_splink"]["seconds"], 2
+            ),
+        )
+        row(
+            "ours / plain Splink (F1)",
+            lambda r: round(r["f1_splink"] / r["baselines"]["plain_splink"]["f1"], 4),
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -253,10 +327,13 @@ def _growth(results: list[dict]) -> list[str]:
     for a, b in zip(results, results[1:]):
         ta, tb = a["stages_s"]["run (end to end)"], b["stages_s"]["run (end to end)"]
         k = math.log(tb / ta) / math.log(b["persons"] / a["persons"])
-        nlogn = math.log((b["persons"] * math.log(b["persons"])) / (a["persons"] * math.log(a["persons"]))) / \
-            math.log(b["persons"] / a["persons"])
-        out.append(f"{a['persons']:,} -> {b['persons']:,} persons: time grows as n^{k:.2f} "
-                   f"(n log n would be n^{nlogn:.2f}): {'within' if k <= nlogn + 0.1 else 'FASTER than'} n log n")
+        nlogn = math.log(
+            (b["persons"] * math.log(b["persons"])) / (a["persons"] * math.log(a["persons"]))
+        ) / math.log(b["persons"] / a["persons"])
+        out.append(
+            f"{a['persons']:,} -> {b['persons']:,} persons: time grows as n^{k:.2f} "
+            f"(n log n would be n^{nlogn:.2f}): {'within' if k <= nlogn + 0.1 else 'FASTER than'} n log n"
+        )
     return out
 
 
@@ -265,8 +342,10 @@ def _targets(results: list[dict]) -> list[str]:
     for r in results:
         if r["persons"] == 1_000_000:
             t, m = r["stages_s"]["run (end to end)"], r["peak_rss_mb"]
-            out.append(f"1M persons end to end: {t:.0f} s (target < 900 s: {'met' if t < 900 else 'NOT met'}), "
-                       f"peak {m:,} MB (target < 12,288 MB: {'met' if m < 12288 else 'NOT met'})")
+            out.append(
+                f"1M persons end to end: {t:.0f} s (target < 900 s: {'met' if t < 900 else 'NOT met'}), "
+                f"peak {m:,} MB (target < 12,288 MB: {'met' if m < 12288 else 'NOT met'})"
+            )
     return out
 
 
@@ -281,13 +360,29 @@ def _plot(results: list[dict], path: Path) -> None:
 
     n = [r["persons"] for r in results]
     fig, ax = plt.subplots(figsize=(8, 5.5))
-    ax.plot(n, [r["stages_s"]["run (end to end)"] for r in results], "o-", lw=2.5, color="black",
-            label="monthly refresh, end to end")
+    ax.plot(
+        n,
+        [r["stages_s"]["run (end to end)"] for r in results],
+        "o-",
+        lw=2.5,
+        color="black",
+        label="monthly refresh, end to end",
+    )
     for stage, _ in STAGES:
         ax.plot(n, [max(r["stages_s"][stage], 0.01) for r in results], ".-", lw=1, label=stage)
     if all("baselines" in r for r in results):
-        ax.plot(n, [r["baselines"]["plain_splink"]["seconds"] for r in results], "s--", label="plain Splink (baseline)")
-        ax.plot(n, [r["baselines"]["nik_only"]["seconds"] for r in results], "v--", label="NIK-only join (baseline)")
+        ax.plot(
+            n,
+            [r["baselines"]["plain_splink"]["seconds"] for r in results],
+            "s--",
+            label="plain Splink (baseline)",
+        )
+        ax.plot(
+            n,
+            [r["baselines"]["nik_only"]["seconds"] for r in results],
+            "v--",
+            label="NIK-only join (baseline)",
+        )
     ax.plot(n, [r["floor_bare_read_s"] for r in results], "x:", label="bare DuckDB read (floor)")
     t0, n0 = results[0]["stages_s"]["run (end to end)"], n[0]
     ref = [t0 * (x * math.log(x)) / (n0 * math.log(n0)) for x in n]
@@ -308,27 +403,65 @@ def _plot(results: list[dict], path: Path) -> None:
 # The benchmark suites besides the pipeline table: (make variable, option, what, child function,
 # table columns as (heading, result key)).
 SUITES = [
-    ("GEN_SIZES", "generate", "generation (every source, one month)", _generate_only, [
-        ("records", "records"), ("seconds", "generate_s"), ("peak RSS (MB)", "peak_rss_mb"),
-        ("bare read (s)", "bare_read_s")]),
-    ("INGEST_SIZES", "ingest", "ingest + staging (every source)", _ingest_only, [
-        ("records", "records"), ("ingest (s)", "ingest_s"), ("staging (s)", "staging_s"),
-        ("total (s)", "ingest_and_staging_s"), ("records/s", "records_per_s"), ("peak RSS (MB)", "peak_rss_mb"),
-        ("bare read (s)", "bare_read_s"), ("ratio to floor", "ratio_to_floor")]),
-    ("INCR_SIZES", "incremental", "incremental month", _incremental, [
-        ("records", "records"), ("scored again", "records_scored_again"), ("changed", "changed_share"),
-        ("full linkage, trained (s)", "linkage_first_month_trained_s"),
-        ("incremental (s)", "linkage_incremental_s"), ("relink, saved model (s)", "linkage_full_relink_s"),
-        ("incremental / full", "incremental_share_of_full"), ("incremental / relink", "incremental_share_of_relink"),
-        ("peak RSS (MB)", "peak_rss_mb")]),
+    (
+        "GEN_SIZES",
+        "generate",
+        "generation (every source, one month)",
+        _generate_only,
+        [
+            ("records", "records"),
+            ("seconds", "generate_s"),
+            ("peak RSS (MB)", "peak_rss_mb"),
+            ("bare read (s)", "bare_read_s"),
+        ],
+    ),
+    (
+        "INGEST_SIZES",
+        "ingest",
+        "ingest + staging (every source)",
+        _ingest_only,
+        [
+            ("records", "records"),
+            ("ingest (s)", "ingest_s"),
+            ("staging (s)", "staging_s"),
+            ("total (s)", "ingest_and_staging_s"),
+            ("records/s", "records_per_s"),
+            ("peak RSS (MB)", "peak_rss_mb"),
+            ("bare read (s)", "bare_read_s"),
+            ("ratio to floor", "ratio_to_floor"),
+        ],
+    ),
+    (
+        "INCR_SIZES",
+        "incremental",
+        "incremental month",
+        _incremental,
+        [
+            ("records", "records"),
+            ("scored again", "records_scored_again"),
+            ("changed", "changed_share"),
+            ("full linkage, trained (s)", "linkage_first_month_trained_s"),
+            ("incremental (s)", "linkage_incremental_s"),
+            ("relink, saved model (s)", "linkage_full_relink_s"),
+            ("incremental / full", "incremental_share_of_full"),
+            ("incremental / relink", "incremental_share_of_relink"),
+            ("peak RSS (MB)", "peak_rss_mb"),
+        ],
+    ),
 ]
 CHILDREN = {"pipeline": _one, "baselines": _baselines, **{name: fn for _, name, _, fn, _ in SUITES}}
 
 
 def _suite_table(title: str, columns: list[tuple[str, str]], rows: list[dict]) -> str:
     fmt = lambda v: f"{v:,}" if isinstance(v, int) else str(v)  # noqa: E731
-    lines = [f"| {title} | " + " | ".join(h for h, _ in columns) + " |", "|---|" + "---:|" * len(columns)]
-    lines += [f"| {r['persons']:,} persons | " + " | ".join(fmt(r[k]) for _, k in columns) + " |" for r in rows]
+    lines = [
+        f"| {title} | " + " | ".join(h for h, _ in columns) + " |",
+        "|---|" + "---:|" * len(columns),
+    ]
+    lines += [
+        f"| {r['persons']:,} persons | " + " | ".join(fmt(r[k]) for _, k in columns) + " |"
+        for r in rows
+    ]
     return "\n" + "\n".join(lines) + "\n"
 
 
@@ -338,14 +471,27 @@ def _sizes(text: str) -> list[int]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dtsen_pipeline.bench")
-    parser.add_argument("--sizes", default="100000,1000000", help="persons per pipeline run, comma separated")
-    parser.add_argument("--generate-sizes", default="",
-                        help="persons for the generation-only benchmark (every source, one month)")
-    parser.add_argument("--ingest-sizes", default="",
-                        help="persons for the ingest + staging benchmark (every source, one month)")
-    parser.add_argument("--incremental-sizes", default="",
-                        help="persons for the incremental-month benchmark (two months; slow at 1M)")
-    parser.add_argument("--no-baselines", action="store_true", help="skip the NIK-only and plain Splink baselines")
+    parser.add_argument(
+        "--sizes", default="100000,1000000", help="persons per pipeline run, comma separated"
+    )
+    parser.add_argument(
+        "--generate-sizes",
+        default="",
+        help="persons for the generation-only benchmark (every source, one month)",
+    )
+    parser.add_argument(
+        "--ingest-sizes",
+        default="",
+        help="persons for the ingest + staging benchmark (every source, one month)",
+    )
+    parser.add_argument(
+        "--incremental-sizes",
+        default="",
+        help="persons for the incremental-month benchmark (two months; slow at 1M)",
+    )
+    parser.add_argument(
+        "--no-baselines", action="store_true", help="skip the NIK-only and plain Splink baselines"
+    )
     parser.add_argument("--child", nargs=2, metavar=("SUITE", "PERSONS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -360,11 +506,20 @@ def main(argv: list[str] | None = None) -> int:
     for size in _sizes(args.sizes):
         print(f"bench: {size:,} persons ...", file=sys.stderr, flush=True)
         results.append(_measure(size, out / f"work-{size}"))
-        print(f"bench: {size:,} persons: {results[-1]['stages_s']['run (end to end)']} s end to end, "
-              f"peak {results[-1]['peak_rss_mb']} MB, F1 {results[-1]['f1_splink']}", file=sys.stderr)
+        print(
+            f"bench: {size:,} persons: {results[-1]['stages_s']['run (end to end)']} s end to end, "
+            f"peak {results[-1]['peak_rss_mb']} MB, F1 {results[-1]['f1_splink']}",
+            file=sys.stderr,
+        )
         if not args.no_baselines:
-            print(f"bench: {size:,} persons: baselines on the same data ...", file=sys.stderr, flush=True)
-            results[-1]["baselines"] = _measure(size, out / f"work-{size}", "baselines", fresh=False)
+            print(
+                f"bench: {size:,} persons: baselines on the same data ...",
+                file=sys.stderr,
+                flush=True,
+            )
+            results[-1]["baselines"] = _measure(
+                size, out / f"work-{size}", "baselines", fresh=False
+            )
             shutil.rmtree(out / f"work-{size}", ignore_errors=True)
     suites: dict[str, list[dict]] = {}
     for _, name, title, _, _ in SUITES:
@@ -373,9 +528,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"bench: {title}, {size:,} persons ...", file=sys.stderr, flush=True)
             suites[name].append(_measure(size, out / f"{name}-{size}", name))
     command = f"make bench SIZES={args.sizes} " + " ".join(
-        f"{var}={getattr(args, f'{name}_sizes')}" for var, name, _, _, _ in SUITES)
+        f"{var}={getattr(args, f'{name}_sizes')}" for var, name, _, _, _ in SUITES
+    )
     meta = {"machine": {"cpus": os.cpu_count()}, "month": MONTH, "command": command}
-    (out / "results.json").write_text(json.dumps({**meta, "results": results, **suites}, indent=2), encoding="utf-8")
+    (out / "results.json").write_text(
+        json.dumps({**meta, "results": results, **suites}, indent=2), encoding="utf-8"
+    )
     table = _markdown(results) if results else ""
     notes = _growth(results) + _targets(results)
     if notes:
@@ -383,8 +541,11 @@ def main(argv: list[str] | None = None) -> int:
     if results:
         _plot(results, out / "scaling.png")
         table += "\n![time against size](scaling.png)\n"
-    table += "".join(_suite_table(title, columns, suites[name])
-                     for _, name, title, _, columns in SUITES if suites[name])
+    table += "".join(
+        _suite_table(title, columns, suites[name])
+        for _, name, title, _, columns in SUITES
+        if suites[name]
+    )
     (out / "results.md").write_text(f"Command: `{command}`\n\n{table}", encoding="utf-8")
     print(table)
     return 0

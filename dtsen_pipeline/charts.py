@@ -16,14 +16,18 @@ def bar(share: float, width: int = 20) -> str:
     return "█" * (eighths // 8) + (BLOCKS[eighths % 8] if eighths % 8 else "")
 
 
-def table(columns: list[tuple[str, str]], rows: list[tuple], descriptions: dict[str, str] | None = None
-          ) -> MetadataValue:
+def table(
+    columns: list[tuple[str, str]], rows: list[tuple], descriptions: dict[str, str] | None = None
+) -> MetadataValue:
     """A Dagster table from ``(name, type)`` columns (types: string, int, float, bool) and rows of
     values in that order."""
     descriptions = descriptions or {}
-    schema = TableSchema(columns=[TableColumn(n, t, description=descriptions.get(n)) for n, t in columns])
-    return MetadataValue.table([TableRecord(dict(zip([n for n, _ in columns], row, strict=True))) for row in rows],
-                               schema)
+    schema = TableSchema(
+        columns=[TableColumn(n, t, description=descriptions.get(n)) for n, t in columns]
+    )
+    return MetadataValue.table(
+        [TableRecord(dict(zip([n for n, _ in columns], row, strict=True))) for row in rows], schema
+    )
 
 
 def desil_by_province(rows: list[tuple[str, str, int, int]]) -> MetadataValue:
@@ -35,14 +39,32 @@ def desil_by_province(rows: list[tuple[str, str, int, int]]) -> MetadataValue:
         key = (kode or "", nama or ("(no region)" if not kode else ""))
         by_desil = provinces.setdefault(key, {})
         by_desil[int(desil)] = by_desil.get(int(desil), 0) + int(persons or 0)
-    columns = [("province", "string"), ("persons", "int"), *((f"d{d}", "string") for d in range(1, 11)),
-               ("desil 1-4", "string"), ("desil 1-4 bar", "string")]
+    columns = [
+        ("province", "string"),
+        ("persons", "int"),
+        *((f"d{d}", "string") for d in range(1, 11)),
+        ("desil 1-4", "string"),
+        ("desil 1-4 bar", "string"),
+    ]
     out = []
     for (kode, nama), by_desil in sorted(provinces.items()):
         total = sum(by_desil.values()) or 1
         shares = [by_desil.get(d, 0) / total for d in range(1, 11)]
         low = sum(shares[:4])
-        out.append((" ".join(p for p in (kode, nama) if p), sum(by_desil.values()), *(f"{s:.0%}" for s in shares),
-                    f"{low:.0%}", bar(low)))
-    return table(columns, out, {"persons": "persons in ranked families",
-                                "d1": "share of the province's persons in national desil 1 (poorest)"})
+        out.append(
+            (
+                " ".join(p for p in (kode, nama) if p),
+                sum(by_desil.values()),
+                *(f"{s:.0%}" for s in shares),
+                f"{low:.0%}",
+                bar(low),
+            )
+        )
+    return table(
+        columns,
+        out,
+        {
+            "persons": "persons in ranked families",
+            "d1": "share of the province's persons in national desil 1 (poorest)",
+        },
+    )

@@ -18,18 +18,33 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from dtsen_pipeline.generate import generate
 
     out = Path(args.out) if args.out else None
-    written = generate(persons=args.persons, start=args.start, months=args.months, seed=args.seed, out=out,
-                       log=lambda line: print(line, file=sys.stderr, flush=True), reverified=args.reverified,
-                       profile_name=args.profile)
+    written = generate(
+        persons=args.persons,
+        start=args.start,
+        months=args.months,
+        seed=args.seed,
+        out=out,
+        log=lambda line: print(line, file=sys.stderr, flush=True),
+        reverified=args.reverified,
+        profile_name=args.profile,
+    )
     for w in written:
         print(f"{w.month}: " + ", ".join(f"{s} {n:,}" for s, n in w.records.items()))
-    print(f"landing files under {(out / 'landing') if out else paths.landing_dir()}; "
-          f"ground truth under {written[-1].truth.parent.parent}")
+    print(
+        f"landing files under {(out / 'landing') if out else paths.landing_dir()}; "
+        f"ground truth under {written[-1].truth.parent.parent}"
+    )
     return 0
 
 
-def run_month(month: str, *, show_progress: bool = True, layers: tuple[str, ...] | None = None,
-              retrain: bool = False, full_relink: bool = False):
+def run_month(
+    month: str,
+    *,
+    show_progress: bool = True,
+    layers: tuple[str, ...] | None = None,
+    retrain: bool = False,
+    full_relink: bool = False,
+):
     """Execute the monthly job in-process against the local Dagster instance (shows in the UI);
     ``layers`` limits it to those asset groups (for example raw and staging; see ``layer_selection``)."""
     paths.ensure_dirs()
@@ -48,18 +63,33 @@ def run_month(month: str, *, show_progress: bool = True, layers: tuple[str, ...]
     log_path = paths.logs_dir() / f"run-{month}.log"
     # dbt writes its own log lines to stdout; keep them in a file and the terminal for progress.
     run_id = make_new_run_id()
-    say = (lambda line: print(f"dtsen run {month}: {line}", file=sys.stderr, flush=True)) if show_progress \
+    say = (
+        (lambda line: print(f"dtsen run {month}: {line}", file=sys.stderr, flush=True))
+        if show_progress
         else (lambda line: None)
+    )
     # The data root is held before the job starts (waiting, if need be, for the run that holds it),
     # and what dead runs left is cleaned and said; the job's resource re-enters the same hold.
-    with runlock.hold_data_root(run_id, log=say), DagsterInstance.get() as instance, \
-            log_path.open("w", encoding="utf-8") as log, contextlib.redirect_stdout(log):
+    with (
+        runlock.hold_data_root(run_id, log=say),
+        DagsterInstance.get() as instance,
+        log_path.open("w", encoding="utf-8") as log,
+        contextlib.redirect_stdout(log),
+    ):
         run_config: dict = {"loggers": loggers}
         if retrain or full_relink:
-            run_config["ops"] = {"person_linkage": {"config": {"retrain": retrain, "full_relink": full_relink}}}
+            run_config["ops"] = {
+                "person_linkage": {"config": {"retrain": retrain, "full_relink": full_relink}}
+            }
         selection = layer_selection(defs.resolve_asset_graph(), layers) if layers else None
-        result = job.execute_in_process(partition_key=month, instance=instance, raise_on_error=False,
-                                        run_config=run_config, asset_selection=selection, run_id=run_id)
+        result = job.execute_in_process(
+            partition_key=month,
+            instance=instance,
+            raise_on_error=False,
+            run_config=run_config,
+            asset_selection=selection,
+            run_id=run_id,
+        )
     return result
 
 
@@ -68,8 +98,12 @@ def layer_selection(graph, layers: tuple[str, ...]) -> list:
     outside them which itself needs one of them is left out (the intermediate models that read the
     linkage output, when linkage is not selected), since it would read a missing or stale table."""
     chosen = {k for k in graph.get_all_asset_keys() if graph.get(k).group_name in layers}
-    between = {k for k in graph.get_all_asset_keys() - chosen if graph.get_ancestor_asset_keys(k) & chosen}
-    return sorted((k for k in chosen if not graph.get_ancestor_asset_keys(k) & between), key=lambda k: k.path)
+    between = {
+        k for k in graph.get_all_asset_keys() - chosen if graph.get_ancestor_asset_keys(k) & chosen
+    }
+    return sorted(
+        (k for k in chosen if not graph.get_ancestor_asset_keys(k) & between), key=lambda k: k.path
+    )
 
 
 def _failures(result) -> list[str]:
@@ -82,20 +116,31 @@ def _failures(result) -> list[str]:
     lines = []
     for event in result.all_events:
         if event.event_type == DagsterEventType.STEP_FAILURE:
-            lines.append(f"step {event.step_key} failed: {failure_reason(event.event_specific_data.error)}")
-        elif event.event_type == DagsterEventType.RUN_FAILURE and getattr(event.event_specific_data, "error", None):
+            lines.append(
+                f"step {event.step_key} failed: {failure_reason(event.event_specific_data.error)}"
+            )
+        elif event.event_type == DagsterEventType.RUN_FAILURE and getattr(
+            event.event_specific_data, "error", None
+        ):
             lines.append(f"run failed: {failure_reason(event.event_specific_data.error)}")
-        elif event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION and not event.event_specific_data.passed:
+        elif (
+            event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION
+            and not event.event_specific_data.passed
+        ):
             data = event.event_specific_data
             if data.severity == AssetCheckSeverity.WARN:
                 continue
             failed = data.metadata.get("failed")
             detail = str(failed.value) if failed else (data.description or "")
-            lines.append(f"blocking check {data.asset_key.to_user_string()} {data.check_name} failed"
-                         f"{': ' + detail if detail else ''}; the release was not published and "
-                         "`current` is unchanged")
+            lines.append(
+                f"blocking check {data.asset_key.to_user_string()} {data.check_name} failed"
+                f"{': ' + detail if detail else ''}; the release was not published and "
+                "`current` is unchanged"
+            )
         elif event.event_type == DagsterEventType.STEP_SKIPPED:
-            lines.append(f"step {event.step_key} skipped (an upstream step or blocking check failed)")
+            lines.append(
+                f"step {event.step_key} skipped (an upstream step or blocking check failed)"
+            )
     return lines + _warnings(result)
 
 
@@ -105,14 +150,21 @@ def _warnings(result) -> list[str]:
 
     lines = []
     for event in result.all_events:
-        if event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION and not event.event_specific_data.passed:
+        if (
+            event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION
+            and not event.event_specific_data.passed
+        ):
             data = event.event_specific_data
             if data.severity != AssetCheckSeverity.WARN:
                 continue
             found = data.metadata.get("failed")
-            detail = (str(found.value) if found else (data.description or "")).replace("\n", " ").strip()
-            lines.append(f"warning: {data.asset_key.to_user_string()} {data.check_name} failed"
-                         f"{': ' + detail[:300] if detail and detail != 'none' else ''}")
+            detail = (
+                (str(found.value) if found else (data.description or "")).replace("\n", " ").strip()
+            )
+            lines.append(
+                f"warning: {data.asset_key.to_user_string()} {data.check_name} failed"
+                f"{': ' + detail[:300] if detail and detail != 'none' else ''}"
+            )
     return lines
 
 
@@ -127,8 +179,10 @@ def _interrupt_on_sigterm() -> None:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     _interrupt_on_sigterm()
-    print(f"dtsen run {args.month}: warehouse {paths.warehouse_db()}, Dagster home {paths.dagster_home()}",
-          file=sys.stderr)
+    print(
+        f"dtsen run {args.month}: warehouse {paths.warehouse_db()}, Dagster home {paths.dagster_home()}",
+        file=sys.stderr,
+    )
     result = run_month(args.month, retrain=args.retrain, full_relink=args.full_relink)
     if result.success:
         from dtsen_pipeline import publication
@@ -137,22 +191,32 @@ def _cmd_run(args: argparse.Namespace) -> int:
             release = publication.release_path(args.month)
             current = publication.current_name()
             moved = current == release.name
-            print(f"run {result.run_id} succeeded; published {release}/; "
-                  + ("`current` now points at it" if moved else f"`current` unchanged, still {current}"))
+            print(
+                f"run {result.run_id} succeeded; published {release}/; "
+                + (
+                    "`current` now points at it"
+                    if moved
+                    else f"`current` unchanged, still {current}"
+                )
+            )
         except FileNotFoundError:  # a run limited to some layers publishes nothing
             print(f"run {result.run_id} succeeded")
         warnings = _warnings(result)
         if warnings:
-            print(f"{len(warnings)} warning(s) (the release was published; see the checks in the UI):",
-                  file=sys.stderr)
+            print(
+                f"{len(warnings)} warning(s) (the release was published; see the checks in the UI):",
+                file=sys.stderr,
+            )
             for line in warnings:
                 print(f"  - {line}", file=sys.stderr)
         return 0
     print(f"run {result.run_id} FAILED:", file=sys.stderr)
     for line in _failures(result):
         print(f"  - {line}", file=sys.stderr)
-    print(f"  dbt log: {paths.logs_dir() / f'run-{args.month}.log'}; details: `make ui`, then Runs",
-          file=sys.stderr)
+    print(
+        f"  dbt log: {paths.logs_dir() / f'run-{args.month}.log'}; details: `make ui`, then Runs",
+        file=sys.stderr,
+    )
     return 1
 
 
@@ -180,14 +244,18 @@ def _cmd_query(args: argparse.Namespace) -> int:
         try:
             db = publication.release_path(args.month) / name
         except FileNotFoundError as exc:
-            print(f"dtsen query: {exc}; published: {', '.join(publication.published_months()) or 'none'}",
-                  file=sys.stderr)
+            print(
+                f"dtsen query: {exc}; published: {', '.join(publication.published_months()) or 'none'}",
+                file=sys.stderr,
+            )
             return 1
     else:
         db = paths.current_release() / name
     if not db.exists():
-        print(f"dtsen query: no published release at {db}; run `make demo` or `dtsen run` first",
-              file=sys.stderr)
+        print(
+            f"dtsen query: no published release at {db}; run `make demo` or `dtsen run` first",
+            file=sys.stderr,
+        )
         return 1
     with warehouse.connect(db, sandboxed=True) as con:
         try:
@@ -196,10 +264,16 @@ def _cmd_query(args: argparse.Namespace) -> int:
                 rel.show(max_rows=args.max_rows)
         except Exception as exc:  # duckdb raises many error types; show the message, not a trace
             print(f"dtsen query: {exc}", file=sys.stderr)
-            if isinstance(exc, duckdb.PermissionException) or "has been locked" in str(exc) \
-                    or "read-only mode" in str(exc):
-                print("dtsen query is read-only and sandboxed: it reads the release's tables only; files, "
-                      "attach, copy/export, extensions and settings are off", file=sys.stderr)
+            if (
+                isinstance(exc, duckdb.PermissionException)
+                or "has been locked" in str(exc)
+                or "read-only mode" in str(exc)
+            ):
+                print(
+                    "dtsen query is read-only and sandboxed: it reads the release's tables only; files, "
+                    "attach, copy/export, extensions and settings are off",
+                    file=sys.stderr,
+                )
             return 1
     return 0
 
@@ -211,7 +285,9 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
     directory = Path(args.config_dir).resolve() if args.config_dir else paths.config_dir()
     loaded, errors = check_all(directory)
     if errors:
-        print(f"dtsen check-config: {len(errors)} problem(s) in {shown(directory)}:", file=sys.stderr)
+        print(
+            f"dtsen check-config: {len(errors)} problem(s) in {shown(directory)}:", file=sys.stderr
+        )
         for line in errors:
             print(f"  {line}", file=sys.stderr)
         return 1
@@ -237,41 +313,71 @@ def main(argv: list[str] | None = None) -> int:
     gen.add_argument("--months", type=int, default=1)
     gen.add_argument("--seed", type=int, default=42)
     gen.add_argument("--out", help="data root to write under (default: DTSEN_DATA_DIR or ./data)")
-    gen.add_argument("--reverified", type=float, default=None,
-                     help="share of each register's records re-verified (re-typed) each month after the first; "
-                          "raises monthly change, e.g. for the incremental benchmark (default: profile, 0)")
-    gen.add_argument("--profile", choices=["default", "hard"], default="default",
-                     help="noise and naming rates: the default world, or a harder one (generate/profile_hard.yaml "
-                          "over generate/profile.yaml: names reordered, shortened, misspelt, family names shared, "
-                          "partial birth dates, stale regions and family cards)")
+    gen.add_argument(
+        "--reverified",
+        type=float,
+        default=None,
+        help="share of each register's records re-verified (re-typed) each month after the first; "
+        "raises monthly change, e.g. for the incremental benchmark (default: profile, 0)",
+    )
+    gen.add_argument(
+        "--profile",
+        choices=["default", "hard"],
+        default="default",
+        help="noise and naming rates: the default world, or a harder one (generate/profile_hard.yaml "
+        "over generate/profile.yaml: names reordered, shortened, misspelt, family names shared, "
+        "partial birth dates, stale regions and family cards)",
+    )
     gen.set_defaults(func=_cmd_generate)
 
     run = sub.add_parser("run", help="run the monthly refresh job for one month")
     run.add_argument("--month", type=_month, required=True)
-    run.add_argument("--retrain", action="store_true",
-                     help="retrain the linkage model instead of reusing the latest earlier month's")
-    run.add_argument("--full-relink", action="store_true",
-                     help="score every record again instead of only new and changed ones")
+    run.add_argument(
+        "--retrain",
+        action="store_true",
+        help="retrain the linkage model instead of reusing the latest earlier month's",
+    )
+    run.add_argument(
+        "--full-relink",
+        action="store_true",
+        help="score every record again instead of only new and changed ones",
+    )
     run.set_defaults(func=_cmd_run)
 
-    ev = sub.add_parser("evaluate", help="linkage precision/recall/F1 against ground truth, as JSON")
+    ev = sub.add_parser(
+        "evaluate", help="linkage precision/recall/F1 against ground truth, as JSON"
+    )
     ev.add_argument("--month", type=_month, required=True)
     ev.set_defaults(func=_cmd_evaluate)
 
-    q = sub.add_parser("query", help="run SQL on the current published release (read-only, sandboxed, pseudonymised)")
+    q = sub.add_parser(
+        "query",
+        help="run SQL on the current published release (read-only, sandboxed, pseudonymised)",
+    )
     q.add_argument("sql")
     q.add_argument("--max-rows", type=int, default=40)
-    q.add_argument("--month", type=_month, help="query that month's release (its newest revision) instead of "
-                                                "the current one")
-    q.add_argument("--identified", action="store_true",
-                   help="query the identified database (NIK, names) instead of the pseudonymised one; "
-                        "for roles that need identity (equally sandboxed)")
+    q.add_argument(
+        "--month",
+        type=_month,
+        help="query that month's release (its newest revision) instead of the current one",
+    )
+    q.add_argument(
+        "--identified",
+        action="store_true",
+        help="query the identified database (NIK, names) instead of the pseudonymised one; "
+        "for roles that need identity (equally sandboxed)",
+    )
     q.set_defaults(func=_cmd_query)
 
-    cc = sub.add_parser("check-config", help="check every configuration file (sources, linkage, publication, "
-                                             "expectations, generator profile); exit 1 on any problem")
-    cc.add_argument("--config-dir", help="configuration folder to check (default: DTSEN_CONFIG_DIR or the "
-                                         "package's config/)")
+    cc = sub.add_parser(
+        "check-config",
+        help="check every configuration file (sources, linkage, publication, "
+        "expectations, generator profile); exit 1 on any problem",
+    )
+    cc.add_argument(
+        "--config-dir",
+        help="configuration folder to check (default: DTSEN_CONFIG_DIR or the package's config/)",
+    )
     cc.set_defaults(func=_cmd_check_config)
 
     args = parser.parse_args(argv)

@@ -17,8 +17,16 @@ from dtsen_pipeline.resources import WarehouseResource
 paths.export_env()
 
 defs = Definitions(
-    assets=[*landing_assets, *ingest_assets, dbt_staging_assets, person_linkage, family_linkage, dbt_marts_assets, quality_gate,
-            dtsen_release],
+    assets=[
+        *landing_assets,
+        *ingest_assets,
+        dbt_staging_assets,
+        person_linkage,
+        family_linkage,
+        dbt_marts_assets,
+        quality_gate,
+        dtsen_release,
+    ],
     asset_checks=GX_CHECKS,
     jobs=[monthly_refresh_job],
     schedules=[monthly_refresh_schedule],

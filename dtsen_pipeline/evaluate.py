@@ -60,26 +60,37 @@ def _by_error_kind(con: duckdb.DuckDBPyConnection, pred: str) -> dict:
     out = {}
     for kind, records, actual, linked in con.execute(_PAIRS_BY_KIND.format(pred=pred)).fetchall():
         actual, linked = int(actual or 0), int(linked or 0)
-        out[kind] = {"records": int(records), "true_pairs": actual, "linked_pairs": linked,
-                     "recall": round(linked / actual, 5) if actual else None}
+        out[kind] = {
+            "records": int(records),
+            "true_pairs": actual,
+            "linked_pairs": linked,
+            "recall": round(linked / actual, 5) if actual else None,
+        }
     return out
 
 
 def _false_merges(con: duckdb.DuckDBPyConnection, pred: str) -> dict:
-    pairs, family, household = (int(x or 0) for x in con.execute(_FALSE_MERGES.format(pred=pred)).fetchone())
+    pairs, family, household = (
+        int(x or 0) for x in con.execute(_FALSE_MERGES.format(pred=pred)).fetchone()
+    )
     return {"person_pairs": pairs, "within_family": family, "within_household": household}
 
 
 def _scores(con: duckdb.DuckDBPyConnection, pred: str) -> dict:
-    tp, predicted, actual, tp_weak, actual_weak = (float(x or 0) for x in
-                                                  con.execute(_PAIR_COUNTS.format(pred=pred)).fetchone())
+    tp, predicted, actual, tp_weak, actual_weak = (
+        float(x or 0) for x in con.execute(_PAIR_COUNTS.format(pred=pred)).fetchone()
+    )
     precision = tp / predicted if predicted else 1.0
     recall = tp / actual if actual else 1.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return {
-        "precision": round(precision, 5), "recall": round(recall, 5), "f1": round(f1, 5),
+        "precision": round(precision, 5),
+        "recall": round(recall, 5),
+        "f1": round(f1, 5),
         "recall_nik_missing_or_invalid": round(tp_weak / actual_weak, 5) if actual_weak else None,
-        "true_pairs": int(actual), "predicted_pairs": int(predicted), "true_positive_pairs": int(tp),
+        "true_pairs": int(actual),
+        "predicted_pairs": int(predicted),
+        "true_positive_pairs": int(tp),
         "false_merges": _false_merges(con, pred),
         "recall_by_error_kind": _by_error_kind(con, pred),
     }
@@ -87,7 +98,9 @@ def _scores(con: duckdb.DuckDBPyConnection, pred: str) -> dict:
 
 def _truth_errors(con: duckdb.DuckDBPyConnection, truth: Path) -> str:
     """The truth's per-record error kinds; a truth written before they were recorded has none."""
-    columns = {r[0] for r in con.execute("select name from parquet_schema(?)", [str(truth)]).fetchall()}
+    columns = {
+        r[0] for r in con.execute("select name from parquet_schema(?)", [str(truth)]).fetchall()
+    }
     return "coalesce(t.errors, '')" if "errors" in columns else "''"
 
 
@@ -102,13 +115,20 @@ select (select sum(n * (n - 1) / 2) from cells), (select sum(n * (n - 1) / 2) fr
 
 def _group_scores(con: duckdb.DuckDBPyConnection, table: str, pred: str, truth: str) -> dict:
     """Pairwise precision/recall/F1 of one grouping of ``table``'s rows against another."""
-    tp, predicted, actual = (float(x or 0) for x in
-                             con.execute(_GROUP_PAIRS.format(table=table, pred=pred, truth=truth)).fetchall()[0])
+    tp, predicted, actual = (
+        float(x or 0)
+        for x in con.execute(_GROUP_PAIRS.format(table=table, pred=pred, truth=truth)).fetchall()[0]
+    )
     precision = tp / predicted if predicted else 1.0
     recall = tp / actual if actual else 1.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"precision": round(precision, 5), "recall": round(recall, 5), "f1": round(f1, 5),
-            "true_pairs": int(actual), "predicted_pairs": int(predicted)}
+    return {
+        "precision": round(precision, 5),
+        "recall": round(recall, 5),
+        "f1": round(f1, 5),
+        "true_pairs": int(actual),
+        "predicted_pairs": int(predicted),
+    }
 
 
 def _family_scores(con: duckdb.DuckDBPyConnection, month: str) -> dict | None:
@@ -116,18 +136,23 @@ def _family_scores(con: duckdb.DuckDBPyConnection, month: str) -> dict | None:
     household most of their records were given."""
     if not warehouse.table_exists(con, "linkage", "families"):
         return None
-    con.execute("""
+    con.execute(
+        """
         create temp table person_groups as
         select e.person_id, any_value(e.family_id) as true_family, any_value(e.household_id) as true_household,
                mode(m.dtsen_kk_id) as family, mode(f.dtsen_rt_id) as household
         from evaluated e
         join linkage.family_members m on m.dtsen_id = e.dtsen_id and m.extract_month = ?
         join linkage.families f on f.dtsen_kk_id = m.dtsen_kk_id and f.extract_month = ?
-        group by e.person_id""", [month, month])
+        group by e.person_id""",
+        [month, month],
+    )
     if not con.execute("select count(*) from person_groups").fetchall()[0][0]:
         return None
-    return {"families": _group_scores(con, "person_groups", "family", "true_family"),
-            "households": _group_scores(con, "person_groups", "household", "true_household")}
+    return {
+        "families": _group_scores(con, "person_groups", "family", "true_family"),
+        "households": _group_scores(con, "person_groups", "household", "true_household"),
+    }
 
 
 def _desil_agreement(con: duckdb.DuckDBPyConnection, month: str) -> dict | None:
@@ -135,7 +160,8 @@ def _desil_agreement(con: duckdb.DuckDBPyConnection, month: str) -> dict | None:
     placed in exactly the right desil and within one."""
     if not warehouse.table_exists(con, "marts", "dtsen_keluarga"):
         return None
-    row = con.execute("""
+    row = con.execute(
+        """
         with p as (
             select e.person_id, any_value(e.desil) as truth, mode(k.desil) as desil
             from evaluated e
@@ -144,7 +170,9 @@ def _desil_agreement(con: duckdb.DuckDBPyConnection, month: str) -> dict | None:
             where k.desil is not null and e.desil is not null
             group by e.person_id)
         select count(*), avg(case when desil = truth then 1 else 0 end),
-               avg(case when abs(desil - truth) <= 1 then 1 else 0 end) from p""", [month, month]).fetchall()[0]
+               avg(case when abs(desil - truth) <= 1 then 1 else 0 end) from p""",
+        [month, month],
+    ).fetchall()[0]
     if not row[0]:
         return None
     return {"persons": int(row[0]), "exact": round(row[1], 4), "within_one": round(row[2], 4)}
@@ -156,39 +184,52 @@ def evaluate_month(month: str, truth_root: Path | None = None) -> dict:
         raise FileNotFoundError(f"no ground truth for {month} at {truth} (generated data only)")
     with warehouse.connect(read_only=True) as con:
         clustered = con.execute(
-            "select count(*) from linkage.person_clusters where extract_month = ?", [month]).fetchone()[0]
+            "select count(*) from linkage.person_clusters where extract_month = ?", [month]
+        ).fetchone()[0]
         if not clustered:
-            raise LookupError(f"no linkage results for {month}: run `dtsen run --month {month}` first")
-        con.execute("""
+            raise LookupError(
+                f"no linkage results for {month}: run `dtsen run --month {month}` first"
+            )
+        con.execute(
+            f"""
             create temp table evaluated as
             select c.record_key, c.dtsen_id, i.nik, coalesce(i.nik_valid, false) as nik_valid, t.person_id,
-                   t.family_id, t.household_id, t.desil, {errors} as errors
+                   t.family_id, t.household_id, t.desil, {_truth_errors(con, truth)} as errors
             from linkage.person_clusters c
             join intermediate.int_identitas i on i.record_key = c.record_key and i.extract_month = c.extract_month
             join read_parquet(?) t on c.record_key = t.source || ':' || t.source_record_id
-            where c.extract_month = ?""".format(errors=_truth_errors(con, truth)), [str(truth), month])
-        con.execute("create temp table evaluated_sources as select distinct split_part(record_key, ':', 1) "
-                    "as source from evaluated")
+            where c.extract_month = ?""",
+            [str(truth), month],
+        )
+        con.execute(
+            "create temp table evaluated_sources as select distinct split_part(record_key, ':', 1) "
+            "as source from evaluated"
+        )
         # Truth covers every generated source; score the sources the pipeline linked.
         truth_records = con.execute(
             "select count(*) from read_parquet(?) where source in "
             "(select distinct source from linkage.person_clusters where extract_month = ?)",
-            [str(truth), month]).fetchone()[0]
+            [str(truth), month],
+        ).fetchone()[0]
         evaluated = con.execute("select count(*) from evaluated").fetchone()[0]
         return {
             "month": month,
-            "sources": [r[0] for r in con.execute(
-                "select distinct source from evaluated_sources order by 1").fetchall()],
+            "sources": [
+                r[0]
+                for r in con.execute(
+                    "select distinct source from evaluated_sources order by 1"
+                ).fetchall()
+            ],
             "records_in_truth": int(truth_records),
             "records_evaluated": int(evaluated),
             "records_with_nik_missing_or_invalid": int(
-                con.execute("select count(*) from evaluated where not nik_valid").fetchone()[0]),
+                con.execute("select count(*) from evaluated where not nik_valid").fetchone()[0]
+            ),
             "splink": _scores(con, "dtsen_id"),
             "nik_only_baseline": _scores(con, "case when nik_valid then nik else record_key end"),
             "families_and_households": _family_scores(con, month),
             "desil": _desil_agreement(con, month),
         }
-
 
 
 def score_grouping(month: str, groups, truth_root: Path | None = None) -> dict:
@@ -199,13 +240,15 @@ def score_grouping(month: str, groups, truth_root: Path | None = None) -> dict:
     con = warehouse.scratch()
     try:
         con.register("groups_in", groups)
-        con.execute("""
+        con.execute(
+            f"""
             create temp table evaluated as
             select g.record_key, g.cluster_id, coalesce(g.nik_valid, false) as nik_valid, t.person_id,
-                   t.family_id, t.household_id, {errors} as errors
+                   t.family_id, t.household_id, {_truth_errors(con, truth)} as errors
             from groups_in g
-            join read_parquet(?) t on g.record_key = t.source || ':' || t.source_record_id""".format(
-            errors=_truth_errors(con, truth)), [str(truth)])
+            join read_parquet(?) t on g.record_key = t.source || ':' || t.source_record_id""",
+            [str(truth)],
+        )
         return _scores(con, "cluster_id")
     finally:
         con.close()

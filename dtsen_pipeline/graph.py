@@ -3,5 +3,5 @@ one layer of the graph); a key one layer names in another, and the owner of ever
 
 from dagster import AssetKey
 
-OWNERS = ["team:data-engineering"]   # shown on every asset; the team the UI's owner filter finds
-GATE_KEY = AssetKey(["quality", "gate"])   # the month's gate: the publication waits for it
+OWNERS = ["team:data-engineering"]  # shown on every asset; the team the UI's owner filter finds
+GATE_KEY = AssetKey(["quality", "gate"])  # the month's gate: the publication waits for it

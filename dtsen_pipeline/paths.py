@@ -14,7 +14,7 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PACKAGE_DIR = Path(__file__).resolve().parent
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
-CONFIG_DIR = PACKAGE_DIR / "config"   # the configuration shipped with the package (the default)
+CONFIG_DIR = PACKAGE_DIR / "config"  # the configuration shipped with the package (the default)
 
 
 def _env_path(var: str, default: Path) -> Path:
@@ -130,8 +130,17 @@ def private_dirs() -> list[Path]:
     models, clerical review pairs and decisions, logs and reports (drawn from identified data), the
     Dagster instance (run logs) and the pseudonym salt. ``publish`` is not among them: analysts read
     it; its ``identitas/`` folder is made owner-only by the publication itself."""
-    return [landing_dir(), truth_dir(), warehouse_dir(), models_dir(), review_dir(), logs_dir(), reports_dir(),
-            dagster_home(), pseudonym_salt_file().parent]
+    return [
+        landing_dir(),
+        truth_dir(),
+        warehouse_dir(),
+        models_dir(),
+        review_dir(),
+        logs_dir(),
+        reports_dir(),
+        dagster_home(),
+        pseudonym_salt_file().parent,
+    ]
 
 
 def make_private(path: Path) -> Path:
@@ -143,9 +152,11 @@ def make_private(path: Path) -> Path:
         try:
             os.chmod(path, mode & ~0o077)
         except OSError as exc:
-            raise PermissionError(f"{path} holds identity and must be readable by its owner only (mode 700), "
-                                  f"but it is {mode:o} and cannot be changed ({exc.strerror}); "
-                                  "fix its owner or mode, or move it (see dtsen_pipeline/paths.py)") from None
+            raise PermissionError(
+                f"{path} holds identity and must be readable by its owner only (mode 700), "
+                f"but it is {mode:o} and cannot be changed ({exc.strerror}); "
+                "fix its owner or mode, or move it (see dtsen_pipeline/paths.py)"
+            ) from None
     return path
 
 

@@ -24,9 +24,25 @@ import pandas as pd
 
 from dtsen_pipeline import paths
 
-CATEGORICAL = ["jenis_lantai", "jenis_dinding", "jenis_atap", "sumber_air_minum", "fasilitas_bab",
-               "sumber_penerangan", "bahan_bakar_masak", "status_rumah"]
-BOOLEAN = ["punya_kulkas", "punya_motor", "punya_mobil", "punya_tv", "punya_hp", "punya_emas", "punya_lahan"]
+CATEGORICAL = [
+    "jenis_lantai",
+    "jenis_dinding",
+    "jenis_atap",
+    "sumber_air_minum",
+    "fasilitas_bab",
+    "sumber_penerangan",
+    "bahan_bakar_masak",
+    "status_rumah",
+]
+BOOLEAN = [
+    "punya_kulkas",
+    "punya_motor",
+    "punya_mobil",
+    "punya_tv",
+    "punya_hp",
+    "punya_emas",
+    "punya_lahan",
+]
 NUMERIC = ["luas_lantai_log", "anggota_log", "ternak_sapi", "ternak_kambing", "ternak_unggas"]
 WEIGHTS_FILE = paths.DBT_PROJECT_DIR / "seeds" / "pmt_weights.csv"
 
@@ -42,8 +58,10 @@ def design(families: pd.DataFrame, members: np.ndarray) -> tuple[np.ndarray, lis
     for var in BOOLEAN:
         cols.append(families[var].astype(bool).to_numpy(float))
         names.append((var, "true"))
-    numeric = {"luas_lantai_log": np.log(np.maximum(families["luas_lantai_m2"].to_numpy(float), 1)),
-               "anggota_log": np.log(np.maximum(members, 1))}
+    numeric = {
+        "luas_lantai_log": np.log(np.maximum(families["luas_lantai_m2"].to_numpy(float), 1)),
+        "anggota_log": np.log(np.maximum(members, 1)),
+    }
     for var in NUMERIC:
         cols.append(numeric[var] if var in numeric else families[var].to_numpy(float))
         names.append((var, "*"))
@@ -56,14 +74,18 @@ def calibrate(persons: int, seed: int = 2024) -> list[tuple[str, str, float]]:
 
     world = build_world(persons, seed, "2025-01", profile())
     fam = world.families
-    members = world.persons.groupby("family_id").size().reindex(fam["family_id"]).fillna(1).to_numpy()
+    members = (
+        world.persons.groupby("family_id").size().reindex(fam["family_id"]).fillna(1).to_numpy()
+    )
     x, names = design(fam, members)
     coef, *_ = np.linalg.lstsq(x, fam["welfare"].to_numpy(float), rcond=None)
     return [(v, c, round(float(w), 4)) for (v, c), w in zip(names, coef)]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dtsen_pipeline.pmt", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m dtsen_pipeline.pmt", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--persons", type=int, default=200_000)
     args = parser.parse_args(argv)
     rows = calibrate(args.persons)

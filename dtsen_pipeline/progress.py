@@ -25,7 +25,9 @@ def redact(text: str) -> str:
     """Keep personal values out of a message built from a tool's error text: long digit runs (a NIK,
     a KK number) and the quoted value of a conversion error are replaced."""
     text = re.sub(r"\d{8,}", "<number>", text)
-    return re.sub(r"((?:string|value|literal)\s+)'[^']*'", r"\1'<value>'", text, flags=re.IGNORECASE)
+    return re.sub(
+        r"((?:string|value|literal)\s+)'[^']*'", r"\1'<value>'", text, flags=re.IGNORECASE
+    )
 
 
 def failure_reason(error) -> str:
@@ -43,9 +45,15 @@ def failure_reason(error) -> str:
     body = tail if kind else message
     if _DBT_ERRORS in body:
         exit_code = re.search(r"failed with exit code `?(\d+)`?", body)
-        errors = [line.strip() for line in body.split(_DBT_ERRORS, 1)[1].splitlines() if line.strip()]
-        body = (f"dbt exited with code {exit_code.group(1) if exit_code else '?'}: " + " | ".join(errors)
-                if errors else "dbt failed (no error parsed; see the run's dbt log)")
+        errors = [
+            line.strip() for line in body.split(_DBT_ERRORS, 1)[1].splitlines() if line.strip()
+        ]
+        body = (
+            f"dbt exited with code {exit_code.group(1) if exit_code else '?'}: "
+            + " | ".join(errors)
+            if errors
+            else "dbt failed (no error parsed; see the run's dbt log)"
+        )
     else:
         body = " | ".join(line.strip() for line in body.splitlines() if line.strip())
     return redact(f"{kind}: {body}" if kind else body)
@@ -66,7 +74,11 @@ class _ProgressHandler(logging.Handler):
         if event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
             data = event.event_specific_data
             step = f"{data.asset_key.to_user_string()} {data.check_name}"
-            detail = "passed" if data.passed else ("failed (warning)" if data.severity.value == "WARN" else "FAILED")
+            detail = (
+                "passed"
+                if data.passed
+                else ("failed (warning)" if data.severity.value == "WARN" else "FAILED")
+            )
         elif event.event_type == DagsterEventType.STEP_FAILURE:
             detail = failure_reason(event.event_specific_data.error)[:1000]
         elapsed = time.monotonic() - self.started

@@ -22,7 +22,7 @@ import shutil
 import stat
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Annotated
@@ -34,8 +34,8 @@ from dtsen_pipeline.checksums import file_sha256
 from dtsen_pipeline.ingest.readers import quote_literal
 from dtsen_pipeline.settings import Settings, Text, duplicates, read_yaml, validate
 
-RELEASE_DB = "dtsen.duckdb"                              # pseudonymised, general use
-IDENTIFIED_DB = "identitas/dtsen_identitas.duckdb"       # identified, restricted roles
+RELEASE_DB = "dtsen.duckdb"  # pseudonymised, general use
+IDENTIFIED_DB = "identitas/dtsen_identitas.duckdb"  # identified, restricted roles
 PARQUET_DIR = "parquet"
 MANIFEST = "manifest.json"
 _RELEASE_NAME = re.compile(r"^(\d{4}-\d{2})(?:\.r(\d+))?$")
@@ -49,8 +49,16 @@ MIN_DUCKDB_CLIENT = "1.0.0"
 # config/publication.yaml says. Wherever a published table has one, publication.yaml must hash or
 # drop it; a table that still holds one at publish time is refused (_pseudonymised_select).
 IDENTITY_COLUMNS = (
-    "nik", "no_kk", "nama", "tanggal_lahir", "tempat_lahir", "alamat", "source_record_id",
-    "nama_normal", "nama_kunci", "alamat_kunci",  # normalised forms and phonetic keys of the above
+    "nik",
+    "no_kk",
+    "nama",
+    "tanggal_lahir",
+    "tempat_lahir",
+    "alamat",
+    "source_record_id",
+    "nama_normal",
+    "nama_kunci",
+    "alamat_kunci",  # normalised forms and phonetic keys of the above
 )
 
 
@@ -92,13 +100,24 @@ class PublicationSettings:
 def _listed(doc: object, kind: str) -> dict[str, list[str]]:
     """The well-formed part of ``doc[kind]`` (the schema reports the rest), for the checks below."""
     value = doc.get(kind) if isinstance(doc, dict) else None
-    return {t: [c for c in cs if isinstance(c, str)] for t, cs in value.items() if isinstance(cs, list)} \
-        if isinstance(value, dict) else {}
+    return (
+        {
+            t: [c for c in cs if isinstance(c, str)]
+            for t, cs in value.items()
+            if isinstance(cs, list)
+        }
+        if isinstance(value, dict)
+        else {}
+    )
 
 
 def _privacy_problems(doc: object) -> list[tuple[str, str]]:
     """Columns that do not exist, or are both hashed and dropped; identity columns left in the clear."""
-    hashed, dropped, documented = _listed(doc, "hash_columns"), _listed(doc, "drop_columns"), published.documented_columns()
+    hashed, dropped, documented = (
+        _listed(doc, "hash_columns"),
+        _listed(doc, "drop_columns"),
+        published.documented_columns(),
+    )
     problems = []
     for kind, listed in (("hash_columns", hashed), ("drop_columns", dropped)):
         for table, columns in listed.items():
@@ -108,15 +127,23 @@ def _privacy_problems(doc: object) -> list[tuple[str, str]]:
     for table, columns in dropped.items():
         for i, column in enumerate(columns):
             if column in hashed.get(table, []):
-                problems.append((f"drop_columns.{table}[{i}]",
-                                 f"{column!r} is also in hash_columns.{table}: hash it or drop it, not both"))
+                problems.append(
+                    (
+                        f"drop_columns.{table}[{i}]",
+                        f"{column!r} is also in hash_columns.{table}: hash it or drop it, not both",
+                    )
+                )
     for table, columns in documented.items():
         kept = set(hashed.get(table, [])) | set(dropped.get(table, []))
         for column in [c for c in columns if c in IDENTITY_COLUMNS and c not in kept]:
-            problems.append((f"drop_columns.{table}",
-                             f"identity column {column!r} of {table} is neither hashed nor dropped: it would "
-                             f"reach the pseudonymised {RELEASE_DB} (add it to hash_columns.{table} or "
-                             f"drop_columns.{table})"))
+            problems.append(
+                (
+                    f"drop_columns.{table}",
+                    f"identity column {column!r} of {table} is neither hashed nor dropped: it would "
+                    f"reach the pseudonymised {RELEASE_DB} (add it to hash_columns.{table} or "
+                    f"drop_columns.{table})",
+                )
+            )
     return problems
 
 
@@ -125,8 +152,10 @@ def load_config(config_dir: Path) -> PublicationSettings:
     path = config_dir / "publication.yaml"
     raw = read_yaml(path)
     doc = validate(_PublicationFile, raw, path, problems=_privacy_problems(raw))
-    return PublicationSettings({t: tuple(c) for t, c in doc.hash_columns.items()},
-                               {t: tuple(c) for t, c in doc.drop_columns.items()})
+    return PublicationSettings(
+        {t: tuple(c) for t, c in doc.hash_columns.items()},
+        {t: tuple(c) for t, c in doc.drop_columns.items()},
+    )
 
 
 @cache
@@ -152,7 +181,9 @@ def pseudonym_salt() -> str:
             fh.write(secrets.token_hex(32))
     salt = path.read_text(encoding="utf-8").strip()
     if len(salt) < 16:
-        raise ValueError(f"pseudonym salt in {path} is shorter than 16 characters; set a longer one")
+        raise ValueError(
+            f"pseudonym salt in {path} is shorter than 16 characters; set a longer one"
+        )
     return salt
 
 
@@ -194,19 +225,28 @@ def previous_release(month: str) -> Path | None:
 def _pseudonymised_select(name: str, source: str, con) -> str:
     cfg = config()
     hashed, dropped = cfg.hashed(name), cfg.dropped(name)
-    columns = [r[0] for r in con.execute(
-        "select column_name from information_schema.columns where table_schema || '.' || table_name = ? "
-        "order by ordinal_position", [source]).fetchall()]
+    columns = [
+        r[0]
+        for r in con.execute(
+            "select column_name from information_schema.columns where table_schema || '.' || table_name = ? "
+            "order by ordinal_position",
+            [source],
+        ).fetchall()
+    ]
     missing = (hashed | dropped) - set(columns)
     if missing:
-        raise ValueError(f"config/publication.yaml names columns {sorted(missing)} that {source} does not have")
+        raise ValueError(
+            f"config/publication.yaml names columns {sorted(missing)} that {source} does not have"
+        )
     # Second line of defence, on the table's real columns: a mart that gained an identity column
     # (or a publication.yaml that lost one) must not put personal data in the analysts' database.
     exposed = [c for c in columns if c in IDENTITY_COLUMNS and c not in hashed | dropped]
     if exposed:
-        raise ValueError(f"refusing to publish {name} ({source}) pseudonymised: identity columns {exposed} are "
-                         "neither hashed nor dropped; add them to hash_columns or drop_columns in "
-                         "config/publication.yaml")
+        raise ValueError(
+            f"refusing to publish {name} ({source}) pseudonymised: identity columns {exposed} are "
+            "neither hashed nor dropped; add them to hash_columns or drop_columns in "
+            "config/publication.yaml"
+        )
     parts = []
     for c in columns:
         if c in dropped:
@@ -216,7 +256,7 @@ def _pseudonymised_select(name: str, source: str, con) -> str:
 
 
 def _make_read_only(root: Path) -> None:
-    for dirpath, dirnames, filenames in os.walk(root, topdown=False):
+    for dirpath, _dirnames, filenames in os.walk(root, topdown=False):
         for f in filenames:
             os.chmod(Path(dirpath) / f, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
         d = Path(dirpath)
@@ -238,8 +278,9 @@ def remove_incomplete() -> list[str]:
     return [p.name for p in stale]
 
 
-def write_release(month: str, tables: dict[str, str], extra: dict | None = None, *,
-                  _fail_after: str | None = None) -> Path:
+def write_release(
+    month: str, tables: dict[str, str], extra: dict | None = None, *, _fail_after: str | None = None
+) -> Path:
     """Build ``month``'s release from ``{release_table: warehouse_table}`` and move it into place.
 
     ``_fail_after`` names a step after which to fail, for tests of crash safety only.
@@ -262,12 +303,18 @@ def write_release(month: str, tables: dict[str, str], extra: dict | None = None,
             con.execute("create or replace temp table pseudonym_salt as select ? as salt", [salt])
             for name, source in tables.items():
                 con.execute(f"create table identified.main.{name} as select * from {source}")
-                select = _pseudonymised_select(name, source, con).replace("$salt", "(select salt from pseudonym_salt)")
+                select = _pseudonymised_select(name, source, con).replace(
+                    "$salt", "(select salt from pseudonym_salt)"
+                )
                 con.execute(f"create table release.main.{name} as {select}")
                 parquet = tmp / PARQUET_DIR / f"{name}.parquet"
-                con.execute(f"copy release.main.{name} to {quote_literal(str(parquet))} "
-                            "(format parquet, compression zstd)")
-                counts[name] = con.execute(f"select count(*) from release.main.{name}").fetchall()[0][0]
+                con.execute(
+                    f"copy release.main.{name} to {quote_literal(str(parquet))} "
+                    "(format parquet, compression zstd)"
+                )
+                counts[name] = con.execute(f"select count(*) from release.main.{name}").fetchall()[
+                    0
+                ][0]
                 if _fail_after == "first_table":
                     raise RuntimeError("simulated crash in the middle of publishing")
             con.execute("drop table pseudonym_salt")
@@ -280,12 +327,15 @@ def write_release(month: str, tables: dict[str, str], extra: dict | None = None,
         manifest = {
             "month": month,
             "revision": revision,
-            "published_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "published_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "tables": counts,
             "files": checksums,
             "duckdb": {"storage_version": STORAGE_VERSION, "min_client_version": MIN_DUCKDB_CLIENT},
-            "pseudonymised": {"hash": "sha256(salt || value)", "hashed": config().hash_columns,
-                              "dropped": config().drop_columns},
+            "pseudonymised": {
+                "hash": "sha256(salt || value)",
+                "hashed": config().hash_columns,
+                "dropped": config().drop_columns,
+            },
             **(extra or {}),
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
@@ -315,15 +365,17 @@ def switch_current(release: Path) -> Path:
 class CurrentChange:
     """What publishing a release did to ``current``."""
 
-    previous: str | None   # the release ``current`` named before (None: there was none)
-    current: str           # the release it names now
-    moved: bool            # False when the release was of an earlier month than ``current``'s
+    previous: str | None  # the release ``current`` named before (None: there was none)
+    current: str  # the release it names now
+    moved: bool  # False when the release was of an earlier month than ``current``'s
 
     def describe(self, release: Path) -> str:
         if self.moved:
             return f"current: {self.previous or 'none'} -> {self.current}"
-        return (f"current: unchanged, still {self.current} ({release.name} is a revision of an earlier month; "
-                f"read it at {release})")
+        return (
+            f"current: unchanged, still {self.current} ({release.name} is a revision of an earlier month; "
+            f"read it at {release})"
+        )
 
 
 def advance_current(release: Path) -> CurrentChange:

@@ -19,16 +19,24 @@ from dtsen_pipeline import paths
 @cache
 def _manifest_models(manifest: Path, modified: float) -> tuple[dict, ...]:
     if not manifest.exists():
-        raise FileNotFoundError(f"the dbt manifest {manifest} is missing: run `make setup` (or "
-                                "`python -m dtsen_pipeline.defs.dbt.project`) to parse the dbt project")
+        raise FileNotFoundError(
+            f"the dbt manifest {manifest} is missing: run `make setup` (or "
+            "`python -m dtsen_pipeline.defs.dbt.project`) to parse the dbt project"
+        )
     nodes = json.loads(manifest.read_text(encoding="utf-8"))["nodes"].values()
-    return tuple(sorted((n for n in nodes if n["resource_type"] == "model"), key=lambda n: n["name"]))
+    return tuple(
+        sorted((n for n in nodes if n["resource_type"] == "model"), key=lambda n: n["name"])
+    )
 
 
 def _published_models() -> list[dict]:
     manifest = paths.dbt_manifest()
     modified = manifest.stat().st_mtime if manifest.exists() else 0.0
-    return [n for n in _manifest_models(manifest, modified) if n["config"].get("meta", {}).get("publish") is True]
+    return [
+        n
+        for n in _manifest_models(manifest, modified)
+        if n["config"].get("meta", {}).get("publish") is True
+    ]
 
 
 def release_tables() -> dict[str, str]:

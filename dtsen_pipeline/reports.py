@@ -49,7 +49,9 @@ def url(path: Path | str | None = None, *, anchor: str | None = None) -> str:
     target = Path(path).resolve() if path is not None else root / INDEX
     if not target.is_relative_to(root):
         raise ValueError(f"{target} is not under the reports folder {root}")
-    return f"http://{HOST}:{port()}/{quote(target.relative_to(root).as_posix())}" + (f"#{anchor}" if anchor else "")
+    return f"http://{HOST}:{port()}/{quote(target.relative_to(root).as_posix())}" + (
+        f"#{anchor}" if anchor else ""
+    )
 
 
 # --- GX Data Docs without a network ------------------------------------------------------------
@@ -58,8 +60,10 @@ _EXTERNAL = [
     # Scripts: those from CDNs, and the inline ones, which all call jQuery (gone with the CDNs). The
     # validation pages of our expectations draw no Vega graph, so nothing shown is lost.
     re.compile(r"<script\b[^>]*>.*?</script>", re.I | re.S),
-    re.compile(r"<link\b[^>]*\bhref=[\"']?(?:https?:)?//[^>]*>", re.I),   # CDN stylesheets and fonts
-    re.compile(r"<img\b[^>]*\bsrc=[\"']?(?:https?:)?//[^>]*>", re.I),    # remote logos (carrying an id)
+    re.compile(r"<link\b[^>]*\bhref=[\"']?(?:https?:)?//[^>]*>", re.I),  # CDN stylesheets and fonts
+    re.compile(
+        r"<img\b[^>]*\bsrc=[\"']?(?:https?:)?//[^>]*>", re.I
+    ),  # remote logos (carrying an id)
 ]
 _MARK = "<!-- dtsen: offline -->"
 OFFLINE_CSS = """
@@ -98,18 +102,26 @@ def replace_gx_index(site: Path) -> None:
     """GX's index lists its pages with JavaScript from CDNs (empty offline): point at ours instead."""
     index = site / INDEX
     target = html.escape(os.path.relpath(paths.reports_dir() / INDEX, site))
-    index.write_text(f'<!DOCTYPE html><html><head><meta charset="utf-8"><meta http-equiv="refresh" content="0; url='
-                     f'{target}"><title>Data Docs</title></head><body><p>The quality reports are listed in '
-                     f'<a href="{target}">the reports index</a>.</p></body></html>', encoding="utf-8")
+    index.write_text(
+        f'<!DOCTYPE html><html><head><meta charset="utf-8"><meta http-equiv="refresh" content="0; url='
+        f'{target}"><title>Data Docs</title></head><body><p>The quality reports are listed in '
+        f'<a href="{target}">the reports index</a>.</p></body></html>',
+        encoding="utf-8",
+    )
 
 
 # --- The index ---------------------------------------------------------------------------------
+
 
 def _months() -> list[str]:
     found = set()
     for folder in (paths.quality_results_dir(), paths.linkage_reports_dir()):
         if folder.is_dir():
-            found |= {p.name for p in folder.iterdir() if p.is_dir() and re.fullmatch(r"\d{4}-\d{2}", p.name)}
+            found |= {
+                p.name
+                for p in folder.iterdir()
+                if p.is_dir() and re.fullmatch(r"\d{4}-\d{2}", p.name)
+            }
     return sorted(found, reverse=True)
 
 
@@ -121,29 +133,40 @@ def _link(target: Path, text: str) -> str:
 def render_index() -> str:
     """Every month's quality suites (result, rows, Data Docs page) and linkage charts, newest month
     first, in plain HTML: no script and no stylesheet to fetch."""
-    parts = ['<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>DTSEN reports</title>',
-             f"<style>{OFFLINE_CSS}</style></head><body><h1>DTSEN reports</h1>"]
+    parts = [
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>DTSEN reports</title>',
+        f"<style>{OFFLINE_CSS}</style></head><body><h1>DTSEN reports</h1>",
+    ]
     months = _months()
     if not months:
-        parts.append("<p>No reports yet: run a month (<code>dtsen run --month YYYY-MM</code> or the Dagster UI).</p>")
+        parts.append(
+            "<p>No reports yet: run a month (<code>dtsen run --month YYYY-MM</code> or the Dagster UI).</p>"
+        )
     for month in months:
         parts.append(f'<h2 id="{month}">{month}</h2>')
         results = sorted((paths.quality_results_dir() / month).glob("*.json"))
         if results:
-            parts.append("<h3>Quality (Great Expectations)</h3><table><tr><th>suite</th><th>passed</th>"
-                         "<th>rows</th><th>failed expectations</th><th>Data Docs</th></tr>")
+            parts.append(
+                "<h3>Quality (Great Expectations)</h3><table><tr><th>suite</th><th>passed</th>"
+                "<th>rows</th><th>failed expectations</th><th>Data Docs</th></tr>"
+            )
             for p in results:
                 r = json.loads(p.read_text(encoding="utf-8"))
                 page = Path(r["data_docs"]) if r.get("data_docs") else None
                 docs = _link(page, "page") if page and page.is_file() else ""
                 failed = html.escape(", ".join(r["failed"]))
-                parts.append(f"<tr><td>{html.escape(p.stem)}</td><td>{'yes' if r['success'] else '<b>no</b>'}</td>"
-                             f"<td>{r['rows']:,}</td><td>{failed}</td><td>{docs}</td></tr>")
+                parts.append(
+                    f"<tr><td>{html.escape(p.stem)}</td><td>{'yes' if r['success'] else '<b>no</b>'}</td>"
+                    f"<td>{r['rows']:,}</td><td>{failed}</td><td>{docs}</td></tr>"
+                )
             parts.append("</table>")
         charts = sorted((paths.linkage_reports_dir() / month).glob("*.html"))
         if charts:
-            parts.append("<h3>Linkage (Splink)</h3><ul>"
-                         + "".join(f"<li>{_link(c, c.stem.replace('_', ' '))}</li>" for c in charts) + "</ul>")
+            parts.append(
+                "<h3>Linkage (Splink)</h3><ul>"
+                + "".join(f"<li>{_link(c, c.stem.replace('_', ' '))}</li>" for c in charts)
+                + "</ul>"
+            )
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -160,6 +183,7 @@ def write_index() -> Path:
 
 # --- The server --------------------------------------------------------------------------------
 
+
 class _Handler(SimpleHTTPRequestHandler):
     def do_GET(self):  # noqa: N802 (http.server's name)
         if self.path.split("?", 1)[0] in ("/", f"/{INDEX}"):
@@ -175,16 +199,20 @@ def server(port_number: int | None = None) -> ThreadingHTTPServer:
     identified data), not yet serving: call ``serve_forever`` (or run it in a thread)."""
     root = paths.reports_dir()
     paths.make_private(root)
-    return ThreadingHTTPServer((HOST, port() if port_number is None else port_number),
-                               partial(_Handler, directory=str(root)))
+    return ThreadingHTTPServer(
+        (HOST, port() if port_number is None else port_number),
+        partial(_Handler, directory=str(root)),
+    )
 
 
 def main() -> int:
     try:
         httpd = server()
     except OSError as exc:
-        print(f"reports: cannot listen on {HOST}:{port()} ({exc.strerror}); set {PORT_ENV} to a free port",
-              file=sys.stderr)
+        print(
+            f"reports: cannot listen on {HOST}:{port()} ({exc.strerror}); set {PORT_ENV} to a free port",
+            file=sys.stderr,
+        )
         return 1
     write_index()
     print(f"reports: serving {paths.reports_dir()} at {url()}", file=sys.stderr, flush=True)

@@ -8,7 +8,6 @@ from dagster import ConfigurableResource, InitResourceContext, RetryRequested
 
 from dtsen_pipeline import paths, runlock, warehouse
 
-
 # Steps that write the working warehouse run one at a time across runs (dagster.yaml sets the
 # pool's limit to 1). A lock held by another process is waited for with backoff
 # (warehouse.connect); past that wait, the step asks Dagster to retry it later.
@@ -36,7 +35,9 @@ class WarehouseResource(ConfigurableResource):
         if context.run is None:  # outside a run (building a resource in a test or a script)
             yield self
             return
-        with runlock.hold_data_root(context.run.run_id, log=context.log.info, instance=context.instance) as cleaned:
+        with runlock.hold_data_root(
+            context.run.run_id, log=context.log.info, instance=context.instance
+        ) as cleaned:
             for line in cleaned:
                 context.log.warning(f"recovered from a run that died: {line}")
             yield self
@@ -47,4 +48,6 @@ class WarehouseResource(ConfigurableResource):
             with warehouse.connect(self.path or paths.warehouse_db()) as con:
                 yield con
         except warehouse.WarehouseLockedError as exc:
-            raise RetryRequested(max_retries=LOCK_RETRIES, seconds_to_wait=LOCK_RETRY_SECONDS) from exc
+            raise RetryRequested(
+                max_retries=LOCK_RETRIES, seconds_to_wait=LOCK_RETRY_SECONDS
+            ) from exc

@@ -28,17 +28,19 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from dtsen_pipeline import paths
 
 RUN_ID_ENV = "DTSEN_RUN_ID"
-WAIT_REPORT_SECONDS = 30       # how often a waiting run says what it waits for
-NO_LIVENESS_GRACE_SECONDS = 120  # a STARTED run that never took its liveness lock is dead after this
+WAIT_REPORT_SECONDS = 30  # how often a waiting run says what it waits for
+NO_LIVENESS_GRACE_SECONDS = (
+    120  # a STARTED run that never took its liveness lock is dead after this
+)
 ACTIVE_STATUSES = ("STARTING", "STARTED", "CANCELING", "NOT_STARTED")
 
-_held: dict[str, object] = {}   # this process's lock state: file handle, depth, run id
+_held: dict[str, object] = {}  # this process's lock state: file handle, depth, run id
 
 
 def locks_dir() -> Path:
@@ -70,8 +72,9 @@ def _holder() -> str:
 
 
 @contextmanager
-def hold_data_root(run_id: str, log: Callable[[str], None] = lambda _: None,
-                   instance=None) -> Iterator[list[str]]:
+def hold_data_root(
+    run_id: str, log: Callable[[str], None] = lambda _: None, instance=None
+) -> Iterator[list[str]]:
     """Hold the data root for ``run_id``: wait (saying for whom) while another run holds it, then
     clear what dead runs left in ``instance`` (default: the data root's Dagster instance). Yields
     the list of what was cleaned up. Re-entrant within a process (the CLI takes it before the job,
@@ -84,7 +87,9 @@ def hold_data_root(run_id: str, log: Callable[[str], None] = lambda _: None,
             _held["depth"] = int(_held["depth"]) - 1
         return
     if _held:
-        raise RuntimeError(f"this process already runs {_held['run_id']}; one run per data root at a time")
+        raise RuntimeError(
+            f"this process already runs {_held['run_id']}; one run per data root at a time"
+        )
     (locks_dir() / "runs").mkdir(parents=True, exist_ok=True)
     alive = _liveness_file(run_id).open("a")
     fcntl.flock(alive, fcntl.LOCK_EX)  # our own, fresh file: never contended
@@ -98,9 +103,16 @@ def hold_data_root(run_id: str, log: Callable[[str], None] = lambda _: None,
             time.sleep(0.5)
         if time.monotonic() - waited > 1:
             log(f"the data root is free after {time.monotonic() - waited:.0f}s; starting")
-        _holder_file().write_text(json.dumps({
-            "run_id": run_id, "pid": os.getpid(),
-            "since": datetime.now(timezone.utc).isoformat(timespec="seconds")}), encoding="utf-8")
+        _holder_file().write_text(
+            json.dumps(
+                {
+                    "run_id": run_id,
+                    "pid": os.getpid(),
+                    "since": datetime.now(UTC).isoformat(timespec="seconds"),
+                }
+            ),
+            encoding="utf-8",
+        )
         os.environ[RUN_ID_ENV] = run_id  # inherited by dbt and any other child
         _held.update(run_id=run_id, depth=1, cleaned=[])
         cleaned = recover(run_id, instance)
@@ -111,7 +123,7 @@ def hold_data_root(run_id: str, log: Callable[[str], None] = lambda _: None,
     finally:
         _held.clear()
         os.environ.pop(RUN_ID_ENV, None)
-        root.close()   # closing drops the flock
+        root.close()  # closing drops the flock
         alive.close()
         _liveness_file(run_id).unlink(missing_ok=True)
 
@@ -161,7 +173,10 @@ def _stop(pid: int) -> None:
                 os.kill(pid, 0)
             except ProcessLookupError:
                 return
-            if Path(f"/proc/{pid}/stat").exists() and " Z " in Path(f"/proc/{pid}/stat").read_text():
+            if (
+                Path(f"/proc/{pid}/stat").exists()
+                and " Z " in Path(f"/proc/{pid}/stat").read_text()
+            ):
                 return  # a zombie: dead, waiting for a parent to reap it
             time.sleep(0.1)
 
@@ -182,16 +197,20 @@ def recover(current_run_id: str, instance=None) -> list[str]:
 
     cleaned: list[str] = []
     paths.ensure_dirs()
-    with (nullcontext(instance) if instance is not None else _data_root_instance()) as instance:
+    with nullcontext(instance) if instance is not None else _data_root_instance() as instance:
         statuses = [DagsterRunStatus[s] for s in ACTIVE_STATUSES]
         dead = []
-        for run in {r.run_id: r for r in instance.get_runs(filters=RunsFilter(statuses=statuses))}.values():
+        for run in {
+            r.run_id: r for r in instance.get_runs(filters=RunsFilter(statuses=statuses))
+        }.values():
             if run.run_id == current_run_id:
                 continue
             alive = run_is_alive(run.run_id)
             if alive is None:
                 record = instance.get_run_record_by_id(run.run_id)
-                started = (record.start_time or record.create_timestamp.timestamp()) if record else 0.0
+                started = (
+                    (record.start_time or record.create_timestamp.timestamp()) if record else 0.0
+                )
                 alive = time.time() - started < NO_LIVENESS_GRACE_SECONDS
             if not alive:
                 dead.append(run)
@@ -202,8 +221,11 @@ def recover(current_run_id: str, instance=None) -> list[str]:
         storage = instance.event_log_storage
         for run in dead:
             month = run.tags.get("dagster/partition", "?")
-            instance.report_run_failed(run, message="dtsen: the run's process died (killed or crashed); "
-                                                     "marked failed by the next run of this data root")
+            instance.report_run_failed(
+                run,
+                message="dtsen: the run's process died (killed or crashed); "
+                "marked failed by the next run of this data root",
+            )
             cleaned.append(f"marked run {run.run_id} ({month}) FAILURE: its process had died")
             if storage.supports_global_concurrency_limits:
                 storage.free_concurrency_slots_for_run(run.run_id)

@@ -91,7 +91,9 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 def _mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
     keys = [loader.construct_object(k, deep=deep) for k, _ in node.value]
     for key in duplicates(k for k in keys if isinstance(k, typing.Hashable)):
-        raise yaml.constructor.ConstructorError(None, None, f"key {key!r} is repeated", node.start_mark)
+        raise yaml.constructor.ConstructorError(
+            None, None, f"key {key!r} is repeated", node.start_mark
+        )
     return loader.construct_mapping(node, deep=deep)
 
 
@@ -111,8 +113,14 @@ def read_yaml(path: Path, error: type[ConfigError] = ConfigError) -> Any:
 M = TypeVar("M", bound=BaseModel)
 
 
-def validate(model: type[M], doc: Any, path: Path, context: dict | None = None,
-             error: type[ConfigError] = ConfigError, problems: Iterable[tuple[str, str]] = ()) -> M:
+def validate(
+    model: type[M],
+    doc: Any,
+    path: Path,
+    context: dict | None = None,
+    error: type[ConfigError] = ConfigError,
+    problems: Iterable[tuple[str, str]] = (),
+) -> M:
     """``doc`` as a ``model``, or ``error`` listing every problem with the file and field path;
     ``problems`` (field path, reason) are found by the caller across fields and reported alongside."""
     lines = []
@@ -131,17 +139,26 @@ def field_path(loc: Iterable) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part != "[key]":  # pydantic's marker for a mapping key's own error: the key is already named
+        elif (
+            part != "[key]"
+        ):  # pydantic's marker for a mapping key's own error: the key is already named
             out += ("." if out else "") + str(part)
     return out
 
 
 _TYPE_WORDS = {
-    "int_type": "must be a whole number", "int_from_float": "must be a whole number",
-    "float_type": "must be a number", "string_type": "must be text", "bool_type": "must be true or false",
-    "list_type": "must be a list", "tuple_type": "must be a list", "set_type": "must be a list",
-    "dict_type": "must be a mapping", "model_type": "must be a mapping of fields",
-    "model_attributes_type": "must be a mapping of fields", "none_required": "must be empty (null)",
+    "int_type": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "float_type": "must be a number",
+    "string_type": "must be text",
+    "bool_type": "must be true or false",
+    "list_type": "must be a list",
+    "tuple_type": "must be a list",
+    "set_type": "must be a list",
+    "dict_type": "must be a mapping",
+    "model_type": "must be a mapping of fields",
+    "model_attributes_type": "must be a mapping of fields",
+    "none_required": "must be empty (null)",
 }
 
 
@@ -157,7 +174,9 @@ def _unwrap(tp: Any) -> Any:
             tp = get_args(tp)[0]
         elif origin in (typing.Union, types.UnionType):
             args = [a for a in get_args(tp) if a is not type(None)]
-            tp = next((a for a in args if isinstance(a, type) and issubclass(a, BaseModel)), args[0])
+            tp = next(
+                (a for a in args if isinstance(a, type) and issubclass(a, BaseModel)), args[0]
+            )
         else:
             return tp
 
@@ -194,8 +213,11 @@ def messages(model: type[BaseModel], exc: ValidationError, prefix: tuple = ()) -
             allowed = _fields_at(model, loc[:-1])
             close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
-            out.append(f"{where}: unknown field{hint} (fields: {', '.join(allowed)})" if allowed
-                       else f"{where}: unknown field")
+            out.append(
+                f"{where}: unknown field{hint} (fields: {', '.join(allowed)})"
+                if allowed
+                else f"{where}: unknown field"
+            )
         elif kind == "literal_error":
             out.append(f"{where} {_short(value)} is not one of {err['ctx']['expected']}")
         elif kind in _TYPE_WORDS:
@@ -207,14 +229,19 @@ def messages(model: type[BaseModel], exc: ValidationError, prefix: tuple = ()) -
     return out
 
 
-def problems_error(path: Path, problems: Iterable[tuple[str, str]],
-                   error: type[ConfigError] = ConfigError) -> ConfigError | None:
+def problems_error(
+    path: Path, problems: Iterable[tuple[str, str]], error: type[ConfigError] = ConfigError
+) -> ConfigError | None:
     """Checks across fields or files, as (field path, reason) pairs: one error naming them all."""
-    lines = [f"{shown(path)}: {where + ': ' if where else ''}{reason}" for where, reason in problems]
+    lines = [
+        f"{shown(path)}: {where + ': ' if where else ''}{reason}" for where, reason in problems
+    ]
     return error(lines) if lines else None
 
 
-def check_all(config_dir: Path | None = None, profile: Path | None = None) -> tuple[list[str], list[str]]:
+def check_all(
+    config_dir: Path | None = None, profile: Path | None = None
+) -> tuple[list[str], list[str]]:
     """Load every YAML a user edits (``config_dir``: default ``paths.config_dir()``; the generator's
     profile); return what was loaded and every problem found, file and field named."""
     from dtsen_pipeline.generate.world import PROFILE_PATH, PROFILES, load_profile
@@ -236,12 +263,24 @@ def check_all(config_dir: Path | None = None, profile: Path | None = None) -> tu
     checks = [
         (lambda: load_rules(config_dir, names), lambda r: "linkage rules"),
         (lambda: load_config(config_dir), lambda c: "publication rules"),
-        (lambda: load_expectations(config_dir, names), lambda e: f"{len(names) + len(e.marts)} quality suites"),
-        (lambda: load_profile(profile or PROFILE_PATH), lambda p: f"generator profile ({len(p['sources'])} registers)"),
+        (
+            lambda: load_expectations(config_dir, names),
+            lambda e: f"{len(names) + len(e.marts)} quality suites",
+        ),
+        (
+            lambda: load_profile(profile or PROFILE_PATH),
+            lambda p: f"generator profile ({len(p['sources'])} registers)",
+        ),
     ]
     # Each named profile's overrides, merged over the default profile, must make a valid profile too.
-    checks += [(lambda over=over: load_profile(profile or PROFILE_PATH, over), lambda p, name=name: f"{name} profile")
-               for name, over in PROFILES.items() if over is not None]
+    checks += [
+        (
+            lambda over=over: load_profile(profile or PROFILE_PATH, over),
+            lambda p, name=name: f"{name} profile",
+        )
+        for name, over in PROFILES.items()
+        if over is not None
+    ]
     for load, describe in checks:
         try:
             loaded.append(describe(load()))

@@ -15,15 +15,33 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, field_validator, model_validator
 
 from dtsen_pipeline import paths
-from dtsen_pipeline.settings import ConfigError, Settings, Text, problems_error, read_yaml, shown, validate
+from dtsen_pipeline.settings import (
+    ConfigError,
+    Settings,
+    Text,
+    problems_error,
+    read_yaml,
+    shown,
+    validate,
+)
 
 # The canonical identity schema every source maps onto (dbt_project/macros/stage_identity.sql).
 CANONICAL_COLUMNS = (
-    "source_record_id", "nik", "no_kk", "nama", "tanggal_lahir", "jenis_kelamin", "tempat_lahir",
-    "kode_desa", "nama_desa", "nama_kecamatan", "nama_kabupaten", "alamat",
-    "hubungan_kk",        # relationship to the family head, in the source's own codes or words
-    "id_keluarga_sumber", # the source's own family grouping (a form or family id), if it has one
-    "id_rumah_tangga",    # the source's own household (dwelling) id, if it has one
+    "source_record_id",
+    "nik",
+    "no_kk",
+    "nama",
+    "tanggal_lahir",
+    "jenis_kelamin",
+    "tempat_lahir",
+    "kode_desa",
+    "nama_desa",
+    "nama_kecamatan",
+    "nama_kabupaten",
+    "alamat",
+    "hubungan_kk",  # relationship to the family head, in the source's own codes or words
+    "id_keluarga_sumber",  # the source's own family grouping (a form or family id), if it has one
+    "id_rumah_tangga",  # the source's own household (dwelling) id, if it has one
 )
 REQUIRED_COLUMNS = ("source_record_id", "nama")
 FORMATS = ("csv", "xlsx", "parquet")
@@ -52,8 +70,8 @@ class CsvOptions:
 
 @dataclass(frozen=True)
 class XlsxOptions:
-    sheet: str | None = None   # default: the first sheet
-    header_row: int = 1        # 1-based, as Excel numbers rows
+    sheet: str | None = None  # default: the first sheet
+    header_row: int = 1  # 1-based, as Excel numbers rows
 
 
 @dataclass(frozen=True)
@@ -118,7 +136,9 @@ def _delimiter(value: str) -> str:
 
 def _header_row(value: int) -> int:
     if value < 1:
-        raise ValueError(f"must be 1 or more (rows are numbered from 1, as in Excel), not {value!r}")
+        raise ValueError(
+            f"must be 1 or more (rows are numbered from 1, as in Excel), not {value!r}"
+        )
     return value
 
 
@@ -138,7 +158,9 @@ def _file_glob(value: str) -> str:
     # Landing files are looked for in landing/<source>/<month>/ only: a pattern reaching elsewhere
     # would load another source's (or any) files as this one's.
     if any(bad in value for bad in ("/", "\\", "..")) or "**" in value or "\0" in value:
-        raise ValueError(f"must be a plain file name pattern (no '/', '\\', '..' or '**'), not {value!r}")
+        raise ValueError(
+            f"must be a plain file name pattern (no '/', '\\', '..' or '**'), not {value!r}"
+        )
     return value
 
 
@@ -155,7 +177,9 @@ def _regex(value: str) -> str:
 class _CsvFile(Settings):
     delimiter: Annotated[str, AfterValidator(_delimiter)] = ","
     encoding: Literal[ENCODINGS] = "utf-8"  # type: ignore[valid-type]
-    header: Literal[True] = True  # the first line is always the header: a file without one is refused
+    header: Literal[True] = (
+        True  # the first line is always the header: a file without one is refused
+    )
 
 
 class _XlsxFile(Settings):
@@ -187,8 +211,11 @@ class _ColumnFile(Settings):
             unknown = sorted(set(value) - {"column", "extract"}, key=str)
             missing = [k for k in ("column", "extract") if k not in value]
             if unknown or missing:
-                raise ValueError("expected {column, extract}" + (f"; unknown {unknown}" if unknown else "")
-                                 + (f"; missing {missing}" if missing else ""))
+                raise ValueError(
+                    "expected {column, extract}"
+                    + (f"; unknown {unknown}" if unknown else "")
+                    + (f"; missing {missing}" if missing else "")
+                )
             return value
         raise ValueError("expected a column name, a list of names, or {column, extract}")
 
@@ -221,7 +248,9 @@ class _SourceFile(Settings):
     @classmethod
     def _name(cls, value: str) -> str:
         if not _NAME.match(value):
-            raise ValueError(f"{value!r} must be lower case letters, digits and '_' (it names tables)")
+            raise ValueError(
+                f"{value!r} must be lower case letters, digits and '_' (it names tables)"
+            )
         return value
 
     @field_validator("columns")
@@ -239,20 +268,34 @@ class _SourceFile(Settings):
     def _options_match_format(self):
         other = sorted({"csv", "xlsx", "parquet"} - {self.format} & self.model_fields_set)
         if other:
-            raise ValueError(f"{other} options given for a {self.format} source: a misplaced or wrong format?")
+            raise ValueError(
+                f"{other} options given for a {self.format} source: a misplaced or wrong format?"
+            )
         return self
 
 
 def _parse(path: Path) -> SourceSpec:
     doc = validate(_SourceFile, read_yaml(path, RegistryError), path, error=RegistryError)
     if doc.name != path.stem:
-        raise problems_error(path, [("name", f"'{doc.name}' must match the file name '{path.stem}'")], RegistryError)
+        raise problems_error(
+            path, [("name", f"'{doc.name}' must match the file name '{path.stem}'")], RegistryError
+        )
     return SourceSpec(
-        name=doc.name, owner=doc.owner, description=doc.description, entity=doc.entity, snapshot=doc.snapshot,
-        format=doc.format, file_glob=doc.file_glob, columns={k: v.mapping() for k, v in doc.columns.items()},
-        date_formats=tuple(doc.date_formats), csv=CsvOptions(doc.csv.delimiter, doc.csv.encoding, doc.csv.header),
-        xlsx=XlsxOptions(doc.xlsx.sheet, doc.xlsx.header_row), parquet=ParquetOptions(doc.parquet.unnest),
-        shrink_tolerance=float(doc.shrink_tolerance), path=path)
+        name=doc.name,
+        owner=doc.owner,
+        description=doc.description,
+        entity=doc.entity,
+        snapshot=doc.snapshot,
+        format=doc.format,
+        file_glob=doc.file_glob,
+        columns={k: v.mapping() for k, v in doc.columns.items()},
+        date_formats=tuple(doc.date_formats),
+        csv=CsvOptions(doc.csv.delimiter, doc.csv.encoding, doc.csv.header),
+        xlsx=XlsxOptions(doc.xlsx.sheet, doc.xlsx.header_row),
+        parquet=ParquetOptions(doc.parquet.unnest),
+        shrink_tolerance=float(doc.shrink_tolerance),
+        path=path,
+    )
 
 
 def load_sources(config_dir: Path | None = None) -> tuple[SourceSpec, ...]:
@@ -270,7 +313,9 @@ def _load_sources(directory: Path) -> tuple[SourceSpec, ...]:
         except RegistryError as exc:
             errors += exc.messages
     # A file the registry would skip without a word: sources are *.yaml files.
-    errors += [f"{shown(p)}: not read (source files end in .yaml)" for p in sorted(directory.glob("*.yml"))]
+    errors += [
+        f"{shown(p)}: not read (source files end in .yaml)" for p in sorted(directory.glob("*.yml"))
+    ]
     if not specs and not errors:
         errors.append(f"{shown(directory)}: no source file (*.yaml)")
     if errors:

@@ -16,7 +16,6 @@ import duckdb
 
 from dtsen_pipeline import paths
 
-
 LOCK_WAIT_SECONDS = 120  # how long a step waits for another process's write lock
 
 # An analyst's connection (`dtsen query`): the one database file it was opened on and nothing else.
@@ -30,16 +29,20 @@ SANDBOX_CONFIG = {
     "autoload_known_extensions": False,
     "allow_community_extensions": False,
     "allow_unsigned_extensions": False,
-    "python_enable_replacements": False,   # no Python variable of the caller is readable as a table
+    "python_enable_replacements": False,  # no Python variable of the caller is readable as a table
     "lock_configuration": True,
 }
 
 
 def _is_lock_error(exc: Exception) -> bool:
-    return "lock" in str(exc).lower() and ("conflicting" in str(exc).lower() or "could not set" in str(exc).lower())
+    return "lock" in str(exc).lower() and (
+        "conflicting" in str(exc).lower() or "could not set" in str(exc).lower()
+    )
 
 
-def _open(db: Path, read_only: bool, wait: float, config: dict | None = None) -> duckdb.DuckDBPyConnection:
+def _open(
+    db: Path, read_only: bool, wait: float, config: dict | None = None
+) -> duckdb.DuckDBPyConnection:
     """Open ``db``, retrying with exponential backoff while another process holds its lock (DuckDB
     takes one writer process). After ``wait`` seconds the error says which file and what to do."""
     deadline, delay = time.monotonic() + wait, 0.25
@@ -64,8 +67,13 @@ class WarehouseLockedError(RuntimeError):
 
 
 @contextmanager
-def connect(path: Path | str | None = None, *, read_only: bool = False,
-            wait: float = LOCK_WAIT_SECONDS, sandboxed: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+def connect(
+    path: Path | str | None = None,
+    *,
+    read_only: bool = False,
+    wait: float = LOCK_WAIT_SECONDS,
+    sandboxed: bool = False,
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the warehouse (or another DuckDB file) and always close it, so dbt can write next.
 
     ``sandboxed`` (read-only, SANDBOX_CONFIG) is for analysts' SQL: it reaches this file's tables only."""
@@ -82,10 +90,12 @@ def connect(path: Path | str | None = None, *, read_only: bool = False,
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    return bool(con.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-        [schema, table],
-    ).fetchall()[0][0])
+    return bool(
+        con.execute(
+            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+            [schema, table],
+        ).fetchall()[0][0]
+    )
 
 
 def scratch() -> duckdb.DuckDBPyConnection:
@@ -96,7 +106,10 @@ def scratch() -> duckdb.DuckDBPyConnection:
     a temp folder beside the warehouse instead of taking the machine's RAM."""
     spill = paths.warehouse_dir() / "spill"
     spill.mkdir(parents=True, exist_ok=True)
-    return duckdb.connect(":memory:", config={
-        "memory_limit": os.environ.get("DTSEN_DUCKDB_MEMORY_LIMIT", "8GB"),
-        "temp_directory": str(spill),
-    })
+    return duckdb.connect(
+        ":memory:",
+        config={
+            "memory_limit": os.environ.get("DTSEN_DUCKDB_MEMORY_LIMIT", "8GB"),
+            "temp_directory": str(spill),
+        },
+    )

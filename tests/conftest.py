@@ -16,7 +16,9 @@ BIN = Path(sys.executable).parent
 
 def dtsen(*args: str, env: dict) -> subprocess.CompletedProcess:
     """Run the real console script, as a user would."""
-    return subprocess.run([str(BIN / "dtsen"), *args], env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [str(BIN / "dtsen"), *args], env=env, capture_output=True, text=True, timeout=600
+    )
 
 
 @pytest.fixture(scope="session")
@@ -29,7 +31,9 @@ def data_root(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def cli_env(data_root) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DTSEN_") and k != "DAGSTER_HOME"}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("DTSEN_") and k != "DAGSTER_HOME"
+    }
     env["DTSEN_DATA_DIR"] = str(data_root)
     return env
 
@@ -37,8 +41,18 @@ def cli_env(data_root) -> dict:
 @pytest.fixture(scope="session")
 def first_month_run(cli_env, data_root):
     """`dtsen generate` two months, then `dtsen run` the first: the CLI round trip."""
-    gen = dtsen("generate", "--persons", str(PERSONS), "--start", MONTHS[0], "--months", "2",
-                "--seed", "11", env=cli_env)
+    gen = dtsen(
+        "generate",
+        "--persons",
+        str(PERSONS),
+        "--start",
+        MONTHS[0],
+        "--months",
+        "2",
+        "--seed",
+        "11",
+        env=cli_env,
+    )
     assert gen.returncode == 0, gen.stderr
     run = dtsen("run", "--month", MONTHS[0], env=cli_env)
     assert run.returncode == 0, run.stderr

@@ -2,51 +2,95 @@
 
 import json
 import os
+from datetime import UTC
 from pathlib import Path
 
 from dtsen_pipeline import published
 from dtsen_pipeline.definitions import defs
-
 from dtsen_pipeline.sources import load_sources
 
 SOURCES = [s.name for s in load_sources()]
 STAGED = {f"stg_{s}__individu" for s in SOURCES}
-RELEASED = {"dtsen_individu", "dtsen_crosswalk", "dtsen_id_history", "dtsen_keluarga", "dtsen_rumah_tangga",
-            "dtsen_program_sasaran", "dtsen_program_kabupaten", "dtsen_bpjs_tk_gap", "dtsen_kelas_menengah_rentan",
-            "dtsen_perubahan_bulanan", "dtsen_progres_pemutakhiran"}
+RELEASED = {
+    "dtsen_individu",
+    "dtsen_crosswalk",
+    "dtsen_id_history",
+    "dtsen_keluarga",
+    "dtsen_rumah_tangga",
+    "dtsen_program_sasaran",
+    "dtsen_program_kabupaten",
+    "dtsen_bpjs_tk_gap",
+    "dtsen_kelas_menengah_rentan",
+    "dtsen_perubahan_bulanan",
+    "dtsen_progres_pemutakhiran",
+}
 EXPECTED = {
     # key: (group, parents)
     **{f"landing/{s}": ("landing", set()) for s in SOURCES},
     **{f"raw/{s}__individu": ("raw", {f"landing/{s}"}) for s in SOURCES},
-    **{f"stg_{s}__individu": ("staging", {f"raw/{s}__individu", "ref_wilayah", "ref_nik_prefix"}) for s in SOURCES},
+    **{
+        f"stg_{s}__individu": ("staging", {f"raw/{s}__individu", "ref_wilayah", "ref_nik_prefix"})
+        for s in SOURCES
+    },
     "ref_wilayah": ("reference", set()),
     "ref_nik_prefix": ("reference", set()),
     "int_identitas": ("intermediate", STAGED),
     "int_identity_issues": ("intermediate", STAGED),
     "linkage/person_clusters": ("linkage", {"int_identitas"}),
     "linkage/id_history": ("linkage", {"int_identitas"}),
-    **{f"linkage/{t}": ("linkage", {"int_identitas", "linkage/person_clusters"})
-       for t in ("families", "family_members", "kk_crosswalk")},
-    **{name: ("reference", set()) for name in ("kosakata", "pmt_weights", "programmes", "survivorship",
-                                                      "update_targets")},
-    "int_regsosek_terakhir": ("intermediate", {"stg_regsosek__individu", "linkage/person_clusters"}),
-    "int_keluarga_pmt": ("intermediate", {"int_regsosek_terakhir", "linkage/family_members", "linkage/families",
-                                          "pmt_weights"}),
-    "dtsen_individu": ("marts", {"int_identitas", "linkage/person_clusters", "linkage/family_members",
-                                 "survivorship", "kosakata", "ref_wilayah", "int_regsosek_terakhir"}),
-    "dtsen_keluarga": ("marts", {"dtsen_individu", "linkage/families", "int_keluarga_pmt", "ref_wilayah"}),
+    **{
+        f"linkage/{t}": ("linkage", {"int_identitas", "linkage/person_clusters"})
+        for t in ("families", "family_members", "kk_crosswalk")
+    },
+    **{
+        name: ("reference", set())
+        for name in ("kosakata", "pmt_weights", "programmes", "survivorship", "update_targets")
+    },
+    "int_regsosek_terakhir": (
+        "intermediate",
+        {"stg_regsosek__individu", "linkage/person_clusters"},
+    ),
+    "int_keluarga_pmt": (
+        "intermediate",
+        {"int_regsosek_terakhir", "linkage/family_members", "linkage/families", "pmt_weights"},
+    ),
+    "dtsen_individu": (
+        "marts",
+        {
+            "int_identitas",
+            "linkage/person_clusters",
+            "linkage/family_members",
+            "survivorship",
+            "kosakata",
+            "ref_wilayah",
+            "int_regsosek_terakhir",
+        },
+    ),
+    "dtsen_keluarga": (
+        "marts",
+        {"dtsen_individu", "linkage/families", "int_keluarga_pmt", "ref_wilayah"},
+    ),
     "dtsen_rumah_tangga": ("marts", {"dtsen_keluarga"}),
     "dtsen_desil_riwayat": ("marts", {"dtsen_keluarga"}),
     "dtsen_individu_riwayat": ("marts", {"dtsen_individu"}),
-    "dtsen_program_sasaran": ("marts", {"programmes", "linkage/person_clusters", "linkage/family_members",
-                                        "dtsen_keluarga"}),
+    "dtsen_program_sasaran": (
+        "marts",
+        {"programmes", "linkage/person_clusters", "linkage/family_members", "dtsen_keluarga"},
+    ),
     "dtsen_program_kabupaten": ("marts", {"dtsen_program_sasaran"}),
     "dtsen_bpjs_tk_gap": ("marts", {"dtsen_individu", "dtsen_keluarga"}),
-    "dtsen_kelas_menengah_rentan": ("marts", {"dtsen_individu", "dtsen_keluarga", "dtsen_desil_riwayat"}),
-    "dtsen_perubahan_bulanan": ("marts", {"dtsen_individu_riwayat", "dtsen_desil_riwayat", "programmes",
-                                          "ref_wilayah"}),
-    "dtsen_progres_pemutakhiran": ("marts", {"int_identitas", "linkage/person_clusters", "dtsen_individu",
-                                             "update_targets"}),
+    "dtsen_kelas_menengah_rentan": (
+        "marts",
+        {"dtsen_individu", "dtsen_keluarga", "dtsen_desil_riwayat"},
+    ),
+    "dtsen_perubahan_bulanan": (
+        "marts",
+        {"dtsen_individu_riwayat", "dtsen_desil_riwayat", "programmes", "ref_wilayah"},
+    ),
+    "dtsen_progres_pemutakhiran": (
+        "marts",
+        {"int_identitas", "linkage/person_clusters", "dtsen_individu", "update_targets"},
+    ),
     "dtsen_crosswalk": ("marts", {"int_identitas", "linkage/person_clusters"}),
     "dtsen_id_history": ("marts", {"linkage/id_history"}),
     "quality/gate": ("quality", RELEASED),
@@ -55,14 +99,26 @@ EXPECTED = {
 
 
 def test_every_agency_is_registered():
-    assert sorted(SOURCES) == ["bpjs_tk", "dinsos_kaltim", "dinsos_ntt", "dtks", "dukcapil", "p3ke", "pbi_jk",
-                               "phk", "regsosek"]
+    assert sorted(SOURCES) == [
+        "bpjs_tk",
+        "dinsos_kaltim",
+        "dinsos_ntt",
+        "dtks",
+        "dukcapil",
+        "p3ke",
+        "pbi_jk",
+        "phk",
+        "regsosek",
+    ]
 
 
 def test_asset_graph_snapshot():
     graph = defs.resolve_asset_graph()
     actual = {
-        key.to_user_string(): (graph.get(key).group_name, {p.to_user_string() for p in graph.get(key).parent_keys})
+        key.to_user_string(): (
+            graph.get(key).group_name,
+            {p.to_user_string() for p in graph.get(key).parent_keys},
+        )
         for key in graph.get_all_asset_keys()
     }
     assert actual == EXPECTED
@@ -70,7 +126,10 @@ def test_asset_graph_snapshot():
 
 def test_blocking_checks_guard_the_release_and_the_raw_layer():
     graph = defs.resolve_asset_graph()
-    checks = {k.asset_key.to_user_string() + ":" + k.name: graph.get_check_spec(k) for k in graph.asset_check_keys}
+    checks = {
+        k.asset_key.to_user_string() + ":" + k.name: graph.get_check_spec(k)
+        for k in graph.asset_check_keys
+    }
     RELEASE_TABLES = published.release_tables()
 
     for mart in RELEASE_TABLES:  # every published mart has its blocking GX suite
@@ -83,7 +142,9 @@ def test_blocking_checks_guard_the_release_and_the_raw_layer():
         # A full snapshot that shrinks (a header-only or truncated file) blocks the release; a delta is not checked.
         snapshot = checks.get(f"raw/{s}__individu:snapshot_complete")
         assert (snapshot is not None and snapshot.blocking) if s in full else snapshot is None
-        assert not checks[f"stg_{s}__individu:gx_stg_{s}"].blocking  # a bad extract warns, others go on
+        assert not checks[
+            f"stg_{s}__individu:gx_stg_{s}"
+        ].blocking  # a bad extract warns, others go on
 
 
 def test_every_asset_is_described_and_monthly():
@@ -91,7 +152,9 @@ def test_every_asset_is_described_and_monthly():
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         assert node.description, f"{key.to_user_string()} has no description"
-        assert node.partitions_def is not None, f"{key.to_user_string()} is not partitioned by month"
+        assert node.partitions_def is not None, (
+            f"{key.to_user_string()} is not partitioned by month"
+        )
 
 
 def test_every_asset_has_an_owner_and_a_kind():
@@ -126,13 +189,13 @@ def test_warehouse_writers_share_one_pool_and_runs_queue_one_at_a_time(tmp_path,
 
 
 def test_monthly_schedule_runs_the_current_month():
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from dagster import build_schedule_context
 
     [schedule] = defs.schedules
     assert schedule.cron_schedule == "0 2 25 * *"
-    context = build_schedule_context(scheduled_execution_time=datetime(2025, 3, 25, 2, tzinfo=timezone.utc))
+    context = build_schedule_context(scheduled_execution_time=datetime(2025, 3, 25, 2, tzinfo=UTC))
     [request] = list(schedule.evaluate_tick(context).run_requests)
     assert request.partition_key == "2025-03"
 
@@ -148,12 +211,17 @@ def _definitions_snapshot() -> dict:
     for key in graph.asset_check_keys:
         spec = graph.get_check_spec(key)
         checks.setdefault(key.asset_key.to_user_string(), []).append(
-            f"{key.name} ({'blocking' if spec.blocking else 'warning'})")
+            f"{key.name} ({'blocking' if spec.blocking else 'warning'})"
+        )
     return {
-        "assets": {key.to_user_string(): {"group": graph.get(key).group_name,
-                                          "kinds": sorted(graph.get(key).kinds),
-                                          "checks": sorted(checks.get(key.to_user_string(), []))}
-                   for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string())},
+        "assets": {
+            key.to_user_string(): {
+                "group": graph.get(key).group_name,
+                "kinds": sorted(graph.get(key).kinds),
+                "checks": sorted(checks.get(key.to_user_string(), [])),
+            }
+            for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string())
+        },
         "jobs": sorted(j.name for j in defs.jobs or []),
         "schedules": sorted(s.name for s in defs.schedules or []),
         "sensors": sorted(s.name for s in defs.sensors or []),
@@ -168,7 +236,9 @@ def test_definitions_snapshot():
     if os.environ.get("DTSEN_UPDATE_SNAPSHOT") == "1":
         SNAPSHOT.write_text(json.dumps(actual, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     expected = json.loads(SNAPSHOT.read_text(encoding="utf-8"))
-    assert actual == expected, "the definitions differ from tests/snapshots/definitions.json (see docstring)"
+    assert actual == expected, (
+        "the definitions differ from tests/snapshots/definitions.json (see docstring)"
+    )
 
 
 def test_models_that_read_linkage_are_built_after_it():
@@ -177,13 +247,18 @@ def test_models_that_read_linkage_are_built_after_it():
     from dtsen_pipeline.defs.dbt.assets import dbt_marts_assets, dbt_staging_assets
 
     graph = defs.resolve_asset_graph()
-    downstream, frontier = set(), {k for k in graph.get_all_asset_keys() if graph.get(k).group_name == "linkage"}
+    downstream, frontier = (
+        set(),
+        {k for k in graph.get_all_asset_keys() if graph.get(k).group_name == "linkage"},
+    )
     while frontier:
         frontier = {c for k in frontier for c in graph.get(k).child_keys} - downstream
         downstream |= frontier
     dbt_keys = set(dbt_staging_assets.keys) | set(dbt_marts_assets.keys)
     assert set(dbt_marts_assets.keys) == downstream & dbt_keys
-    assert {"int_keluarga_pmt", "int_regsosek_terakhir"} <= {k.to_user_string() for k in dbt_marts_assets.keys}
+    assert {"int_keluarga_pmt", "int_regsosek_terakhir"} <= {
+        k.to_user_string() for k in dbt_marts_assets.keys
+    }
     assert not set(dbt_staging_assets.keys) & downstream
 
 
@@ -196,6 +271,8 @@ def test_a_run_of_the_layers_before_linkage_leaves_out_what_reads_linkage():
     layers = ("raw", "reference", "staging", "intermediate")
     selected = {k.to_user_string() for k in layer_selection(graph, layers)}
     assert selected == {key for key, (group, _) in EXPECTED.items() if group in layers} - {
-        "int_regsosek_terakhir", "int_keluarga_pmt"}
+        "int_regsosek_terakhir",
+        "int_keluarga_pmt",
+    }
     linkage = {k.to_user_string() for k in layer_selection(graph, ("linkage",))}
     assert linkage == {key for key, (group, _) in EXPECTED.items() if group == "linkage"}

@@ -49,29 +49,93 @@ def refused(load, *patterns: str) -> str:
 
 # --- config/sources/*.yaml ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("file", "old", "new", "expected"), [
-    ("dtks", 'delimiter: ";"', 'delimiter: ";;"', r"csv\.delimiter: must be one character, not ';;'"),
-    ("dtks", 'delimiter: ";"', "delimiter: '\"'", r"csv\.delimiter: must not be a quote or a line break"),
-    ("dtks", 'date_formats: ["%d-%m-%Y"]', 'date_formats: "%d-%m-%Y"',
-     r"date_formats: must be a list, not '%d-%m-%Y'"),
-    ("dtks", 'date_formats: ["%d-%m-%Y"]', 'date_formats: ["dd-mm-yyyy"]',
-     r"date_formats\[0\]: 'dd-mm-yyyy' is not a strftime date format"),
-    ("dinsos_kaltim", "header_row: 4", 'header_row: "one"', r"xlsx\.header_row: must be a whole number, not 'one'"),
-    ("dinsos_kaltim", "header_row: 4", "header_row: 0", r"xlsx\.header_row: must be 1 or more"),
-    ("dtks", 'file_glob: "DTKS_ART_*.csv"', 'file_glob: "../dukcapil/*.csv"',
-     r"file_glob: must be a plain file name pattern .*, not '\.\./dukcapil/\*\.csv'"),
-    ("dtks", 'file_glob: "DTKS_ART_*.csv"', 'file_glob: "/srv/landing/dtks/*.csv"',
-     r"file_glob: must be a plain file name pattern"),
-    ("dinsos_kaltim", 'extract: "^(.*),[^,]*$"', 'extract: "^.*,[^,]*$"',
-     r"columns\.tempat_lahir\.extract: '\^\.\*,\[\^,\]\*\$' has no group"),
-    ("dinsos_kaltim", 'extract: "^(.*),[^,]*$"', 'extract: "^(.*,[^,]*$"',
-     r"columns\.tempat_lahir\.extract: .* is not a regular expression"),
-    ("dtks", "csv: {delimiter", "csv: {delimter", r"csv\.delimter: unknown field; did you mean 'delimiter'\?"),
-    ("dtks", "snapshot: full", "snapshot: full\nshrink_tolerence: 0.1",
-     r"shrink_tolerence: unknown field; did you mean 'shrink_tolerance'\?"),
-], ids=["delimiter-two-chars", "delimiter-quote", "date-formats-string", "date-format-not-strftime",
-             "header-row-word", "header-row-zero", "glob-parent-folder", "glob-absolute", "regex-no-group",
-             "regex-broken", "typo-nested-key", "typo-top-key"])
+
+@pytest.mark.parametrize(
+    ("file", "old", "new", "expected"),
+    [
+        (
+            "dtks",
+            'delimiter: ";"',
+            'delimiter: ";;"',
+            r"csv\.delimiter: must be one character, not ';;'",
+        ),
+        (
+            "dtks",
+            'delimiter: ";"',
+            "delimiter: '\"'",
+            r"csv\.delimiter: must not be a quote or a line break",
+        ),
+        (
+            "dtks",
+            'date_formats: ["%d-%m-%Y"]',
+            'date_formats: "%d-%m-%Y"',
+            r"date_formats: must be a list, not '%d-%m-%Y'",
+        ),
+        (
+            "dtks",
+            'date_formats: ["%d-%m-%Y"]',
+            'date_formats: ["dd-mm-yyyy"]',
+            r"date_formats\[0\]: 'dd-mm-yyyy' is not a strftime date format",
+        ),
+        (
+            "dinsos_kaltim",
+            "header_row: 4",
+            'header_row: "one"',
+            r"xlsx\.header_row: must be a whole number, not 'one'",
+        ),
+        ("dinsos_kaltim", "header_row: 4", "header_row: 0", r"xlsx\.header_row: must be 1 or more"),
+        (
+            "dtks",
+            'file_glob: "DTKS_ART_*.csv"',
+            'file_glob: "../dukcapil/*.csv"',
+            r"file_glob: must be a plain file name pattern .*, not '\.\./dukcapil/\*\.csv'",
+        ),
+        (
+            "dtks",
+            'file_glob: "DTKS_ART_*.csv"',
+            'file_glob: "/srv/landing/dtks/*.csv"',
+            r"file_glob: must be a plain file name pattern",
+        ),
+        (
+            "dinsos_kaltim",
+            'extract: "^(.*),[^,]*$"',
+            'extract: "^.*,[^,]*$"',
+            r"columns\.tempat_lahir\.extract: '\^\.\*,\[\^,\]\*\$' has no group",
+        ),
+        (
+            "dinsos_kaltim",
+            'extract: "^(.*),[^,]*$"',
+            'extract: "^(.*,[^,]*$"',
+            r"columns\.tempat_lahir\.extract: .* is not a regular expression",
+        ),
+        (
+            "dtks",
+            "csv: {delimiter",
+            "csv: {delimter",
+            r"csv\.delimter: unknown field; did you mean 'delimiter'\?",
+        ),
+        (
+            "dtks",
+            "snapshot: full",
+            "snapshot: full\nshrink_tolerence: 0.1",
+            r"shrink_tolerence: unknown field; did you mean 'shrink_tolerance'\?",
+        ),
+    ],
+    ids=[
+        "delimiter-two-chars",
+        "delimiter-quote",
+        "date-formats-string",
+        "date-format-not-strftime",
+        "header-row-word",
+        "header-row-zero",
+        "glob-parent-folder",
+        "glob-absolute",
+        "regex-no-group",
+        "regex-broken",
+        "typo-nested-key",
+        "typo-top-key",
+    ],
+)
 def test_a_bad_source_value_is_refused_with_file_and_field(config, file, old, new, expected):
     edit(config / "sources" / f"{file}.yaml", old, new)
     refused(lambda: load_sources(config / "sources"), rf"sources/{file}\.yaml: {expected}")
@@ -81,7 +145,9 @@ def test_every_problem_of_every_source_file_is_listed_at_once(config):
     edit(config / "sources" / "dtks.yaml", 'delimiter: ";"', 'delimiter: ";;"')
     edit(config / "sources" / "dtks.yaml", 'date_formats: ["%d-%m-%Y"]', 'date_formats: "%d-%m-%Y"')
     edit(config / "sources" / "dinsos_kaltim.yaml", "header_row: 4", 'header_row: "one"')
-    edit(config / "sources" / "pbi_jk.yaml", "snapshot: full", "snapshot: full\nsnapshot: delta")  # a repeated key
+    edit(
+        config / "sources" / "pbi_jk.yaml", "snapshot: full", "snapshot: full\nsnapshot: delta"
+    )  # a repeated key
     with pytest.raises(RegistryError) as caught:
         load_sources(config / "sources")
     lines = str(caught.value).splitlines()
@@ -94,24 +160,58 @@ def test_every_problem_of_every_source_file_is_listed_at_once(config):
 
 def test_options_of_another_format_are_refused(config):
     edit(config / "sources" / "dtks.yaml", "csv: {", "xlsx: {header_row: 2}\ncsv: {")
-    refused(lambda: load_sources(config / "sources"), r"dtks\.yaml: \['xlsx'\] options given for a csv source")
+    refused(
+        lambda: load_sources(config / "sources"),
+        r"dtks\.yaml: \['xlsx'\] options given for a csv source",
+    )
 
 
 # --- config/linkage.yaml ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("old", "new", "expected"), [
-    ("kk_authority: [dukcapil, regsosek, dtks,", "kk_authority: [dukcapil, regsosek, dtsk,",
-     rf"family\.kk_authority\[2\]: no source named 'dtsk' \(sources: {SOURCES}\)"),
-    ("household_id_sources: [dtks]", "household_id_sources: [dkts]",
-     r"household\.household_id_sources\[0\]: no source named 'dkts'"),
-    ("address_sources: [dukcapil]", "address_sources: [dukcapil, dukcapil]",
-     r"household\.address_sources: lists \['dukcapil'\] more than once"),
-    ("address_sources: [dukcapil]", "address_sources: dukcapil", r"household\.address_sources: must be a list"),
-    ("predict_threshold: 0.5", "predict_threshold: 0.95",
-     r"person: predict_threshold \(0\.95\) must not exceed cluster_threshold \(0\.9\)"),
-    ("cluster_threshold: 0.9", "cluster_threshold: high", r"person\.cluster_threshold: must be a number, not 'high'"),
-], ids=["kk-authority-misspelt", "household-id-misspelt", "address-repeated", "address-string",
-        "thresholds-unordered", "threshold-word"])
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (
+            "kk_authority: [dukcapil, regsosek, dtks,",
+            "kk_authority: [dukcapil, regsosek, dtsk,",
+            rf"family\.kk_authority\[2\]: no source named 'dtsk' \(sources: {SOURCES}\)",
+        ),
+        (
+            "household_id_sources: [dtks]",
+            "household_id_sources: [dkts]",
+            r"household\.household_id_sources\[0\]: no source named 'dkts'",
+        ),
+        (
+            "address_sources: [dukcapil]",
+            "address_sources: [dukcapil, dukcapil]",
+            r"household\.address_sources: lists \['dukcapil'\] more than once",
+        ),
+        (
+            "address_sources: [dukcapil]",
+            "address_sources: dukcapil",
+            r"household\.address_sources: must be a list",
+        ),
+        (
+            "predict_threshold: 0.5",
+            "predict_threshold: 0.95",
+            r"person: predict_threshold \(0\.95\) must not exceed cluster_threshold \(0\.9\)",
+        ),
+        (
+            "cluster_threshold: 0.9",
+            "cluster_threshold: high",
+            r"person\.cluster_threshold: must be a number, not 'high'",
+        ),
+    ],
+    ids=[
+        "kk-authority-misspelt",
+        "household-id-misspelt",
+        "address-repeated",
+        "address-string",
+        "thresholds-unordered",
+        "threshold-word",
+    ],
+)
 def test_a_bad_linkage_value_is_refused_with_file_and_field(config, old, new, expected):
     edit(config / "linkage.yaml", old, new)
     refused(lambda: load_rules(config), rf"linkage\.yaml: {expected}")
@@ -121,37 +221,86 @@ def test_thresholds_are_read_when_used_from_the_configuration_in_force(config, m
     """No threshold is frozen at import: the linkage step reads the configuration folder in force."""
     edit(config / "linkage.yaml", "cluster_threshold: 0.9", "cluster_threshold: 0.95")
     monkeypatch.setenv("DTSEN_CONFIG_DIR", str(config))
-    assert (run.predict_threshold(), run.cluster_threshold(), run.uncorroborated_max()) == (0.5, 0.95, 0.9499)
+    assert (run.predict_threshold(), run.cluster_threshold(), run.uncorroborated_max()) == (
+        0.5,
+        0.95,
+        0.9499,
+    )
     other = shutil.copytree(config, config.parent / "other")
     edit(other / "linkage.yaml", "cluster_threshold: 0.95", "cluster_threshold: 1.5")
     monkeypatch.setenv("DTSEN_CONFIG_DIR", str(other))
-    refused(run.cluster_threshold, r"person\.cluster_threshold: must be a probability in \(0, 1\), not 1\.5")
+    refused(
+        run.cluster_threshold,
+        r"person\.cluster_threshold: must be a probability in \(0, 1\), not 1\.5",
+    )
 
 
 # --- config/expectations.yaml -------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("old", "new", "expected"), [
-    ("row_count_tolerance: 0.25 ", "row_count_tolerance: abc ",
-     r"settings\.row_count_tolerance: must be a number, not 'abc'"),
-    ("drift_tolerance: 0.05", "drift_tolerance: -0.05", r"settings\.drift_tolerance: must be a share in \[0, 1\]"),
-    ("desil_share_min: 0.08", "desil_share_min: 0.15",
-     r"marts\.dtsen_keluarga\.summaries\[0\]\.expectations\[1\]\.kwargs: min_value \(0\.15\) exceeds max_value "
-     r"\(0\.12\)"),
-    ("kwargs: {column: desil, min_value: 1, max_value: 10}", "kwargs: {column: desil, min_value: 10, max_value: 1}",
-     r"marts\.dtsen_keluarga\.expectations\[2\]\.kwargs: min_value \(10\) exceeds max_value \(1\)"),
-    ("dinsos_ntt: {nik_structure_mostly: 0.80}", "dinsos_nnt: {nik_structure_mostly: 0.80}",
-     r"source_settings\.dinsos_nnt: no source named 'dinsos_nnt'"),
-    ("dinsos_ntt: {nik_structure_mostly: 0.80}", "dinsos_ntt: {nik_structure_mostly: 80}",
-     r"source_settings\.dinsos_ntt\.nik_structure_mostly: must be a share in \[0, 1\], not 80"),
-    ('mostly: "$region_known_mostly"}}\n\nmarts', 'mostly: "$region_known_most"}}\n\nmarts',
-     r"staged_source\.expectations\[3\]\.kwargs\.mostly: no setting named 'region_known_most'"),
-    ("type: ExpectColumnValuesToBeUnique, kwargs: {column: kode_kab}",
-     "type: ExpectColumnValuesToBeUniq, kwargs: {column: kode_kab}",
-     r"marts\.dtsen_bpjs_tk_gap\.expectations\[0\]: type: 'ExpectColumnValuesToBeUniq' is not a Great Expectations"),
-    ("  dtsen_progres_pemutakhiran:", "  dtsen_progress:",
-     r"marts\.dtsen_progress: 'dtsen_progress' is not a published"),
-], ids=["tolerance-word", "tolerance-negative", "desil-shares-unordered", "min-above-max", "source-misspelt",
-        "override-not-share", "unknown-reference", "unknown-gx-type", "mart-not-published"])
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (
+            "row_count_tolerance: 0.25 ",
+            "row_count_tolerance: abc ",
+            r"settings\.row_count_tolerance: must be a number, not 'abc'",
+        ),
+        (
+            "drift_tolerance: 0.05",
+            "drift_tolerance: -0.05",
+            r"settings\.drift_tolerance: must be a share in \[0, 1\]",
+        ),
+        (
+            "desil_share_min: 0.08",
+            "desil_share_min: 0.15",
+            r"marts\.dtsen_keluarga\.summaries\[0\]\.expectations\[1\]\.kwargs: min_value \(0\.15\) exceeds max_value "
+            r"\(0\.12\)",
+        ),
+        (
+            "kwargs: {column: desil, min_value: 1, max_value: 10}",
+            "kwargs: {column: desil, min_value: 10, max_value: 1}",
+            r"marts\.dtsen_keluarga\.expectations\[2\]\.kwargs: min_value \(10\) exceeds max_value \(1\)",
+        ),
+        (
+            "dinsos_ntt: {nik_structure_mostly: 0.80}",
+            "dinsos_nnt: {nik_structure_mostly: 0.80}",
+            r"source_settings\.dinsos_nnt: no source named 'dinsos_nnt'",
+        ),
+        (
+            "dinsos_ntt: {nik_structure_mostly: 0.80}",
+            "dinsos_ntt: {nik_structure_mostly: 80}",
+            r"source_settings\.dinsos_ntt\.nik_structure_mostly: must be a share in \[0, 1\], not 80",
+        ),
+        (
+            'mostly: "$region_known_mostly"}}\n\nmarts',
+            'mostly: "$region_known_most"}}\n\nmarts',
+            r"staged_source\.expectations\[3\]\.kwargs\.mostly: no setting named 'region_known_most'",
+        ),
+        (
+            "type: ExpectColumnValuesToBeUnique, kwargs: {column: kode_kab}",
+            "type: ExpectColumnValuesToBeUniq, kwargs: {column: kode_kab}",
+            r"marts\.dtsen_bpjs_tk_gap\.expectations\[0\]: "
+            r"type: 'ExpectColumnValuesToBeUniq' is not a Great Expectations",
+        ),
+        (
+            "  dtsen_progres_pemutakhiran:",
+            "  dtsen_progress:",
+            r"marts\.dtsen_progress: 'dtsen_progress' is not a published",
+        ),
+    ],
+    ids=[
+        "tolerance-word",
+        "tolerance-negative",
+        "desil-shares-unordered",
+        "min-above-max",
+        "source-misspelt",
+        "override-not-share",
+        "unknown-reference",
+        "unknown-gx-type",
+        "mart-not-published",
+    ],
+)
 def test_a_bad_expectation_is_refused_with_file_and_field(config, old, new, expected):
     edit(config / "expectations.yaml", old, new)
     refused(lambda: load_expectations(config), rf"expectations\.yaml: {expected}")
@@ -159,22 +308,56 @@ def test_a_bad_expectation_is_refused_with_file_and_field(config, old, new, expe
 
 # --- config/publication.yaml and the privacy of the pseudonymised release ----------------------------
 
-@pytest.mark.parametrize(("old", "new", "expected"), [
-    ("dtsen_individu: [nama, tanggal_lahir]", "dtsen_individu: [tanggal_lahir]",
-     r"drop_columns\.dtsen_individu: identity column 'nama' of dtsen_individu is neither hashed nor dropped"),
-    ("dtsen_crosswalk: [source_record_id]", "dtsen_crosswalk: []",
-     r"drop_columns\.dtsen_crosswalk: identity column 'source_record_id' of dtsen_crosswalk"),
-    ("drop_columns:\n  dtsen_individu: [nama, tanggal_lahir]", "drop_columns: {}",
-     r"drop_columns\.dtsen_individu: identity column 'tanggal_lahir' of dtsen_individu"),
-    ("dtsen_individu: [nama, tanggal_lahir]", "dtsen_individu: [nama, tanggal_lahir, nik]",
-     r"drop_columns\.dtsen_individu\[2\]: 'nik' is also in hash_columns\.dtsen_individu"),
-    ("dtsen_keluarga: [no_kk]", "dtsen_keluarga: [no_kk, nokk]",
-     r"hash_columns\.dtsen_keluarga\[1\]: dtsen_keluarga has no column 'nokk'"),
-    ("dtsen_keluarga: [no_kk]", "dtsen_keluarga: [no_kk]\n  dtsen_famili: [no_kk]",
-     r"hash_columns\.dtsen_famili: 'dtsen_famili' is not a published table"),
-    ("drop_columns:", "drop_column:", r"drop_column: unknown field; did you mean 'drop_columns'\?"),
-], ids=["nama-not-dropped", "record-id-not-hashed", "nothing-dropped", "hashed-and-dropped", "no-such-column",
-        "not-published", "typo-key"])
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (
+            "dtsen_individu: [nama, tanggal_lahir]",
+            "dtsen_individu: [tanggal_lahir]",
+            r"drop_columns\.dtsen_individu: identity column 'nama' of dtsen_individu is neither hashed nor dropped",
+        ),
+        (
+            "dtsen_crosswalk: [source_record_id]",
+            "dtsen_crosswalk: []",
+            r"drop_columns\.dtsen_crosswalk: identity column 'source_record_id' of dtsen_crosswalk",
+        ),
+        (
+            "drop_columns:\n  dtsen_individu: [nama, tanggal_lahir]",
+            "drop_columns: {}",
+            r"drop_columns\.dtsen_individu: identity column 'tanggal_lahir' of dtsen_individu",
+        ),
+        (
+            "dtsen_individu: [nama, tanggal_lahir]",
+            "dtsen_individu: [nama, tanggal_lahir, nik]",
+            r"drop_columns\.dtsen_individu\[2\]: 'nik' is also in hash_columns\.dtsen_individu",
+        ),
+        (
+            "dtsen_keluarga: [no_kk]",
+            "dtsen_keluarga: [no_kk, nokk]",
+            r"hash_columns\.dtsen_keluarga\[1\]: dtsen_keluarga has no column 'nokk'",
+        ),
+        (
+            "dtsen_keluarga: [no_kk]",
+            "dtsen_keluarga: [no_kk]\n  dtsen_famili: [no_kk]",
+            r"hash_columns\.dtsen_famili: 'dtsen_famili' is not a published table",
+        ),
+        (
+            "drop_columns:",
+            "drop_column:",
+            r"drop_column: unknown field; did you mean 'drop_columns'\?",
+        ),
+    ],
+    ids=[
+        "nama-not-dropped",
+        "record-id-not-hashed",
+        "nothing-dropped",
+        "hashed-and-dropped",
+        "no-such-column",
+        "not-published",
+        "typo-key",
+    ],
+)
 def test_identity_columns_must_be_hashed_or_dropped(config, old, new, expected):
     edit(config / "publication.yaml", old, new)
     refused(lambda: publication.load_config(config), rf"publication\.yaml: {expected}")
@@ -184,27 +367,53 @@ def test_publishing_refuses_a_table_that_still_holds_an_identity_column(tmp_path
     """Second line of defence, on the real columns: a mart that gained `nama` is not published."""
     with warehouse.connect(tmp_path / "w.duckdb") as con:
         con.execute("create schema marts")
-        con.execute("create table marts.dtsen_rumah_tangga as select 'RT1' as dtsen_rt_id, 'Siti Aminah' as nama")
-        with pytest.raises(ValueError, match=r"refusing to publish dtsen_rumah_tangga \(marts\.dtsen_rumah_tangga\) "
-                                             r"pseudonymised: identity columns \['nama'\]") as caught:
+        con.execute(
+            "create table marts.dtsen_rumah_tangga as select 'RT1' as dtsen_rt_id, 'Siti Aminah' as nama"
+        )
+        with pytest.raises(
+            ValueError,
+            match=r"refusing to publish dtsen_rumah_tangga \(marts\.dtsen_rumah_tangga\) "
+            r"pseudonymised: identity columns \['nama'\]",
+        ) as caught:
             publication._pseudonymised_select("dtsen_rumah_tangga", "marts.dtsen_rumah_tangga", con)
         assert "Siti" not in str(caught.value)
         con.execute("alter table marts.dtsen_rumah_tangga drop column nama")
-        assert publication._pseudonymised_select("dtsen_rumah_tangga", "marts.dtsen_rumah_tangga", con) == \
-            "select dtsen_rt_id from marts.dtsen_rumah_tangga"
+        assert (
+            publication._pseudonymised_select("dtsen_rumah_tangga", "marts.dtsen_rumah_tangga", con)
+            == "select dtsen_rt_id from marts.dtsen_rumah_tangga"
+        )
 
 
 # --- generate/profile.yaml ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("old", "new", "expected"), [
-    ("female_head: 0.15", 'female_head: "0.15"', r"population\.female_head: must be a number, not '0\.15'"),
-    ("nik_typo: 0.04 ", "nik_typo: 0.94 ",
-     r"sources\.dtks\.noise: nik_typo \+ nik_invalid \+ nik_missing \+ nik_shared add up to 1\.06"),
-    ("    exit: 0.3 ", "    exit: 3 ", r"sources\.bpjs_tk\.exit: must be a share in \[0, 1\], not 3"),
-    ("  dinsos_ntt:\n", "  dinsos_nt:\n", r"sources\.dinsos_nt: no extract writer"),
-    ("families_per_village: 150", "families_per_vilage: 150",
-     r"population\.families_per_vilage: unknown field; did you mean 'families_per_village'\?"),
-], ids=["share-as-text", "nik-noise-over-one", "exit-over-one", "register-misspelt", "typo-key"])
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (
+            "female_head: 0.15",
+            'female_head: "0.15"',
+            r"population\.female_head: must be a number, not '0\.15'",
+        ),
+        (
+            "nik_typo: 0.04 ",
+            "nik_typo: 0.94 ",
+            r"sources\.dtks\.noise: nik_typo \+ nik_invalid \+ nik_missing \+ nik_shared add up to 1\.06",
+        ),
+        (
+            "    exit: 0.3 ",
+            "    exit: 3 ",
+            r"sources\.bpjs_tk\.exit: must be a share in \[0, 1\], not 3",
+        ),
+        ("  dinsos_ntt:\n", "  dinsos_nt:\n", r"sources\.dinsos_nt: no extract writer"),
+        (
+            "families_per_village: 150",
+            "families_per_vilage: 150",
+            r"population\.families_per_vilage: unknown field; did you mean 'families_per_village'\?",
+        ),
+    ],
+    ids=["share-as-text", "nik-noise-over-one", "exit-over-one", "register-misspelt", "typo-key"],
+)
 def test_a_bad_profile_value_is_refused_with_file_and_field(tmp_path, old, new, expected):
     profile = tmp_path / "profile.yaml"
     shutil.copy(PROFILE_PATH, profile)
@@ -212,15 +421,31 @@ def test_a_bad_profile_value_is_refused_with_file_and_field(tmp_path, old, new, 
     refused(lambda: load_profile(profile), rf"profile\.yaml: {expected}")
 
 
-@pytest.mark.parametrize(("old", "new", "expected"), [
-    ("name_order_flip: 0.06", "name_order_flip: 6", r"sources\.dtks\.noise\.name_order_flip: must be a share"),
-    ("dob_year_only: 0.03", "dob_year_only: 0.93",
-     r"sources\.dtks\.noise: dob_day_month_swap \+ dob_placeholder \+ dob_invalid \+ dob_year_only \+ "
-     r"dob_fixed_placeholder add up to 1\.012"),
-    ("mononym_java: 0.35", "mononym_jawa: 0.35",
-     r"population\.mononym_jawa: unknown field; did you mean 'mononym_java'"),
-], ids=["share-over-one", "dob-noise-over-one", "typo-key"])
-def test_a_bad_hard_profile_override_is_refused_with_its_file_and_field(tmp_path, old, new, expected):
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (
+            "name_order_flip: 0.06",
+            "name_order_flip: 6",
+            r"sources\.dtks\.noise\.name_order_flip: must be a share",
+        ),
+        (
+            "dob_year_only: 0.03",
+            "dob_year_only: 0.93",
+            r"sources\.dtks\.noise: dob_day_month_swap \+ dob_placeholder \+ dob_invalid \+ dob_year_only \+ "
+            r"dob_fixed_placeholder add up to 1\.012",
+        ),
+        (
+            "mononym_java: 0.35",
+            "mononym_jawa: 0.35",
+            r"population\.mononym_jawa: unknown field; did you mean 'mononym_java'",
+        ),
+    ],
+    ids=["share-over-one", "dob-noise-over-one", "typo-key"],
+)
+def test_a_bad_hard_profile_override_is_refused_with_its_file_and_field(
+    tmp_path, old, new, expected
+):
     """The hard profile's overrides are checked merged over the default: the message names them."""
     hard = tmp_path / "profile_hard.yaml"
     shutil.copy(PROFILES["hard"], hard)
@@ -229,6 +454,7 @@ def test_a_bad_hard_profile_override_is_refused_with_its_file_and_field(tmp_path
 
 
 # --- DTSEN_CONFIG_DIR and `dtsen check-config` ---------------------------------------------------------
+
 
 def test_a_copied_configuration_drives_the_registry_and_dbt_staging(config, monkeypatch):
     shutil.copy(config / "sources" / "dinsos_ntt.yaml", config / "sources" / "dinsos_jatim.yaml")
@@ -243,19 +469,30 @@ def test_a_copied_configuration_drives_the_registry_and_dbt_staging(config, monk
 def test_check_config_passes_the_shipped_configuration(cli_env):
     result = dtsen("check-config", env=cli_env)
     assert result.returncode == 0, result.stderr
-    assert re.match(r"configuration OK \(9 sources, linkage rules, publication rules, 20 quality suites, "
-                    r"generator profile \(8 registers\), hard profile\)", result.stdout), result.stdout
+    assert re.match(
+        r"configuration OK \(9 sources, linkage rules, publication rules, 20 quality suites, "
+        r"generator profile \(8 registers\), hard profile\)",
+        result.stdout,
+    ), result.stdout
 
 
 def test_check_config_lists_every_problem_of_every_file(config, cli_env):
     edit(config / "sources" / "dtks.yaml", 'delimiter: ";"', 'delimiter: ";;"')
     edit(config / "linkage.yaml", "regsosek, dtks,", "regsosek, dtsk,")
     edit(config / "expectations.yaml", "row_count_tolerance: 0.25 ", "row_count_tolerance: abc ")
-    edit(config / "publication.yaml", "dtsen_individu: [nama, tanggal_lahir]", "dtsen_individu: [tanggal_lahir]")
+    edit(
+        config / "publication.yaml",
+        "dtsen_individu: [nama, tanggal_lahir]",
+        "dtsen_individu: [tanggal_lahir]",
+    )
     result = dtsen("check-config", env={**cli_env, "DTSEN_CONFIG_DIR": str(config)})
     assert result.returncode == 1 and "configuration OK" not in result.stdout
     lines = [line.strip() for line in result.stderr.splitlines()]
     assert lines[0].startswith("dtsen check-config: 4 problem(s) in "), result.stderr
     assert {line.split(": ")[0].split("/config/")[-1] for line in lines[1:]} == {
-        "sources/dtks.yaml", "linkage.yaml", "expectations.yaml", "publication.yaml"}, result.stderr
+        "sources/dtks.yaml",
+        "linkage.yaml",
+        "expectations.yaml",
+        "publication.yaml",
+    }, result.stderr
     assert f"{config}/linkage.yaml: family.kk_authority[2]: no source named 'dtsk'" in result.stderr

@@ -26,15 +26,30 @@ PROBE = textwrap.dedent("""
 
 
 def test_loading_the_definitions_reads_each_configuration_file_at_most_once(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DTSEN_") and k != "DAGSTER_HOME"}
-    env.update(DTSEN_DATA_DIR=str(tmp_path / "data"), PYTHONDONTWRITEBYTECODE="1", PYTHONPATH=str(paths.PROJECT_ROOT))
-    done = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, timeout=300,
-                          cwd=tmp_path)
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("DTSEN_") and k != "DAGSTER_HOME"
+    }
+    env.update(
+        DTSEN_DATA_DIR=str(tmp_path / "data"),
+        PYTHONDONTWRITEBYTECODE="1",
+        PYTHONPATH=str(paths.PROJECT_ROOT),
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     config_dir = report["config_dir"]
-    reads = {os.path.relpath(path, config_dir): n for path, n in report["opened"].items()
-             if path.startswith(config_dir + os.sep) and path.endswith((".yaml", ".yml"))}
+    reads = {
+        os.path.relpath(path, config_dir): n
+        for path, n in report["opened"].items()
+        if path.startswith(config_dir + os.sep) and path.endswith((".yaml", ".yml"))
+    }
     # The definitions are built from the source registry and the quality suites: both were read,
     # so the count below is not vacuous.
     declared = {os.path.relpath(p, config_dir) for p in paths.config_dir().glob("sources/*.yaml")}

@@ -66,7 +66,12 @@ def _children(pid: int) -> list[str]:
         if proc.name.isdigit():
             try:
                 if (proc / "stat").read_text().rsplit(")", 1)[1].split()[1] == str(pid):
-                    out.append((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+                    out.append(
+                        (proc / "cmdline")
+                        .read_bytes()
+                        .replace(b"\0", b" ")
+                        .decode(errors="replace")
+                    )
             except (OSError, IndexError):
                 continue
     return out
@@ -77,8 +82,13 @@ class _Run:
 
     def __init__(self, env: dict):
         self.lines: list[str] = []
-        self.proc = subprocess.Popen([str(BIN / "dtsen"), "run", "--month", MONTH], env=env,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [str(BIN / "dtsen"), "run", "--month", MONTH],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
 
@@ -89,8 +99,12 @@ class _Run:
     def wait_for(self, text: str, timeout: float = RUN_TIMEOUT) -> None:
         deadline = time.monotonic() + timeout
         while not any(text in line for line in self.lines):
-            assert self.proc.poll() is None, f"run ended before {text!r}:\n" + "\n".join(self.lines[-30:])
-            assert time.monotonic() < deadline, f"no {text!r} within {timeout}s:\n" + "\n".join(self.lines[-30:])
+            assert self.proc.poll() is None, f"run ended before {text!r}:\n" + "\n".join(
+                self.lines[-30:]
+            )
+            assert time.monotonic() < deadline, f"no {text!r} within {timeout}s:\n" + "\n".join(
+                self.lines[-30:]
+            )
             time.sleep(0.1)
 
     def output(self) -> str:
@@ -100,20 +114,29 @@ class _Run:
 
 def _release_rows(release: Path) -> dict[str, list[tuple]]:
     with duckdb.connect(str(release / publication.RELEASE_DB), read_only=True) as con:
-        tables = [r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()]
-        return {t: con.execute(f"select * from {t} order by all").fetchall() for t in sorted(tables)}
+        tables = [
+            r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()
+        ]
+        return {
+            t: con.execute(f"select * from {t} order by all").fetchall() for t in sorted(tables)
+        }
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(1500)  # six runs of a month, five of them killed part-way
-def test_a_run_killed_at_any_stage_recovers_on_the_next_run(first_month_run, data_root, cli_env, tmp_path):
+def test_a_run_killed_at_any_stage_recovers_on_the_next_run(
+    first_month_run, data_root, cli_env, tmp_path
+):
     root = tmp_path / "killed"
     for month_dir in (data_root / "landing").glob(f"*/{MONTH}"):
         shutil.copytree(month_dir, root / "landing" / month_dir.parent.name / MONTH)
     marker = f"DTSEN_DATA_DIR={root}"
-    env = {**cli_env, "DTSEN_DATA_DIR": str(root),
-           # the clean run's salt, so the two releases' hashes can be compared
-           "DTSEN_PSEUDONYM_SALT": (data_root / "secrets" / "pseudonym_salt").read_text().strip()}
+    env = {
+        **cli_env,
+        "DTSEN_DATA_DIR": str(root),
+        # the clean run's salt, so the two releases' hashes can be compared
+        "DTSEN_PSEUDONYM_SALT": (data_root / "secrets" / "pseudonym_salt").read_text().strip(),
+    }
 
     previous, orphans = None, []
     for stage, started in STAGES:
@@ -121,7 +144,9 @@ def test_a_run_killed_at_any_stage_recovers_on_the_next_run(first_month_run, dat
         run.wait_for(started)  # so this run got past the stage where the previous one died
         if stage == "dbt":  # kill while dbt works, so its process outlives the run (PPID 1)
             deadline = time.monotonic() + 60
-            while not any("dbt" in c for c in _children(run.proc.pid)) and time.monotonic() < deadline:
+            while (
+                not any("dbt" in c for c in _children(run.proc.pid)) and time.monotonic() < deadline
+            ):
                 time.sleep(0.2)
             assert any("dbt" in c for c in _children(run.proc.pid)), "dbt never started"
             time.sleep(2)
@@ -129,18 +154,30 @@ def test_a_run_killed_at_any_stage_recovers_on_the_next_run(first_month_run, dat
         run.proc.wait(timeout=30)
         out = run.output()
         if previous is not None:  # the run after a kill cleaned up and said so
-            assert "recovered: marked run" in out and "FAILURE: its process had died" in out, (stage, out)
-        if previous == "dbt":  # ... and no process the dbt-stage victim left (dbt, log tails) outlived it
+            assert "recovered: marked run" in out and "FAILURE: its process had died" in out, (
+                stage,
+                out,
+            )
+        if (
+            previous == "dbt"
+        ):  # ... and no process the dbt-stage victim left (dbt, log tails) outlived it
             assert not [pid for pid in orphans if _alive(pid)], out
         if stage == "dbt":
             orphans = _processes_with(marker)
             assert orphans, "the killed run's children (dbt) should outlive it"
         previous = stage
 
-    final = subprocess.run([str(BIN / "dtsen"), "run", "--month", MONTH], env=env, capture_output=True,
-                           text=True, timeout=RUN_TIMEOUT)
+    final = subprocess.run(
+        [str(BIN / "dtsen"), "run", "--month", MONTH],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+    )
     assert final.returncode == 0, final.stderr
-    assert "recovered: marked run" in final.stderr and "FAILURE: its process had died" in final.stderr
+    assert (
+        "recovered: marked run" in final.stderr and "FAILURE: its process had died" in final.stderr
+    )
     assert not _processes_with(marker), "a process of the killed runs is still running"
     # Nothing half-written is left, and the release is exactly a clean run's.
     publish = root / "publish"

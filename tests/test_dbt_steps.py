@@ -22,7 +22,10 @@ import textwrap
 
 import pytest
 from dagster import AssetKey, DagsterEventType, DagsterInstance
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
 
 from dtsen_pipeline import paths
 
@@ -54,8 +57,12 @@ def ui_workspace(tmp_path_factory):
         mp.delenv("DAGSTER_HOME", raising=False)
         paths.ensure_dirs()
         paths.export_env()
-        with DagsterInstance.get() as instance, WorkspaceProcessContext(
-                instance, WorkspaceFileTarget(paths=[str(paths.PROJECT_ROOT / "workspace.yaml")])) as process:
+        with (
+            DagsterInstance.get() as instance,
+            WorkspaceProcessContext(
+                instance, WorkspaceFileTarget(paths=[str(paths.PROJECT_ROOT / "workspace.yaml")])
+            ) as process,
+        ):
             yield instance, process
 
 
@@ -64,7 +71,9 @@ def _backfill_runs(instance, process, params: dict) -> list:
     from dagster._daemon.backfill import execute_backfill_iteration
     from dagster_graphql.test.utils import execute_dagster_graphql
 
-    result = execute_dagster_graphql(process.create_request_context(), LAUNCH, variables={"params": params})
+    result = execute_dagster_graphql(
+        process.create_request_context(), LAUNCH, variables={"params": params}
+    )
     launched = result.data["launchPartitionBackfill"]
     assert launched["__typename"] == "LaunchBackfillSuccess", launched
     backfill_id = launched["backfillId"]
@@ -80,8 +89,9 @@ def _month(run) -> str:
     tags = run.tags
     if "dagster/partition" in tags:
         return tags["dagster/partition"]
-    assert tags[ASSET_PARTITION_RANGE_START_TAG] == tags[ASSET_PARTITION_RANGE_END_TAG], \
+    assert tags[ASSET_PARTITION_RANGE_START_TAG] == tags[ASSET_PARTITION_RANGE_END_TAG], (
         f"run {run.run_id} covers {tags[ASSET_PARTITION_RANGE_START_TAG]}..{tags[ASSET_PARTITION_RANGE_END_TAG]}"
+    )
     return tags[ASSET_PARTITION_RANGE_START_TAG]
 
 
@@ -92,12 +102,22 @@ def test_every_partitioned_asset_has_one_backfill_policy(ui_workspace):
     from dagster_graphql.test.utils import execute_dagster_graphql
 
     _, process = ui_workspace
-    nodes = execute_dagster_graphql(process.create_request_context(), ASSET_NODES).data["assetNodes"]
+    nodes = execute_dagster_graphql(process.create_request_context(), ASSET_NODES).data[
+        "assetNodes"
+    ]
     partitioned = [n for n in nodes if n["isMaterializable"] and n["isPartitioned"]]
     assert len(partitioned) > 40
-    assert {"raw", "staging", "linkage", "marts", "quality", "publish"} <= {n["groupName"] for n in partitioned}
-    varying = {"/".join(n["assetKey"]["path"]): n["backfillPolicy"] for n in partitioned if n["backfillPolicy"]}
-    assert not varying, f"assets with their own backfill policy (the UI warns of varying policies): {varying}"
+    assert {"raw", "staging", "linkage", "marts", "quality", "publish"} <= {
+        n["groupName"] for n in partitioned
+    }
+    varying = {
+        "/".join(n["assetKey"]["path"]): n["backfillPolicy"]
+        for n in partitioned
+        if n["backfillPolicy"]
+    }
+    assert not varying, (
+        f"assets with their own backfill policy (the UI warns of varying policies): {varying}"
+    )
 
 
 @pytest.mark.slow  # make test-slow: loads the workspace as the UI does
@@ -105,24 +125,40 @@ def test_backfills_from_the_graph_a_group_and_the_job_run_one_month_per_run_in_o
     instance, process = ui_workspace
     from dagster_graphql.test.utils import execute_dagster_graphql
 
-    nodes = execute_dagster_graphql(process.create_request_context(), ASSET_NODES).data["assetNodes"]
+    nodes = execute_dagster_graphql(process.create_request_context(), ASSET_NODES).data[
+        "assetNodes"
+    ]
     everything = [n["assetKey"] for n in nodes if n["isMaterializable"] and n["isPartitioned"]]
     marts = [n["assetKey"] for n in nodes if n["isMaterializable"] and n["groupName"] == "marts"]
     location = process.create_request_context().code_location_names[0]
     launches = {
-        "asset graph": {"assetSelection": everything, "partitionNames": MONTHS, "fromFailure": False},
+        "asset graph": {
+            "assetSelection": everything,
+            "partitionNames": MONTHS,
+            "fromFailure": False,
+        },
         "group marts": {"assetSelection": marts, "partitionNames": MONTHS, "fromFailure": False},
-        "Job -> Partitions": {"partitionNames": MONTHS, "fromFailure": False, "selector": {
-            "partitionSetName": "monthly_refresh_job_partition_set",
-            "repositorySelector": {"repositoryLocationName": location, "repositoryName": "__repository__"}}},
+        "Job -> Partitions": {
+            "partitionNames": MONTHS,
+            "fromFailure": False,
+            "selector": {
+                "partitionSetName": "monthly_refresh_job_partition_set",
+                "repositorySelector": {
+                    "repositoryLocationName": location,
+                    "repositoryName": "__repository__",
+                },
+            },
+        },
     }
     for how, params in launches.items():
         runs = _backfill_runs(instance, process, params)
         assert [_month(r) for r in runs] == MONTHS, f"{how}: runs {[dict(r.tags) for r in runs]}"
         wanted = {AssetKey(k["path"]) for k in params.get("assetSelection", everything)}
         for run in runs:
-            assert set(run.asset_selection or wanted) == wanted, \
-                f"{how}: the {_month(run)} run misses {sorted(k.to_user_string() for k in wanted - run.asset_selection)}"
+            assert set(run.asset_selection or wanted) == wanted, (
+                f"{how}: the {_month(run)} run misses "
+                f"{sorted(k.to_user_string() for k in wanted - run.asset_selection)}"
+            )
 
 
 # --- dbt steps on the session's generated world ------------------------------------------------
@@ -133,15 +169,21 @@ def _run_dbt_step(layer: str, first: str, last: str):
     from dtsen_pipeline.definitions import defs
 
     graph = defs.resolve_asset_graph()
-    [assets_def] = {graph.get(k).assets_def for k in graph.get_all_asset_keys()
-                    if graph.get(k).is_materializable and graph.get(k).assets_def.node_def.name == layer}
+    [assets_def] = {
+        graph.get(k).assets_def
+        for k in graph.get_all_asset_keys()
+        if graph.get(k).is_materializable and graph.get(k).assets_def.node_def.name == layer
+    }
     keys = list(assets_def.keys)
     job = defs.get_implicit_global_asset_job_def().get_subset(  # dbt's own tests, not the GX suites
-        asset_selection=set(keys), asset_check_selection=set(assets_def.check_keys))
+        asset_selection=set(keys), asset_check_selection=set(assets_def.check_keys)
+    )
     with DagsterInstance.get() as instance:
         return job.execute_in_process(
-            instance=instance, raise_on_error=False,
-            tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}), keys
+            instance=instance,
+            raise_on_error=False,
+            tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last},
+        ), keys
 
 
 @pytest.fixture(scope="module")
@@ -154,11 +196,19 @@ def dbt_steps(first_month_run, data_root):
         from dtsen_pipeline.defs.dbt.project import prepare
 
         prepare()  # as `dtsen run` does before it runs: the project parsed for this data root
-        steps = {"dbt_staging": _run_dbt_step("dbt_staging", "2025-02", "2025-02"),
-                 "dbt_marts": _run_dbt_step("dbt_marts", "2025-01", "2025-01")}
+        steps = {
+            "dbt_staging": _run_dbt_step("dbt_staging", "2025-02", "2025-02"),
+            "dbt_marts": _run_dbt_step("dbt_marts", "2025-01", "2025-01"),
+        }
         with DagsterInstance.get() as instance:  # when each event was logged
-            times = {layer: [(r.dagster_event.event_type, r.timestamp) for r in instance.all_logs(result.run_id)
-                             if r.dagster_event is not None] for layer, (result, _) in steps.items()}
+            times = {
+                layer: [
+                    (r.dagster_event.event_type, r.timestamp)
+                    for r in instance.all_logs(result.run_id)
+                    if r.dagster_event is not None
+                ]
+                for layer, (result, _) in steps.items()
+            }
         yield {layer: (*step, times[layer]) for layer, step in steps.items()}
 
 
@@ -170,24 +220,37 @@ def test_a_one_month_range_run_builds_with_column_types_and_row_counts(dbt_steps
             mat = event.event_specific_data.materialization
             materialised[mat.asset_key] = mat.metadata
         missing = set(keys) - set(materialised)
-        assert not missing, f"{layer} did not materialise {sorted(k.to_user_string() for k in missing)}"
+        assert not missing, (
+            f"{layer} did not materialise {sorted(k.to_user_string() for k in missing)}"
+        )
     manifest = json.loads((paths.DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
-    materialized = {AssetKey(n["name"]): n["config"]["materialized"] for n in manifest["nodes"].values()
-                    if n["resource_type"] in ("model", "seed")}
+    materialized = {
+        AssetKey(n["name"]): n["config"]["materialized"]
+        for n in manifest["nodes"].values()
+        if n["resource_type"] in ("model", "seed")
+    }
     for key, metadata in materialised.items():
         schema = metadata.get("dagster/column_schema")
         assert schema is not None, f"{key.to_user_string()} has no column schema"
         columns = schema.value.columns
-        assert columns and all(c.type and c.type != "?" for c in columns), f"{key.to_user_string()}: {columns}"
+        assert columns and all(c.type and c.type != "?" for c in columns), (
+            f"{key.to_user_string()}: {columns}"
+        )
         if materialized[key] in ("table", "incremental", "seed"):
-            assert metadata["dagster/row_count"].value >= 0, key.to_user_string()  # a small world can leave one empty
+            assert metadata["dagster/row_count"].value >= 0, (
+                key.to_user_string()
+            )  # a small world can leave one empty
         else:
-            assert "dagster/row_count" not in metadata, f"{key.to_user_string()}: a view is not counted"
+            assert "dagster/row_count" not in metadata, (
+                f"{key.to_user_string()}: a view is not counted"
+            )
     individu = materialised[AssetKey("dtsen_individu")]
     assert individu["dagster/row_count"].value > 100
     types = {c.name: c.type for c in individu["dagster/column_schema"].value.columns}
     assert types["extract_month"] == "VARCHAR" and types["umur"] in ("BIGINT", "INTEGER"), types
-    assert any(c.description for c in individu["dagster/column_schema"].value.columns)  # from dtsen_individu.yml
+    assert any(
+        c.description for c in individu["dagster/column_schema"].value.columns
+    )  # from dtsen_individu.yml
 
 
 def test_dbt_events_reach_dagster_while_dbt_runs(dbt_steps):
@@ -198,7 +261,9 @@ def test_dbt_events_reach_dagster_while_dbt_runs(dbt_steps):
         times.setdefault(event_type, []).append(timestamp)
     start, end = times[DagsterEventType.STEP_START][0], times[DagsterEventType.STEP_SUCCESS][0]
     first = min(times[DagsterEventType.ASSET_MATERIALIZATION])
-    assert end - first > 0.3 * (end - start), f"step {end - start:.1f}s, first materialisation {end - first:.1f}s before its end"
+    assert end - first > 0.3 * (end - start), (
+        f"step {end - start:.1f}s, first materialisation {end - first:.1f}s before its end"
+    )
 
 
 def test_the_month_reaches_dbt_without_a_reparse(dbt_steps):
@@ -206,7 +271,9 @@ def test_the_month_reaches_dbt_without_a_reparse(dbt_steps):
     for layer, (result, _, _) in dbt_steps.items():
         [log] = (paths.DBT_PROJECT_DIR / "target").glob(f"{layer}-{result.run_id[:7]}-*/dbt.log")
         text = log.read_text(encoding="utf-8", errors="replace")
-        assert "Unable to do partial parsing" not in text, f"{layer}: dbt re-parsed the project ({log})"
+        assert "Unable to do partial parsing" not in text, (
+            f"{layer}: dbt re-parsed the project ({log})"
+        )
         assert "Partial parsing enabled" in text, f"{layer}: no partial parse in {log}"
 
 
@@ -218,7 +285,9 @@ def test_a_run_over_two_months_is_refused_clearly(first_month_run, data_root, mo
     assert not result.success
     [failure] = [e for e in result.all_events if e.event_type == DagsterEventType.STEP_FAILURE]
     message = failure.event_specific_data.error.message
-    assert "one month per run" in message and "2025-01..2025-02" in message and "backfill" in message, message
+    assert (
+        "one month per run" in message and "2025-01..2025-02" in message and "backfill" in message
+    ), message
 
 
 def test_importing_the_definitions_writes_no_file_and_runs_no_subprocess(tmp_path):
@@ -244,11 +313,24 @@ def test_importing_the_definitions_writes_no_file_and_runs_no_subprocess(tmp_pat
     before = manifest.stat()
     os.utime(manifest, (before.st_atime, before.st_mtime - 10 * 365 * 86400))
     try:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DTSEN_") and k != "DAGSTER_HOME"}
-        env.update(DTSEN_DATA_DIR=str(tmp_path / "data"), PYTHONDONTWRITEBYTECODE="1",
-                   PYTHONPATH=str(paths.PROJECT_ROOT))
-        done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=300,
-                              cwd=tmp_path)
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("DTSEN_") and k != "DAGSTER_HOME"
+        }
+        env.update(
+            DTSEN_DATA_DIR=str(tmp_path / "data"),
+            PYTHONDONTWRITEBYTECODE="1",
+            PYTHONPATH=str(paths.PROJECT_ROOT),
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", probe],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=tmp_path,
+        )
     finally:
         os.utime(manifest, (before.st_atime, before.st_mtime))
     assert done.returncode == 0, done.stderr[-3000:]
@@ -257,17 +339,34 @@ def test_importing_the_definitions_writes_no_file_and_runs_no_subprocess(tmp_pat
 
 
 def test_a_missing_manifest_is_reported_with_the_fix(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DTSEN_") and k != "DAGSTER_HOME"}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("DTSEN_") and k != "DAGSTER_HOME"
+    }
     # A checkout without a manifest: the dbt project copied, without target/.
     import shutil
 
     project = tmp_path / "checkout"
-    shutil.copytree(paths.PROJECT_ROOT / "dtsen_pipeline", project / "dtsen_pipeline",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(paths.DBT_PROJECT_DIR, project / "dbt_project", ignore=shutil.ignore_patterns("target", "logs"))
-    env.update(PYTHONPATH=str(project), PYTHONDONTWRITEBYTECODE="1", DTSEN_DATA_DIR=str(tmp_path / "data"))
-    done = subprocess.run([sys.executable, "-c", "import dtsen_pipeline.definitions"], env=env, capture_output=True,
-                          text=True, timeout=300, cwd=tmp_path)
+    shutil.copytree(
+        paths.PROJECT_ROOT / "dtsen_pipeline",
+        project / "dtsen_pipeline",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    shutil.copytree(
+        paths.DBT_PROJECT_DIR,
+        project / "dbt_project",
+        ignore=shutil.ignore_patterns("target", "logs"),
+    )
+    env.update(
+        PYTHONPATH=str(project), PYTHONDONTWRITEBYTECODE="1", DTSEN_DATA_DIR=str(tmp_path / "data")
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", "import dtsen_pipeline.definitions"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert done.returncode != 0
     assert "make setup" in done.stderr and "manifest" in done.stderr, done.stderr[-2000:]
     assert not (project / "dbt_project" / "target").exists()

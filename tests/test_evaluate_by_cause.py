@@ -9,19 +9,21 @@ RECORDS = [
     ("r1", "c1", 1, 10, 100, ""),
     ("r2", "c1", 1, 10, 100, "name_order_flip"),
     ("r3", "c2", 1, 10, 100, "dob_year_only,name_order_flip"),
-    ("r4", "c1", 2, 10, 100, ""),                  # merged with person 1: same family
+    ("r4", "c1", 2, 10, 100, ""),  # merged with person 1: same family
     ("r5", "c3", 2, 10, 100, "name_typo"),
     ("r6", "c4", 3, 20, 200, ""),
     ("r7", "c4", 3, 20, 200, "name_typo,kabupaten_only"),
-    ("r8", "c4", 4, 30, 200, ""),                  # merged with person 3: another family, same household
+    ("r8", "c4", 4, 30, 200, ""),  # merged with person 3: another family, same household
 ]
 
 
 def scored():
     con = warehouse.scratch()  # in memory (its spill folder under the test's data root)
     try:
-        con.execute("create temp table evaluated (record_key varchar, dtsen_id varchar, person_id bigint, "
-                    "family_id bigint, household_id bigint, errors varchar, nik_valid boolean)")
+        con.execute(
+            "create temp table evaluated (record_key varchar, dtsen_id varchar, person_id bigint, "
+            "family_id bigint, household_id bigint, errors varchar, nik_valid boolean)"
+        )
         con.executemany("insert into evaluated values (?, ?, ?, ?, ?, ?, true)", RECORDS)
         return _scores(con, "dtsen_id")
     finally:
@@ -31,9 +33,19 @@ def scored():
 def test_recall_per_error_kind_counts_pairs_involving_a_record_with_that_kind(in_data_root):
     kinds = scored()["recall_by_error_kind"]
     # Person 1 has 3 records, 2 flipped: pairs r1r2, r1r3, r2r3 involve one; only r1r2 is linked.
-    assert kinds["name_order_flip"] == {"records": 2, "true_pairs": 3, "linked_pairs": 1, "recall": 0.33333}
+    assert kinds["name_order_flip"] == {
+        "records": 2,
+        "true_pairs": 3,
+        "linked_pairs": 1,
+        "recall": 0.33333,
+    }
     # r3 (year only) is alone in its cluster: its two true pairs are both missed.
-    assert kinds["dob_year_only"] == {"records": 1, "true_pairs": 2, "linked_pairs": 0, "recall": 0.0}
+    assert kinds["dob_year_only"] == {
+        "records": 1,
+        "true_pairs": 2,
+        "linked_pairs": 0,
+        "recall": 0.0,
+    }
     # r5 missed (person 2), r7 linked (person 3).
     assert kinds["name_typo"] == {"records": 2, "true_pairs": 2, "linked_pairs": 1, "recall": 0.5}
     assert kinds["kabupaten_only"]["recall"] == 1.0

@@ -32,8 +32,17 @@ def read_csv(path: Path, sep: str = ",", encoding: str = "utf-8") -> pd.DataFram
 def test_every_source_writes_its_own_layout(world):
     root, written = world
     w = written[MONTHS[0]]
-    assert set(w.files) == {"dukcapil", "dtks", "regsosek", "p3ke", "pbi_jk", "bpjs_tk", "phk",
-                            "dinsos_kaltim", "dinsos_ntt"}
+    assert set(w.files) == {
+        "dukcapil",
+        "dtks",
+        "regsosek",
+        "p3ke",
+        "pbi_jk",
+        "bpjs_tk",
+        "phk",
+        "dinsos_kaltim",
+        "dinsos_ntt",
+    }
     assert [p.suffix for p in w.files["dtks"]] == [".csv", ".csv"]  # members and households
     assert w.files["regsosek"][0].suffix == ".parquet"
     assert w.files["p3ke"][0].suffix == ".xlsx" and w.files["dinsos_kaltim"][0].suffix == ".xlsx"
@@ -45,8 +54,9 @@ def test_every_source_writes_its_own_layout(world):
     ntt = w.files["dinsos_ntt"][0].read_bytes()
     with pytest.raises(UnicodeDecodeError):  # latin-1 accents break a UTF-8 reader
         ntt.decode("utf-8") if b"\xe9" in ntt else b"\xff".decode("utf-8")
-    members = duckdb.execute("select sum(len(anggota)) from read_parquet(?)", [str(w.files["regsosek"][0])]
-                             ).fetchall()[0][0]
+    members = duckdb.execute(
+        "select sum(len(anggota)) from read_parquet(?)", [str(w.files["regsosek"][0])]
+    ).fetchall()[0][0]
     assert members == w.records["regsosek"]
 
 
@@ -122,7 +132,9 @@ def test_noise_shows_in_the_files(world):
     assert broken >= (dtks_noise["noise_nik"] == "nik_invalid").sum() > 0
     # The same NIK on different people (a head's NIK recorded for a member).
     records = truth(root, MONTHS[0], "records")
-    on_file = dtks.merge(records[records["source"] == "dtks"], left_on="IDARTBDT", right_on="source_record_id")
+    on_file = dtks.merge(
+        records[records["source"] == "dtks"], left_on="IDARTBDT", right_on="source_record_id"
+    )
     shared = on_file[on_file["NIK"] != ""].groupby("NIK")["person_id"].nunique()
     assert (shared > 1).any()
 
@@ -134,11 +146,18 @@ def test_each_source_covers_whom_it_covers(world):
     desil = records.groupby("source")["desil"]
     assert (records.loc[records["source"] == "dtks", "desil"] <= 4).mean() > 0.75
     assert (records.loc[records["source"] == "pbi_jk", "desil"] <= 5).mean() > 0.7
-    assert (records.loc[records["source"] == "pbi_jk", "desil"] >= 8).any(), "inclusion errors exist"
+    assert (records.loc[records["source"] == "pbi_jk", "desil"] >= 8).any(), (
+        "inclusion errors exist"
+    )
     assert desil.size()["dukcapil"] >= persons["alive"].sum()
     assert 0 < desil.size()["phk"] < 0.02 * len(persons)
     kaltim = records[records["source"] == "dinsos_kaltim"].merge(persons, on="person_id")
-    assert kaltim["kode_desa_y" if "kode_desa_y" in kaltim else "kode_desa"].str.startswith("64").mean() > 0.95
+    assert (
+        kaltim["kode_desa_y" if "kode_desa_y" in kaltim else "kode_desa"]
+        .str.startswith("64")
+        .mean()
+        > 0.95
+    )
 
 
 def test_monthly_change_is_consistent(world):

@@ -23,11 +23,36 @@ BIN = Path(sys.executable).parent
 DEFAULT_WORLD = "997407e2bf069699b0f7a33ee65273bdfd479acccbe7a3e600d94ed89f906429"
 TRUTH_BEFORE = {
     "records": ["source", "source_record_id", "person_id", "family_id", "household_id", "desil"],
-    "register_noise": ["rec_no", "person_id", "active", "duplicate", "noise_nik", "noise_nama",
-                       "noise_tanggal_lahir", "noise_jenis_kelamin", "source"],
-    "persons": ["person_id", "family_id", "household_id", "hub", "nik", "female", "tanggal_lahir", "alive",
-                "tanggal_meninggal", "kode_desa", "desil", "pekerjaan", "born_this_month", "died_this_month",
-                "laid_off_this_month", "married_this_month", "moved_this_month"],
+    "register_noise": [
+        "rec_no",
+        "person_id",
+        "active",
+        "duplicate",
+        "noise_nik",
+        "noise_nama",
+        "noise_tanggal_lahir",
+        "noise_jenis_kelamin",
+        "source",
+    ],
+    "persons": [
+        "person_id",
+        "family_id",
+        "household_id",
+        "hub",
+        "nik",
+        "female",
+        "tanggal_lahir",
+        "alive",
+        "tanggal_meninggal",
+        "kode_desa",
+        "desil",
+        "pekerjaan",
+        "born_this_month",
+        "died_this_month",
+        "laid_off_this_month",
+        "married_this_month",
+        "moved_this_month",
+    ],
 }
 
 
@@ -40,8 +65,11 @@ def world_digest(root: Path) -> str:
     for p in sorted((root / "truth").rglob("*.parquet")):
         df = pd.read_parquet(p)
         h.update(str(p.relative_to(root)).encode())
-        h.update(pd.util.hash_pandas_object(df[TRUTH_BEFORE.get(p.stem, list(df.columns))], index=False)
-                 .to_numpy().tobytes())
+        h.update(
+            pd.util.hash_pandas_object(df[TRUTH_BEFORE.get(p.stem, list(df.columns))], index=False)
+            .to_numpy()
+            .tobytes()
+        )
     return h.hexdigest()
 
 
@@ -52,9 +80,17 @@ def test_default_world_is_unchanged_and_its_truth_lists_each_records_errors(tmp_
     # The per-record list holds every per-field flag, and nothing of the harder world.
     for col in ("noise_nik", "noise_nama", "noise_tanggal_lahir", "noise_jenis_kelamin"):
         flagged = noise[noise[col] != ""]
-        assert len(flagged) and all(k in e.split(",") for k, e in zip(flagged[col], flagged["errors"]))
+        assert len(flagged) and all(
+            k in e.split(",") for k, e in zip(flagged[col], flagged["errors"])
+        )
     kinds = set(noise["errors"].str.split(",").explode())
-    assert not kinds & {"name_order_flip", "name_short_form", "name_typo", "name_old_spelling", "dob_year_only"}
+    assert not kinds & {
+        "name_order_flip",
+        "name_short_form",
+        "name_typo",
+        "name_old_spelling",
+        "dob_year_only",
+    }
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +100,9 @@ def hard(tmp_path_factory):
     truth = root / "truth" / MONTH
     persons = pd.read_parquet(truth / "persons.parquet").set_index("person_id")
     noise = pd.read_parquet(truth / "register_noise.parquet")
-    noise = noise[~noise["duplicate"]].merge(persons, left_on="person_id", right_index=True, suffixes=("", "_person"))
+    noise = noise[~noise["duplicate"]].merge(
+        persons, left_on="person_id", right_index=True, suffixes=("", "_person")
+    )
     noise["kinds"] = noise["errors"].str.split(",")
     return root, written, persons, noise, pd.read_parquet(truth / "records.parquet")
 
@@ -77,7 +115,9 @@ def close(observed: pd.Series, rate: float, what: str) -> None:
     n = len(observed)
     assert n >= 150, f"{what}: too few records ({n}) to measure a rate"
     tolerance = 4 * np.sqrt(rate * (1 - rate) / n) + 0.01
-    assert abs(observed.mean() - rate) <= tolerance, f"{what}: {observed.mean():.4f} vs {rate} (n={n})"
+    assert abs(observed.mean() - rate) <= tolerance, (
+        f"{what}: {observed.mean():.4f} vs {rate} (n={n})"
+    )
 
 
 @pytest.mark.parametrize("source", ["dtks", "pbi_jk", "regsosek"])
@@ -86,21 +126,28 @@ def test_each_kind_at_its_declared_rate(hard, source):
     rates = profile("hard")["sources"][source]["noise"]
     recs = noise[noise["source"] == source]
     named = recs[recs["noise_nama"] != "name_blank"]
-    eligible = {"name_old_spelling": named["nama"].map(names.can_respell),
-                "name_short_form": named["nama"].map(bool),
-                "name_order_flip": named["nama"].map(names.can_flip),
-                "name_typo": named["nama"].map(names.can_slip)}
+    eligible = {
+        "name_old_spelling": named["nama"].map(names.can_respell),
+        "name_short_form": named["nama"].map(bool),
+        "name_order_flip": named["nama"].map(names.can_flip),
+        "name_typo": named["nama"].map(names.can_slip),
+    }
     for kind, allowed in eligible.items():
         if rates.get(kind):
             close(has(named[allowed.to_numpy()], kind), rates[kind], f"{source} {kind}")
     for kind in ("dob_year_only", "dob_placeholder", "dob_fixed_placeholder", "nik_shared"):
         if rates.get(kind):
-            pool = recs[recs["hub"] != 1] if kind == "nik_shared" else recs  # a head's own NIK is no error
+            pool = (
+                recs[recs["hub"] != 1] if kind == "nik_shared" else recs
+            )  # a head's own NIK is no error
             close(has(pool, kind), rates[kind], f"{source} {kind}")
     if rates.get("parent_card"):
         age = (pd.Timestamp(MONTH) - pd.to_datetime(recs["tanggal_lahir"])).dt.days // 365
-        close(has(recs[recs["hub"].isin([1, 2]) & age.between(18, 35)], "parent_card"), rates["parent_card"],
-              f"{source} parent_card")
+        close(
+            has(recs[recs["hub"].isin([1, 2]) & age.between(18, 35)], "parent_card"),
+            rates["parent_card"],
+            f"{source} parent_card",
+        )
     if rates.get("old_kabupaten"):  # drawn per family: all its records or none
         per_family = has(recs, "old_kabupaten").groupby(recs["family_id"]).agg(["min", "max"])
         assert (per_family["min"] == per_family["max"]).all()
@@ -113,32 +160,49 @@ def test_the_files_carry_what_the_truth_says(hard):
     true_name = records["person_id"].map(persons["nama"]).str.upper()
 
     pbi = pd.read_csv(written.files["pbi_jk"][0], dtype=str, keep_default_na=False)
-    pbi = pbi.merge(records[records["source"] == "pbi_jk"], left_on="NO_KARTU", right_on="source_record_id")
+    pbi = pbi.merge(
+        records[records["source"] == "pbi_jk"], left_on="NO_KARTU", right_on="source_record_id"
+    )
     assert has(pbi, "kabupaten_only").all()
     flipped = pbi[pbi["errors"] == "name_order_flip,kabupaten_only"]
     truth = pbi["person_id"].map(persons["nama"]).str.upper()
     assert len(flipped) > 20
-    assert (flipped["NAMA_PESERTA"].str.split().str[0] == truth[flipped.index].str.split().str[-1]).all()
+    assert (
+        flipped["NAMA_PESERTA"].str.split().str[0] == truth[flipped.index].str.split().str[-1]
+    ).all()
     clean_name = pbi[~pbi["errors"].str.contains("name_")]
     assert (clean_name["NAMA_PESERTA"] == truth[clean_name.index]).all()
     moved = has(pbi, "old_kabupaten")
-    true_kab = pbi["person_id"].map(persons["kode_desa"]).str.slice(0, 5).str.replace(".", "", regex=False)
+    true_kab = (
+        pbi["person_id"].map(persons["kode_desa"]).str.slice(0, 5).str.replace(".", "", regex=False)
+    )
     assert moved.sum() > 10 and (pbi.loc[moved, "KD_DATI2"] != true_kab[moved]).all()
     assert (pbi.loc[~moved, "KD_DATI2"] == true_kab[~moved]).all()
 
     dtks = pd.read_csv(written.files["dtks"][0], sep=";", dtype=str, keep_default_na=False)
-    dtks = dtks.merge(records[records["source"] == "dtks"], left_on="IDARTBDT", right_on="source_record_id")
+    dtks = dtks.merge(
+        records[records["source"] == "dtks"], left_on="IDARTBDT", right_on="source_record_id"
+    )
     year_only = has(dtks, "dob_year_only")
     assert year_only.sum() > 10 and dtks.loc[year_only, "TGLLAHIR"].str.fullmatch(r"\d{4}").all()
     fixed = has(dtks, "dob_fixed_placeholder")
     assert dtks.loc[fixed, "TGLLAHIR"].isin(["01-01-1900", "01-01-1970"]).all()
     card = has(dtks, "parent_card")
-    true_kk = dtks["person_id"].map(persons.join(pd.read_parquet(root / "truth" / MONTH / "families.parquet")
-                                                 .set_index("family_id")["no_kk"], on="family_id")["no_kk"])
+    true_kk = dtks["person_id"].map(
+        persons.join(
+            pd.read_parquet(root / "truth" / MONTH / "families.parquet").set_index("family_id")[
+                "no_kk"
+            ],
+            on="family_id",
+        )["no_kk"]
+    )
     assert card.sum() > 10 and (dtks.loc[card, "NOKK"] != true_kk[card]).all()
     assert (dtks.loc[~card, "NOKK"] == true_kk[~card]).all()
     shared = has(dtks, "nik_shared")
-    assert shared.sum() > 5 and (dtks.loc[shared, "NIK"] != dtks.loc[shared, "person_id"].map(persons["nik"])).all()
+    assert (
+        shared.sum() > 5
+        and (dtks.loc[shared, "NIK"] != dtks.loc[shared, "person_id"].map(persons["nik"])).all()
+    )
     assert len(true_name) == len(records)
 
 
@@ -149,32 +213,46 @@ def test_regional_naming(hard):
     last = persons["nama"].str.split().str[-1]
     # NTT is in every world: its families carry a marga, children and head the same one.
     ntt = persons[(prov == "53") & persons["hub"].isin([1, 3])]
-    family_marga = ntt.groupby("family_id")["nama"].agg(lambda s: s.str.split().str[-1].nunique() == 1
-                                                         and s.iloc[0].split()[-1] in names.MARGA["53"])
+    family_marga = ntt.groupby("family_id")["nama"].agg(
+        lambda s: (
+            s.str.split().str[-1].nunique() == 1 and s.iloc[0].split()[-1] in names.MARGA["53"]
+        )
+    )
     close(family_marga, pop["marga"], "NTT families sharing a marga")
     java = persons[prov.isin(names.JAVA)]
     close(java["nama"].str.split().str.len() == 1, pop["mononym_java"], "mononyms in Java")
-    outside = persons[~prov.isin(names.JAVA) & ~prov.isin(["12", "71", "53"]) & ~prov.str.startswith("9")]
+    outside = persons[
+        ~prov.isin(names.JAVA) & ~prov.isin(["12", "71", "53"]) & ~prov.str.startswith("9")
+    ]
     close(outside["nama"].str.split().str.len() == 1, pop["mononym"], "mononyms outside Java")
     assert last.isin(names.MARGA["53"]).sum() > 50
 
 
 def test_profiles_are_the_clis_choices():
-    help_text = subprocess.run([str(BIN / "dtsen"), "generate", "--help"], capture_output=True, text=True).stdout
+    help_text = subprocess.run(
+        [str(BIN / "dtsen"), "generate", "--help"], capture_output=True, text=True
+    ).stdout
     assert "{" + ",".join(PROFILES) + "}" in help_text
 
 
 def dtsen(*args: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / "dtsen"), *args], env=env, capture_output=True, text=True, timeout=900)
+    return subprocess.run(
+        [str(BIN / "dtsen"), *args], env=env, capture_output=True, text=True, timeout=900
+    )
 
 
 @pytest.mark.slow  # a whole month generated, run and evaluated (about 4 minutes on 2 cores)
 def test_evaluate_reports_recall_by_cause_on_a_hard_world(tmp_path):
     """`dtsen generate --profile hard` + `dtsen run` + `dtsen evaluate`: the per-kind counts are the
     truth's, and the in-family false merges are counted."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DTSEN_") and k != "DAGSTER_HOME"}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("DTSEN_") and k != "DAGSTER_HOME"
+    }
     env["DTSEN_DATA_DIR"] = str(tmp_path)
-    for step in (("generate", "--profile", "hard", "--persons", "1500", "--seed", "5"), ("run", "--month", MONTH)):
+    for step in (
+        ("generate", "--profile", "hard", "--persons", "1500", "--seed", "5"),
+        ("run", "--month", MONTH),
+    ):
         done = dtsen(*step, env=env)
         assert done.returncode == 0, done.stderr[-3000:]
     done = dtsen("evaluate", "--month", MONTH, env=env)
@@ -187,8 +265,16 @@ def test_evaluate_reports_recall_by_cause_on_a_hard_world(tmp_path):
     for method in ("splink", "nik_only_baseline"):
         by_kind = report[method]["recall_by_error_kind"]
         assert {k: v["records"] for k, v in by_kind.items()} == expected.to_dict()
-        for kind in ("name_order_flip", "name_short_form", "name_typo", "dob_year_only", "old_kabupaten",
-                     "parent_card", "nik_shared", "kabupaten_only"):
+        for kind in (
+            "name_order_flip",
+            "name_short_form",
+            "name_typo",
+            "dob_year_only",
+            "old_kabupaten",
+            "parent_card",
+            "nik_shared",
+            "kabupaten_only",
+        ):
             assert by_kind[kind]["true_pairs"] > 0, kind
             assert 0 <= by_kind[kind]["linked_pairs"] <= by_kind[kind]["true_pairs"]
         merges = report[method]["false_merges"]
@@ -196,6 +282,18 @@ def test_evaluate_reports_recall_by_cause_on_a_hard_world(tmp_path):
     # The NIK join puts a member under the head's NIK with the head: false merges inside families.
     assert report["nik_only_baseline"]["false_merges"]["within_family"] > 0
     assert report["nik_only_baseline"]["recall_by_error_kind"]["nik_missing"]["recall"] == 0
-    print(json.dumps({m: {"f1": report[m]["f1"], "false_merges": report[m]["false_merges"],
-                          "recall": {k: v["recall"] for k, v in report[m]["recall_by_error_kind"].items()}}
-                      for m in ("splink", "nik_only_baseline")}, indent=1))
+    print(
+        json.dumps(
+            {
+                m: {
+                    "f1": report[m]["f1"],
+                    "false_merges": report[m]["false_merges"],
+                    "recall": {
+                        k: v["recall"] for k, v in report[m]["recall_by_error_kind"].items()
+                    },
+                }
+                for m in ("splink", "nik_only_baseline")
+            },
+            indent=1,
+        )
+    )

@@ -30,7 +30,9 @@ def _imports(path: Path) -> set[str]:
 
 
 def test_no_defs_folder_imports_another():
-    layers = sorted(p.name for p in (PACKAGE / "defs").iterdir() if p.is_dir() and (p / "__init__.py").exists())
+    layers = sorted(
+        p.name for p in (PACKAGE / "defs").iterdir() if p.is_dir() and (p / "__init__.py").exists()
+    )
     assert len(layers) >= 5
     crossings = []
     for layer in layers:
@@ -60,8 +62,12 @@ def test_the_readme_layout_matches_the_tree():
     missing_on_disk = sorted(n for n in listed_package if not (PACKAGE / n).exists())
     missing_on_disk += sorted(n for n in listed_top if not (paths.PROJECT_ROOT / n).exists())
     assert not missing_on_disk, f"the README lists what does not exist: {missing_on_disk}"
-    actual = {p.name for p in PACKAGE.iterdir()
-              if (p.suffix == ".py" and p.name != "__init__.py") or (p.is_dir() and (p / "__init__.py").exists())}
+    actual = {
+        p.name
+        for p in PACKAGE.iterdir()
+        if (p.suffix == ".py" and p.name != "__init__.py")
+        or (p.is_dir() and (p / "__init__.py").exists())
+    }
     actual.add("config")
     unlisted = sorted(actual - listed_package)
     assert not unlisted, f"the README's layout table does not list: {unlisted}"

@@ -16,48 +16,128 @@ from dtsen_pipeline import warehouse
 from dtsen_pipeline.linkage import model
 from dtsen_pipeline.linkage.run import corroborated_sql, evidence_sql
 
-BASE = {"source": "dukcapil", "nik": "3201014101900001", "nik_matches_birth": True, "no_kk": "3201010101000001",
-        "nama_normal": "siti aminah", "tanggal_lahir": date(1990, 1, 2), "jenis_kelamin": "P",
-        "kode_desa": "3201010001", "kode_kab": "3201"}
+BASE = {
+    "source": "dukcapil",
+    "nik": "3201014101900001",
+    "nik_matches_birth": True,
+    "no_kk": "3201010101000001",
+    "nama_normal": "siti aminah",
+    "tanggal_lahir": date(1990, 1, 2),
+    "jenis_kelamin": "P",
+    "kode_desa": "3201010001",
+    "kode_kab": "3201",
+}
 # (changes to BASE, the evidence expected, corroborated: agrees on NIK, birth date or name)
 CASES = {
-    "b1": ({}, {"nik": "exact, agrees with both birth dates", "nama_normal": "Exact match on nama_normal",
-                "tanggal_lahir": "Exact match on tanggal_lahir", "jenis_kelamin": "Exact match on jenis_kelamin",
-                "no_kk": "Exact match on no_kk", "kode_desa": "Exact match on kode_desa"}, True),
-    "b2": ({"nik": None, "nama_normal": "siti aminha", "tanggal_lahir": date(1990, 2, 1), "jenis_kelamin": "L",
-            "no_kk": None, "kode_desa": "3201010002"},
-           {"nik": "nik is NULL", "nama_normal": "Jaro-Winkler distance of nama_normal >= 0.95",
-            "tanggal_lahir": "day and month swapped", "jenis_kelamin": "All other comparisons",
-            "no_kk": "no_kk is NULL", "kode_desa": "Exact match on kode_kab"}, True),
+    "b1": (
+        {},
+        {
+            "nik": "exact, agrees with both birth dates",
+            "nama_normal": "Exact match on nama_normal",
+            "tanggal_lahir": "Exact match on tanggal_lahir",
+            "jenis_kelamin": "Exact match on jenis_kelamin",
+            "no_kk": "Exact match on no_kk",
+            "kode_desa": "Exact match on kode_desa",
+        },
+        True,
+    ),
+    "b2": (
+        {
+            "nik": None,
+            "nama_normal": "siti aminha",
+            "tanggal_lahir": date(1990, 2, 1),
+            "jenis_kelamin": "L",
+            "no_kk": None,
+            "kode_desa": "3201010002",
+        },
+        {
+            "nik": "nik is NULL",
+            "nama_normal": "Jaro-Winkler distance of nama_normal >= 0.95",
+            "tanggal_lahir": "day and month swapped",
+            "jenis_kelamin": "All other comparisons",
+            "no_kk": "no_kk is NULL",
+            "kode_desa": "Exact match on kode_kab",
+        },
+        True,
+    ),
     # Names alike at 0.927: only the lowest name level, which alone corroborates the pair.
-    "b3": ({"nik": "3202014101900001", "nik_matches_birth": False, "nama_normal": "siti aisyah",
-            "tanggal_lahir": date(1990, 7, 15), "jenis_kelamin": None, "no_kk": "3201010101000002",
-            "kode_desa": None},
-           {"nik": "one typo outside the serial", "nama_normal": "Jaro-Winkler distance of nama_normal >= 0.88",
-            "tanggal_lahir": "same year", "jenis_kelamin": "jenis_kelamin is NULL",
-            "no_kk": "All other comparisons", "kode_desa": "kode_desa is NULL"}, True),
-    "b4": ({"nik_matches_birth": False, "nama_normal": "sri aminah", "tanggal_lahir": date(1985, 3, 3),
-            "kode_desa": "3301010001", "kode_kab": "3301"},
-           {"nik": "exact, birth dates differ (a shared NIK)", "nama_normal": "All other comparisons",
-            "tanggal_lahir": "All other comparisons", "jenis_kelamin": "Exact match on jenis_kelamin",
-            "no_kk": "Exact match on no_kk", "kode_desa": "All other comparisons"}, True),
+    "b3": (
+        {
+            "nik": "3202014101900001",
+            "nik_matches_birth": False,
+            "nama_normal": "siti aisyah",
+            "tanggal_lahir": date(1990, 7, 15),
+            "jenis_kelamin": None,
+            "no_kk": "3201010101000002",
+            "kode_desa": None,
+        },
+        {
+            "nik": "one typo outside the serial",
+            "nama_normal": "Jaro-Winkler distance of nama_normal >= 0.88",
+            "tanggal_lahir": "same year",
+            "jenis_kelamin": "jenis_kelamin is NULL",
+            "no_kk": "All other comparisons",
+            "kode_desa": "kode_desa is NULL",
+        },
+        True,
+    ),
+    "b4": (
+        {
+            "nik_matches_birth": False,
+            "nama_normal": "sri aminah",
+            "tanggal_lahir": date(1985, 3, 3),
+            "kode_desa": "3301010001",
+            "kode_kab": "3301",
+        },
+        {
+            "nik": "exact, birth dates differ (a shared NIK)",
+            "nama_normal": "All other comparisons",
+            "tanggal_lahir": "All other comparisons",
+            "jenis_kelamin": "Exact match on jenis_kelamin",
+            "no_kk": "Exact match on no_kk",
+            "kode_desa": "All other comparisons",
+        },
+        True,
+    ),
     # Names alike at 0.849, below the lowest name level, and nothing else agrees: not corroborated.
-    "b5": ({"nik": "3301014101900007", "nama_normal": "sri aminah", "tanggal_lahir": None},
-           {"nik": "different, each agrees with its own birth date", "nama_normal": "All other comparisons",
-            "tanggal_lahir": "tanggal_lahir is NULL", "jenis_kelamin": "Exact match on jenis_kelamin",
-            "no_kk": "Exact match on no_kk", "kode_desa": "Exact match on kode_desa"}, False),
-    "b6": ({"nik_matches_birth": False, "nama_normal": None, "tanggal_lahir": None},
-           {"nik": "exact, a birth date missing or unchecked", "nama_normal": "nama_normal is NULL",
-            "tanggal_lahir": "tanggal_lahir is NULL", "jenis_kelamin": "Exact match on jenis_kelamin",
-            "no_kk": "Exact match on no_kk", "kode_desa": "Exact match on kode_desa"}, True),
+    "b5": (
+        {"nik": "3301014101900007", "nama_normal": "sri aminah", "tanggal_lahir": None},
+        {
+            "nik": "different, each agrees with its own birth date",
+            "nama_normal": "All other comparisons",
+            "tanggal_lahir": "tanggal_lahir is NULL",
+            "jenis_kelamin": "Exact match on jenis_kelamin",
+            "no_kk": "Exact match on no_kk",
+            "kode_desa": "Exact match on kode_desa",
+        },
+        False,
+    ),
+    "b6": (
+        {"nik_matches_birth": False, "nama_normal": None, "tanggal_lahir": None},
+        {
+            "nik": "exact, a birth date missing or unchecked",
+            "nama_normal": "nama_normal is NULL",
+            "tanggal_lahir": "tanggal_lahir is NULL",
+            "jenis_kelamin": "Exact match on jenis_kelamin",
+            "no_kk": "Exact match on no_kk",
+            "kode_desa": "Exact match on kode_desa",
+        },
+        True,
+    ),
 }
 TYPES = {"nik_matches_birth": pa.bool_(), "tanggal_lahir": pa.date32()}
 
 
 def _table(records: dict[str, dict]) -> pa.Table:
-    return pa.table({column: pa.array([records[k].get(column) if column != model.UNIQUE_ID else k for k in records],
-                                      TYPES.get(column, pa.string()))
-                     for column in model.INPUT_COLUMNS})
+    return pa.table(
+        {
+            column: pa.array(
+                [records[k].get(column) if column != model.UNIQUE_ID else k for k in records],
+                TYPES.get(column, pa.string()),
+            )
+            for column in model.INPUT_COLUMNS
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +149,9 @@ def scored():
     linker = Linker(everyone, model.settings(), log_level=logging.ERROR)
     linker.table_management.compute_tf_table("nama_normal")
     left = db_api.register(_table({"a": BASE}), dataset_display_name="pair_left")
-    pairs = linker.inference.score_pairs(left, db_api.register(_table(right), dataset_display_name="pair_right"))
+    pairs = linker.inference.score_pairs(
+        left, db_api.register(_table(right), dataset_display_name="pair_right")
+    )
     rows = con.execute(f"""
         select {model.UNIQUE_ID}_r as key, cast({evidence_sql(linker.misc.save_model_to_json())} as varchar),
                {corroborated_sql()}
@@ -85,8 +167,9 @@ def test_evidence_names_the_level_splink_scored_for_every_comparison(scored):
 
 
 def test_a_pair_is_corroborated_by_names_from_the_models_lowest_name_level(scored):
-    assert {key: corroborated for key, (_, corroborated) in scored.items()} == \
-        {key: corroborated for key, (_, _, corroborated) in CASES.items()}
+    assert {key: corroborated for key, (_, corroborated) in scored.items()} == {
+        key: corroborated for key, (_, _, corroborated) in CASES.items()
+    }
     # The rule and the model share one number: the pair the model puts at its lowest name level
     # is corroborated by its names alone.
     assert model.NAME_AGREES == 0.88 and scored["b3"] == (CASES["b3"][1], True)

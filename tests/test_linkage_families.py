@@ -5,10 +5,10 @@ import pytest
 
 from dtsen_pipeline.linkage.families import link_families
 
-KK_A = "3276010101200001"   # the parents' card
-KK_B = "3276010202240002"   # the married son's new card (Dukcapil knows it; DTKS still has KK_A)
-KK_C = "3276010303220003"   # a family sharing the parents' dwelling (same DTKS household)
-KK_D = "3276010404210004"   # a neighbour: same village, own address
+KK_A = "3276010101200001"  # the parents' card
+KK_B = "3276010202240002"  # the married son's new card (Dukcapil knows it; DTKS still has KK_A)
+KK_C = "3276010303220003"  # a family sharing the parents' dwelling (same DTKS household)
+KK_D = "3276010404210004"  # a neighbour: same village, own address
 
 
 @pytest.fixture()
@@ -25,12 +25,29 @@ def con():
         yield c
 
 
-def add(con, month, dtsen_id, source, no_kk=None, *, issue=None, family=None, ruta=None, alamat=None,
-        rel=None, desa="3276011001"):
+def add(
+    con,
+    month,
+    dtsen_id,
+    source,
+    no_kk=None,
+    *,
+    issue=None,
+    family=None,
+    ruta=None,
+    alamat=None,
+    rel=None,
+    desa="3276011001",
+):
     key = f"{source}:{dtsen_id}:{no_kk}"
-    con.execute("insert into linkage.person_clusters values (?, ?, ?, ?, ?)", [month, key, source, dtsen_id, dtsen_id])
-    con.execute("insert into intermediate.int_identitas values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [month, key, source, no_kk, issue, family, ruta, alamat, desa, rel])
+    con.execute(
+        "insert into linkage.person_clusters values (?, ?, ?, ?, ?)",
+        [month, key, source, dtsen_id, dtsen_id],
+    )
+    con.execute(
+        "insert into intermediate.int_identitas values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [month, key, source, no_kk, issue, family, ruta, alamat, desa, rel],
+    )
 
 
 def build(con, month):
@@ -55,8 +72,12 @@ def build(con, month):
 
 
 def families(con, month):
-    return dict(con.execute("select dtsen_id, dtsen_kk_id from linkage.family_members where extract_month = ?",
-                            [month]).fetchall())
+    return dict(
+        con.execute(
+            "select dtsen_id, dtsen_kk_id from linkage.family_members where extract_month = ?",
+            [month],
+        ).fetchall()
+    )
 
 
 def test_family_rules_and_households(con):
@@ -67,20 +88,38 @@ def test_family_rules_and_households(con):
     rel = dict(con.execute("select dtsen_id, hubungan_kk from linkage.family_members").fetchall())
     # Dukcapil's card wins over DTKS's stale one; the child joins the family of its P3KE group.
     assert fam["father"] == fam["mother"] == fam["child"] != fam["son"]
-    assert basis["son"] == "kk_dukcapil" and basis["child"] == "source_family" and basis["drifter"] == "none"
+    assert (
+        basis["son"] == "kk_dukcapil"
+        and basis["child"] == "source_family"
+        and basis["drifter"] == "none"
+    )
     # The relationship comes from records that agree with the chosen card: the son heads his own KK.
     assert rel["son"] == "kepala" and rel["child"] == "anak"
-    households = dict(con.execute("select dtsen_kk_id, dtsen_rt_id from linkage.families").fetchall())
+    households = dict(
+        con.execute("select dtsen_kk_id, dtsen_rt_id from linkage.families").fetchall()
+    )
     # DTKS household BDT1 joins the parents' and the lodger's KKs, but not the son's: his DTKS record
     # carries the old card, so it says nothing about where his new family lives.
     assert households[fam["father"]] == households[fam["lodger"]] != households[fam["son"]]
     assert households[fam["neighbour"]] == households[fam["aunt"]] != households[fam["father"]]
-    assert stats["families"] == 6 and stats["households"] == 4 and stats["households of several KKs"] == 2
-    heads = dict(con.execute("select dtsen_kk_id, kepala_dtsen_id from linkage.families").fetchall())
+    assert (
+        stats["families"] == 6
+        and stats["households"] == 4
+        and stats["households of several KKs"] == 2
+    )
+    heads = dict(
+        con.execute("select dtsen_kk_id, kepala_dtsen_id from linkage.families").fetchall()
+    )
     assert heads[fam["father"]] == "father" and heads[fam["son"]] == "son"
     # Each source's KK numbers lead to the family most of its records joined (DTKS's KK_A: the parents').
-    crosswalk = dict(con.execute("select source || ':' || no_kk, dtsen_kk_id from linkage.kk_crosswalk").fetchall())
-    assert crosswalk[f"dtks:{KK_A}"] == fam["father"] and crosswalk[f"dukcapil:{KK_B}"] == fam["son"]
+    crosswalk = dict(
+        con.execute(
+            "select source || ':' || no_kk, dtsen_kk_id from linkage.kk_crosswalk"
+        ).fetchall()
+    )
+    assert (
+        crosswalk[f"dtks:{KK_A}"] == fam["father"] and crosswalk[f"dukcapil:{KK_B}"] == fam["son"]
+    )
     # No id is derived from a KK number.
     assert not any(kk[2:] in kid for kid in fam.values() for kk in (KK_A, KK_B, KK_C, KK_D))
 
@@ -96,5 +135,6 @@ def test_family_ids_are_stable_across_months(con):
     assert m2["baby"] == m2["son"]
     # Re-running a month replaces it.
     link_families(con, "2025-02")
-    assert con.execute("select count(*) from linkage.family_members where extract_month = '2025-02'"
-                       ).fetchall()[0][0] == len(m2)
+    assert con.execute(
+        "select count(*) from linkage.family_members where extract_month = '2025-02'"
+    ).fetchall()[0][0] == len(m2)

@@ -1,9 +1,9 @@
 """The thin path end to end on real Dagster, dbt-duckdb, Splink, GX and DuckDB."""
 
 import json
+import os
 from pathlib import Path
 from urllib.parse import unquote, urlparse
-import os
 
 import duckdb
 import pytest
@@ -30,8 +30,11 @@ def test_cli_run_publishes_the_mart(first_month_run, data_root):
         distinct = con.execute("select count(distinct dtsen_id) from dtsen_individu").fetchone()[0]
         months = con.execute("select distinct extract_month from dtsen_individu").fetchall()
     with duckdb.connect(str(data_root / "warehouse" / "dtsen.duckdb"), read_only=True) as con:
-        linked, records = con.execute("select count(distinct dtsen_id), count(*) from linkage.person_clusters "
-                                      "where extract_month = ?", [MONTHS[0]]).fetchone()
+        linked, records = con.execute(
+            "select count(distinct dtsen_id), count(*) from linkage.person_clusters "
+            "where extract_month = ?",
+            [MONTHS[0]],
+        ).fetchone()
     # The crosswalk carries every linked record; the id history says who is new.
     assert manifest["tables"]["dtsen_crosswalk"] == records
     assert manifest["tables"]["dtsen_id_history"] == linked
@@ -40,8 +43,13 @@ def test_cli_run_publishes_the_mart(first_month_run, data_root):
     assert abs(persons - PERSONS) <= PERSONS * 0.01
     assert months == [(MONTHS[0],)]
     # Progress per step was shown on the terminal.
-    for step in ("raw__dtks__individu", "dbt_staging", "person_linkage", "dbt_marts",
-                 "publish__dtsen_release"):
+    for step in (
+        "raw__dtks__individu",
+        "dbt_staging",
+        "person_linkage",
+        "dbt_marts",
+        "publish__dtsen_release",
+    ):
         assert f"done     {step}" in first_month_run.stderr
 
 
@@ -66,8 +74,10 @@ def test_cli_run_fails_clearly_without_extracts(first_month_run, cli_env):
     # A missing file is a warning naming the source; a full snapshot without it has 0 rows, which
     # blocks what is downstream (the release would lose everyone only that source lists)...
     assert "warning: raw/dtks__individu files_readable failed" in result.stderr
-    assert ("blocking check raw/dtks__individu snapshot_complete failed: dtks 2025-06: 0 rows loaded against "
-            in result.stderr), result.stderr
+    assert (
+        "blocking check raw/dtks__individu snapshot_complete failed: dtks 2025-06: 0 rows loaded against "
+        in result.stderr
+    ), result.stderr
     assert "(-100%; tolerance 20%)" in result.stderr
     # ...while a delta source without a file is simply an empty month.
     assert "warning: raw/phk__individu" not in result.stderr
@@ -87,52 +97,88 @@ def second_month_built(first_month_run, data_root):
         mp.delenv("DAGSTER_HOME", raising=False)
         paths.export_env()
         with DagsterInstance.get() as instance:
-            built = materialize(list(defs.assets) + GX_CHECKS,
-                                selection=AssetSelection.all() - AssetSelection.assets(dtsen_release),
-                                partition_key=MONTHS[1], instance=instance, resources=defs.resources)
+            built = materialize(
+                list(defs.assets) + GX_CHECKS,
+                selection=AssetSelection.all() - AssetSelection.assets(dtsen_release),
+                partition_key=MONTHS[1],
+                instance=instance,
+                resources=defs.resources,
+            )
     assert built.success
     return built
 
 
 def test_person_ids_are_stable_across_months(second_month_built, data_root):
     with duckdb.connect(str(data_root / "warehouse" / "dtsen.duckdb"), read_only=True) as con:
-        kept = con.execute("""
+        kept = con.execute(
+            """
             select avg(case when a.dtsen_id = b.dtsen_id then 1 else 0 end), count(*)
             from linkage.person_clusters a join linkage.person_clusters b using (record_key)
-            where a.extract_month = ? and b.extract_month = ?""", MONTHS).fetchone()
-        events = dict(con.execute("select event, count(*) from linkage.id_history where extract_month = ? "
-                                  "group by 1", [MONTHS[1]]).fetchall())
-        new_people = con.execute("select sum(records) from linkage.id_history where extract_month = ? "
-                                 "and event = 'new'", [MONTHS[1]]).fetchone()[0]
+            where a.extract_month = ? and b.extract_month = ?""",
+            MONTHS,
+        ).fetchone()
+        events = dict(
+            con.execute(
+                "select event, count(*) from linkage.id_history where extract_month = ? group by 1",
+                [MONTHS[1]],
+            ).fetchall()
+        )
+        new_people = con.execute(
+            "select sum(records) from linkage.id_history where extract_month = ? and event = 'new'",
+            [MONTHS[1]],
+        ).fetchone()[0]
     assert kept[1] > PERSONS and kept[0] > 0.99
     with duckdb.connect(str(data_root / "warehouse" / "dtsen.duckdb"), read_only=True) as con:
-        family_kept = con.execute("""
+        family_kept = con.execute(
+            """
             select avg(case when a.dtsen_kk_id = b.dtsen_kk_id then 1 else 0 end)
             from linkage.family_members a join linkage.family_members b using (dtsen_id)
-            where a.extract_month = ? and b.extract_month = ?""", MONTHS).fetchall()[0][0]
+            where a.extract_month = ? and b.extract_month = ?""",
+            MONTHS,
+        ).fetchall()[0][0]
     assert family_kept > 0.98  # only marriages and corrections move a person to another family
-    assert events.get("new", 0) > 0 and new_people < 0.05 * PERSONS  # births and new enrolments only
+    assert (
+        events.get("new", 0) > 0 and new_people < 0.05 * PERSONS
+    )  # births and new enrolments only
     # Month 2 reused month 1's model and linked incrementally: no retraining unless asked for.
-    [linkage] = [m for m in second_month_built.asset_materializations_for_node("person_linkage")
-                 if m.asset_key.to_user_string() == "linkage/person_clusters"]
+    [linkage] = [
+        m
+        for m in second_month_built.asset_materializations_for_node("person_linkage")
+        if m.asset_key.to_user_string() == "linkage/person_clusters"
+    ]
     assert linkage.metadata["model"].value == f"reused {MODEL_VERSION}_{MONTHS[0]}.json"
     assert linkage.metadata["mode"].value == "incremental"
     assert 0 < linkage.metadata["records scored again"].value < 0.2 * kept[1]
 
 
 def test_linkage_explains_itself_without_personal_data(second_month_built, data_root):
-    [linkage] = [m for m in second_month_built.asset_materializations_for_node("person_linkage")
-                 if m.asset_key.to_user_string() == "linkage/person_clusters"]
-    charts = {k.removeprefix("chart: "): _served_file(v.value, data_root)
-              for k, v in linkage.metadata.items() if k.startswith("chart: ")}
+    [linkage] = [
+        m
+        for m in second_month_built.asset_materializations_for_node("person_linkage")
+        if m.asset_key.to_user_string() == "linkage/person_clusters"
+    ]
+    charts = {
+        k.removeprefix("chart: "): _served_file(v.value, data_root)
+        for k, v in linkage.metadata.items()
+        if k.startswith("chart: ")
+    }
     assert set(charts) == {"match_weights", "m_u_parameters", "waterfall_sample_pairs"}
     waterfall = charts["waterfall_sample_pairs"].read_text()
     assert "Final score" in waterfall and "record_number" in waterfall
     with duckdb.connect(str(data_root / "warehouse" / "dtsen.duckdb"), read_only=True) as con:
-        niks = {r[0] for r in con.execute("select distinct nik from intermediate.int_identitas "
-                                          "where length(nik) >= 8").fetchall()}
-        names = {r[0] for r in con.execute("select distinct nama_normal from intermediate.int_identitas "
-                                           "where length(nama_normal) >= 8").fetchall()}
+        niks = {
+            r[0]
+            for r in con.execute(
+                "select distinct nik from intermediate.int_identitas where length(nik) >= 8"
+            ).fetchall()
+        }
+        names = {
+            r[0]
+            for r in con.execute(
+                "select distinct nama_normal from intermediate.int_identitas "
+                "where length(nama_normal) >= 8"
+            ).fetchall()
+        }
     assert len(niks) > PERSONS and len(names) > PERSONS / 2
     for path in charts.values():
         html = path.read_text()
@@ -144,16 +190,26 @@ def test_linkage_explains_itself_without_personal_data(second_month_built, data_
 def test_marts_keep_history_and_compare_months(second_month_built, data_root):
     """The history marts keep both months; the month-over-month views read month 1 from them."""
     with duckdb.connect(str(data_root / "warehouse" / "dtsen.duckdb"), read_only=True) as con:
+
         def one(sql):
             return con.execute(sql).fetchall()[0]
-        assert one("select list(distinct extract_month order by extract_month) from marts.dtsen_desil_riwayat")[0] \
-            == list(MONTHS)
-        persons = one("select count(*) filter (where extract_month = '2025-01'), "
-                      "count(*) filter (where extract_month = '2025-02') from marts.dtsen_individu_riwayat")
-        assert persons[0] > PERSONS * 0.9 and persons[1] == one("select count(*) from marts.dtsen_individu")[0]
+
+        assert one(
+            "select list(distinct extract_month order by extract_month) from marts.dtsen_desil_riwayat"
+        )[0] == list(MONTHS)
+        persons = one(
+            "select count(*) filter (where extract_month = '2025-01'), "
+            "count(*) filter (where extract_month = '2025-02') from marts.dtsen_individu_riwayat"
+        )
+        assert (
+            persons[0] > PERSONS * 0.9
+            and persons[1] == one("select count(*) from marts.dtsen_individu")[0]
+        )
         # Births and enrolments enter; families whose re-sent Regsosek form shows new assets rise.
-        moves = one("select sum(masuk), sum(keluarga_naik_desil), count(*) "
-                    "from marts.dtsen_perubahan_bulanan where extract_month = '2025-02'")
+        moves = one(
+            "select sum(masuk), sum(keluarga_naik_desil), count(*) "
+            "from marts.dtsen_perubahan_bulanan where extract_month = '2025-02'"
+        )
         assert moves[0] > 0 and moves[1] > 0 and moves[2] > 1
         # The vulnerable middle class is exactly the PHK-affected persons whose family's desil fell.
         fell = one("""
@@ -177,33 +233,58 @@ def test_failed_gate_blocks_publication(second_month_built, in_data_root):
     with DagsterInstance.get() as instance:
         # A bad row reaches the mart: a duplicated person.
         with duckdb.connect(str(paths.warehouse_db())) as con:
-            con.execute("insert into marts.dtsen_individu select * from marts.dtsen_individu limit 1")
+            con.execute(
+                "insert into marts.dtsen_individu select * from marts.dtsen_individu limit 1"
+            )
         try:
-            gated = materialize(list(defs.assets) + GX_CHECKS,
-                                selection=AssetSelection.assets(dtsen_release) | AssetSelection.checks(gx_individu),
-                                partition_key=month, instance=instance, resources=defs.resources,
-                                raise_on_error=False)
+            gated = materialize(
+                list(defs.assets) + GX_CHECKS,
+                selection=AssetSelection.assets(dtsen_release) | AssetSelection.checks(gx_individu),
+                partition_key=month,
+                instance=instance,
+                resources=defs.resources,
+                raise_on_error=False,
+            )
         finally:
             with duckdb.connect(str(paths.warehouse_db())) as con:
-                con.execute("create or replace table marts.dtsen_individu as select distinct * from marts.dtsen_individu")
+                con.execute(
+                    "create or replace table marts.dtsen_individu as select distinct * from marts.dtsen_individu"
+                )
     assert not gated.success
-    evaluations = [e.event_specific_data for e in gated.all_events
-                   if e.event_type == DagsterEventType.ASSET_CHECK_EVALUATION]
+    evaluations = [
+        e.event_specific_data
+        for e in gated.all_events
+        if e.event_type == DagsterEventType.ASSET_CHECK_EVALUATION
+    ]
     assert [(c.check_name, c.passed) for c in evaluations] == [("gx_dtsen_individu", False)]
     meta = evaluations[0].metadata
     assert meta["expectations failed"].value == 1 and meta["failed"].value == "dtsen_id unique"
     # The UI shows which expectation failed, with its counts (the two copies of the person) ...
     row = next(r.data for r in meta["results"].records if r.data["what"] == "dtsen_id unique")
-    assert (row["expectation"], row["column"], row["ok"], row["unexpected"]) == \
-        ("ExpectColumnValuesToBeInSet", "dtsen_id_rows", "NO", 2)
+    assert (row["expectation"], row["column"], row["ok"], row["unexpected"]) == (
+        "ExpectColumnValuesToBeInSet",
+        "dtsen_id_rows",
+        "NO",
+        2,
+    )
     # ... and links the GX Data Docs page, which holds counts and never a NIK or a name.
     page = _served_file(meta["data docs"].value, paths.data_root())
     assert page.is_file() and str(paths.data_root()) in str(page)
     html = page.read_text()
     assert "dtsen_id unique" in html or "dtsen_id_rows" in html
     with duckdb.connect(str(paths.warehouse_db()), read_only=True) as con:
-        niks = {r[0] for r in con.execute("select nik from marts.dtsen_individu where nik is not null").fetchall()}
-        names = {r[0] for r in con.execute("select nama from marts.dtsen_individu where length(nama) >= 8").fetchall()}
+        niks = {
+            r[0]
+            for r in con.execute(
+                "select nik from marts.dtsen_individu where nik is not null"
+            ).fetchall()
+        }
+        names = {
+            r[0]
+            for r in con.execute(
+                "select nama from marts.dtsen_individu where length(nama) >= 8"
+            ).fetchall()
+        }
     shown = html + " ".join(str(v.value) for v in meta.values())
     assert not [n for n in niks if n in shown] and not [n for n in names if n in shown]
     # Nothing was published: no month-2 release, `current` and month 1 untouched.

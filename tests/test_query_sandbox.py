@@ -34,16 +34,18 @@ def query(first_month_run, data_root, monkeypatch, capsys):
 def _attacks(data_root, tmp_path, identified: bool) -> dict[str, str]:
     salt = paths.pseudonym_salt_file()
     # The other database of the release: from the pseudonymised one, the identified one (and back).
-    other = paths.current_release() / (publication.RELEASE_DB if identified else publication.IDENTIFIED_DB)
+    other = paths.current_release() / (
+        publication.RELEASE_DB if identified else publication.IDENTIFIED_DB
+    )
     q = lambda p: quote_literal(str(p))  # noqa: E731
     return {
         "read the pseudonym salt": f"select * from read_text({q(salt)})",
         "read a system file": "select * from read_csv('/etc/passwd')",
         "glob the data root": f"select * from glob({q(data_root / '*')})",
         "attach the release's other database": f"attach {q(other)} as other (read_only); "
-                                               "select * from other.dtsen_individu limit 1",
+        "select * from other.dtsen_individu limit 1",
         "attach the working warehouse": f"attach {q(paths.warehouse_db())} as wh (read_only); "
-                                        "select nik, nama from wh.intermediate.int_identitas limit 1",
+        "select nik, nama from wh.intermediate.int_identitas limit 1",
         "attach a file read-write": f"attach {q(tmp_path / 'rw.duckdb')} as rw; create table rw.t as select 1",
         "copy a table out": f"copy dtsen_individu to {q(tmp_path / 'out.csv')}",
         "copy a query out": f"copy (select * from dtsen_individu) to {q(tmp_path / 'out.parquet')} (format parquet)",
@@ -74,8 +76,10 @@ def test_identified_access_only_through_its_own_flag(query):
     status, out, err = query("select count(nik) > 0 as has_nik from dtsen_individu", "--identified")
     assert status == 0 and "true" in out, err
     # The identified database lists no other database: the pseudonymised one is not reachable from it.
-    status, out, _ = query("select string_agg(database_name, ',') as dbs from duckdb_databases() where not internal",
-                           "--identified")
+    status, out, _ = query(
+        "select string_agg(database_name, ',') as dbs from duckdb_databases() where not internal",
+        "--identified",
+    )
     assert status == 0 and "dtsen_identitas" in out and "dtsen," not in out
     status, _, err = query("select nik from dtsen_individu")
     assert status == 1 and "nik" in err
@@ -94,14 +98,20 @@ def test_the_console_script_is_sandboxed(first_month_run, cli_env, data_root):
     salt_file = quote_literal(str(data_root / "secrets" / "pseudonym_salt"))
     attack = dtsen("query", f"select * from read_text({salt_file})", env=cli_env)
     assert attack.returncode == 1 and SANDBOX_HINT in attack.stderr
-    ok = dtsen("query", "select count(*) as n from dtsen_crosswalk where extract_month = " + quote_literal(MONTHS[0]),
-               env=cli_env)
+    ok = dtsen(
+        "query",
+        "select count(*) as n from dtsen_crosswalk where extract_month = "
+        + quote_literal(MONTHS[0]),
+        env=cli_env,
+    )
     assert ok.returncode == 0, ok.stderr
 
 
 def test_an_earlier_month_is_queried_from_its_own_release(query):
     """The working marts hold the month last built; `--month` reads a month as it was published."""
-    status, out, err = query("select distinct extract_month from dtsen_individu", "--month", MONTHS[0])
+    status, out, err = query(
+        "select distinct extract_month from dtsen_individu", "--month", MONTHS[0]
+    )
     assert status == 0, err
     assert MONTHS[0] in out
     status, _, err = query("select 1", "--month", "2031-12")

@@ -25,7 +25,7 @@ from tests.test_ui_browser import chromium
 
 RELEASE_TABLES = published.release_tables()
 
-DEFAULT_ORIGIN = "http://127.0.0.1:3001"   # the run had no DTSEN_REPORTS_PORT: the default port
+DEFAULT_ORIGIN = "http://127.0.0.1:3001"  # the run had no DTSEN_REPORTS_PORT: the default port
 
 
 def _free_port() -> int:
@@ -54,21 +54,33 @@ def ui_links(first_month_run, data_root) -> dict[str, str]:
                 owner = event.asset_key.to_user_string()
                 metadata = event.step_materialization_data.materialization.metadata
             elif event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
-                owner, metadata = event.event_specific_data.check_name, event.event_specific_data.metadata
+                owner, metadata = (
+                    event.event_specific_data.check_name,
+                    event.event_specific_data.metadata,
+                )
             else:
                 continue
-            links.update({f"{owner}: {label}": v.value for label, v in metadata.items()
-                          if isinstance(v, UrlMetadataValue)})
+            links.update(
+                {
+                    f"{owner}: {label}": v.value
+                    for label, v in metadata.items()
+                    if isinstance(v, UrlMetadataValue)
+                }
+            )
     return links
 
 
 @pytest.fixture(scope="module")
 def report_server(first_month_run, cli_env, tmp_path_factory):
     port = _free_port()
-    log = open(tmp_path_factory.mktemp("reports") / "server.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "dtsen_pipeline.reports"],
-                            env={**cli_env, "DTSEN_REPORTS_PORT": str(port)},
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    log = open(tmp_path_factory.mktemp("reports") / "server.log", "w")  # noqa: SIM115 (open while the server runs)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dtsen_pipeline.reports"],
+        env={**cli_env, "DTSEN_REPORTS_PORT": str(port)},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     origin = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:
@@ -80,7 +92,9 @@ def report_server(first_month_run, cli_env, tmp_path_factory):
                 pytest.fail(f"the report server exited: {Path(log.name).read_text()[-1500:]}")
             if time.monotonic() > deadline:
                 os.killpg(proc.pid, signal.SIGTERM)
-                pytest.fail(f"the report server did not answer on {origin}: {Path(log.name).read_text()[-1500:]}")
+                pytest.fail(
+                    f"the report server did not answer on {origin}: {Path(log.name).read_text()[-1500:]}"
+                )
             time.sleep(0.3)
     yield origin
     os.killpg(proc.pid, signal.SIGTERM)
@@ -96,11 +110,19 @@ def _served(url: str, origin: str) -> str:
 
 def test_every_report_is_a_link_that_opens(ui_links, report_server):
     suites = [f"gx_{m}" for m in RELEASE_TABLES]
-    expected = {*(f"{s}: data docs" for s in suites), "quality/gate: reports", "publish/dtsen_release: reports",
-                *(f"linkage/person_clusters: chart: {c}" for c in ("match_weights", "m_u_parameters",
-                                                                    "waterfall_sample_pairs"))}
+    expected = {
+        *(f"{s}: data docs" for s in suites),
+        "quality/gate: reports",
+        "publish/dtsen_release: reports",
+        *(
+            f"linkage/person_clusters: chart: {c}"
+            for c in ("match_weights", "m_u_parameters", "waterfall_sample_pairs")
+        ),
+    }
     assert expected <= set(ui_links), sorted(expected - set(ui_links))
-    assert any(k.startswith("gx_stg_") and k.endswith(": data docs") for k in ui_links)  # the sources' warnings too
+    assert any(
+        k.startswith("gx_stg_") and k.endswith(": data docs") for k in ui_links
+    )  # the sources' warnings too
     for name, url in ui_links.items():
         status, page = _get(_served(url, report_server))
         assert status == 200 and "<html" in page.lower(), name
@@ -142,9 +164,12 @@ def test_reports_render_in_a_browser_without_network(ui_links, report_server, of
 
     # Splink's charts: Vega draws them (a canvas or an SVG appears only when it ran).
     for name in ("match_weights", "m_u_parameters", "waterfall_sample_pairs"):
-        offline_browser.get(_served(ui_links[f"linkage/person_clusters: chart: {name}"], report_server))
+        offline_browser.get(
+            _served(ui_links[f"linkage/person_clusters: chart: {name}"], report_server)
+        )
         WebDriverWait(offline_browser, 30).until(
-            ec.presence_of_element_located((By.CSS_SELECTOR, ".vega-embed canvas, .vega-embed svg")))
+            ec.presence_of_element_located((By.CSS_SELECTOR, ".vega-embed canvas, .vega-embed svg"))
+        )
         body = offline_browser.find_element(By.TAG_NAME, "body").text
         assert "Error" not in body, body[:300]
         _shot(offline_browser, f"report_chart_{name}")
@@ -154,10 +179,12 @@ def test_reports_render_in_a_browser_without_network(ui_links, report_server, of
     assert "dtsen_individu" in body and "Success Percent" in body
     marks = offline_browser.execute_script(
         "return Array.from(document.querySelectorAll('i.fa-check-circle')).map("
-        "e => getComputedStyle(e, '::before').content)")
+        "e => getComputedStyle(e, '::before').content)"
+    )
     assert marks and set(marks) == {'"✔"'}
     requested = offline_browser.execute_script(
-        "return performance.getEntriesByType('resource').map(e => e.name)")
+        "return performance.getEntriesByType('resource').map(e => e.name)"
+    )
     assert all(r.startswith(report_server) for r in requested), requested
     _shot(offline_browser, "report_data_docs")
     # The index: a plain list of the month's suites and charts.
@@ -172,11 +199,21 @@ def test_dbt_data_tests_are_checks_with_readable_names():
     accepted_values_dtsen_keluarga_desil__False__1__2__3__4__5__6__7__8__9__10."""
     from dtsen_pipeline.definitions import defs
 
-    checks = {(k.asset_key.to_user_string(), k.name) for k in defs.resolve_asset_graph().asset_check_keys}
+    checks = {
+        (k.asset_key.to_user_string(), k.name) for k in defs.resolve_asset_graph().asset_check_keys
+    }
     names = [n for _, n in checks]
-    assert not [n for n in names if n.startswith(("accepted_values_", "relationships_", "unique_combination_"))
-                or "__False" in n or n.endswith("_") or len(n) > 60]
-    assert {("dtsen_keluarga", "dtsen_keluarga_desil_in_1_10"),
-            ("dtsen_individu", "dtsen_individu_kode_desa_in_ref_wilayah"),
-            ("dtsen_program_sasaran", "unique_dtsen_program_sasaran_programme_and_dtsen_kk_id"),
-            ("dtsen_id_history", "dtsen_id_history_event_is_known")} <= checks
+    assert not [
+        n
+        for n in names
+        if n.startswith(("accepted_values_", "relationships_", "unique_combination_"))
+        or "__False" in n
+        or n.endswith("_")
+        or len(n) > 60
+    ]
+    assert {
+        ("dtsen_keluarga", "dtsen_keluarga_desil_in_1_10"),
+        ("dtsen_individu", "dtsen_individu_kode_desa_in_ref_wilayah"),
+        ("dtsen_program_sasaran", "unique_dtsen_program_sasaran_programme_and_dtsen_kk_id"),
+        ("dtsen_id_history", "dtsen_id_history_event_is_known"),
+    } <= checks

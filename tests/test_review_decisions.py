@@ -17,9 +17,19 @@ from dtsen_pipeline.quality.suites import suite_specs
 from dtsen_pipeline.quality.validate import validate_suite
 from tests.conftest import MONTHS
 
-KNOWN = pa.chunked_array([["dtks:0000000001", "dtks:0000000002", "dtks:0000000003", "dtks:0000000004",
-                           "dukcapil:DK000000001", "dukcapil:DK000000002"]])
-A_NIK = "3175014101900001"   # pasted in the wrong cell: it must never reach the message
+KNOWN = pa.chunked_array(
+    [
+        [
+            "dtks:0000000001",
+            "dtks:0000000002",
+            "dtks:0000000003",
+            "dtks:0000000004",
+            "dukcapil:DK000000001",
+            "dukcapil:DK000000002",
+        ]
+    ]
+)
+A_NIK = "3175014101900001"  # pasted in the wrong cell: it must never reach the message
 
 BAD = f"""record_key_l,record_key_r,decision
 dtks:0000000001,dukcapil:DK000000001,accept
@@ -46,7 +56,7 @@ def test_every_bad_row_is_named_by_line_and_reason_at_once(tmp_path):
     with pytest.raises(ValueError) as err:
         read_decisions(path, known_keys=KNOWN)
     message = str(err.value)
-    assert "\n" not in message   # the CLI shows a failure's first line: all of it must be there
+    assert "\n" not in message  # the CLI shows a failure's first line: all of it must be there
     expected = {
         "contradicts (accept and reject) the pair of row 2: row 3",
         "record_key_l and record_key_r are the same record: row 4",
@@ -69,20 +79,37 @@ def test_every_bad_row_is_named_by_line_and_reason_at_once(tmp_path):
 def test_a_file_with_another_delimiter_is_named(tmp_path):
     path = tmp_path / "decisions.csv"
     path.write_text("record_key_l;record_key_r;decision\ndtks:0000000001;dtks:0000000002;accept\n")
-    with pytest.raises(ValueError, match=r"decisions.csv: 1 problem, .*separated by commas \(it looks ';'-separated\)"
-                                         r": row 1$"):
+    with pytest.raises(
+        ValueError,
+        match=r"decisions.csv: 1 problem, .*separated by commas \(it looks ';'-separated\)"
+        r": row 1$",
+    ):
         read_decisions(path, known_keys=KNOWN)
 
 
 def test_a_clean_file_is_read_with_its_lines(tmp_path):
     path = tmp_path / "decisions.csv"
-    path.write_text("\ufeffrecord_key_l,record_key_r,decision,note\n"
-                    "dtks:0000000001, dukcapil:DK000000001 ,ACCEPT,same person\n\n"
-                    "dtks:0000000002,dtks:0000000003,reject,\n", encoding="utf-8")
+    path.write_text(
+        "\ufeffrecord_key_l,record_key_r,decision,note\n"
+        "dtks:0000000001, dukcapil:DK000000001 ,ACCEPT,same person\n\n"
+        "dtks:0000000002,dtks:0000000003,reject,\n",
+        encoding="utf-8",
+    )
     table = read_decisions(path, known_keys=KNOWN)
     assert table.to_pylist() == [
-        {"record_key_l": "dtks:0000000001", "record_key_r": "dukcapil:DK000000001", "decision": "accept", "line": 2},
-        {"record_key_l": "dtks:0000000002", "record_key_r": "dtks:0000000003", "decision": "reject", "line": 4}]
+        {
+            "record_key_l": "dtks:0000000001",
+            "record_key_r": "dukcapil:DK000000001",
+            "decision": "accept",
+            "line": 2,
+        },
+        {
+            "record_key_l": "dtks:0000000002",
+            "record_key_r": "dtks:0000000003",
+            "decision": "reject",
+            "line": 4,
+        },
+    ]
 
 
 def test_max_records_per_person_defaults_when_absent(tmp_path):
@@ -91,7 +118,9 @@ def test_max_records_per_person_defaults_when_absent(tmp_path):
     shutil.copytree(linkage_config.paths.CONFIG_DIR, tmp_path / "config")
     text = (tmp_path / "config" / "linkage.yaml").read_text()
     assert "max_records_per_person: 20" in text
-    (tmp_path / "config" / "linkage.yaml").write_text(text.replace("max_records_per_person:", "# was:"))
+    (tmp_path / "config" / "linkage.yaml").write_text(
+        text.replace("max_records_per_person:", "# was:")
+    )
     assert linkage_config.load_rules(tmp_path / "config").max_records_per_person == 20
     bad = text.replace("max_records_per_person: 20", "max_records_per_person: 1")
     (tmp_path / "config" / "linkage.yaml").write_text(bad)
@@ -102,32 +131,55 @@ def test_max_records_per_person_defaults_when_absent(tmp_path):
 @pytest.fixture(scope="module")
 def month_identities(first_month_run, data_root):
     with duckdb.connect(str(data_root / "warehouse" / "dtsen.duckdb"), read_only=True) as con:
-        return con.sql(f"select {', '.join(model.INPUT_COLUMNS)} from intermediate.int_identitas "
-                       "where extract_month = ? order by record_key", params=[MONTHS[0]]).to_arrow_table()
+        return con.sql(
+            f"select {', '.join(model.INPUT_COLUMNS)} from intermediate.int_identitas "
+            "where extract_month = ? order by record_key",
+            params=[MONTHS[0]],
+        ).to_arrow_table()
 
 
-def test_accepted_pairs_may_not_chain_residents_into_one_person(month_identities, data_root, tmp_path):
+def test_accepted_pairs_may_not_chain_residents_into_one_person(
+    month_identities, data_root, tmp_path
+):
     """The tester's attack: 300 accepted pairs chaining 301 residents (and their other records)."""
-    keys = [k for k in month_identities.column("record_key").to_pylist() if k.startswith("dukcapil:")][:301]
-    decisions = pa.table({"record_key_l": keys[:-1], "record_key_r": keys[1:], "decision": ["accept"] * 300})
+    keys = [
+        k for k in month_identities.column("record_key").to_pylist() if k.startswith("dukcapil:")
+    ][:301]
+    decisions = pa.table(
+        {"record_key_l": keys[:-1], "record_key_r": keys[1:], "decision": ["accept"] * 300}
+    )
     reuse = sorted((data_root / "warehouse" / "models").glob(f"{model.MODEL_VERSION}_*.json"))[0]
     with pytest.raises(DecisionsTooLargeError) as err:
         link_month(month_identities, tmp_path / "m.json", decisions=decisions, reuse_model=reuse)
     message = str(err.value)
-    assert "accepted pairs would make 1 person of more than person.max_records_per_person (20) records" in message
+    assert (
+        "accepted pairs would make 1 person of more than person.max_records_per_person (20) records"
+        in message
+    )
     assert "accepted on rows " + ", ".join(str(n) for n in range(2, 302)) in message
     assert not (tmp_path / "m.json").exists()
     # Within the cap, accepted pairs link as before.
-    ok = link_month(month_identities, tmp_path / "m2.json", decisions=decisions.slice(0, 2), reuse_model=reuse)
-    clusters = dict(zip(ok.clusters.column("record_key").to_pylist(), ok.clusters.column("cluster_id").to_pylist()))
+    ok = link_month(
+        month_identities, tmp_path / "m2.json", decisions=decisions.slice(0, 2), reuse_model=reuse
+    )
+    clusters = dict(
+        zip(
+            ok.clusters.column("record_key").to_pylist(),
+            ok.clusters.column("cluster_id").to_pylist(),
+        )
+    )
     assert clusters[keys[0]] == clusters[keys[1]] == clusters[keys[2]]
 
 
-def test_the_gate_fails_a_person_with_more_records_than_the_cap(first_month_run, data_root, tmp_path, monkeypatch):
+def test_the_gate_fails_a_person_with_more_records_than_the_cap(
+    first_month_run, data_root, tmp_path, monkeypatch
+):
     """Second line of defence: whatever made it (a chain of false links or of accepted pairs), a
     person with more source records than person.max_records_per_person fails dtsen_individu's gate."""
     monkeypatch.setenv("DTSEN_REPORTS_DIR", str(tmp_path / "reports"))
-    monkeypatch.setenv("DTSEN_PUBLISH_DIR", str(tmp_path / "publish"))   # no earlier release to compare with
+    monkeypatch.setenv(
+        "DTSEN_PUBLISH_DIR", str(tmp_path / "publish")
+    )  # no earlier release to compare with
     with duckdb.connect() as con:
         con.execute("attach ? as wh (read_only)", [str(data_root / "warehouse" / "dtsen.duckdb")])
         con.execute("create schema marts; create schema reference")
@@ -137,7 +189,9 @@ def test_the_gate_fails_a_person_with_more_records_than_the_cap(first_month_run,
         spec = suite_specs()["dtsen_individu"]
         label = "no person has more source records than person.max_records_per_person"
         month = con.execute("select max(extract_month) from marts.dtsen_individu").fetchone()[0]
-        clean = {o.label: o for o in validate_suite(con, spec, month, previous_release=None).outcomes}[label]
+        clean = {
+            o.label: o for o in validate_suite(con, spec, month, previous_release=None).outcomes
+        }[label]
         assert clean.success and clean.unexpected_count == 0
 
         # One person gains 21 records (as 300 chained accepts would give them hundreds).

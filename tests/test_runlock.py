@@ -1,6 +1,5 @@
 """Runs of one data root go one at a time, as a whole (dtsen_pipeline/runlock.py)."""
 
-
 import subprocess
 import sys
 import textwrap
@@ -22,7 +21,9 @@ HOLDER = textwrap.dedent("""
 
 
 def _hold_in_another_process(seconds: float, env: dict) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(seconds)], env=env, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(seconds)], env=env, stdout=subprocess.PIPE, text=True
+    )
     assert proc.stdout.readline().strip() == "holding"
     return proc
 

@@ -37,35 +37,69 @@ def _free_port() -> int:
 
 
 def _graphql(base: str, query: str) -> dict:
-    req = urllib.request.Request(f"{base}/graphql", data=json.dumps({"query": query}).encode(),
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        f"{base}/graphql",
+        data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(req, timeout=10) as resp:
         return json.load(resp)["data"]
 
 
 @pytest.fixture(scope="module")
 def dagster_ui(tmp_path_factory):
-    assert Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists(), \
+    assert Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists(), (
         "Chromium and chromedriver are missing: `make test` installs them (apt: chromium chromium-driver)"
+    )
     root = tmp_path_factory.mktemp("ui")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DTSEN_") and k != "DAGSTER_HOME"}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("DTSEN_") and k != "DAGSTER_HOME"
+    }
     env.update(DTSEN_DATA_DIR=str(root / "data"), DAGSTER_HOME=str(root / "data" / "dagster_home"))
-    gen = subprocess.run([str(BIN / "dtsen"), "generate", "--persons", "300", "--start", MONTH, "--months", "3"],
-                         env=env, capture_output=True, text=True, timeout=300)
+    gen = subprocess.run(
+        [str(BIN / "dtsen"), "generate", "--persons", "300", "--start", MONTH, "--months", "3"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert gen.returncode == 0, gen.stderr
     # The third month is degraded: DTKS (a full snapshot) did not deliver.
     for f in (root / "data" / "landing" / "dtks" / DEGRADED).iterdir():
         f.unlink()
-    subprocess.run([sys.executable, "-m", "dtsen_pipeline.paths", "dagster_home"], env=env, check=True,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "dtsen_pipeline.paths", "dagster_home"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     port, reports_port = _free_port(), _free_port()
-    env["DTSEN_REPORTS_PORT"] = str(reports_port)   # as `make ui` does: the links point at it
-    reports = subprocess.Popen([sys.executable, "-m", "dtsen_pipeline.reports"], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    log = open(root / "dagster_dev.log", "w")
-    proc = subprocess.Popen([str(BIN / "dagster"), "dev", "-w", str(paths.PROJECT_ROOT / "workspace.yaml"),
-                             "-h", "127.0.0.1", "-p", str(port)], cwd=paths.PROJECT_ROOT, env=env,
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    env["DTSEN_REPORTS_PORT"] = str(reports_port)  # as `make ui` does: the links point at it
+    reports = subprocess.Popen(
+        [sys.executable, "-m", "dtsen_pipeline.reports"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    log = open(root / "dagster_dev.log", "w")  # noqa: SIM115 (open while dagster dev runs)
+    proc = subprocess.Popen(
+        [
+            str(BIN / "dagster"),
+            "dev",
+            "-w",
+            str(paths.PROJECT_ROOT / "workspace.yaml"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        cwd=paths.PROJECT_ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
@@ -76,7 +110,9 @@ def dagster_ui(tmp_path_factory):
             time.sleep(1)
     else:
         os.killpg(proc.pid, signal.SIGTERM)
-        pytest.fail(f"dagster dev did not answer on {base}: {(root / 'dagster_dev.log').read_text()[-2000:]}")
+        pytest.fail(
+            f"dagster dev did not answer on {base}: {(root / 'dagster_dev.log').read_text()[-2000:]}"
+        )
     yield base, root / "data"
     os.killpg(reports.pid, signal.SIGTERM)
     os.killpg(proc.pid, signal.SIGTERM)
@@ -94,11 +130,18 @@ def chromium(*args: str, size: str = "1600,1000"):
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
 
-    assert Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists(), \
+    assert Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists(), (
         "Chromium and chromedriver are missing: `make test` installs them (apt: chromium chromium-driver)"
+    )
     options = Options()
     options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", f"--window-size={size}", *args):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        f"--window-size={size}",
+        *args,
+    ):
         options.add_argument(arg)
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
 
@@ -131,10 +174,10 @@ def _dismiss_welcome(driver) -> None:
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
-    try:
-        WebDriverWait(driver, 5).until(ec.element_to_be_clickable((By.XPATH, "//button[normalize-space()='Skip']"))).click()
-    except TimeoutException:
-        pass  # shown once per browser profile
+    with contextlib.suppress(TimeoutException):  # shown once per browser profile
+        WebDriverWait(driver, 5).until(
+            ec.element_to_be_clickable((By.XPATH, "//button[normalize-space()='Skip']"))
+        ).click()
 
 
 def _wait_for_text(driver, *texts: str, timeout: float = 60) -> str:
@@ -151,13 +194,21 @@ def test_asset_graph_shows_the_layers_and_key_assets(dagster_ui, browser):
     base, _ = dagster_ui
     browser.get(f"{base}/asset-groups")
     _dismiss_welcome(browser)
-    _wait_for_text(browser, "Global asset lineage", "landing", "raw", "staging", "linkage", "marts", "publish")
+    _wait_for_text(
+        browser, "Global asset lineage", "landing", "raw", "staging", "linkage", "marts", "publish"
+    )
     _shot(browser, "asset_graph")
     # Each key asset has its page with its group, kinds and description.
-    for key, group, kind in [("linkage/person_clusters", "linkage", "Splink"), ("dtsen_individu", "marts", "dbt"),
-                             ("dtsen_keluarga", "marts", "dbt"), ("publish/dtsen_release", "publish", "DuckDB")]:
+    for key, group, kind in [
+        ("linkage/person_clusters", "linkage", "Splink"),
+        ("dtsen_individu", "marts", "dbt"),
+        ("dtsen_keluarga", "marts", "dbt"),
+        ("publish/dtsen_release", "publish", "DuckDB"),
+    ]:
         browser.get(f"{base}/assets/{key}")
-        body = _wait_for_text(browser, key.split("/")[-1], "Group", group, "Kinds", kind, "Description")
+        body = _wait_for_text(
+            browser, key.split("/")[-1], "Group", group, "Kinds", kind, "Description"
+        )
         assert "data-engineering" in body  # the owner
     _shot(browser, "asset_dtsen_release")
 
@@ -172,16 +223,26 @@ def test_a_materialisation_launched_from_the_ui_succeeds(dagster_ui, browser):
     wait = WebDriverWait(browser, 60)
     browser.get(f"{base}/assets/raw/dukcapil__individu")
     _dismiss_welcome(browser)
-    wait.until(ec.element_to_be_clickable((By.XPATH, "//button[contains(normalize-space(), 'Materialize')]"))).click()
-    partitions = wait.until(ec.element_to_be_clickable((By.XPATH, "//input[contains(@placeholder, '2025-01')]")))
+    wait.until(
+        ec.element_to_be_clickable(
+            (By.XPATH, "//button[contains(normalize-space(), 'Materialize')]")
+        )
+    ).click()
+    partitions = wait.until(
+        ec.element_to_be_clickable((By.XPATH, "//input[contains(@placeholder, '2025-01')]"))
+    )
     partitions.send_keys(MONTH, Keys.TAB)
-    launch = wait.until(ec.element_to_be_clickable((By.XPATH, "//button[normalize-space()='Launch 1 run']")))
+    launch = wait.until(
+        ec.element_to_be_clickable((By.XPATH, "//button[normalize-space()='Launch 1 run']"))
+    )
     _shot(browser, "launch_dialog")
     launch.click()
     # The run goes through the queue to a run worker; find it and watch it in the UI.
     deadline, run_id = time.monotonic() + 60, None
     while run_id is None and time.monotonic() < deadline:
-        runs = _graphql(base, "{ runsOrError { ... on Runs { results { runId status } } } }")["runsOrError"]["results"]
+        runs = _graphql(base, "{ runsOrError { ... on Runs { results { runId status } } } }")[
+            "runsOrError"
+        ]["results"]
         run_id = runs[0]["runId"] if runs else None
         time.sleep(1)
     assert run_id, "no run was launched"
@@ -191,7 +252,9 @@ def test_a_materialisation_launched_from_the_ui_succeeds(dagster_ui, browser):
     assert "dukcapil__individu" in body
     # ... and the run really loaded the month's Dukcapil extract (300 persons).
     with duckdb.connect(str(data / "warehouse" / "dtsen.duckdb"), read_only=True) as con:
-        rows = con.execute("select count(*) from raw.dukcapil__individu where extract_month = ?", [MONTH]).fetchall()[0][0]
+        rows = con.execute(
+            "select count(*) from raw.dukcapil__individu where extract_month = ?", [MONTH]
+        ).fetchall()[0][0]
     assert rows >= 300
 
 
@@ -204,7 +267,9 @@ def _runs(base: str) -> list[dict]:
 
 
 @pytest.mark.slow  # make test-slow
-def test_a_two_month_backfill_launched_from_the_asset_graph_succeeds_in_month_order(dagster_ui, browser):
+def test_a_two_month_backfill_launched_from_the_asset_graph_succeeds_in_month_order(
+    dagster_ui, browser
+):
     """The issue's case: select assets on the graph, Materialize, two months. Every asset, dbt's
     included, runs one month per run, in month order (linkage of a month needs the one before)."""
     from selenium.webdriver.common.by import By
@@ -217,15 +282,28 @@ def test_a_two_month_backfill_launched_from_the_asset_graph_succeeds_in_month_or
     before = {r["runId"] for r in _runs(base)}
     browser.get(f"{base}/asset-groups")
     _dismiss_welcome(browser)
-    wait.until(ec.element_to_be_clickable((By.XPATH, "//button[contains(normalize-space(), 'Materialize all')]"))).click()
-    partitions = wait.until(ec.element_to_be_clickable((By.XPATH, "//input[contains(@placeholder, '2025-01')]")))
+    wait.until(
+        ec.element_to_be_clickable(
+            (By.XPATH, "//button[contains(normalize-space(), 'Materialize all')]")
+        )
+    ).click()
+    partitions = wait.until(
+        ec.element_to_be_clickable((By.XPATH, "//input[contains(@placeholder, '2025-01')]"))
+    )
     partitions.send_keys(Keys.CONTROL, "a")
     partitions.send_keys(f"[{BACKFILL[0]}...{BACKFILL[1]}]", Keys.TAB)
     _shot(browser, "backfill_dialog")
     body = _text(browser)
     assert "varying backfill policies" not in body.lower(), body[:1500]
-    wait.until(ec.element_to_be_clickable((By.XPATH, "//button[contains(normalize-space(), 'Launch') and "
-                                                     "contains(normalize-space(), 'backfill')]"))).click()
+    wait.until(
+        ec.element_to_be_clickable(
+            (
+                By.XPATH,
+                "//button[contains(normalize-space(), 'Launch') and "
+                "contains(normalize-space(), 'backfill')]",
+            )
+        )
+    ).click()
     deadline, done = time.monotonic() + 900, []
     while time.monotonic() < deadline:
         new = [r for r in _runs(base) if r["runId"] not in before]
@@ -234,15 +312,21 @@ def test_a_two_month_backfill_launched_from_the_asset_graph_succeeds_in_month_or
             break
         time.sleep(3)
     new = sorted(new, key=lambda r: r["tags"].get("dagster/partition", ""))
-    assert [(r["tags"].get("dagster/partition"), r["status"]) for r in new] == [(m, "SUCCESS") for m in BACKFILL], new
+    assert [(r["tags"].get("dagster/partition"), r["status"]) for r in new] == [
+        (m, "SUCCESS") for m in BACKFILL
+    ], new
     assert all("dagster/backfill" in r["tags"] for r in new)
     browser.get(f"{base}/runs/{new[-1]['runId']}")
     _wait_for_text(browser, "Success", "publish__dtsen_release", timeout=60)
     _shot(browser, "backfill_second_month")
     # Months ran in order: the first month's run ended before the second's began.
     with duckdb.connect(str(data / "warehouse" / "dtsen.duckdb"), read_only=True) as con:
-        linked = [m for (m,) in con.execute(
-            "select distinct extract_month from linkage.person_clusters order by 1").fetchall()]
+        linked = [
+            m
+            for (m,) in con.execute(
+                "select distinct extract_month from linkage.person_clusters order by 1"
+            ).fetchall()
+        ]
     assert linked == list(BACKFILL)
 
 
@@ -267,8 +351,14 @@ def _click_link_and_open(browser, base: str, page: str, label: str) -> str:
 
     browser.get(f"{base}{page}")
     _wait_for_text(browser, label, timeout=60)
-    link = WebDriverWait(browser, 30).until(ec.presence_of_element_located(
-        (By.XPATH, f"//tr[.//*[normalize-space()='{label}']]//a[starts-with(@href, 'http://127.0.0.1')]")))
+    link = WebDriverWait(browser, 30).until(
+        ec.presence_of_element_located(
+            (
+                By.XPATH,
+                f"//tr[.//*[normalize-space()='{label}']]//a[starts-with(@href, 'http://127.0.0.1')]",
+            )
+        )
+    )
     href = link.get_attribute("href")
     main = browser.current_window_handle
     browser.execute_script("arguments[0].scrollIntoView()", link)
@@ -287,10 +377,13 @@ def test_report_links_open_from_the_ui_and_render_offline(dagster_ui, browser):
     from selenium.webdriver.support.ui import WebDriverWait
 
     base, _ = dagster_ui
-    with _opened_link(browser, base, "/assets/linkage/person_clusters", "chart: match_weights") as href:
+    with _opened_link(
+        browser, base, "/assets/linkage/person_clusters", "chart: match_weights"
+    ) as href:
         assert href.endswith(f"/linkage/{BACKFILL[-1]}/match_weights.html"), href
         WebDriverWait(browser, 30).until(
-            ec.presence_of_element_located((By.CSS_SELECTOR, ".vega-embed canvas, .vega-embed svg")))
+            ec.presence_of_element_located((By.CSS_SELECTOR, ".vega-embed canvas, .vega-embed svg"))
+        )
         assert "Error loading script" not in _text(browser)
         _shot(browser, "ui_chart_link")
     with _opened_link(browser, base, "/assets/quality/gate", "reports"):
@@ -304,12 +397,22 @@ def test_a_month_without_a_required_source_is_visibly_degraded(dagster_ui, brows
     """DTSEN's DTKS did not deliver in the third month: `dtsen run` says so and fails, and the UI
     shows the failed check, naming the source and the month."""
     base, data = dagster_ui
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DTSEN_") and k != "DAGSTER_HOME"}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("DTSEN_") and k != "DAGSTER_HOME"
+    }
     env.update(DTSEN_DATA_DIR=str(data), DAGSTER_HOME=str(data / "dagster_home"))
-    run = subprocess.run([str(BIN / "dtsen"), "run", "--month", DEGRADED], env=env, capture_output=True, text=True,
-                         timeout=600)
+    run = subprocess.run(
+        [str(BIN / "dtsen"), "run", "--month", DEGRADED],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 1
-    assert f"blocking check raw/dtks__individu snapshot_complete failed: dtks {DEGRADED}: 0 rows loaded" in run.stderr
+    assert (
+        f"blocking check raw/dtks__individu snapshot_complete failed: dtks {DEGRADED}: 0 rows loaded"
+        in run.stderr
+    )
     browser.get(f"{base}/assets/raw/dtks__individu?view=checks")
     _dismiss_welcome(browser)
     body = _wait_for_text(browser, "snapshot_complete", "files_readable", timeout=60)

@@ -19,7 +19,9 @@ time.sleep(float(sys.argv[2]))
 
 
 def _hold_lock(db, seconds: float) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(db), str(seconds)], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(db), str(seconds)], stdout=subprocess.PIPE, text=True
+    )
     assert proc.stdout.readline().strip() == "locked"
     return proc
 
@@ -38,9 +40,8 @@ def test_a_lock_held_too_long_fails_with_what_to_do(tmp_path):
     db = tmp_path / "w.duckdb"
     holder = _hold_lock(db, 10.0)
     try:
-        with pytest.raises(warehouse.WarehouseLockedError) as err:
-            with warehouse.connect(db, wait=1):
-                pass
+        with pytest.raises(warehouse.WarehouseLockedError) as err, warehouse.connect(db, wait=1):
+            pass
         message = str(err.value)
         assert str(db) in message and "another process" in message and "Runs" in message
     finally:

@@ -20,9 +20,16 @@ from dtsen_pipeline.generate.world import MonthWritten, generate_world, month_ra
 __all__ = ["MonthWritten", "generate", "month_range", "profile"]
 
 
-def generate(persons: int = 5000, start: str = "2025-01", months: int = 1, seed: int = 42,
-             out: Path | None = None, log: Callable[[str], None] = lambda _: None,
-             reverified: float | None = None, profile_name: str = "default") -> list[MonthWritten]:
+def generate(
+    persons: int = 5000,
+    start: str = "2025-01",
+    months: int = 1,
+    seed: int = 42,
+    out: Path | None = None,
+    log: Callable[[str], None] = lambda _: None,
+    reverified: float | None = None,
+    profile_name: str = "default",
+) -> list[MonthWritten]:
     """Write every month's extracts and truth; deterministic for a seed. ``profile_name``: the
     default world, or ``hard`` (profile_hard.yaml's rates over the default's)."""
     if out is not None:
@@ -31,4 +38,6 @@ def generate(persons: int = 5000, start: str = "2025-01", months: int = 1, seed:
         landing, truth = paths.landing_dir(), paths.truth_dir()
     for folder in (landing, truth):  # extracts and truth carry NIKs and names: owner only
         paths.make_private(folder)
-    return generate_world(persons, start, months, seed, landing, truth, log, reverified, profile_name)
+    return generate_world(
+        persons, start, months, seed, landing, truth, log, reverified, profile_name
+    )

@@ -23,8 +23,20 @@ from dtsen_pipeline.generate.population import World
 from dtsen_pipeline.generate.registers import Register, apply_noise, record_errors
 
 HUB_LABEL = {1: "KEPALA KELUARGA", 2: "ISTRI/SUAMI", 3: "ANAK", 6: "ORANG TUA"}
-BULAN = ["Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus", "September",
-         "Oktober", "November", "Desember"]
+BULAN = [
+    "Januari",
+    "Februari",
+    "Maret",
+    "April",
+    "Mei",
+    "Juni",
+    "Juli",
+    "Agustus",
+    "September",
+    "Oktober",
+    "November",
+    "Desember",
+]
 
 
 @dataclass
@@ -32,12 +44,12 @@ class MonthContext:
     month: str
     landing: Path
     world: World
-    view: pd.DataFrame            # person view: persons with their family's current attributes
+    view: pd.DataFrame  # person view: persons with their family's current attributes
     registers: dict[str, Register]
     profile: dict
     rng: np.random.Generator
     first: bool
-    state: dict = field(default_factory=dict)   # writer memory across months (deltas)
+    state: dict = field(default_factory=dict)  # writer memory across months (deltas)
     truth: list[pd.DataFrame] = field(default_factory=list)
     files: dict[str, list[Path]] = field(default_factory=dict)
 
@@ -48,7 +60,9 @@ class MonthContext:
     def records(self, source: str) -> pd.DataFrame:
         """Active records with the true person's current attributes (suffix ``_true``)."""
         recs = self.registers[source].active()
-        return recs.merge(self.view, on="person_id", how="left", suffixes=("", "_true")).sort_values("rec_no")
+        return recs.merge(
+            self.view, on="person_id", how="left", suffixes=("", "_true")
+        ).sort_values("rec_no")
 
     def path(self, source: str, filename: str) -> Path:
         path = self.landing / source / self.month / filename
@@ -58,16 +72,25 @@ class MonthContext:
     def emit(self, source: str, path: Path, record_ids, person_ids, errors) -> None:
         """``errors``: each record's error kinds as written (registers.record_errors), for the truth."""
         self.files.setdefault(source, []).append(path)
-        self.truth.append(pd.DataFrame({"source": source, "source_record_id": pd.Series(record_ids, dtype=str).to_numpy(),
-                                        "person_id": np.asarray(person_ids, dtype=np.int64),
-                                        "errors": np.asarray(errors, dtype=object)}))
+        self.truth.append(
+            pd.DataFrame(
+                {
+                    "source": source,
+                    "source_record_id": pd.Series(record_ids, dtype=str).to_numpy(),
+                    "person_id": np.asarray(person_ids, dtype=np.int64),
+                    "errors": np.asarray(errors, dtype=object),
+                }
+            )
+        )
 
 
 # Date text from the register's ISO form, which may be a placeholder year or an impossible date.
 def dmy(iso: pd.Series, sep: str = "-") -> pd.Series:
     iso = iso.astype(str)
     full = iso.str.len() == 10
-    return iso.where(~full, iso.str.slice(8, 10) + sep + iso.str.slice(5, 7) + sep + iso.str.slice(0, 4))
+    return iso.where(
+        ~full, iso.str.slice(8, 10) + sep + iso.str.slice(5, 7) + sep + iso.str.slice(0, 4)
+    )
 
 
 def compact(iso: pd.Series) -> pd.Series:
@@ -118,16 +141,25 @@ def _kabupaten_only(errors) -> np.ndarray:
 def dukcapil(ctx: MonthContext) -> None:
     r = ctx.records("dukcapil")
     ids = "DK" + r["rec_no"].astype(str).str.zfill(9)
-    df = pd.DataFrame({
-        "ID_REC": ids,
-        "NIK": r["nik"], "NO_KK": r["no_kk_true"].fillna(r["no_kk"]),
-        "NAMA_LGKP": r["nama"].str.upper(), "TMPT_LHR": r["tempat_lahir"], "TGL_LHR": r["tanggal_lahir"],
-        "JENIS_KLMIN": np.where(r["jenis_kelamin"] == "P", "PEREMPUAN", "LAKI-LAKI"),
-        "STAT_HBKEL": r["hub"].map(HUB_LABEL), "KODE_WILAYAH": flat(r["kode_desa"]), "ALAMAT": r["alamat"].str.upper(),
-    })
+    df = pd.DataFrame(
+        {
+            "ID_REC": ids,
+            "NIK": r["nik"],
+            "NO_KK": r["no_kk_true"].fillna(r["no_kk"]),
+            "NAMA_LGKP": r["nama"].str.upper(),
+            "TMPT_LHR": r["tempat_lahir"],
+            "TGL_LHR": r["tanggal_lahir"],
+            "JENIS_KLMIN": np.where(r["jenis_kelamin"] == "P", "PEREMPUAN", "LAKI-LAKI"),
+            "STAT_HBKEL": r["hub"].map(HUB_LABEL),
+            "KODE_WILAYAH": flat(r["kode_desa"]),
+            "ALAMAT": r["alamat"].str.upper(),
+        }
+    )
     path = ctx.path("dukcapil", f"dukcapil_penduduk_{ctx.month}.csv")
     _write_csv(df, path)
-    ctx.emit("dukcapil", path, ids, r["person_id"], record_errors(r, kk=False))  # writes the true KK
+    ctx.emit(
+        "dukcapil", path, ids, r["person_id"], record_errors(r, kk=False)
+    )  # writes the true KK
 
 
 def dtks(ctx: MonthContext) -> None:
@@ -136,35 +168,74 @@ def dtks(ctx: MonthContext) -> None:
     # A DTKS household (ruta) groups the KKs of one dwelling; its id follows its first record.
     idbdt = "BDT" + r.groupby("household_id")["rec_no"].transform("min").astype(str).str.zfill(8)
     art_ids = r["rec_no"].astype(str).str.zfill(10)
-    art = pd.DataFrame({
-        "IDARTBDT": art_ids, "IDBDT": idbdt, "NIK": r["nik"], "NOKK": r["no_kk"], "NAMA": r["nama"].str.upper(),
-        "JNSKEL": np.where(r["jenis_kelamin"] == "P", "2", "1"), "TGLLAHIR": dmy(r["tanggal_lahir"]),
-        "HUB_KRT": r["hub"], "KDPROP": region[0], "KDKAB": region[1], "KDKEC": region[2], "KDDESA": region[3],
-        "PENDIDIKAN": r["pendidikan"].str.upper(), "PEKERJAAN": r["pekerjaan"].str.upper(),
-        "DISABILITAS": r["disabilitas"].astype(int), "PENYAKIT_KRONIS": r["penyakit_kronis"].astype(int),
-    })
+    art = pd.DataFrame(
+        {
+            "IDARTBDT": art_ids,
+            "IDBDT": idbdt,
+            "NIK": r["nik"],
+            "NOKK": r["no_kk"],
+            "NAMA": r["nama"].str.upper(),
+            "JNSKEL": np.where(r["jenis_kelamin"] == "P", "2", "1"),
+            "TGLLAHIR": dmy(r["tanggal_lahir"]),
+            "HUB_KRT": r["hub"],
+            "KDPROP": region[0],
+            "KDKAB": region[1],
+            "KDKEC": region[2],
+            "KDDESA": region[3],
+            "PENDIDIKAN": r["pendidikan"].str.upper(),
+            "PEKERJAAN": r["pekerjaan"].str.upper(),
+            "DISABILITAS": r["disabilitas"].astype(int),
+            "PENYAKIT_KRONIS": r["penyakit_kronis"].astype(int),
+        }
+    )
     path = ctx.path("dtks", f"DTKS_ART_{ctx.yyyymm}.csv")
     _write_csv(art, path, sep=";")
     ctx.emit("dtks", path, art_ids, r["person_id"], record_errors(r))
     fam = ctx.world.families.set_index("family_id")
     first = r.assign(IDBDT=idbdt).drop_duplicates("IDBDT")
     attrs = fam.loc[first["family_id"], PMT_COLUMNS].reset_index(drop=True)
-    ruta = pd.concat([pd.DataFrame({"IDBDT": first["IDBDT"].to_numpy(),
-                                    "KDPROP": region.loc[first.index, 0].to_numpy(),
-                                    "KDKAB": region.loc[first.index, 1].to_numpy(),
-                                    "KDKEC": region.loc[first.index, 2].to_numpy(),
-                                    "KDDESA": region.loc[first.index, 3].to_numpy(),
-                                    "ALAMAT": first["alamat"].str.upper().to_numpy()}),
-                      attrs.rename(columns=str.upper)], axis=1)
+    ruta = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "IDBDT": first["IDBDT"].to_numpy(),
+                    "KDPROP": region.loc[first.index, 0].to_numpy(),
+                    "KDKAB": region.loc[first.index, 1].to_numpy(),
+                    "KDKEC": region.loc[first.index, 2].to_numpy(),
+                    "KDDESA": region.loc[first.index, 3].to_numpy(),
+                    "ALAMAT": first["alamat"].str.upper().to_numpy(),
+                }
+            ),
+            attrs.rename(columns=str.upper),
+        ],
+        axis=1,
+    )
     path = ctx.path("dtks", f"DTKS_RUTA_{ctx.yyyymm}.csv")
     _write_csv(ruta, path, sep=";")
     ctx.files["dtks"].append(path)
 
 
-PMT_COLUMNS = ["status_rumah", "luas_lantai_m2", "jenis_lantai", "jenis_dinding", "jenis_atap", "sumber_air_minum",
-               "fasilitas_bab", "sumber_penerangan", "bahan_bakar_masak", "punya_kulkas", "punya_motor",
-               "punya_mobil", "punya_tv", "punya_hp", "punya_emas", "punya_lahan", "ternak_sapi",
-               "ternak_kambing", "ternak_unggas"]
+PMT_COLUMNS = [
+    "status_rumah",
+    "luas_lantai_m2",
+    "jenis_lantai",
+    "jenis_dinding",
+    "jenis_atap",
+    "sumber_air_minum",
+    "fasilitas_bab",
+    "sumber_penerangan",
+    "bahan_bakar_masak",
+    "punya_kulkas",
+    "punya_motor",
+    "punya_mobil",
+    "punya_tv",
+    "punya_hp",
+    "punya_emas",
+    "punya_lahan",
+    "ternak_sapi",
+    "ternak_kambing",
+    "ternak_unggas",
+]
 
 
 def regsosek(ctx: MonthContext) -> None:
@@ -175,41 +246,86 @@ def regsosek(ctx: MonthContext) -> None:
     # livestock) did: compare a vectorised fingerprint with last month's.
     g = r.assign(rec_sq=r["rec_no"].astype(float) ** 2).groupby("family_id")
     answers = ctx.world.families.set_index("family_id")[PMT_COLUMNS]
-    answers = pd.Series(pd.util.hash_pandas_object(answers, index=False).to_numpy(), index=answers.index)
-    signature = (g["rec_no"].count().astype(str) + "|" + g["rec_no"].sum().astype(str) + "|"
-                 + g["rec_sq"].sum().astype(str) + "|" + g["kode_desa"].first() + "|"
-                 + answers.reindex(g["rec_no"].count().index).astype(str))
+    answers = pd.Series(
+        pd.util.hash_pandas_object(answers, index=False).to_numpy(), index=answers.index
+    )
+    signature = (
+        g["rec_no"].count().astype(str)
+        + "|"
+        + g["rec_no"].sum().astype(str)
+        + "|"
+        + g["rec_sq"].sum().astype(str)
+        + "|"
+        + g["kode_desa"].first()
+        + "|"
+        + answers.reindex(g["rec_no"].count().index).astype(str)
+    )
     previous = ctx.state.get("regsosek_signature", pd.Series(dtype=object))
-    changed = signature.index if ctx.first else signature.index[signature.ne(previous.reindex(signature.index))]
+    changed = (
+        signature.index
+        if ctx.first
+        else signature.index[signature.ne(previous.reindex(signature.index))]
+    )
     ctx.state["regsosek_signature"] = signature
     r = r[r["family_id"].isin(changed)].sort_values(["family_id", "hub", "rec_no"])
     fam = ctx.world.families.set_index("family_id")
-    born = pd.to_datetime(r["tanggal_lahir"].where(r["tanggal_lahir"].str.len() == 10, r["tanggal_lahir"] + "-01-01"),
-                          errors="coerce").dt.date
+    born = pd.to_datetime(
+        r["tanggal_lahir"].where(r["tanggal_lahir"].str.len() == 10, r["tanggal_lahir"] + "-01-01"),
+        errors="coerce",
+    ).dt.date
     members = pa.StructArray.from_arrays(
-        [pa.array(("RS" + r["rec_no"].astype(str).str.zfill(10)).tolist()),
-         pa.array((r.groupby("family_id").cumcount() + 1).tolist(), pa.int16()),
-         pa.array(r["nik"].replace("", None).tolist(), pa.string()), pa.array(r["nama"].tolist()),
-         pa.array(np.where(r["jenis_kelamin"] == "P", 2, 1).tolist(), pa.int8()),
-         pa.array(born.tolist(), pa.date32()), pa.array(r["hub"].tolist(), pa.int8()),
-         pa.array(r["pendidikan"].tolist()), pa.array(r["pekerjaan"].tolist()),
-         pa.array(r["disabilitas"].tolist()), pa.array(r["penyakit_kronis"].tolist())],
-        names=["id_art", "no_urut", "nik", "nama", "jenis_kelamin", "tanggal_lahir", "hubungan_kk",
-               "pendidikan", "status_pekerjaan", "disabilitas", "penyakit_kronis"])
+        [
+            pa.array(("RS" + r["rec_no"].astype(str).str.zfill(10)).tolist()),
+            pa.array((r.groupby("family_id").cumcount() + 1).tolist(), pa.int16()),
+            pa.array(r["nik"].replace("", None).tolist(), pa.string()),
+            pa.array(r["nama"].tolist()),
+            pa.array(np.where(r["jenis_kelamin"] == "P", 2, 1).tolist(), pa.int8()),
+            pa.array(born.tolist(), pa.date32()),
+            pa.array(r["hub"].tolist(), pa.int8()),
+            pa.array(r["pendidikan"].tolist()),
+            pa.array(r["pekerjaan"].tolist()),
+            pa.array(r["disabilitas"].tolist()),
+            pa.array(r["penyakit_kronis"].tolist()),
+        ],
+        names=[
+            "id_art",
+            "no_urut",
+            "nik",
+            "nama",
+            "jenis_kelamin",
+            "tanggal_lahir",
+            "hubungan_kk",
+            "pendidikan",
+            "status_pekerjaan",
+            "disabilitas",
+            "penyakit_kronis",
+        ],
+    )
     sizes = r.groupby("family_id", sort=False).size()
     offsets = pa.array(np.r_[0, np.cumsum(sizes.to_numpy())].astype(np.int32))
     heads = r.drop_duplicates("family_id")
     attrs = fam.loc[heads["family_id"], PMT_COLUMNS]
-    table = pa.table({
-        "id_keluarga": ("RK" + r.groupby("family_id", sort=False)["rec_no"].min().astype(str).str.zfill(10)).tolist(),
-        "kode_wilayah": heads["kode_desa"].tolist(), "alamat": heads["alamat"].tolist(),
-        "no_kk": heads["no_kk"].tolist(),
-        **{c: attrs[c].tolist() for c in PMT_COLUMNS},
-        "anggota": pa.ListArray.from_arrays(offsets, members),
-    })
+    table = pa.table(
+        {
+            "id_keluarga": (
+                "RK" + r.groupby("family_id", sort=False)["rec_no"].min().astype(str).str.zfill(10)
+            ).tolist(),
+            "kode_wilayah": heads["kode_desa"].tolist(),
+            "alamat": heads["alamat"].tolist(),
+            "no_kk": heads["no_kk"].tolist(),
+            **{c: attrs[c].tolist() for c in PMT_COLUMNS},
+            "anggota": pa.ListArray.from_arrays(offsets, members),
+        }
+    )
     path = ctx.path("regsosek", f"regsosek_keluarga_{ctx.month}.parquet")
     pq.write_table(table, path)
-    ctx.emit("regsosek", path, "RS" + r["rec_no"].astype(str).str.zfill(10), r["person_id"], record_errors(r))
+    ctx.emit(
+        "regsosek",
+        path,
+        "RS" + r["rec_no"].astype(str).str.zfill(10),
+        r["person_id"],
+        record_errors(r),
+    )
 
 
 def p3ke(ctx: MonthContext) -> None:
@@ -219,18 +335,29 @@ def p3ke(ctx: MonthContext) -> None:
     valid = r["tanggal_lahir"].str.match(r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
     as_date = pd.to_datetime(r["tanggal_lahir"].where(valid), errors="coerce")
     ids = "P3KE-" + r["rec_no"].astype(str).str.zfill(9)
-    df = pd.DataFrame({
-        "ID Keluarga P3KE": "KEL-" + r.groupby("family_id")["rec_no"].transform("min").astype(str).str.zfill(9),
-        "ID Anggota": ids, "NIK": r["nik"], "No KK": r["no_kk"], "Nama": r["nama"],
-        "Jenis Kelamin": np.where(r["jenis_kelamin"] == "P", "Perempuan", "Laki-laki"),
-        # Excel date cells where the date is real; text where the register holds a placeholder.
-        "Tanggal Lahir": [d.to_pydatetime() if pd.notna(d) else t for d, t in zip(as_date, dmy(r["tanggal_lahir"]))],
-        "Hubungan Keluarga": r["hub"].map(HUB_LABEL).str.title(),
-        "Desil Keluarga": np.minimum(r["desil"].fillna(4), 4).astype(int),
-        "Provinsi": place["nama_provinsi"].to_numpy(), "Kabupaten/Kota": place["nama_kabupaten"].to_numpy(),
-        "Kecamatan": place["nama_kecamatan"].to_numpy(), "Desa/Kelurahan": place["nama_desa"].to_numpy(),
-        "Kode Wilayah": r["kode_desa"],
-    })
+    df = pd.DataFrame(
+        {
+            "ID Keluarga P3KE": "KEL-"
+            + r.groupby("family_id")["rec_no"].transform("min").astype(str).str.zfill(9),
+            "ID Anggota": ids,
+            "NIK": r["nik"],
+            "No KK": r["no_kk"],
+            "Nama": r["nama"],
+            "Jenis Kelamin": np.where(r["jenis_kelamin"] == "P", "Perempuan", "Laki-laki"),
+            # Excel date cells where the date is real; text where the register holds a placeholder.
+            "Tanggal Lahir": [
+                d.to_pydatetime() if pd.notna(d) else t
+                for d, t in zip(as_date, dmy(r["tanggal_lahir"]))
+            ],
+            "Hubungan Keluarga": r["hub"].map(HUB_LABEL).str.title(),
+            "Desil Keluarga": np.minimum(r["desil"].fillna(4), 4).astype(int),
+            "Provinsi": place["nama_provinsi"].to_numpy(),
+            "Kabupaten/Kota": place["nama_kabupaten"].to_numpy(),
+            "Kecamatan": place["nama_kecamatan"].to_numpy(),
+            "Desa/Kelurahan": place["nama_desa"].to_numpy(),
+            "Kode Wilayah": r["kode_desa"],
+        }
+    )
     path = ctx.path("p3ke", f"P3KE_{ctx.yyyymm}.xlsx")
     _write_xlsx(df, path, "Data P3KE")
     ctx.emit("p3ke", path, ids, r["person_id"], record_errors(r))
@@ -239,12 +366,21 @@ def p3ke(ctx: MonthContext) -> None:
 def pbi_jk(ctx: MonthContext) -> None:
     r = ctx.records("pbi_jk")
     ids = "0000" + r["rec_no"].astype(str).str.zfill(9)
-    df = pd.DataFrame({
-        "NO_KARTU": ids, "NIK": r["nik"], "NOKK": r["no_kk"], "NAMA_PESERTA": r["nama"].str.upper(),
-        "TGL_LAHIR": dmy(r["tanggal_lahir"], "/"), "JK": r["jenis_kelamin"],
-        "HUB_KELUARGA": r["hub"].map({1: "PESERTA", 2: "SUAMI/ISTRI", 3: "ANAK", 6: "FAMILI LAIN"}),
-        "KD_DATI2": flat(r["kode_desa"].str.slice(0, 5)), "STATUS_PESERTA": "AKTIF",
-    })
+    df = pd.DataFrame(
+        {
+            "NO_KARTU": ids,
+            "NIK": r["nik"],
+            "NOKK": r["no_kk"],
+            "NAMA_PESERTA": r["nama"].str.upper(),
+            "TGL_LAHIR": dmy(r["tanggal_lahir"], "/"),
+            "JK": r["jenis_kelamin"],
+            "HUB_KELUARGA": r["hub"].map(
+                {1: "PESERTA", 2: "SUAMI/ISTRI", 3: "ANAK", 6: "FAMILI LAIN"}
+            ),
+            "KD_DATI2": flat(r["kode_desa"].str.slice(0, 5)),
+            "STATUS_PESERTA": "AKTIF",
+        }
+    )
     path = ctx.path("pbi_jk", f"pbi_jk_peserta_{ctx.yyyymm}.csv")
     _write_csv(df, path)
     ctx.emit("pbi_jk", path, ids, r["person_id"], _kabupaten_only(record_errors(r, village=False)))
@@ -254,37 +390,63 @@ def bpjs_tk(ctx: MonthContext) -> None:
     r = ctx.records("bpjs_tk")
     ids = "2" + r["rec_no"].astype(str).str.zfill(10)
     formal = r["pekerjaan"] == "formal"
-    df = pd.DataFrame({
-        "KPJ": ids, "NIK": r["nik"], "NAMA_TK": r["nama"].str.upper(), "TGL_LAHIR": compact(r["tanggal_lahir"]),
-        "JNS_KELAMIN": r["jenis_kelamin"], "SEGMEN": np.where(formal, "PU", "BPU"),
-        "PROGRAM": np.where(formal, "JKK,JKM,JHT", "JKK,JKM"), "KODE_KAB": flat(r["kode_desa"].str.slice(0, 5)),
-        "TGL_KEPESERTAAN": r["enrolled_month"].str.replace("-", "", regex=False) + "01",
-    })
+    df = pd.DataFrame(
+        {
+            "KPJ": ids,
+            "NIK": r["nik"],
+            "NAMA_TK": r["nama"].str.upper(),
+            "TGL_LAHIR": compact(r["tanggal_lahir"]),
+            "JNS_KELAMIN": r["jenis_kelamin"],
+            "SEGMEN": np.where(formal, "PU", "BPU"),
+            "PROGRAM": np.where(formal, "JKK,JKM,JHT", "JKK,JKM"),
+            "KODE_KAB": flat(r["kode_desa"].str.slice(0, 5)),
+            "TGL_KEPESERTAAN": r["enrolled_month"].str.replace("-", "", regex=False) + "01",
+        }
+    )
     path = ctx.path("bpjs_tk", f"bpjs_tk_peserta_{ctx.yyyymm}.csv")
     _write_csv(df, path, sep="|")
-    ctx.emit("bpjs_tk", path, ids, r["person_id"], _kabupaten_only(record_errors(r, kk=False, village=False)))
+    ctx.emit(
+        "bpjs_tk",
+        path,
+        ids,
+        r["person_id"],
+        _kabupaten_only(record_errors(r, kk=False, village=False)),
+    )
 
 
 def phk(ctx: MonthContext) -> None:
     """Kemnaker layoff reports: this month's events only (a delta), some never reported."""
     spec = ctx.profile["phk"]
-    events = pd.DataFrame({"person_id": ctx.world.events.get("laid_off", np.array([], np.int64)),
-                           "tgl_phk": ctx.world.events.get("phk_dates", np.array([], "datetime64[ns]"))})
+    events = pd.DataFrame(
+        {
+            "person_id": ctx.world.events.get("laid_off", np.array([], np.int64)),
+            "tgl_phk": ctx.world.events.get("phk_dates", np.array([], "datetime64[ns]")),
+        }
+    )
     events = events[ctx.rng.random(len(events)) < spec["reported"]]
     v = events.merge(ctx.view, on="person_id", how="left")
-    rec = apply_noise(v, spec["noise"], ctx.rng) if len(v) else pd.DataFrame(
-        columns=["nik", "nama", "tanggal_lahir", "jenis_kelamin"])
+    rec = (
+        apply_noise(v, spec["noise"], ctx.rng)
+        if len(v)
+        else pd.DataFrame(columns=["nik", "nama", "tanggal_lahir", "jenis_kelamin"])
+    )
     n = len(v)
     ids = "PHK-" + ctx.yyyymm + "-" + pd.Series(ctx.rng.permutation(n) + 1, dtype=str).str.zfill(6)
-    df = pd.DataFrame({
-        "ID_LAPORAN": ids.to_numpy(), "NIK": rec["nik"].to_numpy(), "NAMA": rec["nama"].to_numpy(),
-        "TGL_LAHIR": dmy(pd.Series(rec["tanggal_lahir"].to_numpy(), dtype=object)).to_numpy(),
-        "JENIS_KELAMIN": rec["jenis_kelamin"].to_numpy(),
-        "NAMA_PERUSAHAAN": names.company_names(ctx.rng, n), "KODE_KAB_KOTA": v["kode_desa"].str.slice(0, 5).to_numpy(),
-        "TGL_PHK": pd.to_datetime(v["tgl_phk"]).dt.strftime("%Y-%m-%d").to_numpy(),
-        "ALASAN_PHK": ctx.rng.choice(np.array(["EFISIENSI", "PENUTUPAN PERUSAHAAN", "PENURUNAN PRODUKSI",
-                                               "RELOKASI"]), n),
-    })
+    df = pd.DataFrame(
+        {
+            "ID_LAPORAN": ids.to_numpy(),
+            "NIK": rec["nik"].to_numpy(),
+            "NAMA": rec["nama"].to_numpy(),
+            "TGL_LAHIR": dmy(pd.Series(rec["tanggal_lahir"].to_numpy(), dtype=object)).to_numpy(),
+            "JENIS_KELAMIN": rec["jenis_kelamin"].to_numpy(),
+            "NAMA_PERUSAHAAN": names.company_names(ctx.rng, n),
+            "KODE_KAB_KOTA": v["kode_desa"].str.slice(0, 5).to_numpy(),
+            "TGL_PHK": pd.to_datetime(v["tgl_phk"]).dt.strftime("%Y-%m-%d").to_numpy(),
+            "ALASAN_PHK": ctx.rng.choice(
+                np.array(["EFISIENSI", "PENUTUPAN PERUSAHAAN", "PENURUNAN PRODUKSI", "RELOKASI"]), n
+            ),
+        }
+    )
     path = ctx.path("phk", f"kemnaker_phk_{ctx.yyyymm}.csv")
     _write_csv(df, path)
     ctx.emit("phk", path, ids, v["person_id"], _kabupaten_only(rec["errors"] if n else []))
@@ -296,20 +458,38 @@ def dinsos_kaltim(ctx: MonthContext) -> None:
     v = regions.villages().set_index("kode_desa").loc[r["kode_desa"]]
     nik = r["nik"].astype(object).copy()
     # Typed into Excel as a number: 15 significant digits survive, the last becomes 0.
-    as_number = (ctx.rng.random(len(r)) < 0.05) & nik.str.fullmatch(r"\d{16}").fillna(False).to_numpy()
+    as_number = (ctx.rng.random(len(r)) < 0.05) & nik.str.fullmatch(r"\d{16}").fillna(
+        False
+    ).to_numpy()
     nik[as_number] = [int(x[:15] + "0") for x in nik[as_number]]
-    df = pd.DataFrame({
-        "No": np.arange(1, len(r) + 1), "NIK": nik.to_numpy(), "Nama Lengkap": r["nama"].to_numpy(),
-        "Tempat/Tgl Lahir": (r["tempat_lahir"].str.title() + ", " + dmy(r["tanggal_lahir"])).to_numpy(),
-        "L/P": r["jenis_kelamin"].to_numpy(), "Alamat": r["alamat"].to_numpy(),
-        "Desa/Kelurahan": v["nama_desa"].to_numpy(), "Kecamatan": v["nama_kecamatan"].to_numpy(),
-        "Kabupaten/Kota": v["nama_kabupaten"].to_numpy(),
-        "Jenis Pekerjaan": r["sektor_informal"].str.replace("_", " ").str.title().to_numpy(),
-    })
+    df = pd.DataFrame(
+        {
+            "No": np.arange(1, len(r) + 1),
+            "NIK": nik.to_numpy(),
+            "Nama Lengkap": r["nama"].to_numpy(),
+            "Tempat/Tgl Lahir": (
+                r["tempat_lahir"].str.title() + ", " + dmy(r["tanggal_lahir"])
+            ).to_numpy(),
+            "L/P": r["jenis_kelamin"].to_numpy(),
+            "Alamat": r["alamat"].to_numpy(),
+            "Desa/Kelurahan": v["nama_desa"].to_numpy(),
+            "Kecamatan": v["nama_kecamatan"].to_numpy(),
+            "Kabupaten/Kota": v["nama_kabupaten"].to_numpy(),
+            "Jenis Pekerjaan": r["sektor_informal"].str.replace("_", " ").str.title().to_numpy(),
+        }
+    )
     year, month = ctx.month.split("-")
     path = ctx.path("dinsos_kaltim", f"Pekerja Rentan Kaltim {BULAN[int(month) - 1]} {year}.xlsx")
-    _write_xlsx(df, path, "Pekerja Rentan",
-                ["DATA PEKERJA RENTAN PROVINSI KALIMANTAN TIMUR", f"Keadaan: {BULAN[int(month) - 1]} {year}", ""])
+    _write_xlsx(
+        df,
+        path,
+        "Pekerja Rentan",
+        [
+            "DATA PEKERJA RENTAN PROVINSI KALIMANTAN TIMUR",
+            f"Keadaan: {BULAN[int(month) - 1]} {year}",
+            "",
+        ],
+    )
     ctx.emit("dinsos_kaltim", path, df["No"], r["person_id"], record_errors(r, kk=False))
 
 
@@ -318,22 +498,38 @@ def dinsos_ntt(ctx: MonthContext) -> None:
     r = ctx.records("dinsos_ntt")
     r = r[r["enrolled_month"] == ctx.month]
     nama = r["nama"].astype(str)
-    accented = ctx.rng.random(len(r)) < 0.03  # e.g. Désy, Andréas: accents a UTF-8 reader would break on
+    accented = (
+        ctx.rng.random(len(r)) < 0.03
+    )  # e.g. Désy, Andréas: accents a UTF-8 reader would break on
     nama = nama.where(~accented, nama.str.replace("e", "é", n=1, regex=False))
     v = regions.villages().set_index("kode_desa").loc[r["kode_desa"]]
-    df = pd.DataFrame({
-        "NO": r["rec_no"].to_numpy(), "NIK": r["nik"].to_numpy(), "NAMA": nama.to_numpy(),
-        "JENIS KELAMIN": np.where(r["jenis_kelamin"] == "P", "PEREMPUAN", "LAKI-LAKI"),
-        "TEMPAT LAHIR": r["tempat_lahir"].to_numpy(), "TANGGAL LAHIR": dmy(r["tanggal_lahir"], "/").to_numpy(),
-        "KODE DESA": r["kode_desa"].to_numpy(), "NAMA DESA": v["nama_desa"].to_numpy(),
-        "PEKERJAAN": r["sektor_informal"].str.upper().to_numpy(), "KETERANGAN": "",
-    })
+    df = pd.DataFrame(
+        {
+            "NO": r["rec_no"].to_numpy(),
+            "NIK": r["nik"].to_numpy(),
+            "NAMA": nama.to_numpy(),
+            "JENIS KELAMIN": np.where(r["jenis_kelamin"] == "P", "PEREMPUAN", "LAKI-LAKI"),
+            "TEMPAT LAHIR": r["tempat_lahir"].to_numpy(),
+            "TANGGAL LAHIR": dmy(r["tanggal_lahir"], "/").to_numpy(),
+            "KODE DESA": r["kode_desa"].to_numpy(),
+            "NAMA DESA": v["nama_desa"].to_numpy(),
+            "PEKERJAAN": r["sektor_informal"].str.upper().to_numpy(),
+            "KETERANGAN": "",
+        }
+    )
     path = ctx.path("dinsos_ntt", f"dinsos_ntt_{ctx.yyyymm}.csv")
     _write_csv(df, path, sep=";", encoding="latin-1")
     ctx.emit("dinsos_ntt", path, df["NO"], r["person_id"], record_errors(r, kk=False))
 
 
 WRITERS: dict[str, Callable[[MonthContext], None]] = {
-    "dukcapil": dukcapil, "dtks": dtks, "regsosek": regsosek, "p3ke": p3ke, "pbi_jk": pbi_jk,
-    "bpjs_tk": bpjs_tk, "phk": phk, "dinsos_kaltim": dinsos_kaltim, "dinsos_ntt": dinsos_ntt,
+    "dukcapil": dukcapil,
+    "dtks": dtks,
+    "regsosek": regsosek,
+    "p3ke": p3ke,
+    "pbi_jk": pbi_jk,
+    "bpjs_tk": bpjs_tk,
+    "phk": phk,
+    "dinsos_kaltim": dinsos_kaltim,
+    "dinsos_ntt": dinsos_ntt,
 }

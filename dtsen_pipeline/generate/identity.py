@@ -14,8 +14,11 @@ import pandas as pd
 def date_part(dates: pd.Series, female: np.ndarray) -> pd.Series:
     d = pd.to_datetime(dates)
     day = d.dt.day.to_numpy() + np.where(female, 40, 0)
-    return (pd.Series(day, index=d.index).astype(str).str.zfill(2) + d.dt.month.astype(str).str.zfill(2)
-            + (d.dt.year % 100).astype(str).str.zfill(2))
+    return (
+        pd.Series(day, index=d.index).astype(str).str.zfill(2)
+        + d.dt.month.astype(str).str.zfill(2)
+        + (d.dt.year % 100).astype(str).str.zfill(2)
+    )
 
 
 def kecamatan_prefix(kode_desa: pd.Series) -> pd.Series:
@@ -28,17 +31,28 @@ def with_serial(prefix: pd.Series, taken: pd.Series | None = None) -> pd.Series:
     prefix = pd.Series(prefix.to_numpy(), dtype=object)
     serial = prefix.groupby(prefix).cumcount() + 1
     if taken is not None and len(taken):
-        highest = taken.str.slice(12, 16).astype(int).groupby(taken.str.slice(0, 12).to_numpy()).max()
+        highest = (
+            taken.str.slice(12, 16).astype(int).groupby(taken.str.slice(0, 12).to_numpy()).max()
+        )
         serial = serial + prefix.map(highest).fillna(0).astype(int)
     return prefix + serial.astype(str).str.zfill(4)
 
 
-def make_nik(kode_desa: pd.Series, birth: pd.Series, female: np.ndarray,
-             existing: pd.Series | None = None) -> pd.Series:
-    return with_serial(kecamatan_prefix(kode_desa).reset_index(drop=True)
-                       + date_part(birth.reset_index(drop=True), female), existing)
+def make_nik(
+    kode_desa: pd.Series, birth: pd.Series, female: np.ndarray, existing: pd.Series | None = None
+) -> pd.Series:
+    return with_serial(
+        kecamatan_prefix(kode_desa).reset_index(drop=True)
+        + date_part(birth.reset_index(drop=True), female),
+        existing,
+    )
 
 
-def make_no_kk(kode_desa: pd.Series, issued: pd.Series, existing: pd.Series | None = None) -> pd.Series:
-    return with_serial(kecamatan_prefix(kode_desa).reset_index(drop=True)
-                       + date_part(issued.reset_index(drop=True), np.zeros(len(issued), bool)), existing)
+def make_no_kk(
+    kode_desa: pd.Series, issued: pd.Series, existing: pd.Series | None = None
+) -> pd.Series:
+    return with_serial(
+        kecamatan_prefix(kode_desa).reset_index(drop=True)
+        + date_part(issued.reset_index(drop=True), np.zeros(len(issued), bool)),
+        existing,
+    )

@@ -21,8 +21,9 @@ MUHAMMAD_FORMS = np.array(["M.", "Moh.", "Muh.", "Mochammad", "Mohamad", "Muhama
 OLD_SPELLING = [("u", "oe"), ("j", "dj"), ("c", "tj"), ("y", "j")]
 
 
-def person_names(rng: np.random.Generator, female: np.ndarray, mononym_rate: float,
-                 muhammad_rate: float) -> np.ndarray:
+def person_names(
+    rng: np.random.Generator, female: np.ndarray, mononym_rate: float, muhammad_rate: float
+) -> np.ndarray:
     n = len(female)
     first = np.where(female, rng.choice(FIRST_F, n), rng.choice(FIRST_M, n))
     last = np.where(female, rng.choice(LAST_F, n), rng.choice(LAST_M, n))
@@ -38,10 +39,12 @@ def first_name(names: pd.Series) -> pd.Series:
     return names.str.replace(r"^Muhammad ", "", regex=True).str.split(" ").str[0]
 
 
-def variant(name: str, kind: int, rng: np.random.Generator, father: str | None, female: bool) -> str:
+def variant(
+    name: str, kind: int, rng: np.random.Generator, father: str | None, female: bool
+) -> str:
     """One way a source writes the same person's name differently."""
     if kind == 0 and name.startswith("Muhammad "):
-        return f"{rng.choice(MUHAMMAD_FORMS)} {name[len('Muhammad '):]}"
+        return f"{rng.choice(MUHAMMAD_FORMS)} {name[len('Muhammad ') :]}"
     if kind == 1:
         return f"{rng.choice(TITLES_BEFORE[1:2] if female else TITLES_BEFORE[[0, 2, 3, 4]])} {name}"
     if kind == 2:
@@ -56,19 +59,30 @@ def variant(name: str, kind: int, rng: np.random.Generator, father: str | None, 
         return f"{name} {'binti' if female else 'bin'} {father}"
     if kind == 6 and len(name) > 4:  # a typing slip: one letter dropped or doubled
         pos = int(rng.integers(1, len(name) - 1))
-        return name[:pos] + name[pos + 1:] if rng.random() < 0.5 else name[:pos] + name[pos] + name[pos:]
+        return (
+            name[:pos] + name[pos + 1 :]
+            if rng.random() < 0.5
+            else name[:pos] + name[pos] + name[pos:]
+        )
     return name.lower() if rng.random() < 0.5 else name.upper()
 
 
-def name_variants(names: pd.Series, mask: np.ndarray, rng: np.random.Generator,
-                  fathers: pd.Series, female: np.ndarray) -> np.ndarray:
+def name_variants(
+    names: pd.Series,
+    mask: np.ndarray,
+    rng: np.random.Generator,
+    fathers: pd.Series,
+    female: np.ndarray,
+) -> np.ndarray:
     # Plain Python lists: assigning into an Arrow-backed string Series copies it on every write.
     out = names.astype(object).to_numpy().copy()
     father_list = fathers.astype(object).to_numpy()
     idx = np.flatnonzero(mask)
     for i, kind in zip(idx, rng.integers(0, 8, len(idx))):
         father = father_list[i]
-        out[i] = variant(out[i], int(kind), rng, father if isinstance(father, str) else None, bool(female[i]))
+        out[i] = variant(
+            out[i], int(kind), rng, father if isinstance(father, str) else None, bool(female[i])
+        )
     return out
 
 
@@ -93,17 +107,91 @@ def company_names(rng: np.random.Generator, n: int) -> np.ndarray:
 # Family names (marga, fam) carried by a whole family where that is the custom. Small pools on
 # purpose: in a village many unrelated families share one, as they do.
 MARGA = {
-    "12": ["Simanjuntak", "Siregar", "Nainggolan", "Hutapea", "Sitorus", "Simatupang", "Lubis", "Nasution",
-           "Harahap", "Pardede", "Sinaga", "Situmorang", "Panjaitan", "Manurung", "Silalahi", "Tampubolon",
-           "Hutagalung", "Sihombing", "Pasaribu", "Simbolon"],                       # Sumatera Utara (Batak)
-    "71": ["Wenas", "Lumenta", "Rumengan", "Sondakh", "Mandagi", "Tumbelaka", "Pangemanan", "Lasut", "Kaunang",
-           "Supit", "Runtuwene", "Rondonuwu", "Wowor", "Karundeng", "Tambuwun", "Kalalo"],   # Sulawesi Utara
-    "53": ["Fanggidae", "Ndoen", "Manafe", "Bessie", "Tefa", "Nenobais", "Lado", "Pah", "Messakh", "Koroh",
-           "Dethan", "Amalo", "Tallo", "Mauko", "Rihi", "Haning"],                  # Nusa Tenggara Timur
-    "9": ["Wenda", "Kogoya", "Wonda", "Tabuni", "Yikwa", "Murib", "Rumbiak", "Mandowen", "Wanggai", "Kafiar",
-          "Rumaropen", "Yoku", "Ayomi", "Sawaki", "Numberi", "Krey"],                # Papua (every 9x province)
+    "12": [
+        "Simanjuntak",
+        "Siregar",
+        "Nainggolan",
+        "Hutapea",
+        "Sitorus",
+        "Simatupang",
+        "Lubis",
+        "Nasution",
+        "Harahap",
+        "Pardede",
+        "Sinaga",
+        "Situmorang",
+        "Panjaitan",
+        "Manurung",
+        "Silalahi",
+        "Tampubolon",
+        "Hutagalung",
+        "Sihombing",
+        "Pasaribu",
+        "Simbolon",
+    ],  # Sumatera Utara (Batak)
+    "71": [
+        "Wenas",
+        "Lumenta",
+        "Rumengan",
+        "Sondakh",
+        "Mandagi",
+        "Tumbelaka",
+        "Pangemanan",
+        "Lasut",
+        "Kaunang",
+        "Supit",
+        "Runtuwene",
+        "Rondonuwu",
+        "Wowor",
+        "Karundeng",
+        "Tambuwun",
+        "Kalalo",
+    ],  # Sulawesi Utara
+    "53": [
+        "Fanggidae",
+        "Ndoen",
+        "Manafe",
+        "Bessie",
+        "Tefa",
+        "Nenobais",
+        "Lado",
+        "Pah",
+        "Messakh",
+        "Koroh",
+        "Dethan",
+        "Amalo",
+        "Tallo",
+        "Mauko",
+        "Rihi",
+        "Haning",
+    ],  # Nusa Tenggara Timur
+    "9": [
+        "Wenda",
+        "Kogoya",
+        "Wonda",
+        "Tabuni",
+        "Yikwa",
+        "Murib",
+        "Rumbiak",
+        "Mandowen",
+        "Wanggai",
+        "Kafiar",
+        "Rumaropen",
+        "Yoku",
+        "Ayomi",
+        "Sawaki",
+        "Numberi",
+        "Krey",
+    ],  # Papua (every 9x province)
 }
-JAVA = ("31", "32", "33", "34", "35", "36")   # DKI, Jabar, Jateng, DIY, Jatim, Banten: where mononyms are common
+JAVA = (
+    "31",
+    "32",
+    "33",
+    "34",
+    "35",
+    "36",
+)  # DKI, Jabar, Jateng, DIY, Jatim, Banten: where mononyms are common
 
 
 def marga_pool(kode_prov: str) -> list[str] | None:
@@ -159,7 +247,7 @@ def short_form(name: str, rng: np.random.Generator) -> str:
     return " ".join(parts)
 
 
-_KEYS = "qwertyuiop asdfghjkl zxcvbnm".split()
+_KEYS = ["qwertyuiop", "asdfghjkl", "zxcvbnm"]
 
 
 def typing_slip(name: str, rng: np.random.Generator) -> str:
@@ -167,17 +255,17 @@ def typing_slip(name: str, rng: np.random.Generator) -> str:
     pos = int(rng.integers(1, len(name) - 1))
     how = int(rng.integers(0, 4))
     if how == 0:
-        return name[:pos] + name[pos + 1:]
+        return name[:pos] + name[pos + 1 :]
     if how == 1:
         return name[:pos] + name[pos] + name[pos:]
     if how == 2 and name[pos] != name[pos + 1]:
-        return name[:pos] + name[pos + 1] + name[pos] + name[pos + 2:]
+        return name[:pos] + name[pos + 1] + name[pos] + name[pos + 2 :]
     row = next((r for r in _KEYS if name[pos].lower() in r), None)
     if row is None:
-        return name[:pos] + name[pos + 1:]
+        return name[:pos] + name[pos + 1 :]
     j = row.index(name[pos].lower())
     near = row[j - 1] if j > 0 and (j == len(row) - 1 or rng.random() < 0.5) else row[j + 1]
-    return name[:pos] + (near.upper() if name[pos].isupper() else near) + name[pos + 1:]
+    return name[:pos] + (near.upper() if name[pos].isupper() else near) + name[pos + 1 :]
 
 
 def can_slip(name: str) -> bool:

@@ -12,7 +12,9 @@ import pandas as pd
 
 
 def _load(name: str) -> dict[str, str]:
-    return json.loads(gzip.decompress(resources.files("lokal").joinpath("data", f"{name}.json.gz").read_bytes()))
+    return json.loads(
+        gzip.decompress(resources.files("lokal").joinpath("data", f"{name}.json.gz").read_bytes())
+    )
 
 
 @cache
@@ -29,8 +31,9 @@ def villages() -> pd.DataFrame:
     return df
 
 
-def choose_villages(n_villages: int, required: list[str], required_share: float,
-                    rng: np.random.Generator) -> np.ndarray:
+def choose_villages(
+    n_villages: int, required: list[str], required_share: float, rng: np.random.Generator
+) -> np.ndarray:
     """Villages for a world: uniform over the country, with a floor for provinces that a
     provincial source covers (so a small world still has people for it)."""
     all_v = villages()

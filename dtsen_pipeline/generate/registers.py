@@ -17,7 +17,13 @@ from dtsen_pipeline.generate import names
 NIK_NOISE = ("nik_typo", "nik_invalid", "nik_missing", "nik_shared")
 # New kinds go at the end of a group: the shared draw then falls on the same kind for every record
 # of a profile that leaves them at 0 (the default world stays the same for a seed).
-DOB_NOISE = ("dob_day_month_swap", "dob_placeholder", "dob_invalid", "dob_year_only", "dob_fixed_placeholder")
+DOB_NOISE = (
+    "dob_day_month_swap",
+    "dob_placeholder",
+    "dob_invalid",
+    "dob_year_only",
+    "dob_fixed_placeholder",
+)
 # Name errors of the harder world, each its own draw among the records whose name allows it, in this order.
 NAME_NOISE = ("name_old_spelling", "name_short_form", "name_order_flip", "name_typo")
 _NAME_CHANGE = {
@@ -41,8 +47,10 @@ class Register:
 
 
 def coverage_probability(view: pd.DataFrame, rules: list[dict]) -> np.ndarray:
-    masks = [np.ones(len(view), bool) if r["when"] == "all" else view.eval(r["when"]).to_numpy(bool)
-             for r in rules]
+    masks = [
+        np.ones(len(view), bool) if r["when"] == "all" else view.eval(r["when"]).to_numpy(bool)
+        for r in rules
+    ]
     p = np.select(masks, [r["p"] for r in rules], 0.0)
     return np.where(view["alive"].to_numpy(), p, 0.0)
 
@@ -109,39 +117,70 @@ def apply_noise(new: pd.DataFrame, rates: dict, rng: np.random.Generator) -> pd.
     dob_flag = np.where(kind < len(DOB_NOISE), np.array([*DOB_NOISE, ""], dtype=object)[kind], "")
     d = pd.to_datetime(new["tanggal_lahir"])
     iso = _iso(d)
-    swappable = (dob_flag == "dob_day_month_swap") & (d.dt.day <= 12).to_numpy() & (d.dt.day != d.dt.month).to_numpy()
-    swapped = d.dt.year.astype(str) + "-" + d.dt.day.astype(str).str.zfill(2) + "-" + d.dt.month.astype(str).str.zfill(2)
+    swappable = (
+        (dob_flag == "dob_day_month_swap")
+        & (d.dt.day <= 12).to_numpy()
+        & (d.dt.day != d.dt.month).to_numpy()
+    )
+    swapped = (
+        d.dt.year.astype(str)
+        + "-"
+        + d.dt.day.astype(str).str.zfill(2)
+        + "-"
+        + d.dt.month.astype(str).str.zfill(2)
+    )
     year = d.dt.year.astype(str)
     placeholder = np.where(rng.random(n) < 0.5, year + "-01-01", year)
     invalid_date = np.where(rng.random(n) < 0.5, year + "-02-31", year + "-00-00")
-    fixed = rng.choice(FIXED_PLACEHOLDERS, n) if rates.get("dob_fixed_placeholder", 0.0) > 0 else iso
+    fixed = (
+        rng.choice(FIXED_PLACEHOLDERS, n) if rates.get("dob_fixed_placeholder", 0.0) > 0 else iso
+    )
     out["tanggal_lahir"] = np.select(
-        [swappable, dob_flag == "dob_placeholder", dob_flag == "dob_invalid", dob_flag == "dob_year_only",
-         dob_flag == "dob_fixed_placeholder"],
-        [swapped, placeholder, invalid_date, year, fixed], iso)
-    out["noise_tanggal_lahir"] = np.where((dob_flag == "dob_day_month_swap") & ~swappable, "", dob_flag)
+        [
+            swappable,
+            dob_flag == "dob_placeholder",
+            dob_flag == "dob_invalid",
+            dob_flag == "dob_year_only",
+            dob_flag == "dob_fixed_placeholder",
+        ],
+        [swapped, placeholder, invalid_date, year, fixed],
+        iso,
+    )
+    out["noise_tanggal_lahir"] = np.where(
+        (dob_flag == "dob_day_month_swap") & ~swappable, "", dob_flag
+    )
 
     wrong_sex = rng.random(n) < rates.get("sex_wrong", 0.0)
     out["jenis_kelamin"] = np.where(female ^ wrong_sex, "P", "L")
     out["noise_jenis_kelamin"] = np.where(wrong_sex, "sex_wrong", "")
     # Every kind the record carries, comma-separated (the truth's per-record errors).
-    kinds = pd.DataFrame({"nik": out["noise_nik"].to_numpy(), "nama": out["noise_nama"].to_numpy(),
-                          "more": pd.Series(name_kinds).str.lstrip(",").to_numpy(),
-                          "dob": out["noise_tanggal_lahir"].to_numpy(), "sex": out["noise_jenis_kelamin"].to_numpy()})
+    kinds = pd.DataFrame(
+        {
+            "nik": out["noise_nik"].to_numpy(),
+            "nama": out["noise_nama"].to_numpy(),
+            "more": pd.Series(name_kinds).str.lstrip(",").to_numpy(),
+            "dob": out["noise_tanggal_lahir"].to_numpy(),
+            "sex": out["noise_jenis_kelamin"].to_numpy(),
+        }
+    )
     out["errors"] = _joined(kinds)
     return out
 
 
 def _joined(kinds: pd.DataFrame) -> np.ndarray:
     """Columns of kind names ("" for none) -> one comma-separated list per row."""
-    cols = [pd.Series(kinds[c].to_numpy(dtype=object)).fillna("").astype(str) for c in kinds.columns]
+    cols = [
+        pd.Series(kinds[c].to_numpy(dtype=object)).fillna("").astype(str) for c in kinds.columns
+    ]
     text = cols[0]
     for col in cols[1:]:
         text = text + "," + col
     return text.str.replace(r",{2,}", ",", regex=True).str.strip(",").to_numpy(dtype=object)
 
 
-def _change_names(nama: np.ndarray, kind: str, rate: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _change_names(
+    nama: np.ndarray, kind: str, rate: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """``rate`` of the records whose name allows ``kind`` get it; the rows changed are returned."""
     allowed, change = _NAME_CHANGE[kind]
     draw = rng.random(len(nama)) < rate
@@ -164,34 +203,50 @@ def record_errors(recs: pd.DataFrame, kk: bool = True, village: bool = True) -> 
     KK, its village (not only the kabupaten)."""
     region, now = recs["kode_desa"].astype(str), recs["kode_desa_true"].astype(str)
     known = recs["kode_desa_true"].notna()
-    kinds = pd.DataFrame({
-        "errors": recs["errors"].fillna("").to_numpy(),
-        "dup": np.where(recs["duplicate"].fillna(False).astype(bool), "duplicate_record", ""),
-        "region": np.select([known & (region.str.slice(0, 5) != now.str.slice(0, 5)),
-                             known & village & (region != now)], ["old_kabupaten", "old_village"], ""),
-        "kk": np.where(kk & recs["no_kk_true"].notna() & (recs["no_kk"] != recs["no_kk_true"]), "parent_card", ""),
-    })
+    kinds = pd.DataFrame(
+        {
+            "errors": recs["errors"].fillna("").to_numpy(),
+            "dup": np.where(recs["duplicate"].fillna(False).astype(bool), "duplicate_record", ""),
+            "region": np.select(
+                [
+                    known & (region.str.slice(0, 5) != now.str.slice(0, 5)),
+                    known & village & (region != now),
+                ],
+                ["old_kabupaten", "old_village"],
+                "",
+            ),
+            "kk": np.where(
+                kk & recs["no_kk_true"].notna() & (recs["no_kk"] != recs["no_kk_true"]),
+                "parent_card",
+                "",
+            ),
+        }
+    )
     return _joined(kinds)
 
 
-def _new_records(reg: Register, who: pd.DataFrame, month: str, rng: np.random.Generator) -> pd.DataFrame:
+def _new_records(
+    reg: Register, who: pd.DataFrame, month: str, rng: np.random.Generator
+) -> pd.DataFrame:
     """Records for persons ``who`` (rows of the person view), with duplicates and noise."""
     rates = reg.spec.get("noise", {})
     dup = who[rng.random(len(who)) < rates.get("duplicate_record", 0.0)]
     batch = pd.concat([who.assign(duplicate=False), dup.assign(duplicate=True)], ignore_index=True)
     n = len(batch)
     recorded = apply_noise(batch, rates, rng)
-    recs = pd.DataFrame({
-        # Opaque ids: shuffled within the batch, so record order says nothing about the person.
-        "rec_no": reg.next_rec + rng.permutation(n),
-        "person_id": batch["person_id"].to_numpy(),
-        "active": True,
-        "enrolled_month": month,
-        "duplicate": batch["duplicate"].to_numpy(),
-        "kode_desa": batch["kode_desa"].to_numpy(),
-        "no_kk": batch["no_kk"].to_numpy(),
-        "alamat": batch["alamat"].to_numpy(),
-    })
+    recs = pd.DataFrame(
+        {
+            # Opaque ids: shuffled within the batch, so record order says nothing about the person.
+            "rec_no": reg.next_rec + rng.permutation(n),
+            "person_id": batch["person_id"].to_numpy(),
+            "active": True,
+            "enrolled_month": month,
+            "duplicate": batch["duplicate"].to_numpy(),
+            "kode_desa": batch["kode_desa"].to_numpy(),
+            "no_kk": batch["no_kk"].to_numpy(),
+            "alamat": batch["alamat"].to_numpy(),
+        }
+    )
     reg.next_rec += n
     if rates.get("parent_card", 0.0) > 0:
         _parent_card(recs, batch, rates["parent_card"], rng)
@@ -200,7 +255,9 @@ def _new_records(reg: Register, who: pd.DataFrame, month: str, rng: np.random.Ge
     return pd.concat([recs, recorded.reset_index(drop=True)], axis=1)
 
 
-def _parent_card(recs: pd.DataFrame, batch: pd.DataFrame, rate: float, rng: np.random.Generator) -> None:
+def _parent_card(
+    recs: pd.DataFrame, batch: pd.DataFrame, rate: float, rng: np.random.Generator
+) -> None:
     """Young heads and spouses (18-35) still listed on a parent's family card: ``rate`` of them
     carry the KK and address of another family of their village on the same list (the world does
     not keep who their parents are; a family of their village stands in for them)."""
@@ -209,21 +266,30 @@ def _parent_card(recs: pd.DataFrame, batch: pd.DataFrame, rate: float, rng: np.r
     if not len(pick):
         return
     # Families of the list by village; each pick draws one of the other families of its village.
-    fams = (batch.drop_duplicates("family_id")[["family_id", "kode_desa", "no_kk", "alamat"]]
-            .sort_values(["kode_desa", "family_id"]).reset_index(drop=True))
+    fams = (
+        batch.drop_duplicates("family_id")[["family_id", "kode_desa", "no_kk", "alamat"]]
+        .sort_values(["kode_desa", "family_id"])
+        .reset_index(drop=True)
+    )
     within = fams.groupby("kode_desa").cumcount().to_numpy()
     size = fams.groupby("kode_desa")["family_id"].transform("size").to_numpy()
-    own = pd.Series(fams.index, index=fams["family_id"]).loc[batch["family_id"].to_numpy()[pick]].to_numpy()
+    own = (
+        pd.Series(fams.index, index=fams["family_id"])
+        .loc[batch["family_id"].to_numpy()[pick]]
+        .to_numpy()
+    )
     has_other = size[own] > 1
     pick, own = pick[has_other], own[has_other]
     other = rng.integers(0, size[own] - 1)
-    other = other + (other >= within[own])            # skip the person's own family
+    other = other + (other >= within[own])  # skip the person's own family
     parent = own - within[own] + other
     recs.loc[pick, "no_kk"] = fams["no_kk"].to_numpy()[parent]
     recs.loc[pick, "alamat"] = fams["alamat"].to_numpy()[parent]
 
 
-def _old_kabupaten(recs: pd.DataFrame, batch: pd.DataFrame, unit: str, rate: float, rng: np.random.Generator) -> None:
+def _old_kabupaten(
+    recs: pd.DataFrame, batch: pd.DataFrame, unit: str, rate: float, rng: np.random.Generator
+) -> None:
     """Families (or persons, for a person register) that moved before the agency's last visit:
     ``rate`` of them keep an address in another kabupaten of the world."""
     key = batch["family_id" if unit == "family" else "person_id"].to_numpy()
@@ -232,7 +298,10 @@ def _old_kabupaten(recs: pd.DataFrame, batch: pd.DataFrame, unit: str, rate: flo
     villages = np.unique(first.to_numpy(dtype=str))
     kab = pd.Series(villages).str.slice(0, 5).to_numpy()
     old = {}
-    for u, here in moved.items():  # a few per cent of the units: one pick each, no pass over all rows
+    for (
+        u,
+        here,
+    ) in moved.items():  # a few per cent of the units: one pick each, no pass over all rows
         elsewhere = villages[kab != here[:5]]
         if len(elsewhere):
             old[u] = elsewhere[int(rng.integers(0, len(elsewhere)))]
@@ -242,7 +311,9 @@ def _old_kabupaten(recs: pd.DataFrame, batch: pd.DataFrame, unit: str, rate: flo
     recs.loc[rows, "alamat"] = pd.Series(key[rows]).map(street).to_numpy()
 
 
-def _reverify(recs: pd.DataFrame, view: pd.DataFrame, rates: dict, share: float, rng: np.random.Generator) -> None:
+def _reverify(
+    recs: pd.DataFrame, view: pd.DataFrame, rates: dict, share: float, rng: np.random.Generator
+) -> None:
     """The agency re-verifies a share of its living persons' records: identity typed again (with
     the source's usual noise), address, village and KK brought up to date. The record id stays."""
     person = view.set_index("person_id", drop=False)
@@ -258,8 +329,14 @@ def _reverify(recs: pd.DataFrame, view: pd.DataFrame, rates: dict, share: float,
         recs.loc[pick, column] = who[column].to_numpy()
 
 
-def update(reg: Register, view: pd.DataFrame, month: str, first: bool, rng: np.random.Generator,
-           reverified: float = 0.0) -> None:
+def update(
+    reg: Register,
+    view: pd.DataFrame,
+    month: str,
+    first: bool,
+    rng: np.random.Generator,
+    reverified: float = 0.0,
+) -> None:
     """Enrol, drop, bury and re-address for one month, by the register's declared rates."""
     spec = reg.spec
     unit = "family_id" if spec["unit"] == "family" else "person_id"
@@ -271,7 +348,9 @@ def update(reg: Register, view: pd.DataFrame, month: str, first: bool, rng: np.r
     if len(recs):
         active_people = recs.loc[recs["active"], "person_id"].unique()
         has_active = view["person_id"].isin(active_people)
-    listed_before = pd.Series(has_active.groupby(view[unit].to_numpy()).any()).reindex(p_unit.index, fill_value=False)
+    listed_before = pd.Series(has_active.groupby(view[unit].to_numpy()).any()).reindex(
+        p_unit.index, fill_value=False
+    )
 
     draw = pd.Series(rng.random(len(p_unit)), index=p_unit.index)
     if first:
@@ -302,7 +381,9 @@ def update(reg: Register, view: pd.DataFrame, month: str, first: bool, rng: np.r
     alive_unrecorded = view["alive"] & ~has_active
     in_new_unit = view[unit].isin(newly[newly].index)
     # Members who join an already-listed family (births, marriages) appear when the list is updated.
-    joins_listed = view[unit].isin(listed[listed & ~newly].index) & (rng.random(len(view)) < spec["address_refresh"])
+    joins_listed = view[unit].isin(listed[listed & ~newly].index) & (
+        rng.random(len(view)) < spec["address_refresh"]
+    )
     if spec["unit"] == "person":
         joins_listed = pd.Series(False, index=view.index)
     who = view[alive_unrecorded & (in_new_unit | joins_listed)]

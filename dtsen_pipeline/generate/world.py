@@ -8,7 +8,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-
 from typing import Annotated, Literal
 
 import numpy as np
@@ -23,7 +22,15 @@ from dtsen_pipeline.settings import NonNegative, Settings, Share, Text, read_yam
 PROFILE_PATH = Path(__file__).with_name("profile.yaml")
 # A named profile is a file of overrides beside the default (profile_<name>.yaml), merged over it.
 PROFILES = {"default": None, "hard": Path(__file__).with_name("profile_hard.yaml")}
-TRUTH_COLUMNS = ["source", "source_record_id", "person_id", "family_id", "household_id", "desil", "errors"]
+TRUTH_COLUMNS = [
+    "source",
+    "source_record_id",
+    "person_id",
+    "family_id",
+    "household_id",
+    "desil",
+    "errors",
+]
 
 
 def _positive(value: int) -> int:
@@ -62,8 +69,8 @@ class _Noise(Settings):
     dob_fixed_placeholder: Share = 0.0
     sex_wrong: Share = 0.0
     duplicate_record: Share = 0.0
-    old_kabupaten: Share = 0.0       # of families (persons, for a person register)
-    parent_card: Share = 0.0         # of heads and spouses aged 18-35
+    old_kabupaten: Share = 0.0  # of families (persons, for a person register)
+    parent_card: Share = 0.0  # of heads and spouses aged 18-35
 
     @model_validator(mode="after")
     def _one_error_per_record(self):
@@ -76,13 +83,15 @@ class _Noise(Settings):
 
 
 class _Rule(Settings):
-    when: Text   # a pandas expression over person columns, or "all"
+    when: Text  # a pandas expression over person columns, or "all"
     p: Share
 
 
 def _rules(value: list[_Rule]) -> list[_Rule]:
     if not value:
-        raise ValueError("needs at least one rule (the first whose `when` holds gives the probability)")
+        raise ValueError(
+            "needs at least one rule (the first whose `when` holds gives the probability)"
+        )
     return value
 
 
@@ -105,15 +114,17 @@ class _Population(Settings):
     shared_dwelling: Share
     female_head: Share
     mononym: Share
-    mononym_java: Share | None = None   # the mononym share in Java, where one name is the custom
-    marga: Share = 0.0                  # families carrying a family name where that is the custom
+    mononym_java: Share | None = None  # the mononym share in Java, where one name is the custom
+    marga: Share = 0.0  # families carrying a family name where that is the custom
     muhammad: Share
 
     @model_validator(mode="after")
     def _room_for_required(self):
         if self.required_share * len(self.required_provinces) > 1:
-            raise ValueError(f"required_share {self.required_share:g} for each of {len(self.required_provinces)} "
-                             "required provinces is more than all villages")
+            raise ValueError(
+                f"required_share {self.required_share:g} for each of {len(self.required_provinces)} "
+                "required provinces is more than all villages"
+            )
         return self
 
 
@@ -167,10 +178,17 @@ def load_profile(path: Path = PROFILE_PATH, overrides: Path | None = None) -> di
         doc, path = _merged(doc, over), overrides
     # Every register the extract writers read must be declared, and nothing else (PHK reports are events).
     registered = [s for s in WRITERS if s != "phk"]
-    listed = doc.get("sources") if isinstance(doc, dict) and isinstance(doc.get("sources"), dict) else {}
-    problems = [(f"sources.{s}", "no extract writer for this source (generate/extracts.py WRITERS)")
-                for s in listed if s not in registered]
-    problems += [("sources", f"register {s!r} is missing") for s in registered if listed and s not in listed]
+    listed = (
+        doc.get("sources") if isinstance(doc, dict) and isinstance(doc.get("sources"), dict) else {}
+    )
+    problems = [
+        (f"sources.{s}", "no extract writer for this source (generate/extracts.py WRITERS)")
+        for s in listed
+        if s not in registered
+    ]
+    problems += [
+        ("sources", f"register {s!r} is missing") for s in registered if listed and s not in listed
+    ]
     validate(_Profile, doc, path, problems=problems)
     return doc
 
@@ -202,30 +220,72 @@ def _write_truth(ctx: MonthContext, truth_dir: Path) -> Path:
         records[col] = records["person_id"].map(view[col])
     records[TRUTH_COLUMNS].to_parquet(truth_dir / "records.parquet", index=False)
     ev = ctx.world.events
-    persons = ctx.view[["person_id", "family_id", "household_id", "hub", "nik", "female", "tanggal_lahir",
-                        "alive", "tanggal_meninggal", "kode_desa", "desil", "pekerjaan", "nama"]].copy()
-    for name, key in (("born_this_month", "born"), ("died_this_month", "died"), ("laid_off_this_month", "laid_off"),
-                      ("married_this_month", "married")):
+    persons = ctx.view[
+        [
+            "person_id",
+            "family_id",
+            "household_id",
+            "hub",
+            "nik",
+            "female",
+            "tanggal_lahir",
+            "alive",
+            "tanggal_meninggal",
+            "kode_desa",
+            "desil",
+            "pekerjaan",
+            "nama",
+        ]
+    ].copy()
+    for name, key in (
+        ("born_this_month", "born"),
+        ("died_this_month", "died"),
+        ("laid_off_this_month", "laid_off"),
+        ("married_this_month", "married"),
+    ):
         persons[name] = persons["person_id"].isin(ev.get(key, []))
     persons["moved_this_month"] = persons["family_id"].isin(ev.get("moved_families", []))
     persons.to_parquet(truth_dir / "persons.parquet", index=False)
     fam_cols = ["family_id", "household_id", "no_kk", "kode_desa", "welfare", "desil"]
     ctx.world.families[fam_cols].to_parquet(truth_dir / "families.parquet", index=False)
-    noise_cols = ["rec_no", "person_id", "active", "duplicate", "noise_nik", "noise_nama", "noise_tanggal_lahir",
-                  "noise_jenis_kelamin"]
-    now = ctx.view[["person_id", "kode_desa", "no_kk"]].rename(columns={"kode_desa": "kode_desa_true",
-                                                                          "no_kk": "no_kk_true"})
+    noise_cols = [
+        "rec_no",
+        "person_id",
+        "active",
+        "duplicate",
+        "noise_nik",
+        "noise_nama",
+        "noise_tanggal_lahir",
+        "noise_jenis_kelamin",
+    ]
+    now = ctx.view[["person_id", "kode_desa", "no_kk"]].rename(
+        columns={"kode_desa": "kode_desa_true", "no_kk": "no_kk_true"}
+    )
     # errors: every kind the record carries (the noise_* columns name one per field, as before).
-    pd.concat([reg.records[noise_cols].assign(source=name, errors=registers.record_errors(
-                   reg.records.merge(now, on="person_id", how="left")))
-               for name, reg in ctx.registers.items()],
-              ignore_index=True).to_parquet(truth_dir / "register_noise.parquet", index=False)
+    pd.concat(
+        [
+            reg.records[noise_cols].assign(
+                source=name,
+                errors=registers.record_errors(reg.records.merge(now, on="person_id", how="left")),
+            )
+            for name, reg in ctx.registers.items()
+        ],
+        ignore_index=True,
+    ).to_parquet(truth_dir / "register_noise.parquet", index=False)
     return truth_dir / "records.parquet"
 
 
-def generate_world(persons: int, start: str, months: int, seed: int, landing: Path, truth: Path,
-                   log: Callable[[str], None] = lambda _: None, reverified: float | None = None,
-                   profile_name: str = "default") -> list[MonthWritten]:
+def generate_world(
+    persons: int,
+    start: str,
+    months: int,
+    seed: int,
+    landing: Path,
+    truth: Path,
+    log: Callable[[str], None] = lambda _: None,
+    reverified: float | None = None,
+    profile_name: str = "default",
+) -> list[MonthWritten]:
     """``reverified`` overrides the profile's dynamics.reverified (share of records re-verified a month)."""
     prof = profile(profile_name)
     share = prof["dynamics"].get("reverified", 0.0) if reverified is None else reverified
@@ -250,7 +310,11 @@ def generate_world(persons: int, start: str, months: int, seed: int, landing: Pa
             writer(ctx)
         truth_path = _write_truth(ctx, truth / month)
         counts = pd.concat(ctx.truth)["source"].value_counts().to_dict()
-        written.append(MonthWritten(month, ctx.files, truth_path, {s: int(counts.get(s, 0)) for s in WRITERS}))
-        log(f"{month}: {int(view['alive'].sum()):,} living persons, {sum(counts.values()):,} records "
-            f"in {len(WRITERS)} sources ({time.perf_counter() - started:.1f}s)")
+        written.append(
+            MonthWritten(month, ctx.files, truth_path, {s: int(counts.get(s, 0)) for s in WRITERS})
+        )
+        log(
+            f"{month}: {int(view['alive'].sum()):,} living persons, {sum(counts.values()):,} records "
+            f"in {len(WRITERS)} sources ({time.perf_counter() - started:.1f}s)"
+        )
     return written

@@ -39,26 +39,28 @@ _LINE_BREAKS = re.compile(rb"\r\n|\r|\n")
 
 class Break(NamedTuple):
     """Where a record's lines stop following the previous record's by one."""
-    ordinal: int   # the record's number in the file (1 = the first after the header)
-    logical: int   # DuckDB's line number for it (blank lines counted, line breaks inside quotes not)
-    line: int      # the line it starts on in an editor (XLSX: the sheet's row)
+
+    ordinal: int  # the record's number in the file (1 = the first after the header)
+    logical: int  # DuckDB's line number for it (blank lines counted, line breaks inside quotes not)
+    line: int  # the line it starts on in an editor (XLSX: the sheet's row)
 
 
 class Formula(NamedTuple):
     """An XLSX formula cell without a cached value."""
+
     row: int
-    column: int    # 0-based index among the sheet's columns
-    cell: str      # its reference, e.g. C7
+    column: int  # 0-based index among the sheet's columns
+    cell: str  # its reference, e.g. C7
 
 
 @dataclass
 class Census:
-    records: int | None                      # None: the file's structure could not be counted
+    records: int | None  # None: the file's structure could not be counted
     breaks: list[Break] = field(default_factory=list)
-    open_quote_line: int | None = None       # CSV: a quote opened here is never closed
-    nul_bytes: int = 0                       # CSV: NUL bytes anywhere in the file
+    open_quote_line: int | None = None  # CSV: a quote opened here is never closed
+    nul_bytes: int = 0  # CSV: NUL bytes anywhere in the file
     formulas: list[Formula] = field(default_factory=list)  # XLSX
-    problem: str = ""                        # why records is None
+    problem: str = ""  # why records is None
 
 
 def take_census(spec: SourceSpec, path: Path) -> Census:
@@ -68,17 +70,22 @@ def take_census(spec: SourceSpec, path: Path) -> Census:
         if spec.format == "xlsx":
             return _xlsx_census(path, spec.xlsx.sheet, spec.xlsx.header_row)
         return _parquet_census(path, spec.parquet.unnest)
-    except Exception as exc:  # a file too broken to count is reported, never raised: the loader decides
+    except (
+        Exception
+    ) as exc:  # a file too broken to count is reported, never raised: the loader decides
         return Census(None, problem=f"{type(exc).__name__}")
 
 
 # ---------------------------------------------------------------- CSV
 
+
 def _chunks(path: Path, encoding: str):
     """The file's bytes in chunks that end on a line break where there is one, so a CRLF pair or
     an escaped quote pair is never split; UTF-16 is re-encoded to UTF-8 (delimiters, quotes and
     line breaks are then single bytes)."""
-    decoder = codecs.getincrementaldecoder(encoding)(errors="replace") if encoding == "utf-16" else None
+    decoder = (
+        codecs.getincrementaldecoder(encoding)(errors="replace") if encoding == "utf-16" else None
+    )
     carry = b""
     with path.open("rb") as fh:
         while True:
@@ -108,7 +115,7 @@ def _record_pattern(delimiter: str) -> re.Pattern:
     or unquoted (not starting with a quote; quotes inside are text). Possessive: no backtracking,
     so a quote that does not close within the chunk fails the match at once."""
     d = re.escape(delimiter.encode())
-    field = rb'(?:"(?:[^"]|"")*+"[^' + d + rb'\r\n]*+|(?:[^' + d + rb'\r\n"][^' + d + rb'\r\n]*+)?)'
+    field = rb'(?:"(?:[^"]|"")*+"[^' + d + rb"\r\n]*+|(?:[^" + d + rb'\r\n"][^' + d + rb"\r\n]*+)?)"
     return re.compile(field + rb"(?:" + d + field + rb")*+(?:\r\n|\r|\n)")
 
 
@@ -120,14 +127,14 @@ class _CsvScan:
     def __init__(self, delimiter: str):
         self.field_start = {ord(delimiter), *_NEWLINE_BYTES}
         self.record = _record_pattern(delimiter)
-        self.line = 1          # the physical line at the scan position
-        self.logical = 1       # DuckDB's line number: line breaks outside quotes, blank lines included
+        self.line = 1  # the physical line at the scan position
+        self.logical = 1  # DuckDB's line number: line breaks outside quotes, blank lines included
         self.in_quote = False
         self.quote_line = 0
         self.quote_offset = 0
         self.record_open = False
-        self.records = 0       # the header included
-        self.prev = 0x0A       # the byte before the scan position (start of file: a line start)
+        self.records = 0  # the header included
+        self.prev = 0x0A  # the byte before the scan position (start of file: a line start)
         self.breaks: list[Break] = []
         self.offset = (None, None)
         self.nul = 0
@@ -153,7 +160,11 @@ class _CsvScan:
                 quote = chunk.find(b'"', pos)
                 quote = n if quote < 0 else quote
             # Lines before the next quote: counted in bulk when they are plain.
-            stop = n if quote == n else max(chunk.rfind(b"\n", pos, quote), chunk.rfind(b"\r", pos, quote)) + 1
+            stop = (
+                n
+                if quote == n
+                else max(chunk.rfind(b"\n", pos, quote), chunk.rfind(b"\r", pos, quote)) + 1
+            )
             if stop - pos > 4096 and self._bulk(chunk[pos:stop]):
                 pos = stop
                 continue
@@ -166,11 +177,13 @@ class _CsvScan:
                 if m is None:
                     break  # the record ends beyond the chunk, or a quote stays open: walk it
                 after = m.end()
-                if after - pos == (2 if chunk[after - 2:after] == b"\r\n" else 1):
-                    self.line, self.logical = self.line + 1, self.logical + 1   # a blank line
+                if after - pos == (2 if chunk[after - 2 : after] == b"\r\n" else 1):
+                    self.line, self.logical = self.line + 1, self.logical + 1  # a blank line
                 else:
                     self.open_record()
-                    self.line += len(_LINE_BREAKS.findall(chunk, pos, after)) if quote < after else 1
+                    self.line += (
+                        len(_LINE_BREAKS.findall(chunk, pos, after)) if quote < after else 1
+                    )
                     self.logical += 1
                     self.record_open = False
                 self.prev = 0x0A
@@ -198,14 +211,18 @@ class _CsvScan:
             if chunk[s] == _QUOTE:
                 if self.in_quote:
                     if s + 1 < n and chunk[s + 1] == _QUOTE:
-                        pos = s + 2       # "" inside a quoted field: a quote
+                        pos = s + 2  # "" inside a quoted field: a quote
                         continue
                     self.in_quote = False
                 else:
                     if not self.record_open:
                         self.open_record()
                     if self.prev in self.field_start:
-                        self.in_quote, self.quote_line, self.quote_offset = True, self.line, base + s
+                        self.in_quote, self.quote_line, self.quote_offset = (
+                            True,
+                            self.line,
+                            base + s,
+                        )
                 self.prev = _QUOTE
                 pos = s + 1
             else:
@@ -224,8 +241,12 @@ class _CsvScan:
             return False
         lines = chunk.count(b"\n")
         if b"\r" in chunk:
-            if chunk.count(b"\r") != lines or chunk.count(b"\r\n") != lines or b"\r\n\r\n" in chunk \
-                    or chunk.startswith(b"\r\n"):
+            if (
+                chunk.count(b"\r") != lines
+                or chunk.count(b"\r\n") != lines
+                or b"\r\n\r\n" in chunk
+                or chunk.startswith(b"\r\n")
+            ):
                 return False
         elif b"\n\n" in chunk or chunk.startswith(b"\n"):
             return False
@@ -265,7 +286,7 @@ def _non_blank_lines_after(path: Path, encoding: str, offset: int) -> int:
         if seen + len(chunk) <= offset:
             seen += len(chunk)
             continue
-        data = partial + chunk[max(offset - seen, 0):]
+        data = partial + chunk[max(offset - seen, 0) :]
         seen += len(chunk)
         lines = _LINE_BREAKS.split(data)
         partial = lines.pop()
@@ -283,9 +304,11 @@ _CELL = re.compile(rb"<(?:\w+:)?c\b([^>]*?)/>|<(?:\w+:)?c\b([^>]*)>(.*?)</(?:\w+
 _CELL_REF = re.compile(rb'\br="([A-Z]+)(\d+)"')
 _FORMULA = re.compile(rb"<(?:\w+:)?f\b")
 _CACHED = re.compile(rb"<(?:\w+:)?v(?:\s[^>]*)?>[^<]")
-_NS = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
-       "r": "http://schemas.openxmlformats.org/officeDocument/2006/relationships",
-       "p": "http://schemas.openxmlformats.org/package/2006/relationships"}
+_NS = {
+    "m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
+    "r": "http://schemas.openxmlformats.org/officeDocument/2006/relationships",
+    "p": "http://schemas.openxmlformats.org/package/2006/relationships",
+}
 
 
 def _sheet_member(book: zipfile.ZipFile, sheet: str | None) -> str:
@@ -294,7 +317,9 @@ def _sheet_member(book: zipfile.ZipFile, sheet: str | None) -> str:
     chosen = next(s for s in sheets if sheet is None or s.get("name") == sheet)
     rid = chosen.get(f"{{{_NS['r']}}}id")
     rels = ElementTree.fromstring(book.read("xl/_rels/workbook.xml.rels"))
-    target = next(r.get("Target") for r in rels.findall("p:Relationship", _NS) if r.get("Id") == rid)
+    target = next(
+        r.get("Target") for r in rels.findall("p:Relationship", _NS) if r.get("Id") == rid
+    )
     return target.lstrip("/") if target.startswith("/") else f"xl/{target}"
 
 
@@ -314,7 +339,9 @@ def _xlsx_census(path: Path, sheet: str | None, header_row: int) -> Census:
             data = carry + block
             end = 0
             for m in _ROW.finditer(data):
-                attrs, content = (m.group(1), b"") if m.group(1) is not None else (m.group(2), m.group(3))
+                attrs, content = (
+                    (m.group(1), b"") if m.group(1) is not None else (m.group(2), m.group(3))
+                )
                 number = _ROW_NUMBER.search(attrs)
                 row = int(number.group(1)) if number else expected + 1
                 expected = row
@@ -326,10 +353,14 @@ def _xlsx_census(path: Path, sheet: str | None, header_row: int) -> Census:
                     breaks.append(Break(records, row, row))
                 if _FORMULA.search(content):
                     for c in _CELL.finditer(content):
-                        if c.group(3) is not None and _FORMULA.search(c.group(3)) and not _CACHED.search(c.group(3)):
+                        if (
+                            c.group(3) is not None
+                            and _FORMULA.search(c.group(3))
+                            and not _CACHED.search(c.group(3))
+                        ):
                             ref = _CELL_REF.search(c.group(2))
                             if ref:
-                                cell = ref.group(0)[3:-1].decode()   # r="C7" -> C7
+                                cell = ref.group(0)[3:-1].decode()  # r="C7" -> C7
                                 formulas.append(Formula(row, _column_index(ref.group(1)), cell))
             carry = data[end:]
             if not block:
@@ -338,6 +369,7 @@ def _xlsx_census(path: Path, sheet: str | None, header_row: int) -> Census:
 
 
 # ---------------------------------------------------------------- Parquet
+
 
 def _parquet_census(path: Path, unnest: str | None) -> Census:
     import pyarrow.compute as pc
@@ -348,7 +380,9 @@ def _parquet_census(path: Path, unnest: str | None) -> Census:
             records = pf.metadata.num_rows
         else:
             # One leaf of the member column carries the list lengths: the members' data is not read.
-            leaf = next(c.path for c in pf.schema if c.path == unnest or c.path.startswith(unnest + "."))
+            leaf = next(
+                c.path for c in pf.schema if c.path == unnest or c.path.startswith(unnest + ".")
+            )
             records = 0
             for group in range(pf.num_row_groups):
                 column = pf.read_row_group(group, columns=[leaf]).column(0)

@@ -54,23 +54,27 @@ def raw_table_ddl(spec: SourceSpec) -> str:
     """Create the source's raw table, and add any canonical column a warehouse built by an earlier
     version lacks (loads insert by name, so old rows read NULL there)."""
     columns = ", ".join(f"{c} varchar" for c in CANONICAL_COLUMNS)
-    added = "".join(f"alter table raw.{spec.raw_table} add column if not exists {c} varchar;\n"
-                    for c in CANONICAL_COLUMNS)
-    return (f"create table if not exists raw.{spec.raw_table} (source varchar, extract_month varchar, "
-            f"source_file varchar, source_row bigint, file_sha256 varchar, ingested_at timestamp with time zone, "
-            f"{columns}, attributes varchar);\n{added}")
+    added = "".join(
+        f"alter table raw.{spec.raw_table} add column if not exists {c} varchar;\n"
+        for c in CANONICAL_COLUMNS
+    )
+    return (
+        f"create table if not exists raw.{spec.raw_table} (source varchar, extract_month varchar, "
+        f"source_file varchar, source_row bigint, file_sha256 varchar, ingested_at timestamp with time zone, "
+        f"{columns}, attributes varchar);\n{added}"
+    )
 
 
 @dataclass
 class FileResult:
     file: str
-    sha256: str | None   # None: the entry was not opened (a link, not a regular file)
-    status: str          # loaded | quarantined
+    sha256: str | None  # None: the entry was not opened (a link, not a regular file)
+    status: str  # loaded | quarantined
     rows_read: int
     rows_loaded: int
     rows_quarantined: int
     reason: str = ""
-    rows_counted: int | None = None          # the census; None when the file could not be counted
+    rows_counted: int | None = None  # the census; None when the file could not be counted
     first_unaccounted_line: int | None = None
 
 
@@ -81,16 +85,21 @@ def _mapping_sql(spec: SourceSpec, present: list[str]) -> str:
         if m is None:
             exprs.append(f"cast(null as varchar) as {canonical}")
         elif m.extract is not None:
-            exprs.append(f"nullif(trim(regexp_extract({quote_ident(m.columns[0])}, {quote_literal(m.extract)}, 1)), '')"
-                         f" as {canonical}")
+            exprs.append(
+                f"nullif(trim(regexp_extract({quote_ident(m.columns[0])}, {quote_literal(m.extract)}, 1)), '')"
+                f" as {canonical}"
+            )
         elif len(m.columns) == 1:
             exprs.append(f"nullif(trim({quote_ident(m.columns[0])}), '') as {canonical}")
         else:
             joined = ", ".join(quote_ident(c) for c in m.columns)
             exprs.append(f"nullif(concat_ws('.', {joined}), '') as {canonical}")
     others = [c for c in present if c not in spec.extract_columns and c != "_row"]
-    attrs = ("json_object(" + ", ".join(f"{quote_literal(c)}, {quote_ident(c)}" for c in others) + ")"
-             if others else "cast(null as json)")
+    attrs = (
+        "json_object(" + ", ".join(f"{quote_literal(c)}, {quote_ident(c)}" for c in others) + ")"
+        if others
+        else "cast(null as json)"
+    )
     return ", ".join(exprs) + f", cast({attrs} as varchar) as attributes"
 
 
@@ -111,9 +120,13 @@ def _records_table(con: duckdb.DuckDBPyConnection, census: Census) -> None:
     con.execute("create or replace temp table _records (_ord bigint, logical bigint, line bigint)")
     if not census.records:
         return
-    breaks = pa.table({"ord": pa.array([b.ordinal for b in census.breaks], pa.int64()),
-                       "logical": pa.array([b.logical for b in census.breaks], pa.int64()),
-                       "line": pa.array([b.line for b in census.breaks], pa.int64())})
+    breaks = pa.table(
+        {
+            "ord": pa.array([b.ordinal for b in census.breaks], pa.int64()),
+            "logical": pa.array([b.logical for b in census.breaks], pa.int64()),
+            "line": pa.array([b.line for b in census.breaks], pa.int64()),
+        }
+    )
     con.register("_census_breaks", breaks)
     con.execute(f"""
         insert into _records
@@ -122,13 +135,17 @@ def _records_table(con: duckdb.DuckDBPyConnection, census: Census) -> None:
     con.unregister("_census_breaks")
 
 
-def _flag_rows(con: duckdb.DuckDBPyConnection, spec: SourceSpec, census: Census, present: list[str], quar: str):
+def _flag_rows(
+    con: duckdb.DuckDBPyConnection, spec: SourceSpec, census: Census, present: list[str], quar: str
+):
     """Rows the parser read but whose values cannot be trusted: quarantined with the column."""
     columns = [c for c in present if c != "_row"]
     for formula in census.formulas:
         column = columns[formula.column] if formula.column < len(columns) else None
-        reason = (f"cell {formula.cell} holds a formula without a cached value (the workbook was saved without "
-                  "calculating it); open it in Excel, recalculate and save")
+        reason = (
+            f"cell {formula.cell} holds a formula without a cached value (the workbook was saved without "
+            "calculating it); open it in Excel, recalculate and save"
+        )
         con.execute(f"insert into {quar} values (?, ?, ?, null)", [formula.row, column, reason])
     if spec.format == "csv" and not census.nul_bytes:
         return  # the census counted NUL bytes: none, nothing to look for
@@ -141,36 +158,58 @@ def _flag_rows(con: duckdb.DuckDBPyConnection, spec: SourceSpec, census: Census,
         where contains(v, chr(0))""")
 
 
-def stage_file(con: duckdb.DuckDBPyConnection, spec: SourceSpec, month: str, path: Path, n: int,
-               earlier: dict[str, str] | None = None) -> FileResult:
+def stage_file(
+    con: duckdb.DuckDBPyConnection,
+    spec: SourceSpec,
+    month: str,
+    path: Path,
+    n: int,
+    earlier: dict[str, str] | None = None,
+) -> FileResult:
     """Read one file into temp tables ``_load_<n>`` (rows to load) and ``_quar_<n>`` (rows to
     quarantine), outside any transaction: a file DuckDB cannot read must not abort the month.
     ``earlier`` maps the sha256 of the month's files staged before this one to their names."""
     earlier = {} if earlier is None else earlier
     quar = f"_quar_{n}"
-    con.execute(f"create or replace temp table {quar} (_row bigint, column_name varchar, reason varchar, "
-                "raw_value varchar)")
+    con.execute(
+        f"create or replace temp table {quar} (_row bigint, column_name varchar, reason varchar, "
+        "raw_value varchar)"
+    )
 
     def whole_file(reason: str, sha: str | None, counted: int | None) -> FileResult:
         con.execute(f"insert into {quar} values (null, null, ?, null)", [reason])
-        con.execute(f"create or replace temp table _load_{n} as select * from raw.{spec.raw_table} limit 0")
+        con.execute(
+            f"create or replace temp table _load_{n} as select * from raw.{spec.raw_table} limit 0"
+        )
         rows = counted or 0
         return FileResult(path.name, sha, "quarantined", rows, 0, rows, reason, counted)
 
     problem = _landing_entry_problem(path)
     if problem:
-        return whole_file(f"{path.name}: {problem}; a landing entry must be the delivered file itself "
-                          "(it was not opened)", None, None)
+        return whole_file(
+            f"{path.name}: {problem}; a landing entry must be the delivered file itself "
+            "(it was not opened)",
+            None,
+            None,
+        )
     sha = file_sha256(path)
     census = take_census(spec, path)
     if sha in earlier:
-        return whole_file(f"{path.name}: same content as {earlier[sha]} (sha256 {sha[:12]}...); the file was "
-                          "delivered twice and is loaded once", sha, census.records)
+        return whole_file(
+            f"{path.name}: same content as {earlier[sha]} (sha256 {sha[:12]}...); the file was "
+            "delivered twice and is loaded once",
+            sha,
+            census.records,
+        )
     earlier[sha] = path.name
     if census.open_quote_line is not None:
-        return whole_file(f"{path.name}: line {census.open_quote_line}: a quoted field opens here and is never "
-                          f"closed, so the rest of the file would be read as one value; no row of this file was "
-                          f"loaded ({census.records} rows); close or remove the quote", sha, census.records)
+        return whole_file(
+            f"{path.name}: line {census.open_quote_line}: a quoted field opens here and is never "
+            f"closed, so the rest of the file would be read as one value; no row of this file was "
+            f"loaded ({census.records} rows); close or remove the quote",
+            sha,
+            census.records,
+        )
     _records_table(con, census)
     try:
         read_extract(con, spec, path)
@@ -179,12 +218,16 @@ def stage_file(con: duckdb.DuckDBPyConnection, spec: SourceSpec, month: str, pat
         if missing:
             # The registry's names are safe to show; the file's are not (a header-less file's
             # "columns" are its first record).
-            raise ExtractError(f"{path.name}: required columns {missing} are missing from its header "
-                               f"({len(present) - 1} columns); see config/sources/{spec.name}.yaml")
+            raise ExtractError(
+                f"{path.name}: required columns {missing} are missing from its header "
+                f"({len(present) - 1} columns); see config/sources/{spec.name}.yaml"
+            )
     except ExtractError as exc:
         return whole_file(str(exc), sha, census.records)
 
-    con.execute(f"create or replace temp table _canonical as select _row, {_mapping_sql(spec, present)} from _extract")
+    con.execute(
+        f"create or replace temp table _canonical as select _row, {_mapping_sql(spec, present)} from _extract"
+    )
     con.execute(f"insert into {quar} select * from _rejects")
     _flag_rows(con, spec, census, present, quar)
     # Hard rules: a row needs its record id, and the id must be unique within the file.
@@ -198,20 +241,30 @@ def stage_file(con: duckdb.DuckDBPyConnection, spec: SourceSpec, month: str, pat
                      row_number() over (partition by source_record_id order by _row) as seen
               from _canonical)
         where source_record_id is null or seen > 1""")
-    lineage = (f"{quote_literal(spec.name)} as source, {quote_literal(month)} as extract_month, "
-               f"{quote_literal(path.name)} as source_file, _row as source_row, {quote_literal(sha)} as file_sha256, "
-               "now() as ingested_at")
-    con.execute(f"create or replace temp table _load_{n} as select {lineage}, * exclude (_row) from _canonical "
-                f"where _row is null or _row not in (select _row from {quar} where _row is not null)")
+    lineage = (
+        f"{quote_literal(spec.name)} as source, {quote_literal(month)} as extract_month, "
+        f"{quote_literal(path.name)} as source_file, _row as source_row, {quote_literal(sha)} as file_sha256, "
+        "now() as ingested_at"
+    )
+    con.execute(
+        f"create or replace temp table _load_{n} as select {lineage}, * exclude (_row) from _canonical "
+        f"where _row is null or _row not in (select _row from {quar} where _row is not null)"
+    )
     loaded = con.execute(f"select count(*) from _load_{n}").fetchone()[0]
     quarantined = con.execute(f"select count(distinct _row) from {quar}").fetchone()[0]
-    read = con.execute("select count(*) from _extract").fetchone()[0] + \
-        con.execute("select count(*) from _rejects").fetchone()[0]
-    result = FileResult(path.name, sha, "loaded", read, loaded, quarantined, rows_counted=census.records)
+    read = (
+        con.execute("select count(*) from _extract").fetchone()[0]
+        + con.execute("select count(*) from _rejects").fetchone()[0]
+    )
+    result = FileResult(
+        path.name, sha, "loaded", read, loaded, quarantined, rows_counted=census.records
+    )
     if census.records is None:
         # The parser read a file the census could not (a damaged page, say): not trusted, blocked.
-        result.reason = (f"{path.name}: its records could not be counted independently of the parser "
-                         f"({census.problem}); reconciliation blocks it")
+        result.reason = (
+            f"{path.name}: its records could not be counted independently of the parser "
+            f"({census.problem}); reconciliation blocks it"
+        )
     if census.records is not None and census.records != loaded + quarantined:
         result.first_unaccounted_line = _first_unaccounted_line(con, n)
     return result
@@ -233,7 +286,9 @@ def _first_unaccounted_line(con: duckdb.DuckDBPyConnection, n: int) -> int | Non
         """).fetchone()[0]
 
 
-def load_month(con: duckdb.DuckDBPyConnection, spec: SourceSpec, month: str, files: list[Path]) -> list[FileResult]:
+def load_month(
+    con: duckdb.DuckDBPyConnection, spec: SourceSpec, month: str, files: list[Path]
+) -> list[FileResult]:
     """Replace the source's month with what its files hold: files are read first, then the
     month's rows, quarantine and log are swapped in one transaction."""
     con.execute(_SCHEMA)
@@ -244,16 +299,35 @@ def load_month(con: duckdb.DuckDBPyConnection, spec: SourceSpec, month: str, fil
     try:
         con.execute(f"delete from raw.{spec.raw_table} where extract_month = ?", [month])
         for log_table in ("raw.quarantine", "raw.ingest_log"):
-            con.execute(f"delete from {log_table} where source = ? and extract_month = ?", [spec.name, month])
+            con.execute(
+                f"delete from {log_table} where source = ? and extract_month = ?",
+                [spec.name, month],
+            )
         for n, r in enumerate(results):
             con.execute(f"insert into raw.{spec.raw_table} by name select * from _load_{n}")
-            con.execute(f"insert into raw.quarantine select ?, ?, ?, ?, _row, column_name, reason, raw_value, now() "
-                        f"from _quar_{n}", [spec.name, month, r.file, r.sha256])
-            con.execute("insert into raw.ingest_log (source, extract_month, source_file, file_sha256, status, reason, "
-                        "rows_read, rows_loaded, rows_quarantined, ingested_at, rows_counted, first_unaccounted_line) "
-                        "values (?, ?, ?, ?, ?, ?, ?, ?, ?, now(), ?, ?)",
-                        [spec.name, month, r.file, r.sha256, r.status, r.reason, r.rows_read, r.rows_loaded,
-                         r.rows_quarantined, r.rows_counted, r.first_unaccounted_line])
+            con.execute(
+                f"insert into raw.quarantine select ?, ?, ?, ?, _row, column_name, reason, raw_value, now() "
+                f"from _quar_{n}",
+                [spec.name, month, r.file, r.sha256],
+            )
+            con.execute(
+                "insert into raw.ingest_log (source, extract_month, source_file, file_sha256, status, reason, "
+                "rows_read, rows_loaded, rows_quarantined, ingested_at, rows_counted, first_unaccounted_line) "
+                "values (?, ?, ?, ?, ?, ?, ?, ?, ?, now(), ?, ?)",
+                [
+                    spec.name,
+                    month,
+                    r.file,
+                    r.sha256,
+                    r.status,
+                    r.reason,
+                    r.rows_read,
+                    r.rows_loaded,
+                    r.rows_quarantined,
+                    r.rows_counted,
+                    r.first_unaccounted_line,
+                ],
+            )
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
@@ -265,26 +339,31 @@ def load_month(con: duckdb.DuckDBPyConnection, spec: SourceSpec, month: str, fil
 
 class Reconciled(NamedTuple):
     file: str
-    counted: int | None       # the file's own record count (census)
-    loaded: int               # recounted from raw.<source>__<entity>
-    quarantined: int          # recounted from raw.quarantine (a whole-file quarantine: every counted row)
+    counted: int | None  # the file's own record count (census)
+    loaded: int  # recounted from raw.<source>__<entity>
+    quarantined: int  # recounted from raw.quarantine (a whole-file quarantine: every counted row)
     balanced: bool
-    line: int | None          # the first unaccounted record's start line
-    note: str                 # for a person: the file, the counts, the line
+    line: int | None  # the first unaccounted record's start line
+    note: str  # for a person: the file, the counts, the line
 
 
-def reconciliation(con: duckdb.DuckDBPyConnection, spec: SourceSpec, month: str) -> list[Reconciled]:
+def reconciliation(
+    con: duckdb.DuckDBPyConnection, spec: SourceSpec, month: str
+) -> list[Reconciled]:
     """Per file, the census against what the tables hold: every record counted is loaded or
     quarantined. A file quarantined whole accounts for all its records (none may be loaded); one
     that could not be counted balances only if quarantined whole."""
-    rows = con.execute(f"""
+    rows = con.execute(
+        f"""
         select l.source_file, l.rows_counted, l.status, l.first_unaccounted_line,
                (select count(*) from raw.{spec.raw_table} r
                  where r.extract_month = l.extract_month and r.source_file = l.source_file) as loaded,
                (select count(distinct q.source_row) from raw.quarantine q
                  where q.source = l.source and q.extract_month = l.extract_month
                    and q.source_file = l.source_file and q.source_row is not null) as quarantined
-        from raw.ingest_log l where l.source = ? and l.extract_month = ? order by 1""", [spec.name, month]).fetchall()
+        from raw.ingest_log l where l.source = ? and l.extract_month = ? order by 1""",
+        [spec.name, month],
+    ).fetchall()
     out = []
     for file, counted, status, line, loaded, quarantined in rows:
         if status == "quarantined":
@@ -295,12 +374,16 @@ def reconciliation(con: duckdb.DuckDBPyConnection, spec: SourceSpec, month: str)
         if balanced:
             note = f"{file}: {counted} records, {loaded} loaded + {quarantined} quarantined"
         elif counted is None:
-            note = (f"{file}: its records could not be counted independently of the parser; {loaded} loaded, "
-                    f"{quarantined} quarantined")
+            note = (
+                f"{file}: its records could not be counted independently of the parser; {loaded} loaded, "
+                f"{quarantined} quarantined"
+            )
         else:
             where = f"; first unaccounted record at line {line}" if line is not None else ""
-            note = (f"{file}: the file holds {counted} records, but {loaded} were loaded and {quarantined} "
-                    f"quarantined ({loaded + quarantined - counted:+d}){where}")
+            note = (
+                f"{file}: the file holds {counted} records, but {loaded} were loaded and {quarantined} "
+                f"quarantined ({loaded + quarantined - counted:+d}){where}"
+            )
         out.append(Reconciled(file, counted, loaded, quarantined, balanced, line, note))
     return out
 
@@ -316,21 +399,29 @@ class SnapshotChange(NamedTuple):
 def snapshot_change(con: duckdb.DuckDBPyConnection, spec: SourceSpec, month: str) -> SnapshotChange:
     """A full snapshot's loaded rows against its last delivery (the latest earlier month with rows
     loaded): shrinking by more than ``spec.shrink_tolerance``, or empty, fails."""
-    loaded = con.execute(f"select count(*) from raw.{spec.raw_table} where extract_month = ?", [month]).fetchone()[0]
-    previous = con.execute("""
+    loaded = con.execute(
+        f"select count(*) from raw.{spec.raw_table} where extract_month = ?", [month]
+    ).fetchone()[0]
+    previous = con.execute(
+        """
         select extract_month, sum(rows_loaded) from raw.ingest_log
         where source = ? and extract_month < ? group by 1 having sum(rows_loaded) > 0
-        order by 1 desc limit 1""", [spec.name, month]).fetchone()
+        order by 1 desc limit 1""",
+        [spec.name, month],
+    ).fetchone()
     tolerance = f"tolerance {spec.shrink_tolerance:.0%}"
     if previous is None:
         passed = loaded > 0
-        text = (f"{spec.name} {month}: {loaded:,} rows loaded, no earlier delivery"
-                + ("" if passed else f"; a full snapshot cannot be empty ({tolerance})"))
+        text = f"{spec.name} {month}: {loaded:,} rows loaded, no earlier delivery" + (
+            "" if passed else f"; a full snapshot cannot be empty ({tolerance})"
+        )
         return SnapshotChange(passed, loaded, None, None, text)
     prev_month, prev_rows = previous
     prev_rows = int(prev_rows)
     passed = loaded > 0 and loaded >= (1 - spec.shrink_tolerance) * prev_rows
     change = (loaded - prev_rows) / prev_rows
-    text = (f"{spec.name} {month}: {loaded:,} rows loaded against {prev_rows:,} in {prev_month} "
-            f"({change:+.0%}; {tolerance})")
+    text = (
+        f"{spec.name} {month}: {loaded:,} rows loaded against {prev_rows:,} in {prev_month} "
+        f"({change:+.0%}; {tolerance})"
+    )
     return SnapshotChange(passed, loaded, prev_month, prev_rows, text)

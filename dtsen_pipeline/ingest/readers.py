@@ -47,8 +47,10 @@ def read_extract(con: duckdb.DuckDBPyConnection, spec: SourceSpec, path: Path) -
 
 
 def _no_rejects(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute("create or replace temp table _rejects (_row bigint, column_name varchar, reason varchar, "
-                "raw_value varchar)")
+    con.execute(
+        "create or replace temp table _rejects (_row bigint, column_name varchar, reason varchar, "
+        "raw_value varchar)"
+    )
 
 
 def _csv_header(spec: SourceSpec, path: Path) -> list[str]:
@@ -60,18 +62,25 @@ def _csv_header(spec: SourceSpec, path: Path) -> list[str]:
             head = fh.read(HEADER_BYTES)
         if opts.encoding == "utf-16":
             head = codecs.getincrementaldecoder("utf-16")().decode(head).encode("utf-8")
-        line = re.split(rb"\r\n|\r|\n", head, maxsplit=1)[0].decode("utf-8" if opts.encoding == "utf-16"
-                                                                  else opts.encoding)
+        line = re.split(rb"\r\n|\r|\n", head, maxsplit=1)[0].decode(
+            "utf-8" if opts.encoding == "utf-16" else opts.encoding
+        )
     except UnicodeDecodeError as exc:
-        raise ExtractError(f"{path.name}: the header is not {opts.encoding} text ({exc.reason} at byte "
-                           f"{exc.start}); check csv.encoding in config/sources/{spec.name}.yaml") from None
-    header = [h.strip().strip('"') for h in line.lstrip("\ufeff").rstrip("\r\n").split(opts.delimiter)]
+        raise ExtractError(
+            f"{path.name}: the header is not {opts.encoding} text ({exc.reason} at byte "
+            f"{exc.start}); check csv.encoding in config/sources/{spec.name}.yaml"
+        ) from None
+    header = [
+        h.strip().strip('"') for h in line.lstrip("\ufeff").rstrip("\r\n").split(opts.delimiter)
+    ]
     # Messages name positions, never cell contents: a file without its header row would put a
     # NIK and a name into the log.
     if len(header) < 2 or not all(header):
-        raise ExtractError(f"{path.name}: no '{opts.delimiter}'-separated header in the first line "
-                           f"({len(header)} fields, {sum(not h for h in header)} empty); is it the right file "
-                           "and delimiter?")
+        raise ExtractError(
+            f"{path.name}: no '{opts.delimiter}'-separated header in the first line "
+            f"({len(header)} fields, {sum(not h for h in header)} empty); is it the right file "
+            "and delimiter?"
+        )
     if len(set(header)) != len(header):
         repeated = [i + 1 for i, h in enumerate(header) if header.index(h) != i]
         raise ExtractError(f"{path.name}: the header repeats a column name (fields {repeated})")
@@ -83,14 +92,20 @@ def _read_csv(con: duckdb.DuckDBPyConnection, spec: SourceSpec, path: Path) -> N
     header = _csv_header(spec, path)
     columns = "{" + ", ".join(f"{quote_literal(h)}: 'VARCHAR'" for h in header) + "}"
     con.execute("drop table if exists _csv_rejects; drop table if exists _csv_scans")
-    scan = (f"read_csv({quote_literal(str(path))}, delim={quote_literal(opts.delimiter)}, header=true, "
-            f"encoding={quote_literal(opts.encoding)}, columns={columns}, auto_detect=false, quote='\"', "
-            f"escape='\"', parallel=false, max_line_size={MAX_LINE_BYTES}, store_rejects=true, "
-            f"rejects_table='_csv_rejects', rejects_scan='_csv_scans')")
+    scan = (
+        f"read_csv({quote_literal(str(path))}, delim={quote_literal(opts.delimiter)}, header=true, "
+        f"encoding={quote_literal(opts.encoding)}, columns={columns}, auto_detect=false, quote='\"', "
+        f"escape='\"', parallel=false, max_line_size={MAX_LINE_BYTES}, store_rejects=true, "
+        f"rejects_table='_csv_rejects', rejects_scan='_csv_scans')"
+    )
     try:
-        con.execute(f"create or replace temp table _parsed as select row_number() over () as _ord, * from {scan}")
+        con.execute(
+            f"create or replace temp table _parsed as select row_number() over () as _ord, * from {scan}"
+        )
     except duckdb.Error as exc:
-        raise ExtractError(f"{path.name}: cannot be read as {opts.encoding} CSV: {str(exc).splitlines()[0]}") from None
+        raise ExtractError(
+            f"{path.name}: cannot be read as {opts.encoding} CSV: {str(exc).splitlines()[0]}"
+        ) from None
     # Each rejected record is one row of the file: a data row lost to the parser, kept here, on
     # the line where its record starts.
     con.execute("""
@@ -141,23 +156,37 @@ def _read_xlsx(con: duckdb.DuckDBPyConnection, spec: SourceSpec, path: Path) -> 
     except Exception as exc:  # calamine raises its own types for corrupt or non-XLSX files
         raise ExtractError(f"{path.name}: cannot be read as XLSX: {exc}") from None
     if len(rows) < opts.header_row:
-        raise ExtractError(f"{path.name}: has {len(rows)} rows, the header should be on row {opts.header_row}")
+        raise ExtractError(
+            f"{path.name}: has {len(rows)} rows, the header should be on row {opts.header_row}"
+        )
     header = [_cell_text(h) or "" for h in rows[opts.header_row - 1]]
     while header and not header[-1]:
         header.pop()
     if not header or len(set(header)) != len(header) or not all(header):
-        raise ExtractError(f"{path.name}: row {opts.header_row} is not a header of distinct names "
-                           f"({len(header)} cells, {sum(not h for h in header)} empty, "
-                           f"{len(header) - len(set(header))} repeated); check xlsx.header_row")
+        raise ExtractError(
+            f"{path.name}: row {opts.header_row} is not a header of distinct names "
+            f"({len(header)} cells, {sum(not h for h in header)} empty, "
+            f"{len(header) - len(set(header))} repeated); check xlsx.header_row"
+        )
     # Blank rows are not records (the census skips them too); a row with a value only beyond the
     # header's width is one, without a record id.
-    numbered = [(n, r) for n, r in enumerate(rows[opts.header_row:], start=opts.header_row + 1)
-                if any(v not in (None, "") for v in r)]
+    numbered = [
+        (n, r)
+        for n, r in enumerate(rows[opts.header_row :], start=opts.header_row + 1)
+        if any(v not in (None, "") for v in r)
+    ]
     body = [r for _, r in numbered]
     width = len(header)
     columns = list(zip(*[(r + [None] * width)[:width] for r in body])) if body else [()] * width
-    table = pa.table({"_row": pa.array([n for n, _ in numbered], pa.int64()),
-                      **{h: pa.array([_cell_text(v) for v in col], pa.string()) for h, col in zip(header, columns)}})
+    table = pa.table(
+        {
+            "_row": pa.array([n for n, _ in numbered], pa.int64()),
+            **{
+                h: pa.array([_cell_text(v) for v in col], pa.string())
+                for h, col in zip(header, columns)
+            },
+        }
+    )
     con.register("_xlsx_arrow", table)
     con.execute("create or replace temp table _extract as select * from _xlsx_arrow")
     con.unregister("_xlsx_arrow")
@@ -176,9 +205,13 @@ def _read_parquet(con: duckdb.DuckDBPyConnection, spec: SourceSpec, path: Path) 
                 from _parquet order by file_row_number""")
         described = con.execute("describe _parquet").fetchall()
     except duckdb.Error as exc:
-        raise ExtractError(f"{path.name}: cannot be read as Parquet: {str(exc).splitlines()[0]}") from None
+        raise ExtractError(
+            f"{path.name}: cannot be read as Parquet: {str(exc).splitlines()[0]}"
+        ) from None
     cols = [c[0] for c in described if c[0] != "file_row_number"]
     con.execute(
         "create or replace temp table _extract as select row_number() over (order by file_row_number) as _row, "
-        + ", ".join(f"cast({quote_ident(c)} as varchar) as {quote_ident(c)}" for c in cols) + " from _parquet")
+        + ", ".join(f"cast({quote_ident(c)} as varchar) as {quote_ident(c)}" for c in cols)
+        + " from _parquet"
+    )
     _no_rejects(con)

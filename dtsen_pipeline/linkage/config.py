@@ -21,7 +21,7 @@ class LinkageRules:
     kk_authority: tuple[str, ...]
     household_id_sources: tuple[str, ...]
     address_sources: tuple[str, ...]
-    max_records_per_person: int   # its default is _Person's: one place
+    max_records_per_person: int  # its default is _Person's: one place
 
 
 def _registered(value: str, info: ValidationInfo) -> str:
@@ -67,8 +67,10 @@ class _Person(Settings):
     @model_validator(mode="after")
     def _ordered(self):
         if self.predict_threshold > self.cluster_threshold:
-            raise ValueError(f"predict_threshold ({self.predict_threshold}) must not exceed cluster_threshold "
-                             f"({self.cluster_threshold})")
+            raise ValueError(
+                f"predict_threshold ({self.predict_threshold}) must not exceed cluster_threshold "
+                f"({self.cluster_threshold})"
+            )
         return self
 
 

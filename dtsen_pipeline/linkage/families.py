@@ -48,7 +48,8 @@ def link_families(con: duckdb.DuckDBPyConnection, month: str) -> dict:
     """Write the month's families and households from ``linkage.person_clusters``; return counts."""
     r = rules()
     con.execute(DDL)
-    con.execute("""
+    con.execute(
+        """
         create or replace temp table fam_records as
         select c.dtsen_id, i.source, i.record_key,
                case when i.no_kk_issue is null then i.no_kk end as no_kk,
@@ -56,7 +57,9 @@ def link_families(con: duckdb.DuckDBPyConnection, month: str) -> dict:
                coalesce(list_position(?, i.source), 999) as authority
         from linkage.person_clusters c
         join intermediate.int_identitas i on i.record_key = c.record_key and i.extract_month = c.extract_month
-        where c.extract_month = ?""", [list(r.kk_authority), month])
+        where c.extract_month = ?""",
+        [list(r.kk_authority), month],
+    )
     # 1-2: authority first, then the KK most records carry.
     con.execute("""
         create or replace temp table person_family as
@@ -91,12 +94,15 @@ def link_families(con: duckdb.DuckDBPyConnection, month: str) -> dict:
         select distinct dtsen_id, null, 'solo:' || dtsen_id, 'none' from fam_records
         where dtsen_id not in (select dtsen_id from person_family)""")
     # Stable ids: a family key seen before keeps its id; a new one is named after its members.
-    con.execute("""
+    con.execute(
+        """
         insert into linkage.family_ids
         select family_key, 'KK' || upper(substr(md5(? || ':' || min(dtsen_id)), 1, 14)), ?
         from person_family
         where family_key not in (select family_key from linkage.family_ids)
-        group by family_key""", [month, month])
+        group by family_key""",
+        [month, month],
+    )
     con.execute("""
         create or replace temp table members as
         with relationship as (
@@ -109,7 +115,8 @@ def link_families(con: duckdb.DuckDBPyConnection, month: str) -> dict:
         left join relationship using (dtsen_id)""")
 
     # Households: families linked by a shared dwelling, from records that agree with the family's KK.
-    con.execute("""
+    con.execute(
+        """
         create or replace temp table dwelling_refs as
         select distinct ref, dtsen_kk_id from (
             select 'rt:' || f.source || ':' || f.id_rumah_tangga as ref, m.dtsen_kk_id
@@ -121,9 +128,12 @@ def link_families(con: duckdb.DuckDBPyConnection, month: str) -> dict:
             from fam_records f join members m using (dtsen_id)
             where list_contains(?, f.source) and f.alamat_kunci is not null and f.kode_desa is not null
               and (f.no_kk is null or f.no_kk is not distinct from m.no_kk))""",
-                [list(r.household_id_sources), list(r.address_sources)])
-    con.execute("create or replace temp table hh_label as "
-                "select distinct dtsen_kk_id, dtsen_kk_id as label from members")
+        [list(r.household_id_sources), list(r.address_sources)],
+    )
+    con.execute(
+        "create or replace temp table hh_label as "
+        "select distinct dtsen_kk_id, dtsen_kk_id as label from members"
+    )
     for _ in range(MAX_ROUNDS):
         con.execute("""
             create or replace temp table hh_next as
@@ -134,8 +144,10 @@ def link_families(con: duckdb.DuckDBPyConnection, month: str) -> dict:
             left join dwelling_refs d using (dtsen_kk_id)
             left join ref_label rl using (ref)
             group by l.dtsen_kk_id, l.label""")
-        changed = con.execute("select count(*) from hh_next n join hh_label l using (dtsen_kk_id) "
-                              "where n.label <> l.label").fetchall()[0][0]
+        changed = con.execute(
+            "select count(*) from hh_next n join hh_label l using (dtsen_kk_id) "
+            "where n.label <> l.label"
+        ).fetchall()[0][0]
         con.execute("create or replace temp table hh_label as select * from hh_next")
         if changed == 0:
             break
@@ -143,9 +155,13 @@ def link_families(con: duckdb.DuckDBPyConnection, month: str) -> dict:
     con.execute("begin")
     for table in ("family_members", "families", "kk_crosswalk"):
         con.execute(f"delete from linkage.{table} where extract_month = ?", [month])
-    con.execute("insert into linkage.family_members select ?, dtsen_id, dtsen_kk_id, kk_basis, hubungan_kk "
-                "from members", [month])
-    con.execute("""
+    con.execute(
+        "insert into linkage.family_members select ?, dtsen_id, dtsen_kk_id, kk_basis, hubungan_kk "
+        "from members",
+        [month],
+    )
+    con.execute(
+        """
         insert into linkage.families
         with village as (
             select m.dtsen_kk_id, arg_min(f.kode_desa, f.authority) as kode_desa
@@ -154,8 +170,11 @@ def link_families(con: duckdb.DuckDBPyConnection, month: str) -> dict:
         select ?, m.dtsen_kk_id, 'RT' || substr(any_value(l.label), 3), any_value(m.no_kk), count(*),
                min(m.dtsen_id) filter (where m.hubungan_kk = 'kepala'), any_value(village.kode_desa)
         from members m join hh_label l using (dtsen_kk_id) left join village using (dtsen_kk_id)
-        group by m.dtsen_kk_id""", [month])
-    con.execute("""
+        group by m.dtsen_kk_id""",
+        [month],
+    )
+    con.execute(
+        """
         insert into linkage.kk_crosswalk
         with votes as (
             select f.source, f.no_kk, m.dtsen_kk_id, count(*) as n
@@ -163,13 +182,24 @@ def link_families(con: duckdb.DuckDBPyConnection, month: str) -> dict:
             where f.no_kk is not null group by all)
         select ?, source, no_kk, arg_max(dtsen_kk_id, n * 1e9 - rank_in_ties), sum(n)
         from (select *, dense_rank() over (partition by source, no_kk order by dtsen_kk_id) as rank_in_ties from votes)
-        group by source, no_kk""", [month])
+        group by source, no_kk""",
+        [month],
+    )
     con.execute("commit")
-    families, households, shared = con.execute("""
+    families, households, shared = con.execute(
+        """
         select count(*), count(distinct dtsen_rt_id),
                (select count(*) from (select dtsen_rt_id from linkage.families where extract_month = ?
                                       group by 1 having count(*) > 1))
-        from linkage.families where extract_month = ?""", [month, month]).fetchone()
-    basis = dict(con.execute("select kk_basis, count(*) from members group by 1 order by 1").fetchall())
-    return {"families": families, "households": households, "households of several KKs": shared,
-            "persons by how their family was found": basis}
+        from linkage.families where extract_month = ?""",
+        [month, month],
+    ).fetchone()
+    basis = dict(
+        con.execute("select kk_basis, count(*) from members group by 1 order by 1").fetchall()
+    )
+    return {
+        "families": families,
+        "households": households,
+        "households of several KKs": shared,
+        "persons by how their family was found": basis,
+    }

@@ -43,11 +43,13 @@ def assign_ids(con: duckdb.DuckDBPyConnection, month: str, clusters: pa.Table) -
 
 def _assign(con: duckdb.DuckDBPyConnection, month: str) -> dict[str, int]:
     con.execute(HISTORY_DDL)
-    con.execute("""
+    con.execute(
+        """
         create or replace temp table prev as
         select record_key, dtsen_id from linkage.person_clusters
         where extract_month = (select max(extract_month) from linkage.person_clusters where extract_month < ?)""",
-                [month])
+        [month],
+    )
     con.execute("""
         create or replace temp table votes as
         select c.cluster_id, p.dtsen_id, count(*) as n
@@ -59,21 +61,28 @@ def _assign(con: duckdb.DuckDBPyConnection, month: str) -> dict[str, int]:
                       row_number() over (partition by dtsen_id order by n desc, cluster_id) as by_id
             from votes)
         where by_cluster = 1 and by_id = 1""")
-    con.execute("""
+    con.execute(
+        """
         create or replace temp table cluster_ids as
         select c.cluster_id,
                coalesce(any_value(k.dtsen_id), 'DT' || upper(substr(md5(? || ':' || min(c.record_key)), 1, 14)))
                    as dtsen_id,
                any_value(k.dtsen_id) is not null as kept,
                count(*) as records
-        from _assign_ids_clusters c left join kept k using (cluster_id) group by c.cluster_id""", [month])
+        from _assign_ids_clusters c left join kept k using (cluster_id) group by c.cluster_id""",
+        [month],
+    )
     con.execute("delete from linkage.person_clusters where extract_month = ?", [month])
     con.execute("delete from linkage.id_history where extract_month = ?", [month])
-    con.execute("""
+    con.execute(
+        """
         insert into linkage.person_clusters
         select ?, c.record_key, c.source, c.cluster_id, i.dtsen_id
-        from _assign_ids_clusters c join cluster_ids i using (cluster_id)""", [month])
-    con.execute("""
+        from _assign_ids_clusters c join cluster_ids i using (cluster_id)""",
+        [month],
+    )
+    con.execute(
+        """
         insert into linkage.id_history
         -- clusters that kept no old id: new people, or records split off a person
         select ?, case when v.dtsen_id is null then 'new' else 'split_from' end, i.dtsen_id, v.dtsen_id, i.records
@@ -87,6 +96,12 @@ def _assign(con: duckdb.DuckDBPyConnection, month: str) -> dict[str, int]:
         from (select dtsen_id, count(*) as records from prev group by 1) old
         left join (select v.dtsen_id, arg_max(i.dtsen_id, v.n) as into_id
                    from votes v join cluster_ids i using (cluster_id) group by 1) merged using (dtsen_id)
-        where old.dtsen_id not in (select dtsen_id from kept)""", [month, month])
-    return dict(con.execute("select event, count(*) from linkage.id_history where extract_month = ? group by 1",
-                            [month]).fetchall())
+        where old.dtsen_id not in (select dtsen_id from kept)""",
+        [month, month],
+    )
+    return dict(
+        con.execute(
+            "select event, count(*) from linkage.id_history where extract_month = ? group by 1",
+            [month],
+        ).fetchall()
+    )

@@ -28,8 +28,18 @@ NAME_AGREES = 0.88
 TF_COLUMNS = ("nama_normal",)
 
 # Columns the model reads from intermediate.int_identitas.
-INPUT_COLUMNS = (UNIQUE_ID, "source", "nik", "nik_matches_birth", "no_kk", "nama_normal", "tanggal_lahir",
-                 "jenis_kelamin", "kode_desa", "kode_kab")
+INPUT_COLUMNS = (
+    UNIQUE_ID,
+    "source",
+    "nik",
+    "nik_matches_birth",
+    "no_kk",
+    "nama_normal",
+    "tanggal_lahir",
+    "jenis_kelamin",
+    "kode_desa",
+    "kode_kab",
+)
 
 
 def nik_comparison() -> cl.CustomComparison:
@@ -39,30 +49,45 @@ def nik_comparison() -> cl.CustomComparison:
             cll.NullLevel("nik"),
             # The same NIK means more when it also carries both records' birth date and sex: a
             # NIK shared by family members (the head's, recorded for a member) does not.
-            cll.And(cll.ExactMatchLevel("nik"),
-                    cll.CustomLevel("nik_matches_birth_l and nik_matches_birth_r")).configure(
-                label_for_charts="exact, agrees with both birth dates"),
+            cll.And(
+                cll.ExactMatchLevel("nik"),
+                cll.CustomLevel("nik_matches_birth_l and nik_matches_birth_r"),
+            ).configure(label_for_charts="exact, agrees with both birth dates"),
             # Both birth dates known and different: one NIK recorded for two people (a member
             # carrying the head's NIK), not one person. Training cannot learn this level (EM
             # sessions block on birth date or on NIK, and random pairs never share a NIK), so it
             # is fixed as mild evidence against: the names and birth dates decide.
-            cll.And(cll.ExactMatchLevel("nik"),
-                    cll.CustomLevel("tanggal_lahir_l is not null and tanggal_lahir_r is not null "
-                                    "and tanggal_lahir_l <> tanggal_lahir_r")).configure(
+            cll.And(
+                cll.ExactMatchLevel("nik"),
+                cll.CustomLevel(
+                    "tanggal_lahir_l is not null and tanggal_lahir_r is not null "
+                    "and tanggal_lahir_l <> tanggal_lahir_r"
+                ),
+            ).configure(
                 label_for_charts="exact, birth dates differ (a shared NIK)",
-                m_probability=0.00001, u_probability=0.00004, fix_m_probability=True, fix_u_probability=True),
-            cll.ExactMatchLevel("nik").configure(label_for_charts="exact, a birth date missing or unchecked"),
+                m_probability=0.00001,
+                u_probability=0.00004,
+                fix_m_probability=True,
+                fix_u_probability=True,
+            ),
+            cll.ExactMatchLevel("nik").configure(
+                label_for_charts="exact, a birth date missing or unchecked"
+            ),
             # One typo or adjacent transposition, but not in the serial (people registered in the
             # same kecamatan with the same birth date differ only there), and not a difference each
             # record's own birth date explains (siblings born on the same day of different years).
-            cll.And(cll.DamerauLevenshteinLevel("nik", 1),
-                    cll.CustomLevel("substr(nik_l, 13, 4) = substr(nik_r, 13, 4)"),
-                    cll.CustomLevel("not (coalesce(nik_matches_birth_l, false) "
-                                    "and coalesce(nik_matches_birth_r, false))"),
-                    ).configure(label_for_charts="one typo outside the serial"),
+            cll.And(
+                cll.DamerauLevenshteinLevel("nik", 1),
+                cll.CustomLevel("substr(nik_l, 13, 4) = substr(nik_r, 13, 4)"),
+                cll.CustomLevel(
+                    "not (coalesce(nik_matches_birth_l, false) "
+                    "and coalesce(nik_matches_birth_r, false))"
+                ),
+            ).configure(label_for_charts="one typo outside the serial"),
             # Two different NIKs, each carrying its own record's birth date and sex: two people.
             cll.CustomLevel("nik_matches_birth_l and nik_matches_birth_r").configure(
-                label_for_charts="different, each agrees with its own birth date"),
+                label_for_charts="different, each agrees with its own birth date"
+            ),
             cll.ElseLevel(),
         ],
     )
@@ -79,7 +104,9 @@ def birth_date_comparison() -> cl.CustomComparison:
                 " and year(tanggal_lahir_l) = year(tanggal_lahir_r)",
                 label_for_charts="day and month swapped",
             ),
-            cll.CustomLevel("year(tanggal_lahir_l) = year(tanggal_lahir_r)", label_for_charts="same year"),
+            cll.CustomLevel(
+                "year(tanggal_lahir_l) = year(tanggal_lahir_r)", label_for_charts="same year"
+            ),
             cll.ElseLevel(),
         ],
     )
@@ -113,7 +140,8 @@ def settings() -> SettingsCreator:
         comparisons=[
             nik_comparison(),
             cl.JaroWinklerAtThresholds("nama_normal", [NAME_CLOSE, NAME_AGREES]).configure(
-                term_frequency_adjustments=True),
+                term_frequency_adjustments=True
+            ),
             birth_date_comparison(),
             cl.ExactMatch("jenis_kelamin"),
             cl.ExactMatch("no_kk"),
@@ -126,8 +154,11 @@ def settings() -> SettingsCreator:
 
 def latest_model(month: str, *, inclusive: bool = False) -> Path | None:
     """The newest saved model of a month before ``month`` (or up to it, ``inclusive``), if any."""
-    earlier = [p for p in paths.models_dir().glob(f"{MODEL_VERSION}_*.json")
-               if (m := p.stem.rsplit("_", 1)[-1]) < month or (inclusive and m == month)]
+    earlier = [
+        p
+        for p in paths.models_dir().glob(f"{MODEL_VERSION}_*.json")
+        if (m := p.stem.rsplit("_", 1)[-1]) < month or (inclusive and m == month)
+    ]
     return max(earlier, key=lambda p: p.stem) if earlier else None
 
 

@@ -57,13 +57,13 @@ class DecisionsTooLargeError(ValueError):
 
 @dataclass
 class LinkageResult:
-    clusters: pa.Table      # record_key, source, cluster_id
-    predictions: pa.Table   # record_key_l, record_key_r, match_weight, match_probability
-    review: pa.Table        # uncertain pairs with their evidence and any decision already taken
+    clusters: pa.Table  # record_key, source, cluster_id
+    predictions: pa.Table  # record_key_l, record_key_r, match_weight, match_probability
+    review: pa.Table  # uncertain pairs with their evidence and any decision already taken
     model_json: Path
     charts: dict[str, Path]
     decisions_applied: dict[str, int]
-    trained: bool            # False when an earlier month's model was reused
+    trained: bool  # False when an earlier month's model was reused
     seconds: dict[str, float]  # time per phase: train, predict, cluster
     rescored: int | None = None  # incremental runs: records scored again (new, changed or reviewed)
 
@@ -72,18 +72,24 @@ def corroborated_sql() -> str:
     """True for a scored pair that agrees on an identity field: the same NIK, the same birth date,
     or names at least as alike as the model's lowest name level (``model.NAME_AGREES``)."""
     names_agree = f"jaro_winkler_similarity(nama_normal_l, nama_normal_r) >= {model.NAME_AGREES}"
-    return ("coalesce(nik_l = nik_r, false) or coalesce(tanggal_lahir_l = tanggal_lahir_r, false) "
-            f"or coalesce({names_agree}, false)")
+    return (
+        "coalesce(nik_l = nik_r, false) or coalesce(tanggal_lahir_l = tanggal_lahir_r, false) "
+        f"or coalesce({names_agree}, false)"
+    )
 
 
 def evidence_sql(model_dict: dict) -> str:
     """A JSON object naming, per comparison, the level the pair reached (labels, not values:
     evidence a reviewer can read without the pair's NIKs and names in it). ``model_dict``: the
     model's settings, as Splink's public ``linker.misc.save_model_to_json()`` returns them."""
-    prefix = model_dict["comparison_vector_value_column_prefix"]   # gamma_ unless the settings say otherwise
+    prefix = model_dict[
+        "comparison_vector_value_column_prefix"
+    ]  # gamma_ unless the settings say otherwise
     parts = []
     for name, labels in model.level_labels(model_dict).items():
-        cases = " ".join(f"when {value} then {quote_literal(label)}" for value, label in labels.items())
+        cases = " ".join(
+            f"when {value} then {quote_literal(label)}" for value, label in labels.items()
+        )
         parts.append(f"{quote_literal(name)}, case {quote_ident(prefix + name)} {cases} end")
     return "json_object(" + ", ".join(parts) + ")"
 
@@ -92,7 +98,11 @@ def fingerprint_sql(alias: str = "") -> str:
     """One hash of the columns the model compares: a record whose hash is unchanged since last
     month needs no new scoring."""
     cols = [c for c in model.INPUT_COLUMNS if c not in (model.UNIQUE_ID, "source")]
-    return "md5(concat_ws('|', " + ", ".join(f"coalesce(cast({alias}{c} as varchar), '')" for c in cols) + "))"
+    return (
+        "md5(concat_ws('|', "
+        + ", ".join(f"coalesce(cast({alias}{c} as varchar), '')" for c in cols)
+        + "))"
+    )
 
 
 WATERFALL_PAIRS_PER_BAND = 4
@@ -122,13 +132,19 @@ def _waterfall_chart(con, db_api, sdf, model_json: Path, out: Path) -> Path | No
     for name, keys in (("left", [a for a, _ in sample]), ("right", [b for _, b in sample])):
         con.register(f"waterfall_{name}_keys", pa.table({key: keys}))
         side[name] = db_api.register(
-            con.sql(f"select * from {sdf.physical_name} semi join waterfall_{name}_keys using ({key})")
-            .to_arrow_table(),
-            dataset_display_name=f"waterfall_{name}")
-    scored_pairs = {(r[f"{key}_l"], r[f"{key}_r"]): r
-                    for r in explainer.inference.score_pairs(side["left"], side["right"]).as_record_list()}
+            con.sql(
+                f"select * from {sdf.physical_name} semi join waterfall_{name}_keys using ({key})"
+            ).to_arrow_table(),
+            dataset_display_name=f"waterfall_{name}",
+        )
+    scored_pairs = {
+        (r[f"{key}_l"], r[f"{key}_r"]): r
+        for r in explainer.inference.score_pairs(side["left"], side["right"]).as_record_list()
+    }
     records = [scored_pairs[pair] for pair in sample if pair in scored_pairs]
-    chart = explainer.visualisations.waterfall_chart(records, filter_nulls=False, remove_sensitive_data=True)
+    chart = explainer.visualisations.waterfall_chart(
+        records, filter_nulls=False, remove_sensitive_data=True
+    )
     chart.save(str(out), inline=True)  # Vega inlined: the chart renders with no network
     return out
 
@@ -137,24 +153,35 @@ def _check_accepted_sizes(con, key: str, limit: int) -> None:
     """Fail when a person holding a reviewer's accepted pair has more than ``limit`` records: 300
     chained accepts made one "person" of 692 records; every such row is named, so the reviewer can
     reject or remove them."""
-    over = con.execute(f"""
+    over = con.execute(
+        f"""
         with sizes as (select cluster_id, count(*) as n from final_clusters group by 1 having count(*) > ?)
         select s.n, list(distinct d.line order by d.line) as lines
         from decided d join final_clusters c on c.{key} = d.a join sizes s on s.cluster_id = c.cluster_id
         where d.decision = 'accept'
-        group by s.cluster_id, s.n order by s.n desc""", [limit]).fetchall()
+        group by s.cluster_id, s.n order by s.n desc""",
+        [limit],
+    ).fetchall()
     if over:
-        persons = "; ".join(f"{n} records, accepted on rows {', '.join(map(str, lines))}" for n, lines in over)
+        persons = "; ".join(
+            f"{n} records, accepted on rows {', '.join(map(str, lines))}" for n, lines in over
+        )
         raise DecisionsTooLargeError(
             f"accepted pairs would make {len(over)} person{'s' if len(over) > 1 else ''} of more than "
             f"person.max_records_per_person ({limit}) records (config/linkage.yaml); no decision was applied; "
-            f"reject or remove those rows and run again. {persons}")
+            f"reject or remove those rows and run again. {persons}"
+        )
 
 
-def link_month(identities: pa.Table, model_path: Path, decisions: pa.Table | None = None,
-               charts_dir: Path | None = None, reuse_model: Path | None = None,
-               previous: pa.Table | None = None, max_records: int | None = None
-               ) -> LinkageResult:
+def link_month(
+    identities: pa.Table,
+    model_path: Path,
+    decisions: pa.Table | None = None,
+    charts_dir: Path | None = None,
+    reuse_model: Path | None = None,
+    previous: pa.Table | None = None,
+    max_records: int | None = None,
+) -> LinkageResult:
     """Train the model on this month's records (or reuse a saved one), score candidate pairs, apply
     reviewers' decisions (accepted pairs link, rejected pairs do not), cluster into persons.
 
@@ -178,21 +205,33 @@ def link_month(identities: pa.Table, model_path: Path, decisions: pa.Table | Non
         else:
             linker = Linker(sdf, model.settings(), log_level=logging.ERROR)
             linker.training.estimate_probability_two_random_records_match(
-                [block_on("nik", "tanggal_lahir")], recall=0.75)
+                [block_on("nik", "tanggal_lahir")], recall=0.75
+            )
             linker.training.estimate_u_using_random_sampling(max_pairs=U_SAMPLE_PAIRS, seed=SEED)
             # Two EM sessions so every comparison is trained by one that does not block on it.
             linker.training.estimate_parameters_using_expectation_maximisation(
-                block_on("tanggal_lahir"), estimate_without_term_frequencies=True)
+                block_on("tanggal_lahir"), estimate_without_term_frequencies=True
+            )
             linker.training.estimate_parameters_using_expectation_maximisation(
-                block_on("nik"), estimate_without_term_frequencies=True)
+                block_on("nik"), estimate_without_term_frequencies=True
+            )
         clock["train"] = time.perf_counter()
 
         key = model.UNIQUE_ID
         if decisions is None:
-            decisions = pa.table({"record_key_l": pa.array([], pa.string()), "record_key_r": pa.array([], pa.string()),
-                                  "decision": pa.array([], pa.string())})
-        if "line" not in decisions.column_names:   # a table built in code: its rows, after a header line
-            decisions = decisions.append_column("line", pa.array(range(2, decisions.num_rows + 2), pa.int64()))
+            decisions = pa.table(
+                {
+                    "record_key_l": pa.array([], pa.string()),
+                    "record_key_r": pa.array([], pa.string()),
+                    "decision": pa.array([], pa.string()),
+                }
+            )
+        if (
+            "line" not in decisions.column_names
+        ):  # a table built in code: its rows, after a header line
+            decisions = decisions.append_column(
+                "line", pa.array(range(2, decisions.num_rows + 2), pa.int64())
+            )
         con.register("decisions_in", decisions)
         # Decisions name a pair in either order; normalise to (lower key, higher key).
         con.execute("""
@@ -201,14 +240,16 @@ def link_month(identities: pa.Table, model_path: Path, decisions: pa.Table | Non
                    lower(trim(decision)) as decision, line
             from decisions_in""")
         # Links carried over unchanged from last month (incremental runs only).
-        con.execute("create or replace temp table carried (record_key_l varchar, record_key_r varchar)")
+        con.execute(
+            "create or replace temp table carried (record_key_l varchar, record_key_r varchar)"
+        )
         rescored = None
         if incremental:
             con.register("previous_in", previous)
             con.execute(f"""
                 create or replace temp table rescore_keys as
                 select i.{key} from {sdf.physical_name} i left join previous_in p on p.record_key = i.{key}
-                where p.record_key is null or p.fingerprint <> {fingerprint_sql('i.')}
+                where p.record_key is null or p.fingerprint <> {fingerprint_sql("i.")}
                    or i.{key} in (select a from decided union select b from decided)""")
             con.execute(f"""
                 create or replace temp table carried as
@@ -220,12 +261,21 @@ def link_month(identities: pa.Table, model_path: Path, decisions: pa.Table | Non
                 from kept""")
             rescored = con.execute("select count(*) from rescore_keys").fetchall()[0][0]
             fresh = db_api.register(
-                con.sql(f"select i.* from {sdf.physical_name} i semi join rescore_keys using ({key})").to_arrow_table(),
-                dataset_display_name="rescore")
+                con.sql(
+                    f"select i.* from {sdf.physical_name} i semi join rescore_keys using ({key})"
+                ).to_arrow_table(),
+                dataset_display_name="rescore",
+            )
             for column in model.TF_COLUMNS:
                 linker.table_management.compute_tf_table(column)
-            parts = [linker.inference.predict_between(sdf, fresh, threshold_match_probability=predict_threshold()),
-                     linker.inference.predict_within(fresh, threshold_match_probability=predict_threshold())]
+            parts = [
+                linker.inference.predict_between(
+                    sdf, fresh, threshold_match_probability=predict_threshold()
+                ),
+                linker.inference.predict_within(
+                    fresh, threshold_match_probability=predict_threshold()
+                ),
+            ]
         else:
             parts = [linker.inference.predict(threshold_match_probability=predict_threshold())]
         clock["predict"] = time.perf_counter()
@@ -234,12 +284,17 @@ def link_month(identities: pa.Table, model_path: Path, decisions: pa.Table | Non
         # were most false links. It stays below the cluster threshold, so it goes to review.
         corroborated = corroborated_sql()
         evidence = evidence_sql(linker.misc.save_model_to_json())
-        con.execute("create or replace temp table scored as " + " union ".join(
-            f"""select least({key}_l, {key}_r) as a, greatest({key}_l, {key}_r) as b, match_weight,
+        con.execute(
+            "create or replace temp table scored as "
+            + " union ".join(
+                f"""select least({key}_l, {key}_r) as a, greatest({key}_l, {key}_r) as b, match_weight,
                        case when {corroborated} then match_probability
                             else least(match_probability, {uncorroborated_max()}) end as match_probability,
                        {evidence} as evidence
-                from {part.physical_name} where {key}_l <> {key}_r""" for part in parts))
+                from {part.physical_name} where {key}_l <> {key}_r"""
+                for part in parts
+            )
+        )
         con.execute("""
             create or replace temp table edges as
             select a as record_key_l, b as record_key_r, match_probability from scored
@@ -269,12 +324,20 @@ def link_month(identities: pa.Table, model_path: Path, decisions: pa.Table | Non
                 select i.{key}, 'kept:' || p.dtsen_id as cluster_id
                 from {sdf.physical_name} i join previous_in p on p.record_key = i.{key}
                 where i.{key} not in (select {key} from cluster_nodes)""")
-            con.execute(f"create or replace temp table edges as select * from edges "
-                        f"where record_key_l in (select {key} from cluster_nodes)")
+            con.execute(
+                f"create or replace temp table edges as select * from edges "
+                f"where record_key_l in (select {key} from cluster_nodes)"
+            )
             nodes = "cluster_nodes"
         clustered = cluster_pairwise_predictions_at_threshold(
-            nodes, "edges", db_api, node_id_column_name=key, edge_id_column_name_left="record_key_l",
-            edge_id_column_name_right="record_key_r", threshold_match_probability=cluster_threshold())
+            nodes,
+            "edges",
+            db_api,
+            node_id_column_name=key,
+            edge_id_column_name_left="record_key_l",
+            edge_id_column_name_right="record_key_r",
+            threshold_match_probability=cluster_threshold(),
+        )
         clusters = f"select {key}, cast(cluster_id as varchar) as cluster_id from {clustered.physical_name}"
         if incremental:
             clusters += f" union all select {key}, cluster_id from untouched"
@@ -288,28 +351,46 @@ def link_month(identities: pa.Table, model_path: Path, decisions: pa.Table | Non
         charts = {}
         if charts_dir is not None:
             charts_dir.mkdir(parents=True, exist_ok=True)
-            for name, chart in (("match_weights", linker.visualisations.match_weights_chart()),
-                                ("m_u_parameters", linker.visualisations.m_u_parameters_chart())):
+            for name, chart in (
+                ("match_weights", linker.visualisations.match_weights_chart()),
+                ("m_u_parameters", linker.visualisations.m_u_parameters_chart()),
+            ):
                 charts[name] = charts_dir / f"{name}.html"
                 # Vega, Vega-Lite and vega-embed inlined (Splink ships them): without ``inline`` the
                 # page loads them from a CDN and shows only an error offline.
                 chart.save(str(charts[name]), inline=True)
-            waterfall = _waterfall_chart(con, db_api, sdf, model_path, charts_dir / "waterfall_sample_pairs.html")
+            waterfall = _waterfall_chart(
+                con, db_api, sdf, model_path, charts_dir / "waterfall_sample_pairs.html"
+            )
             if waterfall is not None:
                 charts["waterfall_sample_pairs"] = waterfall
         clusters_tbl = con.sql(
             f"select c.{key} as record_key, i.source, c.cluster_id "
-            f"from ({clusters}) c join {sdf.physical_name} i using ({key})").to_arrow_table()
+            f"from ({clusters}) c join {sdf.physical_name} i using ({key})"
+        ).to_arrow_table()
         predictions_tbl = con.sql(
-            "select a as record_key_l, b as record_key_r, match_weight, match_probability from scored").to_arrow_table()
+            "select a as record_key_l, b as record_key_r, match_weight, match_probability from scored"
+        ).to_arrow_table()
         review_tbl = con.sql(f"""
             select s.a as record_key_l, s.b as record_key_r, s.match_probability, s.match_weight,
                    cast(s.evidence as varchar) as evidence, d.decision
             from scored s left join decided d using (a, b)
             where s.match_probability < {cluster_threshold()}""").to_arrow_table()
         applied = dict(con.execute("select decision, count(*) from decided group by 1").fetchall())
-        seconds = {p: round(clock[p] - clock[q], 1) for q, p in pairwise(["start", "train", "predict", "cluster"])}
-        return LinkageResult(clusters_tbl, predictions_tbl, review_tbl, model_path, charts, applied,
-                             reuse_model is None, seconds, rescored)
+        seconds = {
+            p: round(clock[p] - clock[q], 1)
+            for q, p in pairwise(["start", "train", "predict", "cluster"])
+        }
+        return LinkageResult(
+            clusters_tbl,
+            predictions_tbl,
+            review_tbl,
+            model_path,
+            charts,
+            applied,
+            reuse_model is None,
+            seconds,
+            rescored,
+        )
     finally:
         con.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from great_expectations.core.expectation_validation_result import ExpectationSuiteValidationResult
@@ -47,18 +47,33 @@ def write_page(spec: SuiteSpec, month: str, summary: ValidationSummary) -> Path 
                 r["unexpected_percent"] = 100.0 * outcome.unexpected_count / outcome.element_count
         res.result = r
         results.append(res)
-    run_id = RunIdentifier(run_name=f"{spec.name}-{month}", run_time=datetime.now(timezone.utc))
+    run_id = RunIdentifier(run_name=f"{spec.name}-{month}", run_time=datetime.now(UTC))
     batch = re.sub(r"[^A-Za-z0-9_-]", "_", f"{month}_{spec.batch_by}_{summary.batches}_batches")
-    meta = {"run_id": run_id.to_json_dict(), "month": month, "batches": summary.batches, "rows": summary.rows,
-            "active_batch_definition": {"datasource_name": "duckdb", "data_asset_name": spec.asset,
-                                        "batch_definition_name": f"per {spec.batch_by}"},
-            "batch_spec": {"query": spec.query.strip()}}
+    meta = {
+        "run_id": run_id.to_json_dict(),
+        "month": month,
+        "batches": summary.batches,
+        "rows": summary.rows,
+        "active_batch_definition": {
+            "datasource_name": "duckdb",
+            "data_asset_name": spec.asset,
+            "batch_definition_name": f"per {spec.batch_by}",
+        },
+        "batch_spec": {"query": spec.query.strip()},
+    }
     passed = sum(r.success for r in results)
     validation = ExpectationSuiteValidationResult(
-        success=summary.success, results=results, suite_name=spec.name, meta=meta,
-        statistics={"evaluated_expectations": len(results), "successful_expectations": passed,
-                    "unsuccessful_expectations": len(results) - passed,
-                    "success_percent": 100.0 * passed / max(len(results), 1)})
+        success=summary.success,
+        results=results,
+        suite_name=spec.name,
+        meta=meta,
+        statistics={
+            "evaluated_expectations": len(results),
+            "successful_expectations": passed,
+            "unsuccessful_expectations": len(results) - passed,
+            "success_percent": 100.0 * passed / max(len(results), 1),
+        },
+    )
     key = ValidationResultIdentifier(ExpectationSuiteIdentifier(name=spec.name), run_id, batch)
     ctx = context(str(data_docs_dir()))
     lock = data_docs_dir() / ".lock"

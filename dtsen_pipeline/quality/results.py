@@ -20,21 +20,27 @@ class ExpectationOutcome:
     expectation: str
     column: str | None
     config: dict = field(repr=False)  # the expectation as config/expectations.yaml declares it
-    part: str = "rows"                # rows, a summary's name, row_count or drift_<column>
+    part: str = "rows"  # rows, a summary's name, row_count or drift_<column>
     success: bool = True
-    skipped: str | None = None       # why it was not evaluated (no previous release)
+    skipped: str | None = None  # why it was not evaluated (no previous release)
     element_count: int = 0
     unexpected_count: int = 0
     missing_count: int = 0
-    mostly: float | None = None      # share of present values that must pass, over all batches
+    mostly: float | None = None  # share of present values that must pass, over all batches
     observed: str | None = None
     failed_batches: list[str] = field(default_factory=list)
     gx_result: object = field(default=None, repr=False)  # a representative GX result, for Data Docs
 
     @classmethod
     def of(cls, exp: dict, part: str = "rows", mostly: float | None = None) -> ExpectationOutcome:
-        return cls(exp.get("label", exp["type"]), exp["type"], exp["kwargs"].get("column"), exp, part=part,
-                   mostly=mostly)
+        return cls(
+            exp.get("label", exp["type"]),
+            exp["type"],
+            exp["kwargs"].get("column"),
+            exp,
+            part=part,
+            mostly=mostly,
+        )
 
 
 @dataclass
@@ -55,9 +61,15 @@ class ValidationSummary:
 
     def as_dict(self) -> dict:
         """For the release manifest: what was checked and how it went, counts only."""
-        return {"suite": self.suite, "success": self.success, "rows": self.rows, "batches": self.batches,
-                "expectations": len(self.outcomes), "failed": [o.label for o in self.failed],
-                "skipped": [f"{o.label}: {o.skipped}" for o in self.outcomes if o.skipped]}
+        return {
+            "suite": self.suite,
+            "success": self.success,
+            "rows": self.rows,
+            "batches": self.batches,
+            "expectations": len(self.outcomes),
+            "failed": [o.label for o in self.failed],
+            "skipped": [f"{o.label}: {o.skipped}" for o in self.outcomes if o.skipped],
+        }
 
 
 def save_summary(summary: ValidationSummary, month: str, run_id: str) -> None:
@@ -65,31 +77,58 @@ def save_summary(summary: ValidationSummary, month: str, run_id: str) -> None:
     folder = paths.quality_results_dir() / month
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{summary.suite}.json").write_text(
-        json.dumps({**summary.as_dict(), "run_id": run_id,
-                    "data_docs": str(summary.data_docs) if summary.data_docs else None}, indent=2),
-        encoding="utf-8")
+        json.dumps(
+            {
+                **summary.as_dict(),
+                "run_id": run_id,
+                "data_docs": str(summary.data_docs) if summary.data_docs else None,
+            },
+            indent=2,
+        ),
+        encoding="utf-8",
+    )
 
 
 def gate_results(month: str) -> dict:
     folder = paths.quality_results_dir() / month
-    return {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))}
+    return {
+        p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))
+    }
 
 
-GATE_COLUMNS = TableSchema(columns=[
-    TableColumn("suite", "string", description="gx_<suite> is its check"),
-    TableColumn("blocking", "bool", description="a mart's suite blocks the release; a source's warns"),
-    TableColumn("passed", "bool"),
-    TableColumn("rows", "int", description="rows validated"),
-    TableColumn("failed expectations", "string"),
-    TableColumn("skipped", "int", description="expectations not evaluated (e.g. no earlier release)"),
-])
+GATE_COLUMNS = TableSchema(
+    columns=[
+        TableColumn("suite", "string", description="gx_<suite> is its check"),
+        TableColumn(
+            "blocking", "bool", description="a mart's suite blocks the release; a source's warns"
+        ),
+        TableColumn("passed", "bool"),
+        TableColumn("rows", "int", description="rows validated"),
+        TableColumn("failed expectations", "string"),
+        TableColumn(
+            "skipped", "int", description="expectations not evaluated (e.g. no earlier release)"
+        ),
+    ]
+)
 
 
 def gate_table(results: dict) -> MetadataValue:
     """The gate's results, one row per suite, as a Dagster table (shown inline in the UI; each suite's
     Data Docs page is linked from its check and from the `reports` page, not here: a long URL per
     row would push the table past the panel's width)."""
-    return MetadataValue.table([TableRecord({
-        "suite": name, "blocking": name in published.release_tables(), "passed": bool(r["success"]), "rows": int(r["rows"]),
-        "failed expectations": ", ".join(r["failed"]), "skipped": len(r["skipped"])})
-        for name, r in sorted(results.items())], GATE_COLUMNS)
+    return MetadataValue.table(
+        [
+            TableRecord(
+                {
+                    "suite": name,
+                    "blocking": name in published.release_tables(),
+                    "passed": bool(r["success"]),
+                    "rows": int(r["rows"]),
+                    "failed expectations": ", ".join(r["failed"]),
+                    "skipped": len(r["skipped"]),
+                }
+            )
+            for name, r in sorted(results.items())
+        ],
+        GATE_COLUMNS,
+    )

@@ -22,9 +22,19 @@ import great_expectations as gx  # noqa: E402  (after the analytics switch)
 from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: E402
 
 # Counts only: no sample of unexpected values ever leaves GX.
-RESULT_FORMAT = {"result_format": "BASIC", "partial_unexpected_count": 0, "include_unexpected_rows": False}
-_VALUE_KEYS = ("partial_unexpected_list", "partial_unexpected_counts", "partial_unexpected_index_list",
-               "unexpected_list", "unexpected_index_list", "unexpected_rows")
+RESULT_FORMAT = {
+    "result_format": "BASIC",
+    "partial_unexpected_count": 0,
+    "include_unexpected_rows": False,
+}
+_VALUE_KEYS = (
+    "partial_unexpected_list",
+    "partial_unexpected_counts",
+    "partial_unexpected_index_list",
+    "unexpected_list",
+    "unexpected_index_list",
+    "unexpected_rows",
+)
 
 
 def scrub(obj):
@@ -46,8 +56,10 @@ def context(root: str):
 
 def expectation(exp: dict):
     """The GX expectation a config entry declares, each "$name" argument a GX expectation parameter."""
-    kwargs = {k: {"$PARAMETER": v[1:]} if isinstance(v, str) and v.startswith("$") else v
-              for k, v in exp["kwargs"].items()}
+    kwargs = {
+        k: {"$PARAMETER": v[1:]} if isinstance(v, str) and v.startswith("$") else v
+        for k, v in exp["kwargs"].items()
+    }
     return getattr(gx.expectations, exp["type"])(**kwargs)
 
 
@@ -64,18 +76,32 @@ class BatchRunner:
         if part not in self._batch_definitions:
             name = f"{self.suite_name}__{part}"
             ds = self.context.data_sources.add_or_update_pandas(name)
-            asset = ds.get_asset(name) if name in [a.name for a in ds.assets] else ds.add_dataframe_asset(name)
-            self._batch_definitions[part] = asset.add_batch_definition_whole_dataframe(f"{name}_batch")
+            asset = (
+                ds.get_asset(name)
+                if name in [a.name for a in ds.assets]
+                else ds.add_dataframe_asset(name)
+            )
+            self._batch_definitions[part] = asset.add_batch_definition_whole_dataframe(
+                f"{name}_batch"
+            )
         return self._batch_definitions[part]
 
-    def validate(self, part: str, df: pd.DataFrame, outcomes: list[ExpectationOutcome],
-                 batch_label: str | None = None) -> None:
+    def validate(
+        self,
+        part: str,
+        df: pd.DataFrame,
+        outcomes: list[ExpectationOutcome],
+        batch_label: str | None = None,
+    ) -> None:
         """Run ``outcomes``' expectations on ``df`` and add what GX found to each outcome."""
         suite = gx.ExpectationSuite(name=f"{self.suite_name}__{part}")
         for outcome in outcomes:
             suite.add_expectation(expectation(outcome.config))
-        result = self._batch_definition(part).get_batch(batch_parameters={"dataframe": df}).validate(
-            suite, result_format=RESULT_FORMAT, expectation_parameters=self.parameters)
+        result = (
+            self._batch_definition(part)
+            .get_batch(batch_parameters={"dataframe": df})
+            .validate(suite, result_format=RESULT_FORMAT, expectation_parameters=self.parameters)
+        )
         for outcome, res in zip(outcomes, result.results, strict=True):
             r = res.result or {}
             outcome.element_count += r.get("element_count", len(df)) or 0

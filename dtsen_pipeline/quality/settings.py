@@ -60,8 +60,8 @@ class Thresholds(Settings):
 
     model_config = ConfigDict(extra="allow", strict=True, frozen=True)
 
-    row_count_tolerance: NonNegative   # share a mart may grow or shrink against the last release
-    drift_tolerance: Share             # share a value's frequency may move against the last release
+    row_count_tolerance: NonNegative  # share a mart may grow or shrink against the last release
+    drift_tolerance: Share  # share a value's frequency may move against the last release
     dukcapil_match_floor: Share | None = None
     desil_share_min: Share | None = None
     desil_share_max: Share | None = None
@@ -78,7 +78,11 @@ class Expectation(Settings):
     kwargs: dict[str, Any]
 
     def as_dict(self) -> dict:
-        return {**({"label": self.label} if self.label else {}), "type": self.type, "kwargs": dict(self.kwargs)}
+        return {
+            **({"label": self.label} if self.label else {}),
+            "type": self.type,
+            "kwargs": dict(self.kwargs),
+        }
 
 
 def _needs(*placeholders: str):
@@ -87,6 +91,7 @@ def _needs(*placeholders: str):
         if missing:
             raise ValueError(f"the query must use {', '.join(missing)}")
         return value
+
     return AfterValidator(check)
 
 
@@ -96,7 +101,11 @@ class Summary(Settings):
     expectations: list[Expectation]
 
     def as_dict(self) -> dict:
-        return {"name": self.name, "query": self.query, "expectations": [e.as_dict() for e in self.expectations]}
+        return {
+            "name": self.name,
+            "query": self.query,
+            "expectations": [e.as_dict() for e in self.expectations],
+        }
 
 
 class StagedSource(Settings):
@@ -113,10 +122,12 @@ class MartSuite(Settings):
     summaries: list[Summary] = []
     drift: list[Text] = []
     allow_empty: bool = False
-    row_count_tolerance: NonNegative | None = None   # null: not compared; absent: settings' value
+    row_count_tolerance: NonNegative | None = None  # null: not compared; absent: settings' value
 
     def tolerance(self, default: float) -> float | None:
-        return self.row_count_tolerance if "row_count_tolerance" in self.model_fields_set else default
+        return (
+            self.row_count_tolerance if "row_count_tolerance" in self.model_fields_set else default
+        )
 
     @field_validator("summaries")
     @classmethod
@@ -139,17 +150,27 @@ class ExpectationsConfig(Settings):
         from dtsen_pipeline.linkage.config import rules
 
         owned_elsewhere = {"max_records_per_person": rules().max_records_per_person}
-        return {**owned_elsewhere, **self.settings.values(),
-                **(self.source_settings.get(source, {}) if source else {})}
+        return {
+            **owned_elsewhere,
+            **self.settings.values(),
+            **(self.source_settings.get(source, {}) if source else {}),
+        }
 
 
 def _expectations(cfg: ExpectationsConfig) -> Iterator[tuple[str, Expectation]]:
-    yield from ((f"staged_source.expectations[{i}]", e) for i, e in enumerate(cfg.staged_source.expectations))
+    yield from (
+        (f"staged_source.expectations[{i}]", e)
+        for i, e in enumerate(cfg.staged_source.expectations)
+    )
     for mart, suite in cfg.marts.items():
-        yield from ((f"marts.{mart}.expectations[{i}]", e) for i, e in enumerate(suite.expectations))
+        yield from (
+            (f"marts.{mart}.expectations[{i}]", e) for i, e in enumerate(suite.expectations)
+        )
         for j, summary in enumerate(suite.summaries):
-            yield from ((f"marts.{mart}.summaries[{j}].expectations[{i}]", e)
-                        for i, e in enumerate(summary.expectations))
+            yield from (
+                (f"marts.{mart}.summaries[{j}].expectations[{i}]", e)
+                for i, e in enumerate(summary.expectations)
+            )
 
 
 def _gx_problem(expectation: Expectation, kwargs: dict) -> str | None:
@@ -162,7 +183,9 @@ def _gx_problem(expectation: Expectation, kwargs: dict) -> str | None:
         return f"type: {expectation.type!r} is not a Great Expectations expectation (great_expectations.expectations)"
     try:
         cls(**kwargs)
-    except Exception as exc:  # GX raises pydantic (v1) validation errors, and others, for bad arguments
+    except (
+        Exception
+    ) as exc:  # GX raises pydantic (v1) validation errors, and others, for bad arguments
         try:
             errors = exc.errors()
         except Exception:
@@ -173,15 +196,18 @@ def _gx_problem(expectation: Expectation, kwargs: dict) -> str | None:
     return None
 
 
-def _kwargs_problems(where: str, exp: Expectation, values: dict, refs: dict, check_gx: bool) -> list[tuple[str, str]]:
+def _kwargs_problems(
+    where: str, exp: Expectation, values: dict, refs: dict, check_gx: bool
+) -> list[tuple[str, str]]:
     kwargs = {k: values[refs[k]] if k in refs else v for k, v in exp.kwargs.items()}
     problems = []
     lo, hi = kwargs.get("min_value"), kwargs.get("max_value")
     if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (lo, hi)) and lo > hi:
         problems.append((f"{where}.kwargs", f"min_value ({lo}) exceeds max_value ({hi})"))
     mostly = kwargs.get("mostly")
-    if mostly is not None and (isinstance(mostly, bool) or not isinstance(mostly, (int, float))
-                               or not 0 <= mostly <= 1):
+    if mostly is not None and (
+        isinstance(mostly, bool) or not isinstance(mostly, (int, float)) or not 0 <= mostly <= 1
+    ):
         problems.append((f"{where}.kwargs.mostly", f"must be a share in [0, 1], not {mostly!r}"))
     if check_gx and not problems:  # GX would repeat a problem found above
         problem = _gx_problem(exp, kwargs)
@@ -190,26 +216,44 @@ def _kwargs_problems(where: str, exp: Expectation, values: dict, refs: dict, che
     return problems
 
 
-def _cross_problems(cfg: ExpectationsConfig, source_names: Collection[str], check_gx: bool) -> list[tuple[str, str]]:
+def _cross_problems(
+    cfg: ExpectationsConfig, source_names: Collection[str], check_gx: bool
+) -> list[tuple[str, str]]:
     # Every published table is gated: a mart marked `publish: true` in dbt needs its blocking suite.
-    problems = [("marts", f"{table} is published (meta publish: true in its dbt YAML) but has no suite here: "
-                          "every published table needs its blocking gate")
-                for table in published.release_tables() if table not in cfg.marts]
+    problems = [
+        (
+            "marts",
+            f"{table} is published (meta publish: true in its dbt YAML) but has no suite here: "
+            "every published table needs its blocking gate",
+        )
+        for table in published.release_tables()
+        if table not in cfg.marts
+    ]
     base = cfg.setting_values()
     # A source's override is a value of an existing setting, checked like the setting itself.
     for source, override in cfg.source_settings.items():
         for name in override:
             if name not in base:
-                problems.append((f"source_settings.{source}.{name}",
-                                 f"no setting named {name!r} (settings: {', '.join(base)})"))
+                problems.append(
+                    (
+                        f"source_settings.{source}.{name}",
+                        f"no setting named {name!r} (settings: {', '.join(base)})",
+                    )
+                )
         try:
             Thresholds.model_validate({**base, **{k: v for k, v in override.items() if k in base}})
         except ValidationError as exc:
-            problems += [("", line) for line in messages(Thresholds, exc, ("source_settings", source))]
+            problems += [
+                ("", line) for line in messages(Thresholds, exc, ("source_settings", source))
+            ]
     for name, value in base.items():
-        if name not in Thresholds.model_fields and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        if name not in Thresholds.model_fields and (
+            isinstance(value, bool) or not isinstance(value, (int, float))
+        ):
             problems.append((f"settings.{name}", f"must be a number, not {value!r}"))
-    numbers = {k: v for k, v in base.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    numbers = {
+        k: v for k, v in base.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
     for name in [k for k in numbers if k.endswith("_min")]:
         top = name[:-4] + "_max"
         if top in numbers and numbers[name] > numbers[top]:
@@ -222,26 +266,37 @@ def _cross_problems(cfg: ExpectationsConfig, source_names: Collection[str], chec
         used |= set(refs.values())
         unknown = {k: r for k, r in refs.items() if r not in base}
         for key, ref in unknown.items():
-            problems.append((f"{where}.kwargs.{key}", f"no setting named {ref!r} (settings: {', '.join(base)})"))
+            problems.append(
+                (f"{where}.kwargs.{key}", f"no setting named {ref!r} (settings: {', '.join(base)})")
+            )
         if unknown:
             continue
         found: list[tuple[str, str]] = []
         for source in contexts if where.startswith("staged_source") else [None]:
             mine = _kwargs_problems(where, exp, cfg.setting_values(source), refs, check_gx)
             # A problem every source shares is reported once; one only a source's override causes, for it.
-            found += [(w, f"{m} (for {source})" if source else m) for w, m in mine
-                      if source is None or (w, m) not in found]
+            found += [
+                (w, f"{m} (for {source})" if source else m)
+                for w, m in mine
+                if source is None or (w, m) not in found
+            ]
         problems += found
     for name in base:
         if name not in Thresholds.model_fields and name not in used:
             close = difflib.get_close_matches(name, [*Thresholds.model_fields, *used], n=1)
-            problems.append((f"settings.{name}", "is used by no expectation"
-                             + (f"; did you mean '{close[0]}'?" if close else " (a typo?)")))
+            problems.append(
+                (
+                    f"settings.{name}",
+                    "is used by no expectation"
+                    + (f"; did you mean '{close[0]}'?" if close else " (a typo?)"),
+                )
+            )
     return problems
 
 
-def load_expectations(config_dir: Path, source_names: Collection[str] | None = None,
-                      check_gx: bool = True) -> ExpectationsConfig:
+def load_expectations(
+    config_dir: Path, source_names: Collection[str] | None = None, check_gx: bool = True
+) -> ExpectationsConfig:
     """``config_dir``/expectations.yaml; source names checked against ``source_names`` (default: the
     registry in ``config_dir``/sources)."""
     if source_names is None:
@@ -249,7 +304,9 @@ def load_expectations(config_dir: Path, source_names: Collection[str] | None = N
 
         source_names = [s.name for s in load_sources(config_dir / "sources")]
     path = config_dir / "expectations.yaml"
-    cfg = validate(ExpectationsConfig, read_yaml(path), path, context={"sources": set(source_names)})
+    cfg = validate(
+        ExpectationsConfig, read_yaml(path), path, context={"sources": set(source_names)}
+    )
     error = problems_error(path, _cross_problems(cfg, source_names, check_gx))
     if error:
         raise error

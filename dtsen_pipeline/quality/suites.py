@@ -32,8 +32,8 @@ def config(check_gx: bool = False) -> ExpectationsConfig:
 @dataclass(frozen=True)
 class SuiteSpec:
     name: str
-    asset: str                # the Dagster asset key (user string) the check belongs to
-    table: str | None         # release table it publishes as (marts), for the release comparison
+    asset: str  # the Dagster asset key (user string) the check belongs to
+    table: str | None  # release table it publishes as (marts), for the release comparison
     query: str
     batch_by: str
     expectations: tuple
@@ -42,13 +42,17 @@ class SuiteSpec:
     blocking: bool = True
     source: str | None = None  # a staged source's suite: its overrides of `settings` apply
     allow_empty: bool = False
-    row_count_tolerance: float | None = None   # None: event tables whose size is not comparable
+    row_count_tolerance: float | None = None  # None: event tables whose size is not comparable
     extra_columns: tuple = ()  # columns the summaries read
 
     def columns(self) -> list[str]:
         """The columns this suite's rules read, quoted."""
-        used = [self.batch_by, *(e["kwargs"]["column"] for e in self.expectations if "column" in e["kwargs"]),
-                *self.drift, *self.extra_columns]
+        used = [
+            self.batch_by,
+            *(e["kwargs"]["column"] for e in self.expectations if "column" in e["kwargs"]),
+            *self.drift,
+            *self.extra_columns,
+        ]
         return [f'"{c}"' for c in dict.fromkeys(used)]
 
     def parameters(self) -> dict[str, float]:
@@ -69,15 +73,28 @@ def suite_specs() -> dict[str, SuiteSpec]:
     for src in sources.load_sources():
         name = f"stg_{src.name}"
         specs[name] = SuiteSpec(
-            name=name, asset=f"stg_{src.name}__individu", table=None,
-            query=staged.query.replace("{source}", src.name), batch_by=staged.batch_by,
-            expectations=tuple(e.as_dict() for e in staged.expectations), blocking=False, source=src.name)
+            name=name,
+            asset=f"stg_{src.name}__individu",
+            table=None,
+            query=staged.query.replace("{source}", src.name),
+            batch_by=staged.batch_by,
+            expectations=tuple(e.as_dict() for e in staged.expectations),
+            blocking=False,
+            source=src.name,
+        )
     for mart, spec in cfg.marts.items():
         specs[mart] = SuiteSpec(
-            name=mart, asset=mart, table=mart, query=spec.query, batch_by=spec.batch_by,
+            name=mart,
+            asset=mart,
+            table=mart,
+            query=spec.query,
+            batch_by=spec.batch_by,
             expectations=tuple(e.as_dict() for e in spec.expectations),
             summaries=tuple(s.as_dict() for s in spec.summaries),
-            drift=tuple(spec.drift), blocking=True, allow_empty=spec.allow_empty,
+            drift=tuple(spec.drift),
+            blocking=True,
+            allow_empty=spec.allow_empty,
             row_count_tolerance=spec.tolerance(cfg.settings.row_count_tolerance),
-            extra_columns=tuple(spec.columns))
+            extra_columns=tuple(spec.columns),
+        )
     return specs

@@ -24,7 +24,15 @@ from dtsen_pipeline.sources import get_source
 
 MONTH = "2025-01"
 SEED = 20250115
-CASES = {"dukcapil": 45, "dtks": 40, "pbi_jk": 35, "bpjs_tk": 35, "dinsos_ntt": 35, "p3ke": 25, "regsosek": 25}
+CASES = {
+    "dukcapil": 45,
+    "dtks": 40,
+    "pbi_jk": 35,
+    "bpjs_tk": 35,
+    "dinsos_ntt": 35,
+    "p3ke": 25,
+    "regsosek": 25,
+}
 SECONDS_PER_CASE = 10
 NIK_LIKE = re.compile(r"\d{16}")
 
@@ -41,12 +49,33 @@ def _at_line_start(data: bytes, rng: random.Random) -> int:
 
 def mutate_text(data: bytes, rng: random.Random, delimiter: bytes) -> tuple[bytes, str]:
     """One byte-level damage to a delimited text file, and its name."""
-    kind = rng.choice(["truncate", "quote", "quote_at_field", "quote_pair", "delimiter", "nul", "newline", "cr",
-                       "crlf_all", "cr_all", "delete", "delete_newline", "flip", "latin1", "utf16", "bom",
-                       "duplicate_line", "blank_lines", "long_field", "garbage"])
+    kind = rng.choice(
+        [
+            "truncate",
+            "quote",
+            "quote_at_field",
+            "quote_pair",
+            "delimiter",
+            "nul",
+            "newline",
+            "cr",
+            "crlf_all",
+            "cr_all",
+            "delete",
+            "delete_newline",
+            "flip",
+            "latin1",
+            "utf16",
+            "bom",
+            "duplicate_line",
+            "blank_lines",
+            "long_field",
+            "garbage",
+        ]
+    )
     n = len(data)
     if kind == "truncate":
-        return data[:rng.randrange(n)], kind
+        return data[: rng.randrange(n)], kind
     if kind == "quote":
         return _insert(data, rng, b'"'), kind
     if kind == "quote_at_field":
@@ -71,14 +100,14 @@ def mutate_text(data: bytes, rng: random.Random, delimiter: bytes) -> tuple[byte
         return data.replace(b"\n", b"\r"), kind
     if kind == "delete":
         at = rng.randrange(n)
-        return data[:at] + data[at + rng.randrange(1, 50):], kind
+        return data[:at] + data[at + rng.randrange(1, 50) :], kind
     if kind == "delete_newline":
         breaks = [m.start() for m in re.finditer(rb"\n", data)]
         at = rng.choice(breaks)
-        return data[:at] + data[at + 1:], kind
+        return data[:at] + data[at + 1 :], kind
     if kind == "flip":
         at = rng.randrange(n)
-        return data[:at] + bytes([rng.randrange(256)]) + data[at + 1:], kind
+        return data[:at] + bytes([rng.randrange(256)]) + data[at + 1 :], kind
     if kind == "latin1":
         return data.decode("utf-8", "replace").replace("A", "Á").encode("latin-1", "replace"), kind
     if kind == "utf16":
@@ -102,10 +131,10 @@ def mutate_xlsx(data: bytes, rng: random.Random) -> tuple[bytes, str]:
     """Byte damage to the zip, or damage to the sheet's XML inside a sound zip."""
     kind = rng.choice(["truncate", "flip", "drop_row", "duplicate_row", "formula", "blank_cell"])
     if kind == "truncate":
-        return data[:rng.randrange(len(data))], kind
+        return data[: rng.randrange(len(data))], kind
     if kind == "flip":
         at = rng.randrange(len(data))
-        return data[:at] + bytes([rng.randrange(256)]) + data[at + 1:], kind
+        return data[:at] + bytes([rng.randrange(256)]) + data[at + 1 :], kind
     try:
         src = zipfile.ZipFile(io.BytesIO(data))
         sheet = src.read("xl/worksheets/sheet1.xml")
@@ -114,20 +143,27 @@ def mutate_xlsx(data: bytes, rng: random.Random) -> tuple[bytes, str]:
     rows = list(re.finditer(rb"<row\b.*?</row>", sheet, re.S))
     row = rng.choice(rows[1:])
     if kind == "drop_row":
-        sheet = sheet[:row.start()] + sheet[row.end():]
+        sheet = sheet[: row.start()] + sheet[row.end() :]
     elif kind == "duplicate_row":
-        sheet = sheet[:row.end()] + row.group(0) + sheet[row.end():]
+        sheet = sheet[: row.end()] + row.group(0) + sheet[row.end() :]
     else:
         cells = list(re.finditer(rb'<c r="[A-Z]+\d+"[^>]*>.*?</c>', row.group(0), re.S))
         cell = rng.choice(cells)
         ref = re.match(rb'<c r="([A-Z]+\d+)"', cell.group(0)).group(1)
-        new = (b'<c r="' + ref + b'"><f>1+1</f></c>') if kind == "formula" else (b'<c r="' + ref + b'"/>')
-        changed = row.group(0)[:cell.start()] + new + row.group(0)[cell.end():]
-        sheet = sheet[:row.start()] + changed + sheet[row.end():]
+        new = (
+            (b'<c r="' + ref + b'"><f>1+1</f></c>')
+            if kind == "formula"
+            else (b'<c r="' + ref + b'"/>')
+        )
+        changed = row.group(0)[: cell.start()] + new + row.group(0)[cell.end() :]
+        sheet = sheet[: row.start()] + changed + sheet[row.end() :]
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
         for item in src.infolist():
-            dst.writestr(item.filename, sheet if item.filename == "xl/worksheets/sheet1.xml" else src.read(item))
+            dst.writestr(
+                item.filename,
+                sheet if item.filename == "xl/worksheets/sheet1.xml" else src.read(item),
+            )
     return out.getvalue(), kind
 
 
@@ -135,11 +171,11 @@ def mutate_binary(data: bytes, rng: random.Random) -> tuple[bytes, str]:
     kind = rng.choice(["truncate", "flip", "flip_footer", "delete"])
     n = len(data)
     if kind == "truncate":
-        return data[:rng.randrange(n)], kind
+        return data[: rng.randrange(n)], kind
     at = rng.randrange(n - 64, n) if kind == "flip_footer" else rng.randrange(n)
     if kind == "delete":
-        return data[:at] + data[at + rng.randrange(1, 16):], kind
-    return data[:at] + bytes([rng.randrange(256)]) + data[at + 1:], kind
+        return data[:at] + data[at + rng.randrange(1, 16) :], kind
+    return data[:at] + bytes([rng.randrange(256)]) + data[at + 1 :], kind
 
 
 @pytest.fixture(scope="module")
@@ -163,8 +199,14 @@ def _load_bounded(con, spec, path: Path):
 
 def test_damaged_extracts_lose_nothing_silently(extracts, tmp_path, record_property):
     rng = random.Random(SEED)
-    totals = {"cases": 0, "rows checked": 0, "whole-file quarantines": 0, "rows quarantined": 0,
-              "reconciliation failures (line named)": 0, "reconciliation failures (not countable)": 0}
+    totals = {
+        "cases": 0,
+        "rows checked": 0,
+        "whole-file quarantines": 0,
+        "rows quarantined": 0,
+        "reconciliation failures (line named)": 0,
+        "reconciliation failures (not countable)": 0,
+    }
     kinds: dict[str, int] = {}
     slowest = 0.0
     started = time.monotonic()
@@ -205,10 +247,17 @@ def test_damaged_extracts_lose_nothing_silently(extracts, tmp_path, record_prope
                     assert "could not be counted independently" in result.reason, label
                 else:
                     totals["reconciliation failures (line named)"] += 1
-                    assert rec.line is not None and f"line {rec.line}" in rec.note, (label, rec.note)
-                reasons = [result.reason] + [r[0] for r in con.execute(
-                    "select reason from raw.quarantine where source = ? and extract_month = ?",
-                    [source, MONTH]).fetchall()]
+                    assert rec.line is not None and f"line {rec.line}" in rec.note, (
+                        label,
+                        rec.note,
+                    )
+                reasons = [result.reason] + [
+                    r[0]
+                    for r in con.execute(
+                        "select reason from raw.quarantine where source = ? and extract_month = ?",
+                        [source, MONTH],
+                    ).fetchall()
+                ]
                 assert not any(NIK_LIKE.search(r or "") for r in reasons), label
                 totals["cases"] += 1
                 totals["rows checked"] += rec.counted or 0

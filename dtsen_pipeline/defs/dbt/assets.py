@@ -29,15 +29,28 @@ from dagster import (
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from dtsen_pipeline.defs.dbt.project import dbt_project, dbt_resource
-from dtsen_pipeline.partitions import ONE_MONTH_PER_RUN, monthly_partitions
-from dtsen_pipeline.resources import LOCK_RETRIES, LOCK_RETRY_SECONDS, WAREHOUSE_POOL, WarehouseResource
 from dtsen_pipeline.graph import OWNERS
+from dtsen_pipeline.partitions import ONE_MONTH_PER_RUN, monthly_partitions
+from dtsen_pipeline.resources import (
+    LOCK_RETRIES,
+    LOCK_RETRY_SECONDS,
+    WAREHOUSE_POOL,
+    WarehouseResource,
+)
 
-__all__ = ["DTSEN_INDIVIDU_KEY", "dbt_marts_assets", "dbt_project", "dbt_resource", "dbt_staging_assets"]
+__all__ = [
+    "DTSEN_INDIVIDU_KEY",
+    "dbt_marts_assets",
+    "dbt_project",
+    "dbt_resource",
+    "dbt_staging_assets",
+]
 
 if not dbt_project.manifest_path.exists():
-    raise FileNotFoundError(f"the dbt manifest {dbt_project.manifest_path} is missing: run `make setup` "
-                            "(or `python -m dtsen_pipeline.defs.dbt.project`) to generate and parse the dbt project")
+    raise FileNotFoundError(
+        f"the dbt manifest {dbt_project.manifest_path} is missing: run `make setup` "
+        "(or `python -m dtsen_pipeline.defs.dbt.project`) to generate and parse the dbt project"
+    )
 
 METADATA_PREFIX = "dtsen_dagster_metadata "  # the log line of macros/dagster_metadata.sql
 
@@ -64,9 +77,11 @@ class LayerTranslator(DagsterDbtTranslator):
         # The marts are the month's tables: each month's run replaces them, and the month as
         # published stays in its own release. Said on the asset, so a green earlier partition in the
         # UI is not read as "the warehouse still holds that month".
-        return (f"{description}\n\nThe working warehouse holds the month last built (see `extract_month`); "
-                "every month as published stays in its release, `data/publish/<month>/dtsen.duckdb` "
-                "(`dtsen query --month <month>`).")
+        return (
+            f"{description}\n\nThe working warehouse holds the month last built (see `extract_month`); "
+            "every month as published stays in its release, `data/publish/<month>/dtsen.duckdb` "
+            "(`dtsen query --month <month>`)."
+        )
 
     def get_owners(self, dbt_resource_props: Mapping[str, Any]):
         return OWNERS
@@ -78,9 +93,11 @@ def run_month(context: AssetExecutionContext) -> str:
     the marts hold one month and each month's gate and release must see its own."""
     months = context.partition_keys
     if len(months) != 1:
-        raise Failure(f"a dbt step builds one month per run, but this run covers {months[0]}..{months[-1]} "
-                      f"({len(months)} months): launch a backfill over those months instead (one run per month, "
-                      "in month order)")
+        raise Failure(
+            f"a dbt step builds one month per run, but this run covers {months[0]}..{months[-1]} "
+            f"({len(months)} months): launch a backfill over those months instead (one run per month, "
+            "in month order)"
+        )
     return months[0]
 
 
@@ -101,7 +118,9 @@ def _layer_assets(name: str, selector: str) -> AssetsDefinition:
         # `warehouse` is not queried here: requiring it makes the run hold its data root (runlock)
         # when only dbt steps are selected.
         month = run_month(context)
-        os.environ["DTSEN_MONTH"] = month  # read by dbt (macros/months.sql); the step's process is the run's
+        os.environ["DTSEN_MONTH"] = (
+            month  # read by dbt (macros/months.sql); the step's process is the run's
+        )
         # A test that spans layers (a mart's region code against ref_wilayah) runs with the later
         # layer, once all its parents exist; dbt's default would pull it into the earlier build.
         os.environ.setdefault("DBT_INDIRECT_SELECTION", "buildable")
@@ -110,7 +129,9 @@ def _layer_assets(name: str, selector: str) -> AssetsDefinition:
         if not invocation.is_successful():
             error = invocation.get_error()
             if error is not None and "lock" in str(error).lower():
-                raise RetryRequested(max_retries=LOCK_RETRIES, seconds_to_wait=LOCK_RETRY_SECONDS) from error
+                raise RetryRequested(
+                    max_retries=LOCK_RETRIES, seconds_to_wait=LOCK_RETRY_SECONDS
+                ) from error
             raise error
 
     # dagster-dbt gives time-partitioned dbt assets a single-run backfill policy when given None;
@@ -118,7 +139,9 @@ def _layer_assets(name: str, selector: str) -> AssetsDefinition:
     if _assets.backfill_policy != ONE_MONTH_PER_RUN:
         with warnings.catch_warnings():  # the copy passes every attribute back, beta ones included
             warnings.simplefilter("ignore")
-            _assets = AssetsDefinition(**{**_assets.get_attributes_dict(), "backfill_policy": ONE_MONTH_PER_RUN})
+            _assets = AssetsDefinition(
+                **{**_assets.get_attributes_dict(), "backfill_policy": ONE_MONTH_PER_RUN}
+            )
     return _assets
 
 
@@ -134,16 +157,23 @@ def stream_with_metadata(invocation) -> Iterator:
         if info.get("name") == "JinjaLogInfo" and message.startswith(METADATA_PREFIX):
             unique_id = data.get("node_info", {}).get("unique_id")
             if unique_id:
-                reported[unique_id] = json.loads(message[len(METADATA_PREFIX):])
+                reported[unique_id] = json.loads(message[len(METADATA_PREFIX) :])
             continue
         for dagster_event in event.to_default_asset_events(
-            manifest=invocation.manifest, dagster_dbt_translator=invocation.dagster_dbt_translator,
-            context=invocation.context, target_path=invocation.target_path, project=invocation.project,
+            manifest=invocation.manifest,
+            dagster_dbt_translator=invocation.dagster_dbt_translator,
+            context=invocation.context,
+            target_path=invocation.target_path,
+            project=invocation.project,
         ):
             unique_id = _unique_id(dagster_event)
             if unique_id in reported:
                 dagster_event = dagster_event.with_metadata(
-                    {**dagster_event.metadata, **_table_metadata(reported.pop(unique_id), nodes.get(unique_id, {}))})
+                    {
+                        **dagster_event.metadata,
+                        **_table_metadata(reported.pop(unique_id), nodes.get(unique_id, {})),
+                    }
+                )
             yield dagster_event
 
 
@@ -156,11 +186,21 @@ def _unique_id(event) -> str | None:
 
 def _table_metadata(reported: dict, node: Mapping[str, Any]) -> dict:
     """Column names and types as built, with the descriptions documented in the model's YAML."""
-    documented = {name.lower(): column.get("description") or None for name, column in node.get("columns", {}).items()}
-    schema = TableSchema(columns=[TableColumn(name=name, type=data_type, description=documented.get(name.lower()))
-                                  for name, data_type in reported["columns"]])
+    documented = {
+        name.lower(): column.get("description") or None
+        for name, column in node.get("columns", {}).items()
+    }
+    schema = TableSchema(
+        columns=[
+            TableColumn(name=name, type=data_type, description=documented.get(name.lower()))
+            for name, data_type in reported["columns"]
+        ]
+    )
     row_count = reported.get("row_count")
-    return {"dagster/column_schema": schema, **({"dagster/row_count": row_count} if row_count is not None else {})}
+    return {
+        "dagster/column_schema": schema,
+        **({"dagster/row_count": row_count} if row_count is not None else {}),
+    }
 
 
 dbt_staging_assets = _layer_assets("dbt_staging", "before_linkage")

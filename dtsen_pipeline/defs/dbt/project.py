@@ -60,9 +60,15 @@ def manifest_is_stale() -> bool:
         return True
     built = manifest.stat().st_mtime
     project = paths.DBT_PROJECT_DIR
-    sources = [project / "dbt_project.yml", project / "profiles.yml", project / "selectors.yml",
-               *project.glob("models/**/*"), *project.glob("macros/**/*"), *project.glob("tests/**/*"),
-               *project.glob("seeds/**/*")]
+    sources = [
+        project / "dbt_project.yml",
+        project / "profiles.yml",
+        project / "selectors.yml",
+        *project.glob("models/**/*"),
+        *project.glob("macros/**/*"),
+        *project.glob("tests/**/*"),
+        *project.glob("seeds/**/*"),
+    ]
     return any(p.stat().st_mtime > built for p in sources if p.is_file())
 
 
@@ -85,7 +91,9 @@ def prepare() -> bool:
     with (target / ".prepare.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         changed = dbt_registry.sync()
-        other_warehouse = not parsed_for.exists() or parsed_for.read_text(encoding="utf-8") != warehouse
+        other_warehouse = (
+            not parsed_for.exists() or parsed_for.read_text(encoding="utf-8") != warehouse
+        )
         if changed or other_warehouse or manifest_is_stale():
             dbt_resource().cli(["parse", "--quiet"], target_path=dbt_project.target_path).wait()
             parsed_for.write_text(warehouse, encoding="utf-8")

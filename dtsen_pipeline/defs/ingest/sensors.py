@@ -30,22 +30,30 @@ from dtsen_pipeline.sources import load_sources
 MONTH_DIR = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 
 
-@sensor(job=monthly_refresh_job, minimum_interval_seconds=60, default_status=DefaultSensorStatus.STOPPED,
-        description="Refreshes a whole month (ingest to release) when a file lands in or changes under "
-                    "data/landing/SOURCE/YYYY-MM/, and records the delivery on the landing asset.")
+@sensor(
+    job=monthly_refresh_job,
+    minimum_interval_seconds=60,
+    default_status=DefaultSensorStatus.STOPPED,
+    description="Refreshes a whole month (ingest to release) when a file lands in or changes under "
+    "data/landing/SOURCE/YYYY-MM/, and records the delivery on the landing asset.",
+)
 def landing_sensor(context: SensorEvaluationContext):
     seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
     landing = paths.landing_dir()
     known_months = set(monthly_partitions.get_partition_keys())
-    changed: dict[str, dict[str, list[str]]] = {}   # month -> source -> changed files (key@stamp)
+    changed: dict[str, dict[str, list[str]]] = {}  # month -> source -> changed files (key@stamp)
     deliveries = []
     for spec in load_sources():
         folder = landing / spec.name
         if not folder.is_dir():
             continue
-        for month_dir in sorted(p for p in folder.iterdir() if p.is_dir() and MONTH_DIR.fullmatch(p.name)):
+        for month_dir in sorted(
+            p for p in folder.iterdir() if p.is_dir() and MONTH_DIR.fullmatch(p.name)
+        ):
             if month_dir.name not in known_months:
-                context.log.warning(f"{month_dir}: {month_dir.name} is not a partition month; ignored")
+                context.log.warning(
+                    f"{month_dir}: {month_dir.name} is not a partition month; ignored"
+                )
                 continue
             files = sorted(month_dir.glob(spec.file_glob))
             touched = []
@@ -66,8 +74,11 @@ def landing_sensor(context: SensorEvaluationContext):
         RunRequest(
             run_key=f"{month}:" + "|".join(f for files in by_source.values() for f in files),
             partition_key=month,
-            tags={"dtsen/trigger": "landing_sensor", "dtsen/sources": ",".join(sorted(by_source)),
-                  "dtsen/files": str(sum(len(f) for f in by_source.values()))},
+            tags={
+                "dtsen/trigger": "landing_sensor",
+                "dtsen/sources": ",".join(sorted(by_source)),
+                "dtsen/files": str(sum(len(f) for f in by_source.values())),
+            },
         )
         for month, by_source in sorted(changed.items())
     ]

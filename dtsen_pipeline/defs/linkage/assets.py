@@ -26,6 +26,7 @@ from dagster import (
 
 from dtsen_pipeline import paths, reports
 from dtsen_pipeline.charts import bar
+from dtsen_pipeline.graph import OWNERS
 from dtsen_pipeline.linkage import model
 from dtsen_pipeline.linkage.families import link_families
 from dtsen_pipeline.linkage.ids import assign_ids
@@ -40,7 +41,6 @@ from dtsen_pipeline.partitions import ONE_MONTH_PER_RUN, monthly_partitions
 from dtsen_pipeline.resources import WAREHOUSE_POOL, WarehouseResource
 from dtsen_pipeline.sources import load_sources
 from dtsen_pipeline.warehouse import table_exists
-from dtsen_pipeline.graph import OWNERS
 
 PERSON_CLUSTERS_KEY = AssetKey(["linkage", "person_clusters"])
 ID_HISTORY_KEY = AssetKey(["linkage", "id_history"])
@@ -60,16 +60,17 @@ create table if not exists linkage.review_pairs (
 
 class Decision(NamedTuple):
     """One reviewer's row of decisions.csv, as checked; ``line``: its row in the file."""
+
     record_key_l: str
     record_key_r: str
-    decision: str   # accept | reject
+    decision: str  # accept | reject
     line: int
 
 
-DECISION_COLUMNS = Decision._fields[:3]   # the file's columns; ``line`` is where a row stands
+DECISION_COLUMNS = Decision._fields[:3]  # the file's columns; ``line`` is where a row stands
 # A cell a spreadsheet would run as a formula (CSV injection): never a record key or a decision.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_KEY_SHAPE = re.compile(r"[a-z0-9_]+:\S+")   # source:source_record_id
+_KEY_SHAPE = re.compile(r"[a-z0-9_]+:\S+")  # source:source_record_id
 
 
 def _known(keys: set[str], known_keys) -> set[str]:
@@ -79,13 +80,20 @@ def _known(keys: set[str], known_keys) -> set[str]:
         return {k for k in keys if _KEY_SHAPE.fullmatch(k)}
     if isinstance(known_keys, (pa.Array, pa.ChunkedArray)):
         candidates = pa.array(sorted(keys), pa.string())
-        value_set = known_keys.combine_chunks() if isinstance(known_keys, pa.ChunkedArray) else known_keys
-        return set(candidates.filter(pc.is_in(candidates, value_set=value_set.cast(pa.string()))).to_pylist())
+        value_set = (
+            known_keys.combine_chunks() if isinstance(known_keys, pa.ChunkedArray) else known_keys
+        )
+        return set(
+            candidates.filter(
+                pc.is_in(candidates, value_set=value_set.cast(pa.string()))
+            ).to_pylist()
+        )
     return {k for k in keys if k in known_keys}
 
 
-def read_decisions(path: Path, known_keys: pa.Array | pa.ChunkedArray | Collection[str] | None = None
-                   ) -> pa.Table | None:
+def read_decisions(
+    path: Path, known_keys: pa.Array | pa.ChunkedArray | Collection[str] | None = None
+) -> pa.Table | None:
     """Reviewers' decisions, if any, one row per pair: record_key_l, record_key_r, decision
     (accept|reject, lower case) and its row in the file (``line``). Every row is checked (keys of this month's
     records, ``known_keys``; no self-pair, repeated or contradictory pair, formula or empty cell) and
@@ -93,17 +101,21 @@ def read_decisions(path: Path, known_keys: pa.Array | pa.ChunkedArray | Collecti
     fixes the file in one pass, and a NIK pasted in the wrong cell never reaches a log."""
     if not path.exists():
         return None
-    problems: dict[str, list[str]] = {}   # reason -> rows (insertion-ordered)
+    problems: dict[str, list[str]] = {}  # reason -> rows (insertion-ordered)
 
     def problem(reason: str, row: int) -> None:
         problems.setdefault(reason, []).append(str(row))
 
     def fail() -> ValueError:
-        listed = "; ".join(f"{reason}: row{'s' if len(lines) > 1 else ''} {', '.join(lines)}"
-                           for reason, lines in problems.items())
+        listed = "; ".join(
+            f"{reason}: row{'s' if len(lines) > 1 else ''} {', '.join(lines)}"
+            for reason, lines in problems.items()
+        )
         count = sum(len(lines) for lines in problems.values())
-        return ValueError(f"{path}: {count} problem{'s' if count > 1 else ''}, no decision was applied; fix the "
-                          f"file and run again. {listed}")
+        return ValueError(
+            f"{path}: {count} problem{'s' if count > 1 else ''}, no decision was applied; fix the "
+            f"file and run again. {listed}"
+        )
 
     try:
         text = path.read_bytes().decode("utf-8-sig")
@@ -122,13 +134,16 @@ def read_decisions(path: Path, known_keys: pa.Array | pa.ChunkedArray | Collecti
         for name, sep in (("';'", ";"), ("tab", "\t"), ("'|'", "|")):
             if sep in first and "," not in first:
                 hint = f" (it looks {name}-separated)"
-        problem("the header must name the columns record_key_l, record_key_r, decision once each, "
-                f"separated by commas{hint}", 1)
+        problem(
+            "the header must name the columns record_key_l, record_key_r, decision once each, "
+            f"separated by commas{hint}",
+            1,
+        )
         raise fail()
     at = {c: header.index(c) for c in DECISION_COLUMNS}
     # Rows are numbered as a spreadsheet shows them (the header is row 1; a blank row counts), which is
     # the line in a text editor unless a quoted cell spans lines.
-    parsed, line = [], 1   # (row, cells)
+    parsed, line = [], 1  # (row, cells)
     while True:
         line += 1
         try:
@@ -138,19 +153,33 @@ def read_decisions(path: Path, known_keys: pa.Array | pa.ChunkedArray | Collecti
         except csv.Error as exc:
             problem(f"cannot be read as CSV ({exc})", line)
             break
-        if any(cell.strip() for cell in row):   # blank rows are skipped
+        if any(cell.strip() for cell in row):  # blank rows are skipped
             parsed.append((line, row))
-    known = _known({row[at[c]].strip() for _, row in parsed if len(row) == len(header)
-                    for c in ("record_key_l", "record_key_r")}, known_keys)
+    known = _known(
+        {
+            row[at[c]].strip()
+            for _, row in parsed
+            if len(row) == len(header)
+            for c in ("record_key_l", "record_key_r")
+        },
+        known_keys,
+    )
     rows: list[Decision] = []
-    seen: dict[tuple[str, str], Decision] = {}   # (lower key, higher key) -> its first row
+    seen: dict[tuple[str, str], Decision] = {}  # (lower key, higher key) -> its first row
     for line, row in parsed:
         if len(row) != len(header):
             problem(f"{len(header)} fields expected, as in the header", line)
             continue
-        formulas = {column for column, cell in zip(header, row) if cell.lstrip(" ").startswith(_FORMULA_START)}
-        for column in formulas:   # reported once: the cell's other problems follow from it
-            problem(f"column {column or '(unnamed)'} starts with a formula character (=, +, -, @, tab or CR)", line)
+        formulas = {
+            column
+            for column, cell in zip(header, row)
+            if cell.lstrip(" ").startswith(_FORMULA_START)
+        }
+        for column in formulas:  # reported once: the cell's other problems follow from it
+            problem(
+                f"column {column or '(unnamed)'} starts with a formula character (=, +, -, @, tab or CR)",
+                line,
+            )
         ok = not formulas
         left, right, decision = (row[at[c]].strip() for c in DECISION_COLUMNS)
         for column, key in (("record_key_l", left), ("record_key_r", right)):
@@ -160,8 +189,10 @@ def read_decisions(path: Path, known_keys: pa.Array | pa.ChunkedArray | Collecti
                 problem(f"{column} is empty", line)
                 ok = False
             elif key not in known:
-                problem(f"{column} is not the record key (source:source_record_id) of a record of this month",
-                        line)
+                problem(
+                    f"{column} is not the record key (source:source_record_id) of a record of this month",
+                    line,
+                )
                 ok = False
         decision = decision.lower()
         if "decision" not in formulas and decision not in ("accept", "reject"):
@@ -182,10 +213,14 @@ def read_decisions(path: Path, known_keys: pa.Array | pa.ChunkedArray | Collecti
         rows.append(seen[pair])
     if problems:
         raise fail()
-    return pa.table({"record_key_l": pa.array([r.record_key_l for r in rows], pa.string()),
-                     "record_key_r": pa.array([r.record_key_r for r in rows], pa.string()),
-                     "decision": pa.array([r.decision for r in rows], pa.string()),
-                     "line": pa.array([r.line for r in rows], pa.int64())})
+    return pa.table(
+        {
+            "record_key_l": pa.array([r.record_key_l for r in rows], pa.string()),
+            "record_key_r": pa.array([r.record_key_r for r in rows], pa.string()),
+            "decision": pa.array([r.decision for r in rows], pa.string()),
+            "line": pa.array([r.line for r in rows], pa.int64()),
+        }
+    )
 
 
 class LinkageConfig(Config):
@@ -200,13 +235,23 @@ class LinkageConfig(Config):
 
 def unlinked_earlier_month(con, month: str) -> str | None:
     """The latest month before ``month`` with landed extracts, if it has not been linked."""
-    landed = {d.name for spec in load_sources() if (paths.landing_dir() / spec.name).is_dir()
-              for d in (paths.landing_dir() / spec.name).iterdir() if d.is_dir() and d.name < month}
+    landed = {
+        d.name
+        for spec in load_sources()
+        if (paths.landing_dir() / spec.name).is_dir()
+        for d in (paths.landing_dir() / spec.name).iterdir()
+        if d.is_dir() and d.name < month
+    }
     if not landed:
         return None
     latest = max(landed)
-    linked = table_exists(con, "linkage", "person_clusters") and con.execute(
-        "select count(*) from linkage.person_clusters where extract_month = ?", [latest]).fetchall()[0][0] > 0
+    linked = (
+        table_exists(con, "linkage", "person_clusters")
+        and con.execute(
+            "select count(*) from linkage.person_clusters where extract_month = ?", [latest]
+        ).fetchall()[0][0]
+        > 0
+    )
     return None if linked else latest
 
 
@@ -214,61 +259,89 @@ def previous_month(con, month: str) -> pa.Table | None:
     """Last linked month's assignment with each record's fingerprint, or None if there is none."""
     if not table_exists(con, "linkage", "person_clusters"):
         return None
-    prev = con.execute("select max(extract_month) from linkage.person_clusters where extract_month < ?",
-                       [month]).fetchall()[0][0]
+    prev = con.execute(
+        "select max(extract_month) from linkage.person_clusters where extract_month < ?", [month]
+    ).fetchall()[0][0]
     if prev is None:
         return None
-    return con.sql(f"""
-        select c.record_key, c.dtsen_id, {fingerprint_sql('i.')} as fingerprint
+    return con.sql(
+        f"""
+        select c.record_key, c.dtsen_id, {fingerprint_sql("i.")} as fingerprint
         from linkage.person_clusters c
         join intermediate.int_identitas i on i.record_key = c.record_key and i.extract_month = c.extract_month
-        where c.extract_month = ?""", params=[prev]).to_arrow_table()
+        where c.extract_month = ?""",
+        params=[prev],
+    ).to_arrow_table()
 
 
 @multi_asset(
     name="person_linkage",
     specs=[
-        AssetSpec(PERSON_CLUSTERS_KEY, deps=[AssetKey("int_identitas")], group_name="linkage",
-                  kinds={"splink", "duckdb"}, owners=OWNERS,
-                  description="Splink (DuckDB) person linkage across and within sources: trained by EM on the "
-                              "month's records, pairs scored, clustered into persons with stable dtsen_ids. "
-                              "Also writes linkage.pairwise_predictions."),
-        AssetSpec(ID_HISTORY_KEY, deps=[AssetKey("int_identitas")], group_name="linkage", kinds={"duckdb"},
-                  owners=OWNERS,
-                  description="How dtsen_ids changed from the previous month: new, split_from, merged_into, absent."),
+        AssetSpec(
+            PERSON_CLUSTERS_KEY,
+            deps=[AssetKey("int_identitas")],
+            group_name="linkage",
+            kinds={"splink", "duckdb"},
+            owners=OWNERS,
+            description="Splink (DuckDB) person linkage across and within sources: trained by EM on the "
+            "month's records, pairs scored, clustered into persons with stable dtsen_ids. "
+            "Also writes linkage.pairwise_predictions.",
+        ),
+        AssetSpec(
+            ID_HISTORY_KEY,
+            deps=[AssetKey("int_identitas")],
+            group_name="linkage",
+            kinds={"duckdb"},
+            owners=OWNERS,
+            description="How dtsen_ids changed from the previous month: new, split_from, merged_into, absent.",
+        ),
     ],
     partitions_def=monthly_partitions,
     backfill_policy=ONE_MONTH_PER_RUN,
     pool=WAREHOUSE_POOL,
 )
-def person_linkage(context: AssetExecutionContext, config: LinkageConfig, warehouse: WarehouseResource):
+def person_linkage(
+    context: AssetExecutionContext, config: LinkageConfig, warehouse: WarehouseResource
+):
     month = context.partition_key
     columns = ", ".join(model.INPUT_COLUMNS)
     reuse = None if config.retrain else model.latest_model(month)
     with warehouse.connect() as con:
         identities = con.sql(
-            f"select {columns} from intermediate.int_identitas where extract_month = ?", params=[month]
+            f"select {columns} from intermediate.int_identitas where extract_month = ?",
+            params=[month],
         ).to_arrow_table()
         previous = None if (reuse is None or config.full_relink) else previous_month(con, month)
     if identities.num_rows == 0:
-        raise ValueError(f"linkage {month}: intermediate.int_identitas has no rows for this month; "
-                         "materialise the raw and staging assets for it first")
+        raise ValueError(
+            f"linkage {month}: intermediate.int_identitas has no rows for this month; "
+            "materialise the raw and staging assets for it first"
+        )
     with warehouse.connect() as con:
         unlinked = unlinked_earlier_month(con, month)
     if unlinked:
-        raise ValueError(f"linkage {month}: month {unlinked} has extracts under data/landing but is not linked "
-                         f"yet, and {month}'s ids build on it. Run {unlinked} first (a backfill runs months "
-                         "in order, one at a time).")
+        raise ValueError(
+            f"linkage {month}: month {unlinked} has extracts under data/landing but is not linked "
+            f"yet, and {month}'s ids build on it. Run {unlinked} first (a backfill runs months "
+            "in order, one at a time)."
+        )
     decisions_file = paths.review_dir() / "decisions.csv"
     mode = "incremental" if previous is not None else "full relink"
-    context.log.info(f"linkage {month}: {identities.num_rows} records, {mode}, "
-                     + (f"reusing model {reuse.name}" if reuse else "training the model"))
+    context.log.info(
+        f"linkage {month}: {identities.num_rows} records, {mode}, "
+        + (f"reusing model {reuse.name}" if reuse else "training the model")
+    )
     # Checked against this month's records before any scoring: a bad file fails fast, every problem listed.
     decisions = read_decisions(decisions_file, known_keys=identities.column(model.UNIQUE_ID))
     try:
-        result = link_month(identities, paths.models_dir() / f"{model.MODEL_VERSION}_{month}.json",
-                            decisions=decisions, charts_dir=paths.linkage_reports_dir() / month,
-                            reuse_model=reuse, previous=previous)
+        result = link_month(
+            identities,
+            paths.models_dir() / f"{model.MODEL_VERSION}_{month}.json",
+            decisions=decisions,
+            charts_dir=paths.linkage_reports_dir() / month,
+            reuse_model=reuse,
+            previous=previous,
+        )
     except DecisionsTooLargeError as exc:
         raise ValueError(f"{decisions_file}: {exc}") from None
     reports.write_index()
@@ -279,12 +352,15 @@ def person_linkage(context: AssetExecutionContext, config: LinkageConfig, wareho
         con.execute("begin")
         id_events = assign_ids(con, month, result.clusters)
         con.execute("delete from linkage.pairwise_predictions where extract_month = ?", [month])
-        con.execute("insert into linkage.pairwise_predictions select ?, * from new_predictions", [month])
+        con.execute(
+            "insert into linkage.pairwise_predictions select ?, * from new_predictions", [month]
+        )
         con.register("new_review", result.review)
         con.execute("delete from linkage.review_pairs where extract_month = ?", [month])
         con.execute("insert into linkage.review_pairs select ?, * from new_review", [month])
         con.execute("commit")
-        stats = con.execute("""
+        stats = con.execute(
+            """
             with c as (select * from linkage.person_clusters where extract_month = ?),
             persons as (
                 select dtsen_id, bool_or(source = 'dukcapil') as in_dukcapil, count(*) as n
@@ -292,37 +368,52 @@ def person_linkage(context: AssetExecutionContext, config: LinkageConfig, wareho
             select c.source, count(*) as records,
                    avg(case when p.in_dukcapil then 1 else 0 end) as matched_to_dukcapil,
                    count(*) - count(distinct c.dtsen_id) as within_source_duplicates
-            from c join persons p using (dtsen_id) group by 1 order by 1""", [month]).fetchall()
+            from c join persons p using (dtsen_id) group by 1 order by 1""",
+            [month],
+        ).fetchall()
         persons = con.execute(
             "select count(distinct dtsen_id) from linkage.person_clusters where extract_month = ?",
-            [month]).fetchone()[0]
+            [month],
+        ).fetchone()[0]
     table = "| source | records | matched to Dukcapil | | duplicates within source |\n|---|---:|---:|---|---:|\n"
     table += "\n".join(f"| {s} | {r:,} | {m:.1%} | {bar(m)} | {d:,} |" for s, r, m, d in stats)
-    yield MaterializeResult(asset_key=ID_HISTORY_KEY, metadata={
-        "month": month, **{f"{event}": n for event, n in sorted(id_events.items())}})
-    yield MaterializeResult(asset_key=PERSON_CLUSTERS_KEY, metadata={
-        "month": month,
-        "records": identities.num_rows,
-        "persons (clusters)": persons,
-        # The threshold from config/linkage.yaml, not a copy of it in the label.
-        "pairs kept (at or above the predict threshold)": result.predictions.num_rows,
-        "predict threshold": predict_threshold(),
-        "cluster threshold": cluster_threshold(),
-        "match rate by source": MetadataValue.md(table),
-        "model file": MetadataValue.path(str(result.model_json)),
-        "model version": model.MODEL_VERSION,
-        "model": "trained this month" if result.trained else f"reused {reuse.name}",
-        "seconds per phase": MetadataValue.json(result.seconds),
-        "mode": mode,
-        "records scored again": result.rescored if result.rescored is not None else identities.num_rows,
-        "pairs for clerical review (linkage.review_pairs)": result.review.num_rows,
-        "review decisions applied": MetadataValue.json(result.decisions_applied or {"none": str(decisions_file)}),
-        # Links the browser opens (the report server of `make ui`; see reports.py).
-        **{f"chart: {name}": MetadataValue.url(reports.url(path)) for name, path in result.charts.items()},
-        "all reports": MetadataValue.url(reports.url(anchor=month)),
-        "id events (linkage.id_history)": MetadataValue.json(id_events),
-        "dagster/row_count": identities.num_rows,
-    })
+    yield MaterializeResult(
+        asset_key=ID_HISTORY_KEY,
+        metadata={"month": month, **{f"{event}": n for event, n in sorted(id_events.items())}},
+    )
+    yield MaterializeResult(
+        asset_key=PERSON_CLUSTERS_KEY,
+        metadata={
+            "month": month,
+            "records": identities.num_rows,
+            "persons (clusters)": persons,
+            # The threshold from config/linkage.yaml, not a copy of it in the label.
+            "pairs kept (at or above the predict threshold)": result.predictions.num_rows,
+            "predict threshold": predict_threshold(),
+            "cluster threshold": cluster_threshold(),
+            "match rate by source": MetadataValue.md(table),
+            "model file": MetadataValue.path(str(result.model_json)),
+            "model version": model.MODEL_VERSION,
+            "model": "trained this month" if result.trained else f"reused {reuse.name}",
+            "seconds per phase": MetadataValue.json(result.seconds),
+            "mode": mode,
+            "records scored again": result.rescored
+            if result.rescored is not None
+            else identities.num_rows,
+            "pairs for clerical review (linkage.review_pairs)": result.review.num_rows,
+            "review decisions applied": MetadataValue.json(
+                result.decisions_applied or {"none": str(decisions_file)}
+            ),
+            # Links the browser opens (the report server of `make ui`; see reports.py).
+            **{
+                f"chart: {name}": MetadataValue.url(reports.url(path))
+                for name, path in result.charts.items()
+            },
+            "all reports": MetadataValue.url(reports.url(anchor=month)),
+            "id events (linkage.id_history)": MetadataValue.json(id_events),
+            "dagster/row_count": identities.num_rows,
+        },
+    )
 
 
 FAMILIES_KEY = AssetKey(["linkage", "families"])
@@ -331,18 +422,32 @@ KK_CROSSWALK_KEY = AssetKey(["linkage", "kk_crosswalk"])
 
 
 def _family_spec(key: AssetKey, description: str) -> AssetSpec:
-    return AssetSpec(key, deps=[PERSON_CLUSTERS_KEY, AssetKey("int_identitas")], group_name="linkage", kinds={"duckdb"},
-                     owners=OWNERS, description=description)
+    return AssetSpec(
+        key,
+        deps=[PERSON_CLUSTERS_KEY, AssetKey("int_identitas")],
+        group_name="linkage",
+        kinds={"duckdb"},
+        owners=OWNERS,
+        description=description,
+    )
 
 
 @multi_asset(
     name="family_linkage",
     specs=[
-        _family_spec(FAMILIES_KEY, "Families (KK) and the households (dwellings) they form, linked across sources "
-                                   "from the person linkage by the rules in config/linkage.yaml."),
-        _family_spec(FAMILY_MEMBERS_KEY, "Each person's family (dtsen_kk_id), how it was found, and their "
-                                         "relationship to the head."),
-        _family_spec(KK_CROSSWALK_KEY, "Each source's KK numbers and the family (dtsen_kk_id) they joined."),
+        _family_spec(
+            FAMILIES_KEY,
+            "Families (KK) and the households (dwellings) they form, linked across sources "
+            "from the person linkage by the rules in config/linkage.yaml.",
+        ),
+        _family_spec(
+            FAMILY_MEMBERS_KEY,
+            "Each person's family (dtsen_kk_id), how it was found, and their "
+            "relationship to the head.",
+        ),
+        _family_spec(
+            KK_CROSSWALK_KEY, "Each source's KK numbers and the family (dtsen_kk_id) they joined."
+        ),
     ],
     partitions_def=monthly_partitions,
     backfill_policy=ONE_MONTH_PER_RUN,
@@ -352,17 +457,31 @@ def family_linkage(context: AssetExecutionContext, warehouse: WarehouseResource)
     month = context.partition_key
     with warehouse.connect() as con:
         stats = link_families(con, month)
-        counts = {t: con.execute(f"select count(*) from linkage.{t} where extract_month = ?", [month]).fetchall()[0][0]
-                  for t in ("family_members", "kk_crosswalk")}
+        counts = {
+            t: con.execute(
+                f"select count(*) from linkage.{t} where extract_month = ?", [month]
+            ).fetchall()[0][0]
+            for t in ("family_members", "kk_crosswalk")
+        }
     basis = stats.pop("persons by how their family was found")
-    table = "| family found by | persons |\n|---|---:|\n" + "\n".join(f"| {k} | {v} |" for k, v in basis.items())
-    yield MaterializeResult(asset_key=FAMILIES_KEY, metadata={
-        "month": month, **stats,
-        "persons by how their family was found": MetadataValue.md(table),
-        "rules": MetadataValue.path(str(paths.config_dir() / "linkage.yaml")),
-        "dagster/row_count": stats["families"],
-    })
-    yield MaterializeResult(asset_key=FAMILY_MEMBERS_KEY, metadata={
-        "month": month, "dagster/row_count": counts["family_members"]})
-    yield MaterializeResult(asset_key=KK_CROSSWALK_KEY, metadata={
-        "month": month, "dagster/row_count": counts["kk_crosswalk"]})
+    table = "| family found by | persons |\n|---|---:|\n" + "\n".join(
+        f"| {k} | {v} |" for k, v in basis.items()
+    )
+    yield MaterializeResult(
+        asset_key=FAMILIES_KEY,
+        metadata={
+            "month": month,
+            **stats,
+            "persons by how their family was found": MetadataValue.md(table),
+            "rules": MetadataValue.path(str(paths.config_dir() / "linkage.yaml")),
+            "dagster/row_count": stats["families"],
+        },
+    )
+    yield MaterializeResult(
+        asset_key=FAMILY_MEMBERS_KEY,
+        metadata={"month": month, "dagster/row_count": counts["family_members"]},
+    )
+    yield MaterializeResult(
+        asset_key=KK_CROSSWALK_KEY,
+        metadata={"month": month, "dagster/row_count": counts["kk_crosswalk"]},
+    )

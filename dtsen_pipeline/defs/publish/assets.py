@@ -1,18 +1,16 @@
 """Publication: the month's release for analysts, switched to ``current`` after the gate passes."""
 
-
 import json
 
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
 from dtsen_pipeline import charts, paths, publication, published, reports
 from dtsen_pipeline.checksums import file_sha256
+from dtsen_pipeline.graph import GATE_KEY, OWNERS
 from dtsen_pipeline.linkage import model
 from dtsen_pipeline.partitions import ONE_MONTH_PER_RUN, monthly_partitions
 from dtsen_pipeline.quality.results import gate_results, gate_table
 from dtsen_pipeline.resources import WAREHOUSE_POOL, WarehouseResource
-from dtsen_pipeline.graph import GATE_KEY, OWNERS
-
 
 
 def _linkage_model(month: str) -> dict:
@@ -33,19 +31,28 @@ def _linkage_model(month: str) -> dict:
     kinds={"duckdb", "parquet"},
     owners=OWNERS,
     description="The month's release under data/publish/YYYY-MM/: a pseudonymised analyst DuckDB, "
-                "Parquet per mart, an identified DuckDB for restricted roles, and a manifest (row "
-                "counts, checksums, linkage model, gate results). Immutable; `current` switches to it "
-                "atomically when it is the latest month (a month published again leaves `current` on a "
-                "later month). Readable by DuckDB 1.0.0 or newer. Runs only after every blocking quality "
-                "check passed.",
+    "Parquet per mart, an identified DuckDB for restricted roles, and a manifest (row "
+    "counts, checksums, linkage model, gate results). Immutable; `current` switches to it "
+    "atomically when it is the latest month (a month published again leaves `current` on a "
+    "later month). Readable by DuckDB 1.0.0 or newer. Runs only after every blocking quality "
+    "check passed.",
 )
-def dtsen_release(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+def dtsen_release(
+    context: AssetExecutionContext, warehouse: WarehouseResource
+) -> MaterializeResult:
     month = context.partition_key
     with warehouse.connect() as con:
-        built = [r[0] for r in con.execute("select distinct extract_month from marts.dtsen_individu").fetchall()]
+        built = [
+            r[0]
+            for r in con.execute(
+                "select distinct extract_month from marts.dtsen_individu"
+            ).fetchall()
+        ]
     if built != [month]:
-        raise ValueError(f"publish {month}: marts.dtsen_individu holds month(s) {built}, not {month}; "
-                         "materialise the marts for this partition first")
+        raise ValueError(
+            f"publish {month}: marts.dtsen_individu holds month(s) {built}, not {month}; "
+            "materialise the marts for this partition first"
+        )
     with warehouse.connect() as con:
         desil_rows = con.execute("""
             select kode_prov, any_value(nama_provinsi), desil, sum(anggota)
@@ -55,10 +62,16 @@ def dtsen_release(context: AssetExecutionContext, warehouse: WarehouseResource) 
                    inclusion_error
             from marts.dtsen_program_kabupaten order by programme, kode_kab limit 12""").fetchall()
     gate = gate_results(month)
-    failed = [name for name, r in gate.items() if r["suite"] in published.release_tables() and not r["success"]]
+    failed = [
+        name
+        for name, r in gate.items()
+        if r["suite"] in published.release_tables() and not r["success"]
+    ]
     if failed:
-        raise ValueError(f"publish {month}: the quality gate failed for {', '.join(failed)}; "
-                         "see the gx_* checks and their Data Docs pages; `current` is unchanged")
+        raise ValueError(
+            f"publish {month}: the quality gate failed for {', '.join(failed)}; "
+            "see the gx_* checks and their Data Docs pages; `current` is unchanged"
+        )
     # Everything shown in the UI is computed before the release exists: nothing may fail after
     # `current` has switched, or a complete release would sit behind a failed run.
     metadata = {
@@ -66,23 +79,44 @@ def dtsen_release(context: AssetExecutionContext, warehouse: WarehouseResource) 
         "gate": gate_table(gate),
         "desil by province": charts.desil_by_province(desil_rows),
         "preview: dtsen_program_kabupaten": charts.table(
-            [("programme", "string"), ("kode_kab", "string"), ("kabupaten", "string"), ("eligible", "int"),
-             ("receiving", "int"), ("exclusion error", "int"), ("inclusion error", "int")],
-            [tuple("" if v is None else v for v in r) for r in preview]),
+            [
+                ("programme", "string"),
+                ("kode_kab", "string"),
+                ("kabupaten", "string"),
+                ("eligible", "int"),
+                ("receiving", "int"),
+                ("exclusion error", "int"),
+                ("inclusion error", "int"),
+            ],
+            [tuple("" if v is None else v for v in r) for r in preview],
+        ),
         # The month's quality pages and linkage charts, opened in the browser (served by `make ui`).
         "reports": MetadataValue.url(reports.url(anchor=month)),
     }
-    release = publication.write_release(month, published.release_tables(), extra={
-        "linkage_model": _linkage_model(month), "gate": gate, "dagster_run_id": context.run.run_id})
+    release = publication.write_release(
+        month,
+        published.release_tables(),
+        extra={
+            "linkage_model": _linkage_model(month),
+            "gate": gate,
+            "dagster_run_id": context.run.run_id,
+        },
+    )
     manifest = json.loads((release / publication.MANIFEST).read_text(encoding="utf-8"))
-    metadata.update({
-        "release": MetadataValue.path(str(release)),
-        "revision": manifest["revision"],
-        "analyst database (pseudonymised)": MetadataValue.path(str(release / publication.RELEASE_DB)),
-        "oldest DuckDB that opens it": publication.MIN_DUCKDB_CLIENT,
-        "tables": charts.table([("table", "string"), ("rows", "int")], list(manifest["tables"].items())),
-        "linkage model": manifest["linkage_model"]["file"] or "none",
-    })
+    metadata.update(
+        {
+            "release": MetadataValue.path(str(release)),
+            "revision": manifest["revision"],
+            "analyst database (pseudonymised)": MetadataValue.path(
+                str(release / publication.RELEASE_DB)
+            ),
+            "oldest DuckDB that opens it": publication.MIN_DUCKDB_CLIENT,
+            "tables": charts.table(
+                [("table", "string"), ("rows", "int")], list(manifest["tables"].items())
+            ),
+            "linkage model": manifest["linkage_model"]["file"] or "none",
+        }
+    )
     change = publication.advance_current(release)  # the last thing that can fail
     metadata["previous current"] = change.previous or "none"
     metadata["current"] = change.current if change.moved else f"unchanged, still {change.current}"

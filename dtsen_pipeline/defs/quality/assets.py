@@ -7,7 +7,6 @@ gathers the month's results, staged sources' warnings included, and links the re
 The publication depends on it.
 """
 
-
 from dagster import (
     AssetExecutionContext,
     AssetKey,
@@ -17,10 +16,11 @@ from dagster import (
 )
 
 from dtsen_pipeline import published, reports
+from dtsen_pipeline.graph import GATE_KEY, OWNERS
 from dtsen_pipeline.partitions import ONE_MONTH_PER_RUN, monthly_partitions
 from dtsen_pipeline.quality.results import gate_results, gate_table
 from dtsen_pipeline.resources import WAREHOUSE_POOL
-from dtsen_pipeline.graph import GATE_KEY, OWNERS
+
 
 @asset(
     key=GATE_KEY,
@@ -32,7 +32,7 @@ from dtsen_pipeline.graph import GATE_KEY, OWNERS
     backfill_policy=ONE_MONTH_PER_RUN,
     pool=WAREHOUSE_POOL,
     description="The month's quality gate: runs only after every published mart's blocking GX suite "
-                "passed; reports every suite (staged sources' warnings included) with its Data Docs page.",
+    "passed; reports every suite (staged sources' warnings included) with its Data Docs page.",
 )
 def quality_gate(context: AssetExecutionContext) -> MaterializeResult:
     month = context.partition_key
@@ -41,21 +41,31 @@ def quality_gate(context: AssetExecutionContext) -> MaterializeResult:
     missing = [m for m in marts if m not in results]
     failed = [m for m in marts if m in results and not results[m]["success"]]
     if missing or failed:
-        raise ValueError(f"quality gate {month}: "
-                         + (f"no result for {', '.join(missing)} (run the marts with their gx_ checks); " if missing else "")
-                         + (f"failed: {', '.join(failed)}; " if failed else "")
-                         + "the release will not be published")
+        raise ValueError(
+            f"quality gate {month}: "
+            + (
+                f"no result for {', '.join(missing)} (run the marts with their gx_ checks); "
+                if missing
+                else ""
+            )
+            + (f"failed: {', '.join(failed)}; " if failed else "")
+            + "the release will not be published"
+        )
     warnings = [name for name, r in results.items() if not r["success"]]
     for name in warnings:
-        context.log.warning(f"quality gate {month}: {name} failed (a warning): {', '.join(results[name]['failed'])}")
+        context.log.warning(
+            f"quality gate {month}: {name} failed (a warning): {', '.join(results[name]['failed'])}"
+        )
     reports.write_index()
-    return MaterializeResult(metadata={
-        "month": month,
-        "suites": len(results),
-        "blocking suites passed": len(marts),
-        "warnings": ", ".join(warnings) or "none",
-        "results": gate_table(results),
-        # Links the browser opens (served by `make ui`; see reports.py): every suite's Data Docs page
-        # and the linkage charts of the month, listed on one page.
-        "reports": MetadataValue.url(reports.url(anchor=month)),
-    })
+    return MaterializeResult(
+        metadata={
+            "month": month,
+            "suites": len(results),
+            "blocking suites passed": len(marts),
+            "warnings": ", ".join(warnings) or "none",
+            "results": gate_table(results),
+            # Links the browser opens (served by `make ui`; see reports.py): every suite's Data Docs page
+            # and the linkage charts of the month, listed on one page.
+            "reports": MetadataValue.url(reports.url(anchor=month)),
+        }
+    )

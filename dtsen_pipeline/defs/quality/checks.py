@@ -10,8 +10,6 @@ The metadata shows each expectation, whether it passed, its counts, the batches 
 link to the GX Data Docs page. It never shows a value.
 """
 
-
-
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
@@ -30,25 +28,36 @@ from dtsen_pipeline.quality.results import ValidationSummary, save_summary
 from dtsen_pipeline.quality.suites import SuiteSpec, suite_specs
 from dtsen_pipeline.resources import WAREHOUSE_POOL, WarehouseResource
 
-
-RESULT_COLUMNS = TableSchema(columns=[
-    TableColumn("expectation", "string", description="GX expectation type"),
-    TableColumn("what", "string", description="the rule's label in config/expectations.yaml"),
-    TableColumn("column", "string"),
-    TableColumn("ok", "string", description="yes, NO, or skipped with the reason"),
-    TableColumn("unexpected", "int", description="rows that broke the rule (over all batches)"),
-    TableColumn("of rows", "int"),
-    TableColumn("observed", "string", description="the observed value of a table-level rule"),
-    TableColumn("failed batches", "string", description="the first five batches that failed"),
-])
+RESULT_COLUMNS = TableSchema(
+    columns=[
+        TableColumn("expectation", "string", description="GX expectation type"),
+        TableColumn("what", "string", description="the rule's label in config/expectations.yaml"),
+        TableColumn("column", "string"),
+        TableColumn("ok", "string", description="yes, NO, or skipped with the reason"),
+        TableColumn("unexpected", "int", description="rows that broke the rule (over all batches)"),
+        TableColumn("of rows", "int"),
+        TableColumn("observed", "string", description="the observed value of a table-level rule"),
+        TableColumn("failed batches", "string", description="the first five batches that failed"),
+    ]
+)
 
 
 def summary_metadata(summary: ValidationSummary) -> dict:
-    records = [TableRecord({
-        "expectation": o.expectation, "what": o.label, "column": o.column or "",
-        "ok": f"skipped: {o.skipped}" if o.skipped else ("yes" if o.success else "NO"),
-        "unexpected": int(o.unexpected_count), "of rows": int(o.element_count), "observed": o.observed or "",
-        "failed batches": ", ".join(o.failed_batches[:5])}) for o in summary.outcomes]
+    records = [
+        TableRecord(
+            {
+                "expectation": o.expectation,
+                "what": o.label,
+                "column": o.column or "",
+                "ok": f"skipped: {o.skipped}" if o.skipped else ("yes" if o.success else "NO"),
+                "unexpected": int(o.unexpected_count),
+                "of rows": int(o.element_count),
+                "observed": o.observed or "",
+                "failed batches": ", ".join(o.failed_batches[:5]),
+            }
+        )
+        for o in summary.outcomes
+    ]
     meta = {
         "suite": summary.suite,
         "rows validated": summary.rows,
@@ -66,8 +75,11 @@ def summary_metadata(summary: ValidationSummary) -> dict:
 
 def _gx_check(spec: SuiteSpec):
     severity = AssetCheckSeverity.ERROR if spec.blocking else AssetCheckSeverity.WARN
-    kind = "Blocking: a failure stops the publication." if spec.blocking else \
-        "A warning: the other sources carry on."
+    kind = (
+        "Blocking: a failure stops the publication."
+        if spec.blocking
+        else "A warning: the other sources carry on."
+    )
 
     @asset_check(
         asset=AssetKey(spec.asset),
@@ -76,13 +88,17 @@ def _gx_check(spec: SuiteSpec):
         pool=WAREHOUSE_POOL,
         partitions_def=monthly_partitions,  # the check's page shows which month each result is for
         description=f"Great Expectations suite `{spec.name}` (config/expectations.yaml), validated per "
-                    f"{spec.batch_by}. {kind} Its metadata: `results` (one row per expectation) and "
-                    "`data docs` (the GX page, opened in the browser).",
+        f"{spec.batch_by}. {kind} Its metadata: `results` (one row per expectation) and "
+        "`data docs` (the GX page, opened in the browser).",
     )
-    def _check(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
+    def _check(
+        context: AssetCheckExecutionContext, warehouse: WarehouseResource
+    ) -> AssetCheckResult:
         month = context.partition_key if context.has_partition_key else None
         if month is None:
-            raise ValueError(f"gx_{spec.name} validates one month: run it for a partition (YYYY-MM)")
+            raise ValueError(
+                f"gx_{spec.name} validates one month: run it for a partition (YYYY-MM)"
+            )
         # Great Expectations is imported when a check first runs, not when the definitions load.
         from dtsen_pipeline.quality.validate import validate_suite
 
@@ -91,14 +107,23 @@ def _gx_check(spec: SuiteSpec):
         for o in summary.failed:
             context.log.error(
                 f"gate {spec.name}: '{o.label}' ({o.expectation} on {o.column}) failed: {o.unexpected_count} "
-                f"unexpected of {o.element_count} rows{' in ' + ', '.join(o.failed_batches[:5]) if o.failed_batches else ''}"
-                f"{'; observed ' + o.observed if o.observed else ''}. See the Data Docs page: {summary.data_docs}")
+                f"unexpected of {o.element_count} rows"
+                f"{' in ' + ', '.join(o.failed_batches[:5]) if o.failed_batches else ''}"
+                f"{'; observed ' + o.observed if o.observed else ''}. See the Data Docs page: {summary.data_docs}"
+            )
         save_summary(summary, month, context.run.run_id)
         reports.write_index()
         return AssetCheckResult(
-            passed=summary.success, severity=severity, metadata=summary_metadata(summary),
-            description=f"{spec.name} {month}: " + ("every expectation passed" if summary.success else
-                                                    "failed: " + "; ".join(o.label for o in summary.failed)))
+            passed=summary.success,
+            severity=severity,
+            metadata=summary_metadata(summary),
+            description=f"{spec.name} {month}: "
+            + (
+                "every expectation passed"
+                if summary.success
+                else "failed: " + "; ".join(o.label for o in summary.failed)
+            ),
+        )
 
     return _check
 
