@@ -16,13 +16,24 @@ from dtsen_pipeline import warehouse
 from dtsen_pipeline.linkage import model
 from dtsen_pipeline.linkage.run import corroborated_sql, evidence_sql
 
+def dob(value: date | int | None) -> dict:
+    """Staging's two birth-date columns: an exact date (and its year), or a year alone."""
+    if isinstance(value, date):
+        return {"tanggal_lahir_pasti": value, "tahun_lahir_pasti": value.year}
+    return {"tanggal_lahir_pasti": None, "tahun_lahir_pasti": value}
+
+
+def name(value: str | None) -> dict:
+    return {"nama_normal": value, "nama_urut": " ".join(sorted(value.split())) if value else None}
+
+
 BASE = {
     "source": "dukcapil",
     "nik": "3201014101900001",
     "nik_matches_birth": True,
     "no_kk": "3201010101000001",
-    "nama_normal": "siti aminah",
-    "tanggal_lahir": date(1990, 1, 2),
+    **name("siti aminah"),
+    **dob(date(1990, 1, 2)),
     "jenis_kelamin": "P",
     "kode_desa": "3201010001",
     "kode_kab": "3201",
@@ -34,7 +45,7 @@ CASES = {
         {
             "nik": "exact, agrees with both birth dates",
             "nama_normal": "Exact match on nama_normal",
-            "tanggal_lahir": "Exact match on tanggal_lahir",
+            "tanggal_lahir": "exact",
             "jenis_kelamin": "Exact match on jenis_kelamin",
             "no_kk": "Exact match on no_kk",
             "kode_desa": "Exact match on kode_desa",
@@ -44,8 +55,8 @@ CASES = {
     "b2": (
         {
             "nik": None,
-            "nama_normal": "siti aminha",
-            "tanggal_lahir": date(1990, 2, 1),
+            **name("siti aminha"),
+            **dob(date(1990, 2, 1)),
             "jenis_kelamin": "L",
             "no_kk": None,
             "kode_desa": "3201010002",
@@ -65,8 +76,8 @@ CASES = {
         {
             "nik": "3202014101900001",
             "nik_matches_birth": False,
-            "nama_normal": "siti aisyah",
-            "tanggal_lahir": date(1990, 7, 15),
+            **name("siti aisyah"),
+            **dob(date(1990, 7, 15)),
             "jenis_kelamin": None,
             "no_kk": "3201010101000002",
             "kode_desa": None,
@@ -74,7 +85,7 @@ CASES = {
         {
             "nik": "one typo outside the serial",
             "nama_normal": "Jaro-Winkler distance of nama_normal >= 0.88",
-            "tanggal_lahir": "same year",
+            "tanggal_lahir": "same year, different day",
             "jenis_kelamin": "jenis_kelamin is NULL",
             "no_kk": "All other comparisons",
             "kode_desa": "kode_desa is NULL",
@@ -84,8 +95,8 @@ CASES = {
     "b4": (
         {
             "nik_matches_birth": False,
-            "nama_normal": "sri aminah",
-            "tanggal_lahir": date(1985, 3, 3),
+            **name("sri aminah"),
+            **dob(date(1985, 3, 3)),
             "kode_desa": "3301010001",
             "kode_kab": "3301",
         },
@@ -101,11 +112,11 @@ CASES = {
     ),
     # Names alike at 0.849, below the lowest name level, and nothing else agrees: not corroborated.
     "b5": (
-        {"nik": "3301014101900007", "nama_normal": "sri aminah", "tanggal_lahir": None},
+        {"nik": "3301014101900007", **name("sri aminah"), **dob(None)},
         {
             "nik": "different, each agrees with its own birth date",
             "nama_normal": "All other comparisons",
-            "tanggal_lahir": "tanggal_lahir is NULL",
+            "tanggal_lahir": "a birth date or year missing",
             "jenis_kelamin": "Exact match on jenis_kelamin",
             "no_kk": "Exact match on no_kk",
             "kode_desa": "Exact match on kode_desa",
@@ -113,11 +124,37 @@ CASES = {
         False,
     ),
     "b6": (
-        {"nik_matches_birth": False, "nama_normal": None, "tanggal_lahir": None},
+        {"nik_matches_birth": False, **name(None), **dob(None)},
         {
             "nik": "exact, a birth date missing or unchecked",
             "nama_normal": "nama_normal is NULL",
-            "tanggal_lahir": "tanggal_lahir is NULL",
+            "tanggal_lahir": "a birth date or year missing",
+            "jenis_kelamin": "Exact match on jenis_kelamin",
+            "no_kk": "Exact match on no_kk",
+            "kode_desa": "Exact match on kode_desa",
+        },
+        True,
+    ),
+    # The same words in another order (family name first) and a birth year alone: both agree.
+    "b7": (
+        {**name("aminah siti"), **dob(1990), "nik_matches_birth": False, "no_kk": None},
+        {
+            "nik": "exact, a birth date missing or unchecked",
+            "nama_normal": "same words, another order",
+            "tanggal_lahir": "same year, one date partial (year only or 01-01)",
+            "jenis_kelamin": "Exact match on jenis_kelamin",
+            "no_kk": "no_kk is NULL",
+            "kode_desa": "Exact match on kode_desa",
+        },
+        True,
+    ),
+    # A placeholder date (staging keeps neither date nor year): the same NIK is not "shared".
+    "b8": (
+        {"nik_matches_birth": False, **dob(None)},
+        {
+            "nik": "exact, a birth date missing or unchecked",
+            "nama_normal": "Exact match on nama_normal",
+            "tanggal_lahir": "a birth date or year missing",
             "jenis_kelamin": "Exact match on jenis_kelamin",
             "no_kk": "Exact match on no_kk",
             "kode_desa": "Exact match on kode_desa",
@@ -125,7 +162,7 @@ CASES = {
         True,
     ),
 }
-TYPES = {"nik_matches_birth": pa.bool_(), "tanggal_lahir": pa.date32()}
+TYPES = {"nik_matches_birth": pa.bool_(), "tanggal_lahir_pasti": pa.date32(), "tahun_lahir_pasti": pa.int64()}
 
 
 def _table(records: dict[str, dict]) -> pa.Table:

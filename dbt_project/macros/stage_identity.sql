@@ -98,6 +98,17 @@ select
     coalesce(nik_issue is null and tanggal_lahir is not null and jenis_kelamin is not null
              and {{ nik_birth_date_agrees('nik', 'tanggal_lahir') }} and {{ nik_sex_agrees('nik', 'jenis_kelamin') }},
              false) as nik_matches_birth,
-    substr(coalesce(kode_desa, kode_kab), 1, 2) as kode_prov
+    substr(coalesce(kode_desa, kode_kab), 1, 2) as kode_prov,
+    -- What linkage compares: a birth date only when it is exact (no issue: not 01-01, a year alone,
+    -- in the future or before 1900), its year unless it is a placeholder year ("01-01-1970" typed
+    -- for unknown), and the name's words in alphabetical order (a name written family name first).
+    case when tanggal_lahir_issue is null then tanggal_lahir end as tanggal_lahir_pasti,
+    case
+        when tanggal_lahir_issue in ('in_the_future', 'implausible_year') then null
+        when tanggal_lahir_issue = 'placeholder_01_01'
+            and tahun_lahir in ({{ var('placeholder_birth_years') | join(', ') }}) then null
+        else tahun_lahir
+    end as tahun_lahir_pasti,
+    array_to_string(list_sort(string_split(nama_normal, ' ')), ' ') as nama_urut
 from checked
 {%- endmacro %}

@@ -15,7 +15,7 @@ from splink import SettingsCreator, block_on
 from dtsen_pipeline import paths
 
 UNIQUE_ID = "record_key"
-MODEL_VERSION = "person-v3"  # v2: NIKs differing but each matching its birth date; v3: shared NIKs
+MODEL_VERSION = "person-v4"  # v2: NIKs differing but each matching its birth date; v3: shared NIKs
 
 # Jaro-Winkler similarity of two normalised names: at or above NAME_CLOSE nearly the same spelling;
 # at or above NAME_AGREES the same name spelt differently. NAME_AGREES is the model's lower name level
@@ -35,10 +35,20 @@ INPUT_COLUMNS = (
     "nik_matches_birth",
     "no_kk",
     "nama_normal",
-    "tanggal_lahir",
+    "nama_urut",
+    "tanggal_lahir_pasti",
+    "tahun_lahir_pasti",
     "jenis_kelamin",
     "kode_desa",
     "kode_kab",
+)
+
+
+# Day and month swapped between two exact dates of the same year.
+_SWAPPED = (
+    "day(tanggal_lahir_pasti_l) = month(tanggal_lahir_pasti_r) "
+    "and month(tanggal_lahir_pasti_l) = day(tanggal_lahir_pasti_r) "
+    "and year(tanggal_lahir_pasti_l) = year(tanggal_lahir_pasti_r)"
 )
 
 
@@ -53,15 +63,16 @@ def nik_comparison() -> cl.CustomComparison:
                 cll.ExactMatchLevel("nik"),
                 cll.CustomLevel("nik_matches_birth_l and nik_matches_birth_r"),
             ).configure(label_for_charts="exact, agrees with both birth dates"),
-            # Both birth dates known and different: one NIK recorded for two people (a member
+            # Both birth dates exact and different (not a placeholder, a year alone or a day/month
+            # swap, which say nothing against the NIK): one NIK recorded for two people (a member
             # carrying the head's NIK), not one person. Training cannot learn this level (EM
             # sessions block on birth date or on NIK, and random pairs never share a NIK), so it
             # is fixed as mild evidence against: the names and birth dates decide.
             cll.And(
                 cll.ExactMatchLevel("nik"),
                 cll.CustomLevel(
-                    "tanggal_lahir_l is not null and tanggal_lahir_r is not null "
-                    "and tanggal_lahir_l <> tanggal_lahir_r"
+                    "tanggal_lahir_pasti_l is not null and tanggal_lahir_pasti_r is not null "
+                    f"and tanggal_lahir_pasti_l <> tanggal_lahir_pasti_r and not ({_SWAPPED})"
                 ),
             ).configure(
                 label_for_charts="exact, birth dates differ (a shared NIK)",
@@ -94,19 +105,43 @@ def nik_comparison() -> cl.CustomComparison:
 
 
 def birth_date_comparison() -> cl.CustomComparison:
+    """Exact dates first; a date known only to the year (a year alone, or the 01-01 placeholder
+    registers type for an unknown day) still agrees or disagrees on its year. Staging keeps an
+    exact date only when it has no issue (tanggal_lahir_pasti) and a year only when it is not a
+    placeholder year (tahun_lahir_pasti; dbt var placeholder_birth_years)."""
     return cl.CustomComparison(
         output_column_name="tanggal_lahir",
         comparison_levels=[
-            cll.NullLevel("tanggal_lahir"),
-            cll.ExactMatchLevel("tanggal_lahir"),
             cll.CustomLevel(
-                "day(tanggal_lahir_l) = month(tanggal_lahir_r) and month(tanggal_lahir_l) = day(tanggal_lahir_r)"
-                " and year(tanggal_lahir_l) = year(tanggal_lahir_r)",
-                label_for_charts="day and month swapped",
+                "(tanggal_lahir_pasti_l is null or tanggal_lahir_pasti_r is null) "
+                "and (tahun_lahir_pasti_l is null or tahun_lahir_pasti_r is null)"
+            ).configure(is_null_level=True, label_for_charts="a birth date or year missing"),
+            cll.ExactMatchLevel("tanggal_lahir_pasti").configure(label_for_charts="exact"),
+            cll.CustomLevel(_SWAPPED, label_for_charts="day and month swapped"),
+            cll.CustomLevel(
+                "year(tanggal_lahir_pasti_l) = year(tanggal_lahir_pasti_r)",
+                label_for_charts="same year, different day",
             ),
             cll.CustomLevel(
-                "year(tanggal_lahir_l) = year(tanggal_lahir_r)", label_for_charts="same year"
+                "tahun_lahir_pasti_l = tahun_lahir_pasti_r",
+                label_for_charts="same year, one date partial (year only or 01-01)",
             ),
+            cll.ElseLevel(),
+        ],
+    )
+
+
+def name_comparison() -> cl.CustomComparison:
+    """Names: exact (weighted by how common the name is), the same words in another order (family
+    name first, as some registers write it), then Jaro-Winkler at NAME_CLOSE and NAME_AGREES."""
+    return cl.CustomComparison(
+        output_column_name="nama_normal",
+        comparison_levels=[
+            cll.NullLevel("nama_normal"),
+            cll.ExactMatchLevel("nama_normal", term_frequency_adjustments=True),
+            cll.ExactMatchLevel("nama_urut").configure(label_for_charts="same words, another order"),
+            cll.JaroWinklerLevel("nama_normal", NAME_CLOSE),
+            cll.JaroWinklerLevel("nama_normal", NAME_AGREES),
             cll.ElseLevel(),
         ],
     )
@@ -126,9 +161,10 @@ def region_comparison() -> cl.CustomComparison:
 
 BLOCKING_RULES = [
     block_on("nik"),
-    block_on("substr(nik, 1, 6)", "tanggal_lahir"),
-    block_on("nama_normal", "tanggal_lahir"),
-    block_on("kode_desa", "tanggal_lahir"),
+    block_on("substr(nik, 1, 6)", "tanggal_lahir_pasti"),
+    block_on("nama_normal", "tanggal_lahir_pasti"),
+    block_on("nama_urut", "tahun_lahir_pasti"),  # names in another order, dates known to the year
+    block_on("kode_desa", "tanggal_lahir_pasti"),
     block_on("no_kk"),
 ]
 
@@ -139,9 +175,7 @@ def settings() -> SettingsCreator:
         unique_id_column_name=UNIQUE_ID,
         comparisons=[
             nik_comparison(),
-            cl.JaroWinklerAtThresholds("nama_normal", [NAME_CLOSE, NAME_AGREES]).configure(
-                term_frequency_adjustments=True
-            ),
+            name_comparison(),
             birth_date_comparison(),
             cl.ExactMatch("jenis_kelamin"),
             cl.ExactMatch("no_kk"),

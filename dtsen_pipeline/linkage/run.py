@@ -71,9 +71,13 @@ class LinkageResult:
 def corroborated_sql() -> str:
     """True for a scored pair that agrees on an identity field: the same NIK, the same birth date,
     or names at least as alike as the model's lowest name level (``model.NAME_AGREES``)."""
-    names_agree = f"jaro_winkler_similarity(nama_normal_l, nama_normal_r) >= {model.NAME_AGREES}"
+    names_agree = (
+        f"jaro_winkler_similarity(nama_normal_l, nama_normal_r) >= {model.NAME_AGREES} "
+        "or nama_urut_l = nama_urut_r"
+    )
     return (
-        "coalesce(nik_l = nik_r, false) or coalesce(tanggal_lahir_l = tanggal_lahir_r, false) "
+        "coalesce(nik_l = nik_r, false) "
+        "or coalesce(tanggal_lahir_pasti_l = tanggal_lahir_pasti_r, false) "
         f"or coalesce({names_agree}, false)"
     )
 
@@ -205,12 +209,12 @@ def link_month(
         else:
             linker = Linker(sdf, model.settings(), log_level=logging.ERROR)
             linker.training.estimate_probability_two_random_records_match(
-                [block_on("nik", "tanggal_lahir")], recall=0.75
+                [block_on("nik", "tanggal_lahir_pasti")], recall=0.75
             )
             linker.training.estimate_u_using_random_sampling(max_pairs=U_SAMPLE_PAIRS, seed=SEED)
             # Two EM sessions so every comparison is trained by one that does not block on it.
             linker.training.estimate_parameters_using_expectation_maximisation(
-                block_on("tanggal_lahir"), estimate_without_term_frequencies=True
+                block_on("tanggal_lahir_pasti"), estimate_without_term_frequencies=True
             )
             linker.training.estimate_parameters_using_expectation_maximisation(
                 block_on("nik"), estimate_without_term_frequencies=True
