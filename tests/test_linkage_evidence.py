@@ -16,6 +16,7 @@ from dtsen_pipeline import warehouse
 from dtsen_pipeline.linkage import model
 from dtsen_pipeline.linkage.run import corroborated_sql, evidence_sql
 
+
 def dob(value: date | int | None) -> dict:
     """Staging's two birth-date columns: an exact date (and its year), or a year alone."""
     if isinstance(value, date):
@@ -162,7 +163,11 @@ CASES = {
         True,
     ),
 }
-TYPES = {"nik_matches_birth": pa.bool_(), "tanggal_lahir_pasti": pa.date32(), "tahun_lahir_pasti": pa.int64()}
+TYPES = {
+    "nik_matches_birth": pa.bool_(),
+    "tanggal_lahir_pasti": pa.date32(),
+    "tahun_lahir_pasti": pa.int64(),
+}
 
 
 def _table(records: dict[str, dict]) -> pa.Table:

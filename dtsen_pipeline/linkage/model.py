@@ -139,7 +139,9 @@ def name_comparison() -> cl.CustomComparison:
         comparison_levels=[
             cll.NullLevel("nama_normal"),
             cll.ExactMatchLevel("nama_normal", term_frequency_adjustments=True),
-            cll.ExactMatchLevel("nama_urut").configure(label_for_charts="same words, another order"),
+            cll.ExactMatchLevel("nama_urut").configure(
+                label_for_charts="same words, another order"
+            ),
             cll.JaroWinklerLevel("nama_normal", NAME_CLOSE),
             cll.JaroWinklerLevel("nama_normal", NAME_AGREES),
             cll.ElseLevel(),
