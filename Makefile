@@ -8,6 +8,7 @@ UV_VERSION := 0.13.8
 DEMO_PERSONS ?= 5000
 DEMO_MONTH   ?= 2025-01
 SIZES        ?= 100000,1000000
+PROFILES     ?= default,hard
 GEN_SIZES    ?=
 INGEST_SIZES ?=
 INCR_SIZES   ?= 1000000
@@ -74,7 +75,7 @@ ui: setup
 		$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 bench: setup
-	$(BIN)/python -m dtsen_pipeline.bench --sizes="$(SIZES)" --generate-sizes="$(GEN_SIZES)" --ingest-sizes="$(INGEST_SIZES)" --incremental-sizes="$(INCR_SIZES)"
+	$(BIN)/python -m dtsen_pipeline.bench --sizes="$(SIZES)" --profiles="$(PROFILES)" --generate-sizes="$(GEN_SIZES)" --ingest-sizes="$(INGEST_SIZES)" --incremental-sizes="$(INCR_SIZES)"
 
 clean-data:
 	chmod -R u+w data/publish 2>/dev/null || true  # releases are read-only

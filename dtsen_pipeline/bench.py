@@ -18,6 +18,13 @@ import time
 from pathlib import Path
 
 MONTH = "2025-01"
+# The generator profile a child builds its world with (`--profiles`: the default world and the
+# harder one, `generate/profile_hard.yaml`).
+PROFILE_ENV = "DTSEN_BENCH_PROFILE"
+
+
+def _profile() -> str:
+    return os.environ.get(PROFILE_ENV, "default")
 
 
 def _one(persons: int) -> dict:
@@ -31,7 +38,7 @@ def _one(persons: int) -> dict:
     from dtsen_pipeline.sources import load_sources
 
     t0 = time.perf_counter()
-    written = generate(persons=persons, start=MONTH, months=1, seed=1)[0]
+    written = generate(persons=persons, start=MONTH, months=1, seed=1, profile_name=_profile())[0]
     stages = {"generate (every source)": time.perf_counter() - t0}
     # Rates and the floor count what the pipeline ingests: the sources in its registry.
     ingested = {s.name for s in load_sources()}
@@ -52,6 +59,7 @@ def _one(persons: int) -> dict:
     report = evaluate_month(MONTH)
     return {
         "persons": persons,
+        "profile": _profile(),
         "records": records,
         "sources": sorted(ingested),
         "stages_s": {k: round(v, 2) for k, v in stages.items()},
@@ -62,6 +70,7 @@ def _one(persons: int) -> dict:
         "f1_splink": report["splink"]["f1"],
         "f1_nik_only": report["nik_only_baseline"]["f1"],
         "recall_nik_missing_or_invalid": report["splink"]["recall_nik_missing_or_invalid"],
+        "false_merges_within_family": report["splink"]["false_merges"]["within_family"],
     }
 
 
@@ -226,8 +235,10 @@ def _tree_rss(pid: int) -> int:
         return 0
 
 
-def _measure(persons: int, root: Path, suite: str = "pipeline", fresh: bool = True) -> dict:
-    env = {**os.environ, "DTSEN_DATA_DIR": str(root)}
+def _measure(
+    persons: int, root: Path, suite: str = "pipeline", fresh: bool = True, profile: str = "default"
+) -> dict:
+    env = {**os.environ, "DTSEN_DATA_DIR": str(root), PROFILE_ENV: profile}
     env.pop("DAGSTER_HOME", None)
     if fresh:
         shutil.rmtree(root, ignore_errors=True)
@@ -265,7 +276,11 @@ def _measure(persons: int, root: Path, suite: str = "pipeline", fresh: bool = Tr
 def _markdown(results: list[dict]) -> str:
     head = (
         "| | "
-        + " | ".join(f"{r['persons']:,} persons ({r['records']:,} records)" for r in results)
+        + " | ".join(
+            f"{r['persons']:,} persons ({r['records']:,} records)"
+            + (f", {r['profile']} profile" if r.get("profile", "default") != "default" else "")
+            for r in results
+        )
         + " |"
     )
     lines = [head, "|---|" + "---:|" * len(results)]
@@ -291,6 +306,10 @@ def _markdown(results: list[dict]) -> str:
     row(
         "recall on records with missing/invalid NIK, ours",
         lambda r: r["recall_nik_missing_or_invalid"],
+    )
+    row(
+        "false merges inside one family (person pairs), ours",
+        lambda r: r.get("false_merges_within_family", ""),
     )
     if all("baselines" in r for r in results):
         row("floor: bare DuckDB read of the extracts (s)", lambda r: r["floor_bare_read_s"])
@@ -492,6 +511,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-baselines", action="store_true", help="skip the NIK-only and plain Splink baselines"
     )
+    parser.add_argument(
+        "--profiles",
+        default="default",
+        help="generator profiles the pipeline runs on, comma separated (default, hard)",
+    )
     parser.add_argument("--child", nargs=2, metavar=("SUITE", "PERSONS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -503,31 +527,31 @@ def main(argv: list[str] | None = None) -> int:
     out = paths.data_root() / "bench"
     out.mkdir(parents=True, exist_ok=True)
     results = []
-    for size in _sizes(args.sizes):
-        print(f"bench: {size:,} persons ...", file=sys.stderr, flush=True)
-        results.append(_measure(size, out / f"work-{size}"))
-        print(
-            f"bench: {size:,} persons: {results[-1]['stages_s']['run (end to end)']} s end to end, "
-            f"peak {results[-1]['peak_rss_mb']} MB, F1 {results[-1]['f1_splink']}",
-            file=sys.stderr,
-        )
-        if not args.no_baselines:
+    profiles = [p for p in args.profiles.split(",") if p]
+    for profile in profiles:
+        for size in _sizes(args.sizes):
+            what = f"{size:,} persons, {profile} profile"
+            work = out / f"work-{profile}-{size}"
+            print(f"bench: {what} ...", file=sys.stderr, flush=True)
+            results.append(_measure(size, work, profile=profile))
             print(
-                f"bench: {size:,} persons: baselines on the same data ...",
+                f"bench: {what}: {results[-1]['stages_s']['run (end to end)']} s end to end, "
+                f"peak {results[-1]['peak_rss_mb']} MB, F1 {results[-1]['f1_splink']}",
                 file=sys.stderr,
-                flush=True,
             )
-            results[-1]["baselines"] = _measure(
-                size, out / f"work-{size}", "baselines", fresh=False
-            )
-            shutil.rmtree(out / f"work-{size}", ignore_errors=True)
+            if not args.no_baselines:
+                print(f"bench: {what}: baselines on the same data ...", file=sys.stderr, flush=True)
+                results[-1]["baselines"] = _measure(
+                    size, work, "baselines", fresh=False, profile=profile
+                )
+            shutil.rmtree(work, ignore_errors=True)
     suites: dict[str, list[dict]] = {}
     for _, name, title, _, _ in SUITES:
         suites[name] = []
         for size in _sizes(getattr(args, f"{name}_sizes")):
             print(f"bench: {title}, {size:,} persons ...", file=sys.stderr, flush=True)
             suites[name].append(_measure(size, out / f"{name}-{size}", name))
-    command = f"make bench SIZES={args.sizes} " + " ".join(
+    command = f"make bench SIZES={args.sizes} PROFILES={args.profiles} " + " ".join(
         f"{var}={getattr(args, f'{name}_sizes')}" for var, name, _, _, _ in SUITES
     )
     meta = {"machine": {"cpus": os.cpu_count()}, "month": MONTH, "command": command}
@@ -535,11 +559,13 @@ def main(argv: list[str] | None = None) -> int:
         json.dumps({**meta, "results": results, **suites}, indent=2), encoding="utf-8"
     )
     table = _markdown(results) if results else ""
-    notes = _growth(results) + _targets(results)
+    # Growth and targets compare sizes of one world: the default profile's.
+    default = [r for r in results if r.get("profile", "default") == "default"]
+    notes = _growth(default) + _targets(default)
     if notes:
         table += "\n" + "\n".join(f"- {n}" for n in notes) + "\n"
-    if results:
-        _plot(results, out / "scaling.png")
+    if default:
+        _plot(default, out / "scaling.png")
         table += "\n![time against size](scaling.png)\n"
     table += "".join(
         _suite_table(title, columns, suites[name])
