@@ -14,7 +14,7 @@ from splink import DuckDBAPI, Linker
 
 from dtsen_pipeline import warehouse
 from dtsen_pipeline.linkage import model
-from dtsen_pipeline.linkage.run import corroborated_sql, evidence_sql
+from dtsen_pipeline.linkage.run import corroborated_sql, evidence_sql, relatives_sql
 
 
 def dob(value: date | int | None) -> dict:
@@ -72,12 +72,13 @@ CASES = {
         },
         True,
     ),
-    # Names alike at 0.927: only the lowest name level, which alone corroborates the pair.
+    # Names alike at 0.911 (their own words "siti"/"sity" at 0.883): only the lowest name level,
+    # which alone corroborates the pair.
     "b3": (
         {
             "nik": "3202014101900001",
             "nik_matches_birth": False,
-            **name("siti aisyah"),
+            **name("sity aminah"),
             **dob(date(1990, 7, 15)),
             "jenis_kelamin": None,
             "no_kk": "3201010101000002",
@@ -103,7 +104,7 @@ CASES = {
         },
         {
             "nik": "exact, birth dates differ (a shared NIK)",
-            "nama_normal": "All other comparisons",
+            "nama_normal": "a shared word only (a family name), the other words differ",
             "tanggal_lahir": "All other comparisons",
             "jenis_kelamin": "Exact match on jenis_kelamin",
             "no_kk": "Exact match on no_kk",
@@ -111,12 +112,13 @@ CASES = {
         },
         True,
     ),
-    # Names alike at 0.849, below the lowest name level, and nothing else agrees: not corroborated.
+    # Names sharing one word, their own words unalike (sri/siti 0.75), and nothing else agrees:
+    # not corroborated.
     "b5": (
         {"nik": "3301014101900007", **name("sri aminah"), **dob(None)},
         {
             "nik": "different, each agrees with its own birth date",
-            "nama_normal": "All other comparisons",
+            "nama_normal": "a shared word only (a family name), the other words differ",
             "tanggal_lahir": "a birth date or year missing",
             "jenis_kelamin": "Exact match on jenis_kelamin",
             "no_kk": "Exact match on no_kk",
@@ -196,10 +198,13 @@ def scored():
     )
     rows = con.execute(f"""
         select {model.UNIQUE_ID}_r as key, cast({evidence_sql(linker.misc.save_model_to_json())} as varchar),
-               {corroborated_sql()}
+               {corroborated_sql()}, coalesce({relatives_sql()}, false)
         from {pairs.physical_name}""").fetchall()
     con.close()
-    return {key: (json.loads(evidence), corroborated) for key, evidence, corroborated in rows}
+    return {
+        key: (json.loads(evidence), corroborated, relatives)
+        for key, evidence, corroborated, relatives in rows
+    }
 
 
 def test_evidence_names_the_level_splink_scored_for_every_comparison(scored):
@@ -209,9 +214,16 @@ def test_evidence_names_the_level_splink_scored_for_every_comparison(scored):
 
 
 def test_a_pair_is_corroborated_by_names_from_the_models_lowest_name_level(scored):
-    assert {key: corroborated for key, (_, corroborated) in scored.items()} == {
+    assert {key: corroborated for key, (_, corroborated, _) in scored.items()} == {
         key: corroborated for key, (_, _, corroborated) in CASES.items()
     }
     # The rule and the model share one number: the pair the model puts at its lowest name level
     # is corroborated by its names alone.
-    assert model.NAME_AGREES == 0.88 and scored["b3"] == (CASES["b3"][1], True)
+    assert model.NAME_AGREES == 0.88 and scored["b3"][:2] == (CASES["b3"][1], True)
+
+
+def test_relatives_on_one_card_born_years_apart_are_never_linked_automatically(scored):
+    """b4 shares the card (and even the NIK: a member recorded with the head's) but was born five
+    years apart: relatives. b2 has no card; b7's year agrees; b3 is on another card."""
+    relatives = {key for key, (_, _, is_relative) in scored.items() if is_relative}
+    assert relatives == {"b4"}

@@ -22,6 +22,7 @@ class LinkageRules:
     household_id_sources: tuple[str, ...]
     address_sources: tuple[str, ...]
     max_records_per_person: int  # its default is _Person's: one place
+    relatives_years_apart: int  # its default is _Person's too
 
 
 def _registered(value: str, info: ValidationInfo) -> str:
@@ -49,6 +50,16 @@ class _Person(Settings):
     # The most source records one person may have: 9 sources, each holding a person once or with a
     # few duplicates. Reviewers' accepted pairs may not build a bigger person, and the gate fails one.
     max_records_per_person: int = 20
+    # Two records on one family card whose birth years (both known) are at least this far apart
+    # are relatives, not one person: never linked automatically (review).
+    relatives_years_apart: int = 2
+
+    @field_validator("relatives_years_apart")
+    @classmethod
+    def _positive(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError(f"must be at least 1, not {value!r}")
+        return value
 
     @field_validator("max_records_per_person")
     @classmethod
@@ -102,6 +113,7 @@ def load_rules(config_dir: Path, source_names: Collection[str] | None = None) ->
         predict_threshold=float(doc.person.predict_threshold),
         cluster_threshold=float(doc.person.cluster_threshold),
         max_records_per_person=doc.person.max_records_per_person,
+        relatives_years_apart=doc.person.relatives_years_apart,
         kk_authority=tuple(doc.family.kk_authority),
         household_id_sources=tuple(doc.household.household_id_sources),
         address_sources=tuple(doc.household.address_sources),

@@ -15,7 +15,8 @@ from splink import SettingsCreator, block_on
 from dtsen_pipeline import paths
 
 UNIQUE_ID = "record_key"
-MODEL_VERSION = "person-v4"  # v2: NIKs differing but each matching its birth date; v3: shared NIKs
+MODEL_VERSION = "person-v5"  # v2: NIKs differing but each matching its birth date; v3: shared NIKs;
+# v4: trusted birth dates, partial dates, names in another order; v5: a shared word only (a marga)
 
 # Jaro-Winkler similarity of two normalised names: at or above NAME_CLOSE nearly the same spelling;
 # at or above NAME_AGREES the same name spelt differently. NAME_AGREES is the model's lower name level
@@ -131,9 +132,28 @@ def birth_date_comparison() -> cl.CustomComparison:
     )
 
 
+def _distinct_words(side: str, other: str) -> str:
+    """The words of one side's name that the other side's name does not have, as one string."""
+    return (
+        f"array_to_string(list_filter(string_split(nama_normal_{side}, ' '), "
+        f"lambda w: not list_contains(string_split(nama_normal_{other}, ' '), w)), ' ')"
+    )
+
+
+# Two names alike overall whose own words (those not shared) are not alike: a family name (marga)
+# or a father's name shared by relatives, not one person's name spelt two ways.
+SHARED_WORD_ONLY = (
+    f"{_distinct_words('l', 'r')} <> '' and {_distinct_words('r', 'l')} <> '' "
+    f"and jaro_winkler_similarity({_distinct_words('l', 'r')}, {_distinct_words('r', 'l')}) "
+    f"< {NAME_AGREES}"
+)
+
+
 def name_comparison() -> cl.CustomComparison:
     """Names: exact (weighted by how common the name is), the same words in another order (family
-    name first, as some registers write it), then Jaro-Winkler at NAME_CLOSE and NAME_AGREES."""
+    name first, as some registers write it), then Jaro-Winkler at NAME_CLOSE and NAME_AGREES, but
+    only when the words the two names do not share are alike too: "Maria Simanjuntak" and "Marta
+    Simanjuntak" share a marga, not a person, and land on their own level."""
     return cl.CustomComparison(
         output_column_name="nama_normal",
         comparison_levels=[
@@ -141,6 +161,9 @@ def name_comparison() -> cl.CustomComparison:
             cll.ExactMatchLevel("nama_normal", term_frequency_adjustments=True),
             cll.ExactMatchLevel("nama_urut").configure(
                 label_for_charts="same words, another order"
+            ),
+            cll.CustomLevel(SHARED_WORD_ONLY).configure(
+                label_for_charts="a shared word only (a family name), the other words differ"
             ),
             cll.JaroWinklerLevel("nama_normal", NAME_CLOSE),
             cll.JaroWinklerLevel("nama_normal", NAME_AGREES),

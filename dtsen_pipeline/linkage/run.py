@@ -68,12 +68,23 @@ class LinkageResult:
     rescored: int | None = None  # incremental runs: records scored again (new, changed or reviewed)
 
 
+def relatives_sql() -> str:
+    """True for a scored pair that looks like two members of one family rather than one person: on
+    the same family card and born years apart (person.relatives_years_apart), even with one NIK
+    (a member recorded with the head's)."""
+    return (
+        "coalesce(no_kk_l = no_kk_r, false) "
+        "and coalesce(abs(tahun_lahir_pasti_l - tahun_lahir_pasti_r) "
+        f">= {rules().relatives_years_apart}, false)"
+    )
+
+
 def corroborated_sql() -> str:
     """True for a scored pair that agrees on an identity field: the same NIK, the same birth date,
     or names at least as alike as the model's lowest name level (``model.NAME_AGREES``)."""
     names_agree = (
-        f"jaro_winkler_similarity(nama_normal_l, nama_normal_r) >= {model.NAME_AGREES} "
-        "or nama_urut_l = nama_urut_r"
+        f"(jaro_winkler_similarity(nama_normal_l, nama_normal_r) >= {model.NAME_AGREES} "
+        f"and not coalesce({model.SHARED_WORD_ONLY}, false)) or nama_urut_l = nama_urut_r"
     )
     return (
         "coalesce(nik_l = nik_r, false) "
@@ -286,7 +297,9 @@ def link_month(
         # A pair that agrees on no identity field (NIK, birth date or name) is never linked on the
         # household's evidence alone (same family card, same village): at 1M persons such pairs
         # were most false links. It stays below the cluster threshold, so it goes to review.
-        corroborated = corroborated_sql()
+        # Nor are two relatives: the same card and village and a shared marga outweigh birth years
+        # apart in a model that takes its comparisons as independent.
+        corroborated = f"({corroborated_sql()}) and not ({relatives_sql()})"
         evidence = evidence_sql(linker.misc.save_model_to_json())
         con.execute(
             "create or replace temp table scored as "
