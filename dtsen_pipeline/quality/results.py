@@ -116,12 +116,13 @@ def gate_table(results: dict) -> MetadataValue:
     """The gate's results, one row per suite, as a Dagster table (shown inline in the UI; each suite's
     Data Docs page is linked from its check and from the `reports` page, not here: a long URL per
     row would push the table past the panel's width)."""
+    blocking = published.release_tables()
     return MetadataValue.table(
         [
             TableRecord(
                 {
                     "suite": name,
-                    "blocking": name in published.release_tables(),
+                    "blocking": name in blocking,
                     "passed": bool(r["success"]),
                     "rows": int(r["rows"]),
                     "failed expectations": ", ".join(r["failed"]),

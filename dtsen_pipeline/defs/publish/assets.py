@@ -62,11 +62,8 @@ def dtsen_release(
                    inclusion_error
             from marts.dtsen_program_kabupaten order by programme, kode_kab limit 12""").fetchall()
     gate = gate_results(month)
-    failed = [
-        name
-        for name, r in gate.items()
-        if r["suite"] in published.release_tables() and not r["success"]
-    ]
+    tables = published.release_tables()
+    failed = [name for name, r in gate.items() if r["suite"] in tables and not r["success"]]
     if failed:
         raise ValueError(
             f"publish {month}: the quality gate failed for {', '.join(failed)}; "
@@ -95,7 +92,7 @@ def dtsen_release(
     }
     release = publication.write_release(
         month,
-        published.release_tables(),
+        tables,
         extra={
             "linkage_model": _linkage_model(month),
             "gate": gate,
