@@ -32,9 +32,10 @@ $(STAMP): requirements.lock pyproject.toml
 	@touch $@
 
 # Linters (CI runs them before the tests): ruff on the Python; sqlfluff on the dbt project's SQL
-# (.sqlfluff: DuckDB dialect, the models rendered with dbt's builtins and the project's macros).
+# (.sqlfluff: DuckDB dialect, the models rendered with dbt's builtins and the project's macros,
+# including the registry macros `make setup` generates from config/sources, hence the dependency).
 SQL_PATHS := dbt_project/models dbt_project/tests dbt_project/macros
-lint: $(STAMP)
+lint: setup
 	$(BIN)/ruff format --check dtsen_pipeline tests
 	$(BIN)/ruff check dtsen_pipeline tests
 	$(BIN)/sqlfluff lint $(SQL_PATHS) --disable-progress-bar
