@@ -25,7 +25,9 @@ def trained(first_month_run, in_data_root) -> dict:
 
 def _weights(trained: dict, comparison: str) -> dict[str, float]:
     (levels,) = [
-        c["comparison_levels"] for c in trained["comparisons"] if c["output_column_name"] == comparison
+        c["comparison_levels"]
+        for c in trained["comparisons"]
+        if c["output_column_name"] == comparison
     ]
     return {
         lvl.get("label_for_charts") or lvl["sql_condition"]: math.log2(
@@ -52,18 +54,45 @@ def test_untrained_levels_are_those_without_m_or_u():
     assert set(untrained) == everything - fixed
 
 
-def test_every_level_of_the_default_world_is_trained_or_fixed_but_those_it_never_shows(trained):
-    """The default world writes no name in another order: that level alone stays untrained there
-    (the hard world trains every level: tests/test_generate_hard.py)."""
-    assert model.untrained_levels(trained) == ["nama_normal: same words, another order"]
+def test_no_level_is_left_at_splinks_defaults(trained):
+    """The default world writes no name in another order, so no training pair reaches that level:
+    it is filled (model.fill_untrained) with the smallest m trained for names, not Splink's default
+    (0.95 / levels). The hard world trains it (tests/test_generate_hard.py)."""
+    assert model.untrained_levels(trained) == []
+    (names,) = [c for c in trained["comparisons"] if c["output_column_name"] == "nama_normal"]
+    m = {
+        lvl.get("label_for_charts"): lvl.get("m_probability") for lvl in names["comparison_levels"]
+    }
+    assert m["same words, another order"] == min(v for v in m.values() if v is not None)
+
+
+def test_fill_untrained_gives_the_levels_training_missed_a_deliberate_value():
+    settings = model.settings().get_settings("duckdb").as_dict()
+    for comparison in settings["comparisons"]:
+        for level in comparison["comparison_levels"]:
+            if level.get("sql_condition") == '"nama_normal_l" = "nama_normal_r"':
+                level.update(m_probability=0.8, u_probability=0.001)
+    filled, names = model.fill_untrained(settings, pairs_sampled=1_000_000)
+    assert names and "nama_normal: Exact match on nama_normal" not in names
+    assert model.untrained_levels(filled) == []
+    for comparison in filled["comparisons"]:
+        for level in comparison["comparison_levels"]:
+            label = f"{comparison['output_column_name']}: {level.get('label_for_charts')}"
+            if label == "nama_normal: same words, another order":
+                assert level["m_probability"] == 0.8  # the only m trained for names
+                # u bounded by 1 / pairs sampled (1e-6), but raised so the level weighs no more
+                # than the exact name above it (log2(0.8 / 0.001)).
+                assert level["u_probability"] == pytest.approx(0.001)
 
 
 def test_region_and_family_card_are_evidence_not_vetoes(trained):
     region, card = _weights(trained, "kode_desa"), _weights(trained, "no_kk")
     # Another village in the same kabupaten is closer than another kabupaten, never a veto.
-    assert region["All other comparisons"] < region["same kabupaten, another village"] < region[
-        "Exact match on kode_desa"
-    ]
+    assert (
+        region["All other comparisons"]
+        < region["same kabupaten, another village"]
+        <= region["Exact match on kode_desa"]
+    )
     assert min(region.values()) > -10 and min(card.values()) > -10
 
 
@@ -72,14 +101,14 @@ def _score(trained: dict, other: dict) -> tuple[float, bool, bool]:
     try:
         api = DuckDBAPI(connection=con)
         linker = Linker(
-            api.register(_table({"a": BASE, "b": other}), dataset_display_name="both"),
+            api.register(_table({"a": BASE, "b": other}), dataset_display_name="pair_records"),
             trained,
             log_level=logging.ERROR,
         )
         linker.table_management.compute_tf_table("nama_normal")
         pairs = linker.inference.score_pairs(
-            api.register(_table({"a": BASE}), dataset_display_name="l"),
-            api.register(_table({"b": other}), dataset_display_name="r"),
+            api.register(_table({"a": BASE}), dataset_display_name="pair_l"),
+            api.register(_table({"b": other}), dataset_display_name="pair_r"),
         )
         return con.execute(
             f"select match_probability, {corroborated_sql()}, coalesce({relatives_sql()}, false) "
@@ -90,8 +119,16 @@ def _score(trained: dict, other: dict) -> tuple[float, bool, bool]:
 
 
 def test_a_mover_whose_nik_name_and_birth_date_agree_links(trained):
-    """Moved to another kabupaten and onto a new family card: NIK, name, birth date and sex agree."""
-    mover = {**BASE, "no_kk": "3301010101000009", "kode_desa": "3301020003", "kode_kab": "3301"}
+    """Moved to another kabupaten and onto a new family card, the name typed again there with a
+    slip: NIK, birth date and sex agree. (Two records only: an exact name would be scored against
+    a term-frequency table of these two, where it is as common as a name can be.)"""
+    mover = {
+        **BASE,
+        **name("siti aminnah"),
+        "no_kk": "3301010101000009",
+        "kode_desa": "3301020003",
+        "kode_kab": "3301",
+    }
     probability, corroborated, relatives = _score(trained, mover)
     assert corroborated and not relatives
     assert probability >= cluster_threshold()
