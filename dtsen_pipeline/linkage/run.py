@@ -87,30 +87,52 @@ class LinkageResult:
     trained: bool  # False when an earlier month's model was reused
     seconds: dict[str, float]  # time per phase: train, predict, cluster
     rescored: int | None = None  # incremental runs: records scored again (new, changed or reviewed)
+    filled: list[str] | None = (
+        None  # levels training could not reach, filled (model.fill_untrained)
+    )
+
+
+def _names_agree_sql() -> str:
+    """Names at least as alike as the model's lowest name level (``model.NAME_AGREES``) and not
+    merely sharing a word, the same words in another order, or one a short form of the other."""
+    return (
+        f"(jaro_winkler_similarity(nama_normal_l, nama_normal_r) >= {model.NAME_AGREES} "
+        f"and not coalesce({model.SHARED_WORD_ONLY}, false)) or nama_urut_l = nama_urut_r "
+        f"or coalesce({model.SHORT_FORM}, false)"
+    )
+
+
+def _names_unalike_sql() -> str:
+    """Two names that say two people: sharing a word only (a marga, a father's name) or not alike."""
+    return (
+        f"coalesce({model.SHARED_WORD_ONLY}, false) "
+        f"or coalesce(jaro_winkler_similarity(nama_normal_l, nama_normal_r) < {model.NAME_AGREES} "
+        f"and not ({_names_agree_sql()}), false)"
+    )
 
 
 def relatives_sql() -> str:
     """True for a scored pair that looks like two members of one family rather than one person: on
-    the same family card and born years apart (person.relatives_years_apart), even with one NIK
-    (a member recorded with the head's)."""
+    the same family card and either born years apart (person.relatives_years_apart), even with one
+    NIK (a member recorded with the head's), or with unalike names and two NIKs each carrying its own
+    record's birth date and sex (twins: one card, one birth date, one village)."""
     return (
-        "coalesce(no_kk_l = no_kk_r, false) "
-        "and coalesce(abs(tahun_lahir_pasti_l - tahun_lahir_pasti_r) "
-        f">= {rules().relatives_years_apart}, false)"
+        "coalesce(no_kk_l = no_kk_r, false) and ("
+        "coalesce(abs(tahun_lahir_pasti_l - tahun_lahir_pasti_r) "
+        f">= {rules().relatives_years_apart}, false) "
+        "or (coalesce(nik_l <> nik_r and nik_matches_birth_l and nik_matches_birth_r, false) "
+        f"and ({_names_unalike_sql()})))"
     )
 
 
 def corroborated_sql() -> str:
-    """True for a scored pair that agrees on an identity field: the same NIK, the same birth date,
-    or names at least as alike as the model's lowest name level (``model.NAME_AGREES``)."""
-    names_agree = (
-        f"(jaro_winkler_similarity(nama_normal_l, nama_normal_r) >= {model.NAME_AGREES} "
-        f"and not coalesce({model.SHARED_WORD_ONLY}, false)) or nama_urut_l = nama_urut_r"
-    )
+    """True for a scored pair that agrees on an identity field: the same birth date, names that
+    agree (``_names_agree_sql``), or the same NIK with names that do not say two people (a NIK is
+    borrowed inside a family: the head's, recorded for a member)."""
     return (
-        "coalesce(nik_l = nik_r, false) "
+        f"coalesce(nik_l = nik_r and not ({_names_unalike_sql()}), false) "
         "or coalesce(tanggal_lahir_pasti_l = tanggal_lahir_pasti_r, false) "
-        f"or coalesce({names_agree}, false)"
+        f"or coalesce({_names_agree_sql()}, false)"
     )
 
 
@@ -194,24 +216,34 @@ def train(linker: Linker) -> None:
         [block_on("nik", "tanggal_lahir_pasti")], recall=0.75
     )
     linker.training.estimate_u_using_random_sampling(max_pairs=U_SAMPLE_PAIRS, seed=SEED)
-    # Two EM sessions so every comparison is trained by one that does not block on it.
-    linker.training.estimate_parameters_using_expectation_maximisation(
-        block_on("tanggal_lahir_pasti"), estimate_without_term_frequencies=True
-    )
-    linker.training.estimate_parameters_using_expectation_maximisation(
-        block_on("nik"), estimate_without_term_frequencies=True
-    )
+    # Three EM sessions, so every comparison is trained by one that blocks neither on it nor on a
+    # column its levels read: the birth-date session trains names, sex, card and region (not NIK:
+    # its levels read the birth dates); the NIK session trains birth date, names, sex, card and
+    # region; the name-and-kabupaten session trains NIK, birth date, sex and card. A level no
+    # session can reach by design is fixed in model.py with its reason.
+    for blocking in (
+        block_on("tanggal_lahir_pasti"),
+        block_on("nik"),
+        block_on("nama_normal", "kode_kab"),
+    ):
+        linker.training.estimate_parameters_using_expectation_maximisation(
+            blocking, estimate_without_term_frequencies=True
+        )
 
 
-def load_or_train(ws: Workspace, reuse_model: Path | None) -> Linker:
+def load_or_train(ws: Workspace, reuse_model: Path | None) -> tuple[Linker, list[str]]:
     """A linker over the month's records: with the saved model ``reuse_model`` as it is, or with
-    the model's settings (model.settings()) trained on these records."""
-    # Splink warns about untrainable levels on small months; the model JSON records what was trained.
+    the model's settings (model.settings()) trained on these records. Also the levels training
+    left without m or u, filled by ``model.fill_untrained`` (none when a model is reused)."""
     if reuse_model is not None:
-        return Linker(ws.records, str(reuse_model), log_level=logging.ERROR)
+        return Linker(ws.records, str(reuse_model), log_level=logging.ERROR), []
     linker = Linker(ws.records, model.settings(), log_level=logging.ERROR)
     train(linker)
-    return linker
+    rows = ws.con.execute(f"select count(*) from {ws.records.physical_name}").fetchall()[0][0]
+    trained, filled = model.fill_untrained(
+        linker.misc.save_model_to_json(), min(U_SAMPLE_PAIRS, rows * (rows - 1) // 2)
+    )
+    return Linker(ws.records, trained, log_level=logging.ERROR), filled
 
 
 # --- 2. decisions and scoring --------------------------------------------------------------------
@@ -540,7 +572,7 @@ def link_month(
     con = warehouse.scratch()
     try:
         ws = Workspace.over(con, identities)
-        linker = load_or_train(ws, reuse_model)
+        linker, filled = load_or_train(ws, reuse_model)
         clock["train"] = time.perf_counter()
 
         decided = normalise_decisions(ws, decisions)
@@ -584,6 +616,7 @@ def link_month(
                 for q, p in pairwise(["start", "train", "predict", "cluster"])
             },
             rescored=scores.rescored,
+            filled=filled,
         )
     finally:
         con.close()

@@ -395,6 +395,11 @@ def person_linkage(
             "model file": MetadataValue.path(str(result.model_json)),
             "model version": model.MODEL_VERSION,
             "model": "trained this month" if result.trained else f"reused {reuse.name}",
+            # Levels no training pair reached this month, given a deliberate value instead of
+            # Splink's default (model.fill_untrained): labels only, no record's values.
+            "levels filled, not trained": MetadataValue.json(
+                result.filled if result.trained else "model reused"
+            ),
             "seconds per phase": MetadataValue.json(result.seconds),
             "mode": mode,
             "records scored again": result.rescored
