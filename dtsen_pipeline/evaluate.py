@@ -178,10 +178,20 @@ def _desil_agreement(con: duckdb.DuckDBPyConnection, month: str) -> dict | None:
     return {"persons": int(row[0]), "exact": round(row[1], 4), "within_one": round(row[2], 4)}
 
 
-def evaluate_month(month: str, truth_root: Path | None = None) -> dict:
+# A truth record's key, as the pipeline's record_key (``t``: the truth's records.parquet).
+TRUTH_RECORD_KEY = "t.source || ':' || t.source_record_id"
+
+
+def truth_file(month: str, truth_root: Path | None = None) -> Path:
+    """The generator's per-record truth of ``month`` (person_id, family_id, errors...)."""
     truth = (truth_root or paths.truth_dir()) / month / "records.parquet"
     if not truth.exists():
         raise FileNotFoundError(f"no ground truth for {month} at {truth} (generated data only)")
+    return truth
+
+
+def evaluate_month(month: str, truth_root: Path | None = None) -> dict:
+    truth = truth_file(month, truth_root)
     with warehouse.connect(read_only=True) as con:
         clustered = con.execute(
             "select count(*) from linkage.person_clusters where extract_month = ?", [month]
@@ -197,7 +207,7 @@ def evaluate_month(month: str, truth_root: Path | None = None) -> dict:
                    t.family_id, t.household_id, t.desil, {_truth_errors(con, truth)} as errors
             from linkage.person_clusters c
             join intermediate.int_identitas i on i.record_key = c.record_key and i.extract_month = c.extract_month
-            join read_parquet(?) t on c.record_key = t.source || ':' || t.source_record_id
+            join read_parquet(?) t on c.record_key = {TRUTH_RECORD_KEY}
             where c.extract_month = ?""",
             [str(truth), month],
         )
@@ -236,7 +246,7 @@ def score_grouping(month: str, groups, truth_root: Path | None = None) -> dict:
     """Pairwise precision/recall/F1 of any grouping of the month's records (an Arrow table of
     record_key, cluster_id, nik_valid) against the ground truth: how the benchmark scores its
     baselines, with the same pair counts as the pipeline's own score."""
-    truth = (truth_root or paths.truth_dir()) / month / "records.parquet"
+    truth = truth_file(month, truth_root)
     con = warehouse.scratch()
     try:
         con.register("groups_in", groups)
@@ -246,7 +256,7 @@ def score_grouping(month: str, groups, truth_root: Path | None = None) -> dict:
             select g.record_key, g.cluster_id, coalesce(g.nik_valid, false) as nik_valid, t.person_id,
                    t.family_id, t.household_id, {_truth_errors(con, truth)} as errors
             from groups_in g
-            join read_parquet(?) t on g.record_key = t.source || ':' || t.source_record_id""",
+            join read_parquet(?) t on g.record_key = {TRUTH_RECORD_KEY}""",
             [str(truth)],
         )
         return _scores(con, "cluster_id")
