@@ -198,8 +198,9 @@ def population(month: str):
         con.execute(f"""
             create temp table population as
             with candidates as (
-                select least({key}_l, {key}_r) as a, greatest({key}_l, {key}_r) as b, max(match_weight) as match_weight
-                from {scored.physical_name} where {key}_l <> {key}_r group by all),
+                -- Splink scores each pair once (the rules after the first skip pairs an earlier one found).
+                select least({key}_l, {key}_r) as a, greatest({key}_l, {key}_r) as b, match_weight
+                from {scored.physical_name} where {key}_l <> {key}_r),
             linked as (
                 select x.record_key as a, y.record_key as b from clusters_in x
                 join clusters_in y on x.dtsen_id = y.dtsen_id and x.record_key < y.record_key),
@@ -214,8 +215,9 @@ def population(month: str):
 
 
 def allocate(sizes: dict[str, int], n: int) -> dict[str, int]:
-    """Sample sizes per stratum: half of ``n`` evenly (a stratum smaller than its share is taken
-    whole), the rest in proportion to size; never more than a stratum holds."""
+    """Sample sizes per stratum: ``EVEN_SHARE`` of ``n`` evenly (a stratum smaller than its share is
+    taken whole), the rest in proportion to size; never more than a stratum holds. The same sizes
+    give the same allocation (strata taken in order of share, then name)."""
     alloc = {s: 0 for s in sizes}
     n = min(n, sum(sizes.values()))
 
@@ -228,7 +230,7 @@ def allocate(sizes: dict[str, int], n: int) -> dict[str, int]:
             weights = {s: share(s) for s in open_}
             total = sum(weights.values())
             given = 0
-            for s in sorted(open_, key=lambda s: -weights[s]):
+            for s in sorted(open_, key=lambda s: (-weights[s], s)):
                 take = min(
                     sizes[s] - alloc[s], max(1, round(budget * weights[s] / total)), budget - given
                 )
@@ -282,7 +284,9 @@ def draw_sample(
     paths.make_private(paths.review_dir())
     con = population(month)
     try:
-        sizes = dict(con.execute("select stratum, count(*) from population group by 1").fetchall())
+        sizes = dict(
+            con.execute("select stratum, count(*) from population group by 1 order by 1").fetchall()
+        )
         alloc = allocate(sizes, n)
         con.register("alloc_in", pa.table({"stratum": list(alloc), "n": list(alloc.values())}))
         con.execute(
@@ -594,6 +598,10 @@ def summary(month: str, con) -> dict:
         result = estimate(month, con)
     except (ValueError, FileNotFoundError) as exc:
         return {"status": f"not estimated: {exc}"}
+    except KeyError:  # a design file edited by hand: its counts cannot be trusted
+        return {
+            "status": f"not estimated: {design_path(month)} is not a design drawn by dtsen review sample"
+        }
     if result is None:
         return {"status": f"sample drawn, not labelled yet ({sample_path(month)})"}
     return {"status": "estimated from labels", **result}
