@@ -34,16 +34,16 @@ ACCURACY_SAMPLE = 2000
 def _accuracy_from_labels() -> dict:
     """Inside the child, after the run: draw the clerical sample, label it from the truth, estimate
     precision and recall, and set the estimate beside the truth (``dtsen evaluate``'s figures)."""
-    from dtsen_pipeline import warehouse
+    from dtsen_pipeline import evaluate, warehouse
     from dtsen_pipeline.linkage import accuracy
 
     t0 = time.perf_counter()
     sample = accuracy.draw_sample(MONTH, ACCURACY_SAMPLE, replace=True)
     sample_s = time.perf_counter() - t0
-    accuracy.label_from_truth(MONTH)
+    evaluate.label_from_truth(MONTH)
     with warehouse.connect(read_only=True) as con:
         result = accuracy.estimate(MONTH, con)
-    check = accuracy.truth_check(MONTH, result)
+    check = evaluate.truth_check(MONTH, result)
     return {
         "sample_pairs": sample.pairs,
         "candidate_pairs": sample.candidate_pairs,

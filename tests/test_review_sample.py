@@ -17,7 +17,7 @@ import stat
 
 import pytest
 
-from dtsen_pipeline import paths, warehouse
+from dtsen_pipeline import evaluate, paths, warehouse
 from dtsen_pipeline.linkage import accuracy
 from tests.conftest import MONTHS, dtsen
 
@@ -45,7 +45,7 @@ def world(first_month_run, data_root, cli_env, tmp_path_factory):
         sample = accuracy.sample_path(MONTH)
         with sample.open(encoding="utf-8", newline="") as fh:
             rows = list(csv.DictReader(fh))
-        matches = accuracy.label_from_truth(MONTH)
+        matches = evaluate.label_from_truth(MONTH)
         yield {
             "root": root,
             "env": env,
@@ -97,7 +97,7 @@ def test_the_estimate_from_labels_covers_the_true_figures(world):
     assert result.returncode == 0, result.stderr
     estimate = json.loads(result.stdout)
     assert estimate["labelled_pairs"] == N and estimate["matches_labelled"] == world["matches"]
-    check = accuracy.truth_check(MONTH, estimate)
+    check = evaluate.truth_check(MONTH, estimate)
     print(json.dumps({k: v for k, v in check.items()}, indent=1))
     for figure in ("precision", "recall"):
         lo, hi = check[figure]["interval_95"]

@@ -65,8 +65,9 @@ estimates in its metadata and the month's release manifest carries them (``linka
 the linkage changed after the sample was drawn (other linked pairs), the estimate is refused as out
 of date: draw a new sample.
 
-Tests and the bench label the sample from the generator's truth (``label_from_truth``,
-``truth_check``); those two read ``data/truth`` and are never called by the pipeline.
+Tests and the bench label the sample from the generator's truth and set the estimate beside the
+true figures with ``dtsen_pipeline.evaluate.label_from_truth`` and ``truth_check``: truth stays in
+evaluate.py, which the pipeline never calls.
 """
 
 from __future__ import annotations
@@ -147,7 +148,7 @@ def _stratum_sql() -> str:
     )
 
 
-def _write_private(path: Path, text: str) -> None:
+def write_private(path: Path, text: str) -> None:
     """Write ``text`` readable by its owner only (the file holds identity)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -333,7 +334,7 @@ def draw_sample(
                 for v in records.get(key, ("",) * len(CLERK_COLUMNS))
             ]
         )
-    _write_private(out, buf.getvalue())
+    write_private(out, buf.getvalue())
     strata = {s: {"population": sizes[s], "sampled": alloc[s]} for s in sorted(sizes)}
     design = {
         "month": month,
@@ -345,7 +346,7 @@ def draw_sample(
         "strata": strata,
         "pairs": [[a, b, stratum] for a, b, stratum, _ in pairs],
     }
-    _write_private(design_file, json.dumps(design, indent=1))
+    write_private(design_file, json.dumps(design, indent=1))
     return Sample(out, design_file, len(pairs), strata, int(linked_pairs), int(candidates))
 
 
@@ -605,71 +606,3 @@ def summary(month: str, con) -> dict:
     if result is None:
         return {"status": f"sample drawn, not labelled yet ({sample_path(month)})"}
     return {"status": "estimated from labels", **result}
-
-
-def label_from_truth(month: str, path: Path | None = None, truth_root: Path | None = None) -> int:
-    """Fill the sample's label column from the generator's ground truth (tests and the bench only:
-    the clerk of a generated world). Returns the number of matches."""
-    from dtsen_pipeline.evaluate import TRUTH_RECORD_KEY, truth_file
-
-    path = path or sample_path(month)
-    rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"), newline="")))
-    header, body = rows[0], rows[1:]
-    at = {c: header.index(c) for c in (*KEY_COLUMNS, "label")}
-    keys = sorted({r[at[c]] for r in body for c in KEY_COLUMNS})
-    con = warehouse.scratch()
-    try:
-        con.register("keys_in", pa.table({"k": keys}))
-        person = dict(
-            con.execute(
-                f"select {TRUTH_RECORD_KEY} as k, person_id from read_parquet(?) t "
-                "where k in (select k from keys_in)",
-                [str(truth_file(month, truth_root))],
-            ).fetchall()
-        )
-    finally:
-        con.close()
-    matches = 0
-    for r in body:
-        same = person[r[at["record_key_l"]]] == person[r[at["record_key_r"]]]
-        r[at["label"]] = "1" if same else "0"
-        matches += same
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerows([header, *body])
-    _write_private(path, buf.getvalue())
-    return matches
-
-
-def truth_check(month: str, result: dict, truth_root: Path | None = None) -> dict:
-    """The estimate beside the truth (tests and the bench only): ``dtsen evaluate``'s precision and
-    recall, whether each interval covers them, and how many true pairs the sampled population
-    cannot see (sharing no blocking rule and not linked)."""
-    from dtsen_pipeline.evaluate import TRUTH_RECORD_KEY, evaluate_month, truth_file
-
-    truth = evaluate_month(month, truth_root)["splink"]
-    con = population(month)
-    try:
-        con.execute(
-            f"create temp table persons as select {TRUTH_RECORD_KEY} as k, person_id from read_parquet(?) t",
-            [str(truth_file(month, truth_root))],
-        )
-        visible = con.execute(
-            """
-            select count(*) from population p join persons x on x.k = p.a join persons y on y.k = p.b
-            where x.person_id = y.person_id"""
-        ).fetchone()[0]
-    finally:
-        con.close()
-    out = {
-        "true_pairs": truth["true_pairs"],
-        "true_pairs_not_in_population": truth["true_pairs"] - int(visible),
-    }
-    for figure in ("precision", "recall", "f1"):
-        lo, hi = result[f"{figure}_95"]
-        out[figure] = {
-            "estimate": result[figure],
-            "interval_95": [lo, hi],
-            "true": truth[figure],
-            "covered": lo <= truth[figure] <= hi,
-        }
-    return out
