@@ -146,3 +146,23 @@ def test_two_members_of_one_card_and_village_do_not_link(trained):
     probability, corroborated, relatives = _score(trained, son)
     assert relatives and not corroborated
     assert probability < cluster_threshold()
+
+
+def test_the_weights_table_says_how_each_level_was_set(trained, tmp_path):
+    rows = model.level_weights(trained, filled=["nama_normal: same words, another order"])
+    how = {f"{c}: {label}": set_by for c, label, _, _, _, set_by in rows}
+    assert {k for k, v in how.items() if v == "fixed"} == {
+        "nik: exact, birth dates differ (a shared NIK)",
+        "nik: one typo outside the serial",
+        "no_kk: All other comparisons",
+        "kode_desa: same kabupaten, another village",
+        "kode_desa: All other comparisons",
+    }
+    assert how["nama_normal: same words, another order"] == "filled"
+    assert how["tanggal_lahir: exact"] == "trained"
+    for _, _, m, u, weight, _ in rows:
+        assert weight == pytest.approx(math.log2(m / u), abs=0.01)
+    chart = model.weights_chart(
+        paths.models_dir() / f"{model.MODEL_VERSION}_{MONTH}.json", tmp_path / "w.png"
+    )
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and chart.stat().st_size > 10_000

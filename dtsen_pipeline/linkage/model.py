@@ -166,15 +166,20 @@ _SHARE_A_WORD = f"list_has_any({_words('l')}, {_words('r')})"
 
 # The same name written short: a shared word, and every other word of one name an initial, a start
 # or an end of the other's (also a word left out: Siti / Siti Aminah).
-SHORT_FORM = f"{_SHARE_A_WORD} and ({_each_shortens('l', 'r')} or {_each_shortens('r', 'l')})"
+# Both word-list conditions are guarded by a CASE (evaluated only where the names share a word):
+# four times faster on 2M pairs of unalike names, most of what blocking yields.
+SHORT_FORM = (
+    f"case when {_SHARE_A_WORD} "
+    f"then {_each_shortens('l', 'r')} or {_each_shortens('r', 'l')} else false end"
+)
 
 # Two names sharing a word whose own words (those not shared) are not alike: a family name (marga)
 # or a father's name shared by relatives, not one person's name spelt two ways.
 SHARED_WORD_ONLY = (
-    f"{_SHARE_A_WORD} and len({_distinct_words('l', 'r')}) > 0 "
+    f"case when {_SHARE_A_WORD} then len({_distinct_words('l', 'r')}) > 0 "
     f"and len({_distinct_words('r', 'l')}) > 0 "
     f"and jaro_winkler_similarity(array_to_string({_distinct_words('l', 'r')}, ' '), "
-    f"array_to_string({_distinct_words('r', 'l')}, ' ')) < {NAME_AGREES}"
+    f"array_to_string({_distinct_words('r', 'l')}, ' ')) < {NAME_AGREES} else false end"
 )
 
 
@@ -345,3 +350,63 @@ def fill_untrained(model_dict: dict, pairs_sampled: int) -> tuple[dict, list[str
                 weight = above
             above = weight
     return model_dict, filled
+
+
+def level_weights(model_dict: dict, filled: list[str] | tuple[str, ...] = ()) -> list[tuple]:
+    """Per level of a saved model: (comparison, level label, m, u, weight in bits, how it was set:
+    "trained", "fixed" (in this module, with its reason) or "filled" (``fill_untrained``)). What
+    the UI's weights table and the README's chart show; labels and parameters only."""
+    rows = []
+    for comparison in model_dict["comparisons"]:
+        name = comparison["output_column_name"]
+        for level in comparison["comparison_levels"]:
+            if level.get("is_null_level"):
+                continue
+            label = level.get("label_for_charts") or level["sql_condition"]
+            m, u = level.get("m_probability"), level.get("u_probability")
+            if f"{name}: {label}" in filled:
+                how = "filled"
+            elif level.get("fix_m_probability") or level.get("fix_u_probability"):
+                how = "fixed"
+            else:
+                how = "trained"
+            weight = round(math.log2(m / u), 2) if m and u else None
+            rows.append((name, label, m, u, weight, how))
+    return rows
+
+
+def weights_chart(model_json: Path, out: Path) -> Path:
+    """A bar chart (PNG) of each level's weight in a saved model, coloured by trained or fixed:
+    `python -m dtsen_pipeline.linkage.model MODEL_JSON OUT.png` (the README's chart)."""
+    import json
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = level_weights(json.loads(model_json.read_text()))
+    # The saved JSON does not say which levels fill_untrained set: they show as trained here (the
+    # linkage asset's weights table names them).
+    colours = {"trained": "#4c78a8", "fixed": "#f58518"}
+    fig, ax = plt.subplots(figsize=(10, 0.32 * len(rows) + 1))
+    labels = [f"{c}: {label if len(label) <= 50 else label[:48] + '...'}" for c, label, *_ in rows]
+    weights = [w or 0.0 for *_, w, _ in rows]
+    ax.barh(labels, weights, color=[colours[how] for *_, how in rows])
+    ax.invert_yaxis()
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_xlabel("match weight (bits): log2(m / u)")
+    ax.tick_params(axis="y", labelsize=7)
+    for how, colour in colours.items():
+        ax.bar(0, 0, color=colour, label=how)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+if __name__ == "__main__":
+    import sys
+
+    weights_chart(Path(sys.argv[1]), Path(sys.argv[2]))

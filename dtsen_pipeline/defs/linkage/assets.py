@@ -7,6 +7,7 @@ are applied on the next run); then families and households (linkage/families.py)
 
 import csv
 import io
+import json
 import re
 from collections.abc import Collection
 from pathlib import Path
@@ -24,7 +25,7 @@ from dagster import (
     multi_asset,
 )
 
-from dtsen_pipeline import paths, reports
+from dtsen_pipeline import charts, paths, reports
 from dtsen_pipeline.charts import bar
 from dtsen_pipeline.graph import OWNERS
 from dtsen_pipeline.linkage import accuracy, model
@@ -402,6 +403,21 @@ def person_linkage(
             # Splink's default (model.fill_untrained): labels only, no record's values.
             "levels filled, not trained": MetadataValue.json(
                 result.filled if result.trained else "model reused"
+            ),
+            "weights per level": charts.table(
+                [
+                    ("comparison", "string"),
+                    ("level", "string"),
+                    ("m", "float"),
+                    ("u", "float"),
+                    ("weight (bits)", "float"),
+                    ("set by", "string"),
+                ],
+                model.level_weights(json.loads(result.model_json.read_text()), result.filled or ()),
+                {
+                    "set by": "trained (EM / random sampling), fixed in linkage/model.py with its "
+                    "reason, or filled (no training pair reached the level this month)"
+                },
             ),
             "seconds per phase": MetadataValue.json(result.seconds),
             "mode": mode,
