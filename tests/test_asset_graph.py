@@ -52,7 +52,33 @@ EXPECTED = {
     ),
     "int_keluarga_pmt": (
         "intermediate",
-        {"int_regsosek_terakhir", "linkage/family_members", "linkage/families", "pmt_weights"},
+        {
+            "int_regsosek_terakhir",
+            "linkage/family_members",
+            "linkage/families",
+            "pmt_weights",
+            "int_kunjungan",
+            "survivorship",
+        },
+    ),
+    # The correction loop (issue 19): visits, and proposals and objections with their status.
+    "int_kunjungan": (
+        "intermediate",
+        {
+            "stg_verifikasi_lapangan__individu",
+            "linkage/person_clusters",
+            "linkage/family_members",
+        },
+    ),
+    "int_koreksi": (
+        "intermediate",
+        {
+            "stg_usulan_desa__individu",
+            "stg_sanggahan__individu",
+            "int_kunjungan",
+            "linkage/person_clusters",
+            "linkage/family_members",
+        },
     ),
     "dtsen_individu": (
         "marts",
@@ -64,6 +90,8 @@ EXPECTED = {
             "kosakata",
             "ref_wilayah",
             "int_regsosek_terakhir",
+            "int_kunjungan",
+            "int_koreksi",
         },
     ),
     "dtsen_keluarga": (
@@ -109,6 +137,9 @@ def test_every_agency_is_registered():
         "pbi_jk",
         "phk",
         "regsosek",
+        "sanggahan",
+        "usulan_desa",
+        "verifikasi_lapangan",
     ]
 
 
@@ -273,6 +304,8 @@ def test_a_run_of_the_layers_before_linkage_leaves_out_what_reads_linkage():
     assert selected == {key for key, (group, _) in EXPECTED.items() if group in layers} - {
         "int_regsosek_terakhir",
         "int_keluarga_pmt",
+        "int_kunjungan",
+        "int_koreksi",
     }
     linkage = {k.to_user_string() for k in layer_selection(graph, ("linkage",))}
     assert linkage == {key for key, (group, _) in EXPECTED.items() if group == "linkage"}

@@ -248,7 +248,9 @@ def test_the_correction_loop_sources(world):
     )
     assert len(referred) == (visits["ID_RUJUKAN"] != "").sum() > 20
     assert (referred["month_item"] < referred["month"]).all()
-    agree = (referred["USULAN_SESUAI"] == "YA") == referred["benar"]
+    judged = referred[referred["USULAN_SESUAI"] != ""]  # no verdict when nobody was found
+    assert (referred.loc[referred["USULAN_SESUAI"] == "", "HASIL"] == "TIDAK DITEMUKAN").all()
+    agree = (judged["USULAN_SESUAI"] == "YA") == judged["benar"]
     assert agree.mean() > 1 - spec["verifikasi_lapangan"]["verdict_wrong"] - 0.05
     found = visits["HASIL"] == "DITEMUKAN"
     assert (visits.loc[found, "status_rumah"] != "").all() and (

@@ -58,6 +58,10 @@ def test_cli_evaluate_reports_linkage_accuracy(first_month_run, cli_env):
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["records_evaluated"] == report["records_in_truth"] > PERSONS
+    # Proposals, objections and visits are scored apart: most reach a person, nearly all the true one.
+    corr = report["correction_records"]
+    assert corr["attached"] >= 0.6 * corr["records"] > 10
+    assert corr["attached_to_true_person"] >= 0.95 * corr["attached"]
     assert report["splink"]["f1"] >= 0.97
     assert report["splink"]["recall_nik_missing_or_invalid"] >= 0.9
     # Probabilistic linkage beats the deterministic NIK join on recall.
@@ -300,3 +304,60 @@ def test_cli_rejects_bad_month(bad, cli_env):
     result = dtsen("run", "--month", bad, env=cli_env)
     assert result.returncode == 2
     assert "YYYY-MM" in result.stderr
+
+
+CORRECTION = ("usulan_desa", "sanggahan", "verifikasi_lapangan")
+
+
+def test_corrections_link_to_persons_but_change_nothing_unverified(second_month_built, data_root):
+    """The correction loop (issue 19) on a real month 2: proposals, objections and visits attach to
+    the true person without joining two or making one; a golden field names a correction only when
+    it was verified, and the statuses follow the visits."""
+    import pandas as pd
+
+    truth = pd.read_parquet(data_root / "truth" / MONTHS[1] / "records.parquet")
+    truth["record_key"] = truth["source"] + ":" + truth["source_record_id"]
+    with duckdb.connect(str(data_root / "warehouse" / "dtsen.duckdb"), read_only=True) as con:
+        clusters = con.execute(
+            "select record_key, source, dtsen_id from linkage.person_clusters where extract_month = ?",
+            [MONTHS[1]],
+        ).df()
+        koreksi = con.execute("select * from intermediate.int_koreksi").df()
+        golden = con.execute("select * from marts.dtsen_individu").df()
+    landed = truth[truth["source"].isin(CORRECTION)]
+    attached = clusters[clusters["source"].isin(CORRECTION)].merge(truth, on="record_key")
+    # Most correction records reach a person, and the person they reach is the true one: the
+    # majority true person of the cluster's register records.
+    assert len(attached) >= 0.6 * len(landed) > 10
+    registers = clusters[~clusters["source"].isin(CORRECTION)].merge(truth, on="record_key")
+    majority = registers.groupby("dtsen_id")["person_id"].agg(lambda s: s.mode().iloc[0])
+    assert (attached["dtsen_id"].map(majority) == attached["person_id"]).mean() >= 0.95
+    # No person is made of correction records alone, and every person is in the golden table.
+    only = clusters.groupby("dtsen_id")["source"].agg(lambda s: s.isin(CORRECTION).all())
+    assert not only.any()
+    assert set(golden["dtsen_id"]) == set(clusters["dtsen_id"])
+    # Provenance: a golden field names a correction only for a verified one.
+    accepted = set("usulan_desa:" + koreksi.loc[koreksi["status"] == "accepted", "id_usulan"])
+    for col in [c for c in golden.columns if c.endswith("_sumber")]:
+        named = golden[col].dropna()
+        named = named[named.str.contains(":")]
+        assert set(named[named.str.startswith("usulan_desa:")]) <= accepted, col
+        assert not named.str.startswith("sanggahan").any(), col
+    # Statuses: month 2's visits decided some of month 1's items; month 2's own are open.
+    assert set(koreksi["status"]) <= {
+        "received",
+        "linked",
+        "awaiting_visit",
+        "accepted",
+        "rejected",
+    }
+    this_month = koreksi[koreksi["bulan_terima"] == MONTHS[1]]
+    assert set(this_month["status"]) <= {
+        "received",
+        "linked",
+        "accepted",
+    }  # accepted: Dukcapil deaths
+    earlier = koreksi[koreksi["bulan_terima"] == MONTHS[0]]
+    assert {"accepted", "rejected"} & set(earlier["status"]) and (earlier["umur_hari"] > 0).all()
+    decided = earlier[earlier["status"].isin(["accepted", "rejected"])]
+    assert decided["dasar_keputusan"].notna().all()

@@ -371,7 +371,10 @@ def verifikasi_lapangan(ctx: MonthContext) -> None:
     # The verdict on the item: right unless the worker errs (a declared share).
     errs = rng.random(n) < spec["verdict_wrong"]
     verdict = visits["benar"].to_numpy(bool) ^ errs
-    sesuai = np.where(routine_visit, "", np.where(verdict, "YA", "TIDAK"))
+    # No verdict without the subject: a routine visit, or nobody found at the address.
+    no_verdict = routine_visit | (hasil == "TIDAK DITEMUKAN")
+    errs = errs & ~no_verdict
+    sesuai = np.where(no_verdict, "", np.where(verdict, "YA", "TIDAK"))
     rec = apply_noise(subject, spec.get("noise", {}), rng) if n else None
     ids = pd.Series([f"VL-{ctx.yyyymm}-{i:05d}" for i in range(1, n + 1)], dtype=object)
     found = hasil == "DITEMUKAN"
@@ -410,7 +413,7 @@ def verifikasi_lapangan(ctx: MonthContext) -> None:
                 "person_id": subject["person_id"].to_numpy(dtype=np.int64),
                 "family_id": subject["family_id"].to_numpy(dtype=np.int64),
                 "jenis": np.where(routine_visit, "rutin", "kunjungan"),
-                "benar": ~errs | routine_visit,
+                "benar": ~errs,
                 "source": "verifikasi_lapangan",
                 "rujukan": visits["rujukan"].to_numpy(dtype=object),
                 "month": ctx.month,

@@ -164,6 +164,33 @@ def _waterfall_chart(con, db_api, sdf, model_json: Path, out: Path) -> Path | No
     return out
 
 
+def _is_attach(column: str, attach_only: tuple[str, ...]) -> str:
+    """SQL: the record key in ``column`` belongs to an attach-only source (keys are source:id)."""
+    names = ", ".join(quote_literal(s) for s in attach_only)
+    return f"split_part({column}, ':', 1) in ({names})"
+
+
+def _attach_only_edges(con, attach_only: tuple[str, ...]) -> None:
+    """Keep the edges between register records; of an attach-only record's edges to them, only its
+    best (a reviewer's accept or a carried link counts 1.0); none between two attach-only records.
+    A record with one edge joins one person and can never bridge two."""
+    con.execute(f"""
+        create or replace temp table edges as
+        with typed as (
+            select *, {_is_attach("record_key_l", attach_only)} as attach_l,
+                   {_is_attach("record_key_r", attach_only)} as attach_r
+            from edges),
+        attached as (
+            select case when attach_l then record_key_l else record_key_r end as k,
+                   case when attach_l then record_key_r else record_key_l end as other,
+                   match_probability
+            from typed where attach_l <> attach_r
+            qualify row_number() over (partition by k order by match_probability desc, other) = 1)
+        select record_key_l, record_key_r, match_probability from typed where not attach_l and not attach_r
+        union all
+        select k, other, match_probability from attached""")
+
+
 def _check_accepted_sizes(con, key: str, limit: int) -> None:
     """Fail when a person holding a reviewer's accepted pair has more than ``limit`` records: 300
     chained accepts made one "person" of 692 records; every such row is named, so the reviewer can
@@ -196,6 +223,7 @@ def link_month(
     reuse_model: Path | None = None,
     previous: pa.Table | None = None,
     max_records: int | None = None,
+    attach_only: tuple[str, ...] = (),
 ) -> LinkageResult:
     """Train the model on this month's records (or reuse a saved one), score candidate pairs, apply
     reviewers' decisions (accepted pairs link, rejected pairs do not), cluster into persons.
@@ -207,7 +235,12 @@ def link_month(
 
     ``decisions`` (record_key_l, record_key_r, decision and optionally the file's row, ``line``) are
     checked by ``read_decisions``; a person that accepted pairs would grow beyond
-    ``max_records`` (default: person.max_records_per_person) raises DecisionsTooLargeError naming those rows."""
+    ``max_records`` (default: person.max_records_per_person) raises DecisionsTooLargeError naming those rows.
+
+    Records of the ``attach_only`` sources (the correction sources: proposals, objections, visits)
+    are scored like any, but each joins at most one person, by its best pair at or above the cluster
+    threshold, and never two: a noisy objection cannot merge two persons. One that reaches no person
+    is left out of the clusters (not linked yet: a person is never made of such records alone)."""
     clock = {"start": time.perf_counter()}
     incremental = previous is not None and reuse_model is not None
     con = warehouse.scratch()
@@ -320,6 +353,8 @@ def link_month(
             select a, b, 1.0 from decided where decision = 'accept'
             union all
             select record_key_l, record_key_r, 1.0 from carried where record_key_l <> record_key_r""")
+        if attach_only:
+            _attach_only_edges(con, attach_only)
         nodes = sdf.physical_name
         if incremental:
             # Only last month's persons that a new, changed or reviewed record touches can change;
@@ -360,6 +395,11 @@ def link_month(
             clusters += f" union all select {key}, cluster_id from untouched"
         clock["cluster"] = time.perf_counter()
         con.execute(f"create or replace temp table final_clusters as {clusters}")
+        if attach_only:
+            con.execute(f"""
+                delete from final_clusters where cluster_id in (
+                    select cluster_id from final_clusters group by cluster_id
+                    having bool_and({_is_attach(key, attach_only)}))""")
         _check_accepted_sizes(con, key, max_records or max_records_per_person())
         clusters = f"select {key}, cluster_id from final_clusters"
 
