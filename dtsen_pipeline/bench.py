@@ -27,6 +27,34 @@ def _profile() -> str:
     return os.environ.get(PROFILE_ENV, "default")
 
 
+# Pairs in the labels-based accuracy sample (issue 14: 2,000), labelled from the truth.
+ACCURACY_SAMPLE = 2000
+
+
+def _accuracy_from_labels() -> dict:
+    """Inside the child, after the run: draw the clerical sample, label it from the truth, estimate
+    precision and recall, and set the estimate beside the truth (``dtsen evaluate``'s figures)."""
+    from dtsen_pipeline import evaluate, warehouse
+    from dtsen_pipeline.linkage import accuracy
+
+    t0 = time.perf_counter()
+    sample = accuracy.draw_sample(MONTH, ACCURACY_SAMPLE, replace=True)
+    sample_s = time.perf_counter() - t0
+    evaluate.label_from_truth(MONTH)
+    with warehouse.connect(read_only=True) as con:
+        result = accuracy.estimate(MONTH, con)
+    check = evaluate.truth_check(MONTH, result)
+    return {
+        "sample_pairs": sample.pairs,
+        "candidate_pairs": sample.candidate_pairs,
+        "linked_pairs": sample.linked_pairs,
+        "sample_s": round(sample_s, 1),
+        "matches_labelled": result["matches_labelled"],
+        **check,
+        "strata": result["strata"],
+    }
+
+
 def _one(persons: int) -> dict:
     """Inside the child: generate, run the job, evaluate; report seconds per stage."""
     from dagster import DagsterEventType
@@ -71,6 +99,7 @@ def _one(persons: int) -> dict:
         "f1_nik_only": report["nik_only_baseline"]["f1"],
         "recall_nik_missing_or_invalid": report["splink"]["recall_nik_missing_or_invalid"],
         "false_merges_within_family": report["splink"]["false_merges"]["within_family"],
+        "accuracy_from_labels": _accuracy_from_labels(),
     }
 
 
@@ -310,6 +339,24 @@ def _markdown(results: list[dict]) -> str:
     row(
         "false merges inside one family (person pairs), ours",
         lambda r: r.get("false_merges_within_family", ""),
+    )
+    for figure in ("precision", "recall"):
+        row(
+            f"{figure}, labels-based estimate from {ACCURACY_SAMPLE:,} pairs [95% interval]",
+            lambda r, f=figure: "{estimate} [{0} to {1}]".format(
+                *r["accuracy_from_labels"][f]["interval_95"], **r["accuracy_from_labels"][f]
+            ),
+        )
+        row(
+            f"{figure}, true (dtsen evaluate); inside the interval",
+            lambda r, f=figure: (
+                f"{r['accuracy_from_labels'][f]['true']}; "
+                + ("yes" if r["accuracy_from_labels"][f]["covered"] else "NO")
+            ),
+        )
+    row(
+        "true pairs the labels-based estimate cannot see (no blocking rule, not linked)",
+        lambda r: r["accuracy_from_labels"]["true_pairs_not_in_population"],
     )
     if all("baselines" in r for r in results):
         row("floor: bare DuckDB read of the extracts (s)", lambda r: r["floor_bare_read_s"])

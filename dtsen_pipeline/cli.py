@@ -231,6 +231,57 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_review_sample(args: argparse.Namespace) -> int:
+    """Draw the month's clerical sample (identity in the file, counts on the terminal)."""
+    from dtsen_pipeline.linkage import accuracy
+
+    try:
+        sample = accuracy.draw_sample(
+            args.month,
+            args.n,
+            out=Path(args.out) if args.out else None,
+            seed=accuracy.SEED if args.seed is None else args.seed,
+            replace=args.replace,
+        )
+    except (FileNotFoundError, FileExistsError, LookupError, ValueError) as exc:
+        print(f"dtsen review sample: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"{sample.pairs:,} pairs of {args.month} drawn from {sample.candidate_pairs:,} candidate pairs and "
+        f"{sample.linked_pairs:,} linked pairs, in {len(sample.strata)} strata:"
+    )
+    for name, counts in sample.strata.items():
+        print(f"  {name}: {counts['sampled']:,} of {counts['population']:,}")
+    print(
+        f"written to {sample.path} (it holds NIKs and names: owner-only). Fill its label column "
+        f"(1 or match, 0 or non-match), then: dtsen review estimate --month {args.month}"
+        + (f" --labels {sample.path}" if args.out else "")
+    )
+    return 0
+
+
+def _cmd_review_estimate(args: argparse.Namespace) -> int:
+    """Estimated precision and recall from the month's labelled sample, as JSON."""
+    from dtsen_pipeline import warehouse
+    from dtsen_pipeline.linkage import accuracy
+
+    try:
+        with warehouse.connect(read_only=True) as con:
+            result = accuracy.estimate(args.month, con, Path(args.labels) if args.labels else None)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"dtsen review estimate: {exc}", file=sys.stderr)
+        return 1
+    if result is None:
+        print(
+            f"dtsen review estimate: no pair of the sample is labelled yet; fill the label column of "
+            f"{args.labels or accuracy.sample_path(args.month)}",
+            file=sys.stderr,
+        )
+        return 1
+    print(json.dumps(result, indent=2))
+    return 0
+
+
 def _cmd_query(args: argparse.Namespace) -> int:
     """Query the current release as an analyst would: sandboxed (see warehouse.SANDBOX_CONFIG), so
     the SQL reads that one database's tables and nothing else (no file, attach, copy or extension).
@@ -349,6 +400,36 @@ def main(argv: list[str] | None = None) -> int:
     )
     ev.add_argument("--month", type=_month, required=True)
     ev.set_defaults(func=_cmd_evaluate)
+
+    review = sub.add_parser(
+        "review", help="clerical review: a labelled sample of pairs estimates linkage accuracy"
+    )
+    review_sub = review.add_subparsers(dest="review_command", required=True)
+    rs = review_sub.add_parser(
+        "sample",
+        help="draw pairs stratified by linkage decision and match weight into a CSV for labelling",
+    )
+    rs.add_argument("--month", type=_month, required=True)
+    rs.add_argument("--n", type=int, default=2000, help="pairs to draw (default 2000)")
+    rs.add_argument(
+        "--out", help="CSV to write (default: the review folder's accuracy_<month>.csv)"
+    )
+    rs.add_argument("--seed", type=int, help="seed of the draw (default: the same each time)")
+    rs.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace the month's sample (and its labels) if drawn",
+    )
+    rs.set_defaults(func=_cmd_review_sample)
+    re_ = review_sub.add_parser(
+        "estimate",
+        help="estimated precision and recall with 95%% intervals from the labelled sample",
+    )
+    re_.add_argument("--month", type=_month, required=True)
+    re_.add_argument(
+        "--labels", help="the labelled CSV (default: the review folder's accuracy_<month>.csv)"
+    )
+    re_.set_defaults(func=_cmd_review_estimate)
 
     q = sub.add_parser(
         "query",

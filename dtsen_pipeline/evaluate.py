@@ -8,9 +8,12 @@ found wanting.
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from dtsen_pipeline import paths, warehouse
 from dtsen_pipeline.sources import correction_sources
@@ -199,10 +202,20 @@ def _attachment(con, truth: Path, month: str, correction: list[str]) -> dict:
     return {"records": int(row[0]), "attached": int(row[1]), "attached_to_true_person": int(row[2])}
 
 
-def evaluate_month(month: str, truth_root: Path | None = None) -> dict:
+# A truth record's key, as the pipeline's record_key (``t``: the truth's records.parquet).
+TRUTH_RECORD_KEY = "t.source || ':' || t.source_record_id"
+
+
+def truth_file(month: str, truth_root: Path | None = None) -> Path:
+    """The generator's per-record truth of ``month`` (person_id, family_id, errors...)."""
     truth = (truth_root or paths.truth_dir()) / month / "records.parquet"
     if not truth.exists():
         raise FileNotFoundError(f"no ground truth for {month} at {truth} (generated data only)")
+    return truth
+
+
+def evaluate_month(month: str, truth_root: Path | None = None) -> dict:
+    truth = truth_file(month, truth_root)
     with warehouse.connect(read_only=True) as con:
         clustered = con.execute(
             "select count(*) from linkage.person_clusters where extract_month = ?", [month]
@@ -221,7 +234,7 @@ def evaluate_month(month: str, truth_root: Path | None = None) -> dict:
                    t.family_id, t.household_id, t.desil, {_truth_errors(con, truth)} as errors
             from linkage.person_clusters c
             join intermediate.int_identitas i on i.record_key = c.record_key and i.extract_month = c.extract_month
-            join read_parquet(?) t on c.record_key = t.source || ':' || t.source_record_id
+            join read_parquet(?) t on c.record_key = {TRUTH_RECORD_KEY}
             where c.extract_month = ? and c.source not in (select unnest(?::varchar[]))""",
             [str(truth), month, correction],
         )
@@ -262,7 +275,7 @@ def score_grouping(month: str, groups, truth_root: Path | None = None) -> dict:
     """Pairwise precision/recall/F1 of any grouping of the month's records (an Arrow table of
     record_key, cluster_id, nik_valid) against the ground truth: how the benchmark scores its
     baselines, with the same pair counts as the pipeline's own score."""
-    truth = (truth_root or paths.truth_dir()) / month / "records.parquet"
+    truth = truth_file(month, truth_root)
     con = warehouse.scratch()
     try:
         con.register("groups_in", groups)
@@ -272,9 +285,81 @@ def score_grouping(month: str, groups, truth_root: Path | None = None) -> dict:
             select g.record_key, g.cluster_id, coalesce(g.nik_valid, false) as nik_valid, t.person_id,
                    t.family_id, t.household_id, {_truth_errors(con, truth)} as errors
             from groups_in g
-            join read_parquet(?) t on g.record_key = t.source || ':' || t.source_record_id""",
+            join read_parquet(?) t on g.record_key = {TRUTH_RECORD_KEY}""",
             [str(truth)],
         )
         return _scores(con, "cluster_id")
     finally:
         con.close()
+
+
+# The labels-based accuracy (dtsen_pipeline/linkage/accuracy.py) on a generated world: the truth is
+# the clerk that labels the sample, then the judge of the estimate (tests and the bench only).
+
+
+def label_from_truth(month: str, path: Path | None = None, truth_root: Path | None = None) -> int:
+    """Fill the sample's label column from the generator's ground truth (tests and the bench only:
+    the clerk of a generated world). Returns the number of matches."""
+    from dtsen_pipeline.linkage import accuracy
+
+    path = path or accuracy.sample_path(month)
+    rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"), newline="")))
+    header, body = rows[0], rows[1:]
+    at = {c: header.index(c) for c in (*accuracy.KEY_COLUMNS, "label")}
+    keys = sorted({r[at[c]] for r in body for c in accuracy.KEY_COLUMNS})
+    con = warehouse.scratch()
+    try:
+        con.register("keys_in", pa.table({"k": keys}))
+        person = dict(
+            con.execute(
+                f"select {TRUTH_RECORD_KEY} as k, person_id from read_parquet(?) t "
+                "where k in (select k from keys_in)",
+                [str(truth_file(month, truth_root))],
+            ).fetchall()
+        )
+    finally:
+        con.close()
+    matches = 0
+    for r in body:
+        same = person[r[at["record_key_l"]]] == person[r[at["record_key_r"]]]
+        r[at["label"]] = "1" if same else "0"
+        matches += same
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows([header, *body])
+    accuracy.write_private(path, buf.getvalue())
+    return matches
+
+
+def truth_check(month: str, result: dict, truth_root: Path | None = None) -> dict:
+    """The estimate beside the truth (tests and the bench only): ``dtsen evaluate``'s precision and
+    recall, whether each interval covers them, and how many true pairs the sampled population
+    cannot see (sharing no blocking rule and not linked)."""
+    from dtsen_pipeline.linkage import accuracy
+
+    truth = evaluate_month(month, truth_root)["splink"]
+    con = accuracy.population(month)
+    try:
+        con.execute(
+            f"create temp table persons as select {TRUTH_RECORD_KEY} as k, person_id from read_parquet(?) t",
+            [str(truth_file(month, truth_root))],
+        )
+        visible = con.execute(
+            """
+            select count(*) from population p join persons x on x.k = p.a join persons y on y.k = p.b
+            where x.person_id = y.person_id"""
+        ).fetchone()[0]
+    finally:
+        con.close()
+    out = {
+        "true_pairs": truth["true_pairs"],
+        "true_pairs_not_in_population": truth["true_pairs"] - int(visible),
+    }
+    for figure in ("precision", "recall", "f1"):
+        lo, hi = result[f"{figure}_95"]
+        out[figure] = {
+            "estimate": result[figure],
+            "interval_95": [lo, hi],
+            "true": truth[figure],
+            "covered": lo <= truth[figure] <= hi,
+        }
+    return out

@@ -68,7 +68,7 @@ CASES = {
             "tanggal_lahir": "day and month swapped",
             "jenis_kelamin": "All other comparisons",
             "no_kk": "no_kk is NULL",
-            "kode_desa": "Exact match on kode_kab",
+            "kode_desa": "same kabupaten, another village",
         },
         True,
     ),
@@ -110,7 +110,7 @@ CASES = {
             "no_kk": "Exact match on no_kk",
             "kode_desa": "All other comparisons",
         },
-        True,
+        False,  # one NIK, but names that say two people: a NIK borrowed inside the family
     ),
     # Names sharing one word, their own words unalike (sri/siti 0.75), and nothing else agrees:
     # not corroborated.
@@ -159,6 +159,33 @@ CASES = {
             "nama_normal": "Exact match on nama_normal",
             "tanggal_lahir": "a birth date or year missing",
             "jenis_kelamin": "Exact match on jenis_kelamin",
+            "no_kk": "Exact match on no_kk",
+            "kode_desa": "Exact match on kode_desa",
+        },
+        True,
+    ),
+    # A short form: the other word cut to its initial. The names agree.
+    "b9": (
+        {**name("siti a"), **dob(None), "nik": None},
+        {
+            "nik": "nik is NULL",
+            "nama_normal": "a short form (initial, call name, a word left out)",
+            "tanggal_lahir": "a birth date or year missing",
+            "jenis_kelamin": "Exact match on jenis_kelamin",
+            "no_kk": "Exact match on no_kk",
+            "kode_desa": "Exact match on kode_desa",
+        },
+        True,
+    ),
+    # Twins: one card, one birth date, one village, two NIKs each carrying its own birth date,
+    # names sharing nothing. Corroborated by the birth date, but relatives.
+    "b10": (
+        {"nik": "3201014101900002", **name("budi santoso"), "jenis_kelamin": "L"},
+        {
+            "nik": "different, each agrees with its own birth date",
+            "nama_normal": "All other comparisons",
+            "tanggal_lahir": "exact",
+            "jenis_kelamin": "All other comparisons",
             "no_kk": "Exact match on no_kk",
             "kode_desa": "Exact match on kode_desa",
         },
@@ -222,8 +249,10 @@ def test_a_pair_is_corroborated_by_names_from_the_models_lowest_name_level(score
     assert model.NAME_AGREES == 0.88 and scored["b3"][:2] == (CASES["b3"][1], True)
 
 
-def test_relatives_on_one_card_born_years_apart_are_never_linked_automatically(scored):
+def test_relatives_on_one_card_are_never_linked_automatically(scored):
     """b4 shares the card (and even the NIK: a member recorded with the head's) but was born five
-    years apart: relatives. b2 has no card; b7's year agrees; b3 is on another card."""
+    years apart: relatives. b5 and b10 (twins: card and birth date alike) share the card and hold
+    two NIKs, each carrying its own record's birth date, with names that say two people (a shared
+    word only; nothing shared). b2 has no card; b7's year agrees; b3 is on another card."""
     relatives = {key for key, (_, _, is_relative) in scored.items() if is_relative}
-    assert relatives == {"b4"}
+    assert relatives == {"b4", "b5", "b10"}

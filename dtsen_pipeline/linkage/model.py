@@ -6,6 +6,7 @@ region + birth date, name + birth date and the family card.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import splink.comparison_level_library as cll
@@ -15,8 +16,9 @@ from splink import SettingsCreator, block_on
 from dtsen_pipeline import paths
 
 UNIQUE_ID = "record_key"
-MODEL_VERSION = "person-v5"  # v2: NIKs differing but each matching its birth date; v3: shared NIKs;
-# v4: trusted birth dates, partial dates, names in another order; v5: a shared word only (a marga)
+MODEL_VERSION = "person-v6"  # v2: NIKs differing but each matching its birth date; v3: shared NIKs;
+# v4: trusted birth dates, partial dates, names in another order; v5: a shared word only (a marga);
+# v6: short forms, every NIK level trained or fixed, a kabupaten no longer a veto
 
 # Jaro-Winkler similarity of two normalised names: at or above NAME_CLOSE nearly the same spelling;
 # at or above NAME_AGREES the same name spelt differently. NAME_AGREES is the model's lower name level
@@ -95,7 +97,15 @@ def nik_comparison() -> cl.CustomComparison:
                     "not (coalesce(nik_matches_birth_l, false) "
                     "and coalesce(nik_matches_birth_r, false))"
                 ),
-            ).configure(label_for_charts="one typo outside the serial"),
+            ).configure(
+                label_for_charts="one typo outside the serial",
+                # Random sampling (2M pairs) never draws two people whose NIKs differ by one typo
+                # outside the serial, so u cannot be estimated: fixed below the exact NIK's (about
+                # 1e-5), where the level weighs about as much as a close name (~12 bits), less than
+                # an exact NIK. m is trained.
+                u_probability=0.000005,
+                fix_u_probability=True,
+            ),
             # Two different NIKs, each carrying its own record's birth date and sex: two people.
             cll.CustomLevel("nik_matches_birth_l and nik_matches_birth_r").configure(
                 label_for_charts="different, each agrees with its own birth date"
@@ -132,28 +142,48 @@ def birth_date_comparison() -> cl.CustomComparison:
     )
 
 
+def _words(side: str) -> str:
+    return f"string_split(nama_normal_{side}, ' ')"
+
+
 def _distinct_words(side: str, other: str) -> str:
-    """The words of one side's name that the other side's name does not have, as one string."""
+    """The words of one side's name that the other side's name does not have (a list)."""
+    return f"list_filter({_words(side)}, lambda w: not list_contains({_words(other)}, w))"
+
+
+def _each_shortens(side: str, other: str) -> str:
+    """Every word only one side has is an initial, the start or the end of a word only the other
+    side has (Budi S / Budi Santoso; Yudi / Wahyudi: the call name Indonesians make from the end)."""
+    theirs = _distinct_words(other, side)
     return (
-        f"array_to_string(list_filter(string_split(nama_normal_{side}, ' '), "
-        f"lambda w: not list_contains(string_split(nama_normal_{other}, ' '), w)), ' ')"
+        f"coalesce(list_bool_and(list_transform({_distinct_words(side, other)}, lambda w: "
+        f"list_bool_or(list_transform({theirs}, lambda v: starts_with(v, w) or ends_with(v, w))))), "
+        "true)"
     )
 
 
-# Two names alike overall whose own words (those not shared) are not alike: a family name (marga)
+_SHARE_A_WORD = f"list_has_any({_words('l')}, {_words('r')})"
+
+# The same name written short: a shared word, and every other word of one name an initial, a start
+# or an end of the other's (also a word left out: Siti / Siti Aminah).
+SHORT_FORM = f"{_SHARE_A_WORD} and ({_each_shortens('l', 'r')} or {_each_shortens('r', 'l')})"
+
+# Two names sharing a word whose own words (those not shared) are not alike: a family name (marga)
 # or a father's name shared by relatives, not one person's name spelt two ways.
 SHARED_WORD_ONLY = (
-    f"{_distinct_words('l', 'r')} <> '' and {_distinct_words('r', 'l')} <> '' "
-    f"and jaro_winkler_similarity({_distinct_words('l', 'r')}, {_distinct_words('r', 'l')}) "
-    f"< {NAME_AGREES}"
+    f"{_SHARE_A_WORD} and len({_distinct_words('l', 'r')}) > 0 "
+    f"and len({_distinct_words('r', 'l')}) > 0 "
+    f"and jaro_winkler_similarity(array_to_string({_distinct_words('l', 'r')}, ' '), "
+    f"array_to_string({_distinct_words('r', 'l')}, ' ')) < {NAME_AGREES}"
 )
 
 
 def name_comparison() -> cl.CustomComparison:
     """Names: exact (weighted by how common the name is), the same words in another order (family
-    name first, as some registers write it), then Jaro-Winkler at NAME_CLOSE and NAME_AGREES, but
-    only when the words the two names do not share are alike too: "Maria Simanjuntak" and "Marta
-    Simanjuntak" share a marga, not a person, and land on their own level."""
+    name first, as some registers write it), a short form (initials, call names, a word left out),
+    then, unless the names share a word and differ in all their others ("Maria Simanjuntak" and
+    "Marta Simanjuntak" share a marga, not a person: their own level), Jaro-Winkler at NAME_CLOSE
+    and NAME_AGREES."""
     return cl.CustomComparison(
         output_column_name="nama_normal",
         comparison_levels=[
@@ -161,6 +191,9 @@ def name_comparison() -> cl.CustomComparison:
             cll.ExactMatchLevel("nama_normal", term_frequency_adjustments=True),
             cll.ExactMatchLevel("nama_urut").configure(
                 label_for_charts="same words, another order"
+            ),
+            cll.CustomLevel(SHORT_FORM).configure(
+                label_for_charts="a short form (initial, call name, a word left out)"
             ),
             cll.CustomLevel(SHARED_WORD_ONLY).configure(
                 label_for_charts="a shared word only (a family name), the other words differ"
@@ -178,8 +211,36 @@ def region_comparison() -> cl.CustomComparison:
         comparison_levels=[
             cll.NullLevel("kode_desa"),
             cll.ExactMatchLevel("kode_desa"),
-            cll.ExactMatchLevel("kode_kab"),
-            cll.ElseLevel(),
+            # Same kabupaten, another village: a move inside the kabupaten, a village re-coded
+            # after a split (pemekaran) or mistyped. EM learns almost nothing here when registers
+            # code villages consistently (m ~1e-9 on a generated month: a -21-bit veto, stronger
+            # than another kabupaten's -5), so m is fixed: 0.02, a little under the else level's
+            # trained m, leaving the level mild evidence for (u, trained, is ~0.003).
+            cll.ExactMatchLevel("kode_kab").configure(
+                label_for_charts="same kabupaten, another village",
+                m_probability=0.02,
+                fix_m_probability=True,
+            ),
+            # Another kabupaten: a mover (pindah) whose older records keep the old region, or a
+            # register that carries only where a programme was paid. A world without movers teaches
+            # EM a veto (m ~1e-13, -40 bits on a generated default month): a person who moved could
+            # never link, however well NIK, name and birth date agree. Fixed at 0.03, about what EM
+            # learns on the hard world (0.024), so another kabupaten costs about 5 bits.
+            cll.ElseLevel().configure(m_probability=0.03, fix_m_probability=True),
+        ],
+    )
+
+
+def family_card_comparison() -> cl.CustomComparison:
+    return cl.CustomComparison(
+        output_column_name="no_kk",
+        comparison_levels=[
+            cll.NullLevel("no_kk"),
+            cll.ExactMatchLevel("no_kk"),
+            # Another family card: a child still on a parent's card in one register after
+            # marrying, a card re-issued. As for region, a world where cards never lag teaches EM
+            # a veto (m ~1e-25, -80 bits); fixed at 0.03 (the hard world trains 0.032): about 5 bits.
+            cll.ElseLevel().configure(m_probability=0.03, fix_m_probability=True),
         ],
     )
 
@@ -203,7 +264,7 @@ def settings() -> SettingsCreator:
             name_comparison(),
             birth_date_comparison(),
             cl.ExactMatch("jenis_kelamin"),
-            cl.ExactMatch("no_kk"),
+            family_card_comparison(),
             region_comparison(),
         ],
         blocking_rules_to_generate_predictions=BLOCKING_RULES,
@@ -243,3 +304,47 @@ def level_labels(model_dict: dict) -> dict[str, dict[int, str]]:
                 value -= 1
         out[comparison["output_column_name"]] = labels
     return out
+
+
+def untrained_levels(model_dict: dict) -> list[str]:
+    """The levels a saved model holds no m or u for ("comparison: label"): Splink then scores them
+    with its defaults. Training leaves a level so only when no training pair reached it (a month
+    with no names in another order, say); every level that training cannot reach by design is
+    fixed above with its reason."""
+    return [
+        f"{comparison['output_column_name']}: {level.get('label_for_charts') or level['sql_condition']}"
+        for comparison in model_dict["comparisons"]
+        for level in comparison["comparison_levels"]
+        if not level.get("is_null_level")
+        and (level.get("m_probability") is None or level.get("u_probability") is None)
+    ]
+
+
+def fill_untrained(model_dict: dict, pairs_sampled: int) -> tuple[dict, list[str]]:
+    """Give every level training left without m or u a deliberate value instead of Splink's default
+    (an m of 0.95 / levels, a u made up to give a set weight), and name them. A u missing means
+    random sampling drew no such pair among ``pairs_sampled``: u is set to 1 / pairs_sampled, the
+    most it can be. An m missing means no training pair of a match reached the level (a month with
+    no names in another order, say): m is set to the smallest m trained in that comparison, the
+    rarest agreement seen among matches. Both err towards less weight for a level with no evidence."""
+    filled = untrained_levels(model_dict)
+    for comparison in model_dict["comparisons"]:
+        levels = [lvl for lvl in comparison["comparison_levels"] if not lvl.get("is_null_level")]
+        trained_m = [lvl["m_probability"] for lvl in levels if lvl.get("m_probability")]
+        above = None  # the weight of the nearest level above (a closer agreement)
+        for level in levels:
+            u_missing = level.get("u_probability") is None
+            if u_missing:
+                level["u_probability"] = 1 / max(pairs_sampled, 1)
+            if level.get("m_probability") is None:
+                level["m_probability"] = min(trained_m) if trained_m else 1 / len(levels)
+            weight = math.log2(level["m_probability"] / level["u_probability"])
+            # A bound for u must not make a looser agreement weigh more than a closer one.
+            if u_missing and above is not None and weight > above:
+                level["u_probability"] = level["m_probability"] / 2**above
+                # m / 2**above may round so that the weight comes out an ulp above: step u up.
+                while math.log2(level["m_probability"] / level["u_probability"]) > above:
+                    level["u_probability"] = math.nextafter(level["u_probability"], 1.0)
+                weight = above
+            above = weight
+    return model_dict, filled

@@ -27,7 +27,7 @@ from dagster import (
 from dtsen_pipeline import paths, reports
 from dtsen_pipeline.charts import bar
 from dtsen_pipeline.graph import OWNERS
-from dtsen_pipeline.linkage import model
+from dtsen_pipeline.linkage import accuracy, model
 from dtsen_pipeline.linkage.families import link_families
 from dtsen_pipeline.linkage.ids import assign_ids
 from dtsen_pipeline.linkage.run import (
@@ -376,6 +376,9 @@ def person_linkage(
             "select count(distinct dtsen_id) from linkage.person_clusters where extract_month = ?",
             [month],
         ).fetchone()[0]
+        labelled = accuracy.summary(month, con)
+    if labelled["status"].startswith("not estimated"):
+        context.log.warning(f"linkage {month}: labels-based accuracy {labelled['status']}")
     table = "| source | records | matched to Dukcapil | | duplicates within source |\n|---|---:|---:|---|---:|\n"
     table += "\n".join(f"| {s} | {r:,} | {m:.1%} | {bar(m)} | {d:,} |" for s, r, m, d in stats)
     yield MaterializeResult(
@@ -396,6 +399,11 @@ def person_linkage(
             "model file": MetadataValue.path(str(result.model_json)),
             "model version": model.MODEL_VERSION,
             "model": "trained this month" if result.trained else f"reused {reuse.name}",
+            # Levels no training pair reached this month, given a deliberate value instead of
+            # Splink's default (model.fill_untrained): labels only, no record's values.
+            "levels filled, not trained": MetadataValue.json(
+                result.filled if result.trained else "model reused"
+            ),
             "seconds per phase": MetadataValue.json(result.seconds),
             "mode": mode,
             "records scored again": result.rescored
@@ -411,10 +419,34 @@ def person_linkage(
                 for name, path in result.charts.items()
             },
             "all reports": MetadataValue.url(reports.url(anchor=month)),
+            **accuracy_metadata(labelled),
             "id events (linkage.id_history)": MetadataValue.json(id_events),
             "dagster/row_count": identities.num_rows,
         },
     )
+
+
+def accuracy_metadata(summary: dict) -> dict:
+    """The labels-based accuracy (``accuracy.summary``) as the asset shows it: estimates with their
+    95% intervals and the sample by stratum (counts only), or why there is none."""
+    out = {"accuracy from labels": summary["status"]}
+    if "precision" not in summary:
+        return out
+    for figure in ("precision", "recall", "f1"):
+        if summary[figure] is None:  # no linked or no matching pair: nothing to divide by
+            continue
+        lo, hi = summary[f"{figure}_95"]
+        out[f"{figure}, estimated from labels"] = MetadataValue.float(summary[figure])
+        out[f"{figure}, 95% interval"] = f"{lo} to {hi}"
+    out["labelled pairs"] = summary["labelled_pairs"]
+    out["labelled sample by stratum"] = MetadataValue.md(
+        "| stratum | pairs | labelled | matches |\n|---|---:|---:|---:|\n"
+        + "\n".join(
+            f"| {s['stratum']} | {s['population']:,} | {s['labelled']:,} | {s['matches']:,} |"
+            for s in summary["strata"]
+        )
+    )
+    return out
 
 
 FAMILIES_KEY = AssetKey(["linkage", "families"])

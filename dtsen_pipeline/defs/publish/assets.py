@@ -7,7 +7,7 @@ from dagster import AssetExecutionContext, AssetKey, MaterializeResult, Metadata
 from dtsen_pipeline import charts, paths, publication, published, reports
 from dtsen_pipeline.checksums import file_sha256
 from dtsen_pipeline.graph import GATE_KEY, OWNERS
-from dtsen_pipeline.linkage import model
+from dtsen_pipeline.linkage import accuracy, model
 from dtsen_pipeline.partitions import ONE_MONTH_PER_RUN, monthly_partitions
 from dtsen_pipeline.quality.results import gate_results, gate_table
 from dtsen_pipeline.resources import WAREHOUSE_POOL, WarehouseResource
@@ -61,6 +61,8 @@ def dtsen_release(
             select programme, kode_kab, nama_kabupaten, keluarga_layak, keluarga_menerima, exclusion_error,
                    inclusion_error
             from marts.dtsen_program_kabupaten order by programme, kode_kab limit 12""").fetchall()
+        # Estimated precision and recall from the month's labelled clerical sample (counts only).
+        linkage_accuracy = accuracy.summary(month, con)
     gate = gate_results(month)
     tables = published.release_tables()
     failed = [name for name, r in gate.items() if r["suite"] in tables and not r["success"]]
@@ -95,6 +97,7 @@ def dtsen_release(
         tables,
         extra={
             "linkage_model": _linkage_model(month),
+            "linkage_accuracy": linkage_accuracy,
             "gate": gate,
             "dagster_run_id": context.run.run_id,
         },
