@@ -23,6 +23,7 @@ RELEASED = {
     "dtsen_kelas_menengah_rentan",
     "dtsen_perubahan_bulanan",
     "dtsen_progres_pemutakhiran",
+    "dtsen_usulan",
 }
 EXPECTED = {
     # key: (group, parents)
@@ -119,6 +120,8 @@ EXPECTED = {
         "marts",
         {"int_identitas", "linkage/person_clusters", "dtsen_individu", "update_targets"},
     ),
+    # The correction loop's marts (issue 19, step 3).
+    "dtsen_usulan": ("marts", {"int_koreksi", "ref_wilayah"}),
     "dtsen_crosswalk": ("marts", {"int_identitas", "linkage/person_clusters"}),
     "dtsen_id_history": ("marts", {"linkage/id_history"}),
     "quality/gate": ("quality", RELEASED),
