@@ -24,6 +24,7 @@ RELEASED = {
     "dtsen_perubahan_bulanan",
     "dtsen_progres_pemutakhiran",
     "dtsen_usulan",
+    "dtsen_daftar_verifikasi",
 }
 EXPECTED = {
     # key: (group, parents)
@@ -45,7 +46,14 @@ EXPECTED = {
     },
     **{
         name: ("reference", set())
-        for name in ("kosakata", "pmt_weights", "programmes", "survivorship", "update_targets")
+        for name in (
+            "kosakata",
+            "pmt_weights",
+            "programmes",
+            "survivorship",
+            "update_targets",
+            "verifikasi_prioritas",
+        )
     },
     "int_regsosek_terakhir": (
         "intermediate",
@@ -122,6 +130,21 @@ EXPECTED = {
     ),
     # The correction loop's marts (issue 19, step 3).
     "dtsen_usulan": ("marts", {"int_koreksi", "ref_wilayah"}),
+    "dtsen_daftar_verifikasi": (
+        "marts",
+        {
+            "verifikasi_prioritas",
+            "programmes",
+            "dtsen_program_sasaran",
+            "int_koreksi",
+            "dtsen_individu",
+            "linkage/person_clusters",
+            "dtsen_desil_riwayat",
+            "dtsen_keluarga",
+            "int_kunjungan",
+            "ref_wilayah",
+        },
+    ),
     "dtsen_crosswalk": ("marts", {"int_identitas", "linkage/person_clusters"}),
     "dtsen_id_history": ("marts", {"linkage/id_history"}),
     "quality/gate": ("quality", RELEASED),
