@@ -25,6 +25,7 @@ RELEASED = {
     "dtsen_progres_pemutakhiran",
     "dtsen_usulan",
     "dtsen_daftar_verifikasi",
+    "dtsen_graduasi_pendamping",
 }
 EXPECTED = {
     # key: (group, parents)
@@ -53,6 +54,7 @@ EXPECTED = {
             "survivorship",
             "update_targets",
             "verifikasi_prioritas",
+            "graduasi_target",
         )
     },
     "int_regsosek_terakhir": (
@@ -142,6 +144,17 @@ EXPECTED = {
             "dtsen_desil_riwayat",
             "dtsen_keluarga",
             "int_kunjungan",
+            "ref_wilayah",
+        },
+    ),
+    "dtsen_graduasi_pendamping": (
+        "marts",
+        {
+            "graduasi_target",
+            "programmes",
+            "int_kunjungan",
+            "dtsen_desil_riwayat",
+            "dtsen_keluarga",
             "ref_wilayah",
         },
     ),

@@ -361,3 +361,48 @@ def test_corrections_link_to_persons_but_change_nothing_unverified(second_month_
     assert {"accepted", "rejected"} & set(earlier["status"]) and (earlier["umur_hari"] > 0).all()
     decided = earlier[earlier["status"].isin(["accepted", "rejected"])]
     assert decided["dasar_keputusan"].notna().all()
+
+
+def test_correction_marts_on_a_real_month(second_month_built, data_root):
+    """Issue 19, step 3, on month 2 (the unit tests in the marts' YAML hold the known answers):
+    every proposal and objection is in dtsen_usulan with its status and its kabupaten's counts;
+    every open one is on next month's work list, ranked 1..n in its kabupaten, with a worker
+    wherever one was seen; the graduation list is the PKH facilitators' families."""
+    with duckdb.connect(str(data_root / "warehouse" / "dtsen.duckdb"), read_only=True) as con:
+        koreksi = con.execute("select source, id_usulan, status from intermediate.int_koreksi").df()
+        usulan = con.execute("select * from marts.dtsen_usulan").df()
+        daftar = con.execute("select * from marts.dtsen_daftar_verifikasi").df()
+        graduasi = con.execute("select * from marts.dtsen_graduasi_pendamping").df()
+        workers = con.execute(
+            "select distinct kode_kab, id_petugas, peran from intermediate.int_kunjungan"
+        ).df()
+    merged = koreksi.merge(usulan, on=["source", "id_usulan"], suffixes=("", "_mart"))
+    assert len(merged) == len(koreksi) == len(usulan) > 10
+    assert (merged["status"] == merged["status_mart"]).all()
+    assert {"awaiting_visit", "accepted"} <= set(usulan["status"])
+    open_ = usulan[usulan["terbuka"]]
+    per_kab = open_.groupby("kode_kab", dropna=False).size()
+    assert (
+        usulan.dropna(subset=["kode_kab"]).apply(
+            lambda r: r["kab_terbuka"] == per_kab.get(r["kode_kab"], 0), axis=1
+        )
+    ).all()
+    assert (usulan["lewat_batas"] == (usulan["umur_hari"] > usulan["batas_layanan_hari"])).all()
+    # Every open item is on the work list, by its family or on its own.
+    listed = " ".join(daftar["alasan"])
+    for row in open_.itertuples():
+        kind = "sanggahan" if row.source == "sanggahan" else "usulan"
+        assert f"{kind}_belum_diverifikasi:{row.id_usulan}" in listed, row.id_usulan
+    assert daftar["sasaran"].is_unique and daftar["bulan_kerja"].eq(MONTHS[1][:5] + "03").all()
+    for _, rows in daftar.groupby("kode_kab"):
+        assert sorted(rows["peringkat_kabupaten"]) == list(range(1, len(rows) + 1))
+    seen = set(workers["kode_kab"])
+    assert daftar.loc[daftar["kode_kab"].isin(seen), "id_petugas"].notna().all()
+    assert {"inclusion_error", "exclusion_error"} <= set(daftar["alasan_utama"])
+    # The graduation list: PKH facilitators only, one facilitator per family, totals per facilitator.
+    facilitators = set(workers.loc[workers["peran"] == "PENDAMPING PKH", "id_petugas"])
+    assert len(graduasi) > 10 and set(graduasi["id_petugas"]) <= facilitators
+    assert graduasi["dtsen_kk_id"].is_unique and (graduasi["target_per_tahun"] == 10).all()
+    for _, rows in graduasi.groupby("id_petugas"):
+        assert rows["dampingan_petugas"].eq(len(rows)).all()
+        assert rows["graduasi_petugas"].eq((rows["status_keluarga"] == "graduasi").sum()).all()
