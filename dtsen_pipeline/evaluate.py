@@ -16,6 +16,7 @@ import duckdb
 import pyarrow as pa
 
 from dtsen_pipeline import paths, warehouse
+from dtsen_pipeline.sources import correction_sources
 
 _PAIR_COUNTS = """
 with j as (select record_key, {pred} as pred, person_id as truth, not nik_valid as weak from evaluated),
@@ -181,6 +182,26 @@ def _desil_agreement(con: duckdb.DuckDBPyConnection, month: str) -> dict | None:
     return {"persons": int(row[0]), "exact": round(row[1], 4), "within_one": round(row[2], 4)}
 
 
+def _attachment(con, truth: Path, month: str, correction: list[str]) -> dict:
+    """The correction sources' records: how many reached a person, and how many of those reached
+    the true one (the person most of the cluster's register records truly are)."""
+    row = con.execute(
+        """
+        with t as (select source || ':' || source_record_id as record_key, source, person_id
+                   from read_parquet(?)),
+        majority as (select dtsen_id, mode(person_id) as person_id from evaluated group by 1),
+        corr as (
+            select t.record_key, c.dtsen_id, t.person_id, m.person_id as cluster_person
+            from t
+            left join linkage.person_clusters c on c.record_key = t.record_key and c.extract_month = ?
+            left join majority m on m.dtsen_id = c.dtsen_id
+            where t.source in (select unnest(?::varchar[])))
+        select count(*), count(dtsen_id), count(*) filter (where person_id = cluster_person) from corr""",
+        [str(truth), month, correction],
+    ).fetchall()[0]
+    return {"records": int(row[0]), "attached": int(row[1]), "attached_to_true_person": int(row[2])}
+
+
 # A truth record's key, as the pipeline's record_key (``t``: the truth's records.parquet).
 TRUTH_RECORD_KEY = "t.source || ':' || t.source_record_id"
 
@@ -203,6 +224,9 @@ def evaluate_month(month: str, truth_root: Path | None = None) -> dict:
             raise LookupError(
                 f"no linkage results for {month}: run `dtsen run --month {month}` first"
             )
+        # Linkage is scored on the registers; the correction sources' records (proposals,
+        # objections, visits), which attach to a person or wait, are scored apart (_attachment).
+        correction = list(correction_sources())
         con.execute(
             f"""
             create temp table evaluated as
@@ -211,8 +235,8 @@ def evaluate_month(month: str, truth_root: Path | None = None) -> dict:
             from linkage.person_clusters c
             join intermediate.int_identitas i on i.record_key = c.record_key and i.extract_month = c.extract_month
             join read_parquet(?) t on c.record_key = {TRUTH_RECORD_KEY}
-            where c.extract_month = ?""",
-            [str(truth), month],
+            where c.extract_month = ? and c.source not in (select unnest(?::varchar[]))""",
+            [str(truth), month, correction],
         )
         con.execute(
             "create temp table evaluated_sources as select distinct split_part(record_key, ':', 1) "
@@ -221,8 +245,9 @@ def evaluate_month(month: str, truth_root: Path | None = None) -> dict:
         # Truth covers every generated source; score the sources the pipeline linked.
         truth_records = con.execute(
             "select count(*) from read_parquet(?) where source in "
-            "(select distinct source from linkage.person_clusters where extract_month = ?)",
-            [str(truth), month],
+            "(select distinct source from linkage.person_clusters where extract_month = ?) "
+            "and source not in (select unnest(?::varchar[]))",
+            [str(truth), month, correction],
         ).fetchone()[0]
         evaluated = con.execute("select count(*) from evaluated").fetchone()[0]
         return {
@@ -242,6 +267,7 @@ def evaluate_month(month: str, truth_root: Path | None = None) -> dict:
             "nik_only_baseline": _scores(con, "case when nik_valid then nik else record_key end"),
             "families_and_households": _family_scores(con, month),
             "desil": _desil_agreement(con, month),
+            "correction_records": _attachment(con, truth, month, correction),
         }
 
 

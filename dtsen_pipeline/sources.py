@@ -47,6 +47,10 @@ REQUIRED_COLUMNS = ("source_record_id", "nama")
 FORMATS = ("csv", "xlsx", "parquet")
 SNAPSHOTS = ("full", "delta")
 ENCODINGS = ("utf-8", "latin-1", "utf-16")
+# A register describes persons; a correction source (proposals, objections, field visits) speaks
+# about persons the registers describe: it links to them without ever joining two, decides no family,
+# and changes a golden field only once verified (README, "The correction loop").
+ROLES = ("register", "correction")
 
 
 class RegistryError(ConfigError):
@@ -96,6 +100,7 @@ class SourceSpec:
     # A full snapshot may hold at most this share fewer loaded rows than its last delivery; beyond
     # it (a header-only or truncated file) the month's release is blocked.
     shrink_tolerance: float = 0.2
+    role: str = "register"
     path: Path | None = None
 
     @property
@@ -243,6 +248,7 @@ class _SourceFile(Settings):
     xlsx: _XlsxFile = _XlsxFile()
     parquet: _ParquetFile = _ParquetFile()
     shrink_tolerance: Annotated[float, AfterValidator(_shrink)] = 0.2
+    role: Literal[ROLES] = "register"  # type: ignore[valid-type]
 
     @field_validator("name")
     @classmethod
@@ -294,6 +300,7 @@ def _parse(path: Path) -> SourceSpec:
         xlsx=XlsxOptions(doc.xlsx.sheet, doc.xlsx.header_row),
         parquet=ParquetOptions(doc.parquet.unnest),
         shrink_tolerance=float(doc.shrink_tolerance),
+        role=doc.role,
         path=path,
     )
 
@@ -321,6 +328,11 @@ def _load_sources(directory: Path) -> tuple[SourceSpec, ...]:
     if errors:
         raise RegistryError(errors)
     return tuple(specs)
+
+
+def correction_sources() -> tuple[str, ...]:
+    """Names of the registered sources whose role is ``correction``."""
+    return tuple(s.name for s in load_sources() if s.role == "correction")
 
 
 def sources_dir() -> Path:

@@ -23,6 +23,9 @@ RELEASED = {
     "dtsen_kelas_menengah_rentan",
     "dtsen_perubahan_bulanan",
     "dtsen_progres_pemutakhiran",
+    "dtsen_usulan",
+    "dtsen_daftar_verifikasi",
+    "dtsen_graduasi_pendamping",
 }
 EXPECTED = {
     # key: (group, parents)
@@ -44,7 +47,15 @@ EXPECTED = {
     },
     **{
         name: ("reference", set())
-        for name in ("kosakata", "pmt_weights", "programmes", "survivorship", "update_targets")
+        for name in (
+            "kosakata",
+            "pmt_weights",
+            "programmes",
+            "survivorship",
+            "update_targets",
+            "verifikasi_prioritas",
+            "graduasi_target",
+        )
     },
     "int_regsosek_terakhir": (
         "intermediate",
@@ -52,7 +63,33 @@ EXPECTED = {
     ),
     "int_keluarga_pmt": (
         "intermediate",
-        {"int_regsosek_terakhir", "linkage/family_members", "linkage/families", "pmt_weights"},
+        {
+            "int_regsosek_terakhir",
+            "linkage/family_members",
+            "linkage/families",
+            "pmt_weights",
+            "int_kunjungan",
+            "survivorship",
+        },
+    ),
+    # The correction loop (issue 19): visits, and proposals and objections with their status.
+    "int_kunjungan": (
+        "intermediate",
+        {
+            "stg_verifikasi_lapangan__individu",
+            "linkage/person_clusters",
+            "linkage/family_members",
+        },
+    ),
+    "int_koreksi": (
+        "intermediate",
+        {
+            "stg_usulan_desa__individu",
+            "stg_sanggahan__individu",
+            "int_kunjungan",
+            "linkage/person_clusters",
+            "linkage/family_members",
+        },
     ),
     "dtsen_individu": (
         "marts",
@@ -64,6 +101,8 @@ EXPECTED = {
             "kosakata",
             "ref_wilayah",
             "int_regsosek_terakhir",
+            "int_kunjungan",
+            "int_koreksi",
         },
     ),
     "dtsen_keluarga": (
@@ -91,6 +130,34 @@ EXPECTED = {
         "marts",
         {"int_identitas", "linkage/person_clusters", "dtsen_individu", "update_targets"},
     ),
+    # The correction loop's marts (issue 19, step 3).
+    "dtsen_usulan": ("marts", {"int_koreksi", "ref_wilayah"}),
+    "dtsen_daftar_verifikasi": (
+        "marts",
+        {
+            "verifikasi_prioritas",
+            "programmes",
+            "dtsen_program_sasaran",
+            "int_koreksi",
+            "dtsen_individu",
+            "linkage/person_clusters",
+            "dtsen_desil_riwayat",
+            "dtsen_keluarga",
+            "int_kunjungan",
+            "ref_wilayah",
+        },
+    ),
+    "dtsen_graduasi_pendamping": (
+        "marts",
+        {
+            "graduasi_target",
+            "programmes",
+            "int_kunjungan",
+            "dtsen_desil_riwayat",
+            "dtsen_keluarga",
+            "ref_wilayah",
+        },
+    ),
     "dtsen_crosswalk": ("marts", {"int_identitas", "linkage/person_clusters"}),
     "dtsen_id_history": ("marts", {"linkage/id_history"}),
     "quality/gate": ("quality", RELEASED),
@@ -109,6 +176,9 @@ def test_every_agency_is_registered():
         "pbi_jk",
         "phk",
         "regsosek",
+        "sanggahan",
+        "usulan_desa",
+        "verifikasi_lapangan",
     ]
 
 
@@ -273,6 +343,8 @@ def test_a_run_of_the_layers_before_linkage_leaves_out_what_reads_linkage():
     assert selected == {key for key, (group, _) in EXPECTED.items() if group in layers} - {
         "int_regsosek_terakhir",
         "int_keluarga_pmt",
+        "int_kunjungan",
+        "int_koreksi",
     }
     linkage = {k.to_user_string() for k in layer_selection(graph, ("linkage",))}
     assert linkage == {key for key, (group, _) in EXPECTED.items() if group == "linkage"}

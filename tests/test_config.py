@@ -21,7 +21,10 @@ from dtsen_pipeline.settings import ConfigError
 from dtsen_pipeline.sources import RegistryError, load_sources
 from tests.conftest import dtsen
 
-SOURCES = "bpjs_tk, dinsos_kaltim, dinsos_ntt, dtks, dukcapil, p3ke, pbi_jk, phk, regsosek"
+SOURCES = (
+    "bpjs_tk, dinsos_kaltim, dinsos_ntt, dtks, dukcapil, p3ke, pbi_jk, phk, regsosek, "
+    "sanggahan, usulan_desa, verifikasi_lapangan"
+)
 
 
 @pytest.fixture()
@@ -470,7 +473,7 @@ def test_check_config_passes_the_shipped_configuration(cli_env):
     result = dtsen("check-config", env=cli_env)
     assert result.returncode == 0, result.stderr
     assert re.match(
-        r"configuration OK \(9 sources, linkage rules, publication rules, 20 quality suites, "
+        r"configuration OK \(12 sources, linkage rules, publication rules, 26 quality suites, "
         r"generator profile \(8 registers\), hard profile\)",
         result.stdout,
     ), result.stdout

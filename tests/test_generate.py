@@ -42,6 +42,9 @@ def test_every_source_writes_its_own_layout(world):
         "phk",
         "dinsos_kaltim",
         "dinsos_ntt",
+        "usulan_desa",
+        "sanggahan",
+        "verifikasi_lapangan",
     }
     assert [p.suffix for p in w.files["dtks"]] == [".csv", ".csv"]  # members and households
     assert w.files["regsosek"][0].suffix == ".parquet"
@@ -200,3 +203,56 @@ def test_truth_sits_beside_landing_and_covers_every_record(world):
         header = files[0].read_bytes()[:4000].decode("latin-1").lower()
         assert "person_id" not in header and "household_id" not in header
     assert records.groupby("source")["source_record_id"].apply(lambda s: s.is_unique).all()
+
+
+def test_the_correction_loop_sources(world):
+    """Proposals, objections and visits: their layouts, some wrong as declared, and visits that
+    settle items received in earlier months with the truth's verdict (issue 19)."""
+    root, written = world
+    spec = profile()["koreksi"]
+    k = pd.concat([truth(root, m, "koreksi").assign(month=m) for m in MONTHS], ignore_index=True)
+    persons = truth(root, MONTHS[-1], "persons").set_index("person_id")
+    usulan = pd.read_excel(
+        written[MONTHS[1]].files["usulan_desa"][0],
+        sheet_name="Usulan",
+        header=3,
+        dtype=str,
+        engine="calamine",
+    )
+    assert (
+        usulan.columns[0] == "No Usulan"
+        and len(usulan) == written[MONTHS[1]].records["usulan_desa"]
+    )
+    assert set(usulan["Jenis Usulan"]) <= {"TAMBAH", "UBAH", "NONAKTIF"} and len(usulan) > 20
+    items = k[k["source"].isin(["usulan_desa", "sanggahan"])]
+    wrong = 1 - items.groupby("source")["benar"].mean()
+    assert abs(wrong["usulan_desa"] - spec["usulan_desa"]["wrong"]) < 0.1
+    assert abs(wrong["sanggahan"] - spec["sanggahan"]["wrong"]) < 0.15
+    # A true death report names a dead person, a wrong one a living person.
+    died = items[items["jenis"] == "meninggal"]
+    assert (
+        len(died)
+        and (persons.loc[died["person_id"], "alive"].to_numpy() != died["benar"].to_numpy()).all()
+    )
+    # Objections: the subject's NIK mostly missing, the objector's there.
+    sgh = read_csv(written[MONTHS[1]].files["sanggahan"][0])
+    assert (sgh["NIK_TERLAPOR"] == "").mean() > 0.5 and (sgh["NIK_PELAPOR"] != "").all()
+    # Visits: each referenced item came in an earlier month; the verdict agrees with the truth
+    # except for the workers' declared errors.
+    visits = pd.concat(
+        [read_csv(written[m].files["verifikasi_lapangan"][0]).assign(month=m) for m in MONTHS]
+    )
+    assert set(visits["PERAN"]) == {"PENDAMPING PKH", "TKSK"}
+    referred = visits[visits["ID_RUJUKAN"] != ""].merge(
+        items, left_on="ID_RUJUKAN", right_on="source_record_id", suffixes=("", "_item")
+    )
+    assert len(referred) == (visits["ID_RUJUKAN"] != "").sum() > 20
+    assert (referred["month_item"] < referred["month"]).all()
+    judged = referred[referred["USULAN_SESUAI"] != ""]  # no verdict when nobody was found
+    assert (referred.loc[referred["USULAN_SESUAI"] == "", "HASIL"] == "TIDAK DITEMUKAN").all()
+    agree = (judged["USULAN_SESUAI"] == "YA") == judged["benar"]
+    assert agree.mean() > 1 - spec["verifikasi_lapangan"]["verdict_wrong"] - 0.05
+    found = visits["HASIL"] == "DITEMUKAN"
+    assert (visits.loc[found, "status_rumah"] != "").all() and (
+        visits.loc[~found, "status_rumah"] == ""
+    ).all()

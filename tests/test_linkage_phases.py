@@ -22,11 +22,14 @@ from dtsen_pipeline.linkage.run import (
     DecisionsTooLargeError,
     Touched,
     Workspace,
+    attach_edges,
+    carried_on_registers,
     check_accepted_sizes,
     cluster,
     cluster_threshold,
     corroborate,
     decision_edges,
+    drop_unattached,
     explain,
     fingerprint_sql,
     link_month,
@@ -367,6 +370,82 @@ def test_a_rejected_pair_is_never_an_edge_and_an_accepted_pair_always_is(workspa
     ]
 
 
+# --- 4b. attach-only sources (the correction sources) ---------------------------------------------
+
+ATTACH_ONLY = ("sanggahan",)
+
+
+def test_an_objection_joins_only_its_best_person_and_objections_alone_make_none(workspace):
+    records = {
+        **RECORDS,
+        # An objection naming siti aminah, with rina wati's NIK typed: it scores with both persons.
+        "sanggahan:1": person("3201010101900004", "siti aminah", None, "K1", source="sanggahan"),
+        # Two objections about one person no register holds.
+        "sanggahan:2": person(None, "wayan sudana", None, "K9", source="sanggahan"),
+        "sanggahan:3": person(None, "wayan sudana", None, "K9", source="sanggahan"),
+    }
+    ws = workspace(records)
+    edges = ws.register(
+        "hand_edges",
+        pa.table(
+            {
+                "record_key_l": ["dtks:1", "dtks:4", "dukcapil:4", "sanggahan:1", "sanggahan:2"],
+                "record_key_r": [
+                    "dukcapil:1",
+                    "dukcapil:4",
+                    "sanggahan:1",
+                    "dtks:1",
+                    "sanggahan:3",
+                ],
+                "match_probability": [1.0, 0.99, 0.97, 0.98, 1.0],
+            }
+        ),
+    )
+    kept = pairs_of(ws, attach_edges(ws, edges, ATTACH_ONLY), "record_key_l", "record_key_r")
+    # Register pairs stay; the objection keeps its best edge (siti aminah's); none between objections.
+    assert kept == {ONE_PERSON: 1.0, SAME_YEAR: 0.99, ("dtks:1", "sanggahan:1"): 0.98}
+    # Without the phase the objection would bridge two persons and the objections make a third.
+    assert (
+        frozenset(ONE_PERSON + SAME_YEAR + ("sanggahan:1",))
+        in persons(ws, cluster(ws, edges)).values()
+    )
+    clustered = cluster(ws, attach_edges(ws, edges, ATTACH_ONLY))
+    assert frozenset(["sanggahan:2", "sanggahan:3"]) not in persons(ws, clustered).values()
+    found = set(persons(ws, drop_unattached(ws, clustered, ATTACH_ONLY)).values())
+    assert found == {
+        frozenset([*ONE_PERSON, "sanggahan:1"]),
+        frozenset(SAME_YEAR),
+        *(frozenset([k]) for k in HOUSEHOLD_ONLY + RELATIVES),
+    }
+
+
+def test_carried_links_hold_a_person_by_a_register_record_never_by_an_objection(workspace):
+    ws = workspace()
+    # Last month's person P: its first key an objection (a register "siks" sorts after it); Q: only
+    # objections kept (its register record was scored again).
+    carried = ws.register(
+        "hand_carried",
+        pa.table(
+            {
+                "record_key_l": ["sanggahan:9", "siks:1", "siks:2", "sanggahan:7", "sanggahan:8"],
+                "record_key_r": [
+                    "sanggahan:9",
+                    "sanggahan:9",
+                    "sanggahan:9",
+                    "sanggahan:7",
+                    "sanggahan:7",
+                ],
+            }
+        ),
+    )
+    anchored = carried_on_registers(ws, carried, ATTACH_ONLY)
+    assert set(ws.con.execute(f"select record_key_l, record_key_r from {anchored}").fetchall()) == {
+        ("sanggahan:9", "siks:1"),
+        ("siks:1", "siks:1"),
+        ("siks:2", "siks:1"),
+    }
+
+
 # --- 5. clustering -------------------------------------------------------------------------------
 
 
@@ -580,3 +659,52 @@ def test_link_month_runs_the_phases_full_and_incremental(fixed_model, tmp_path):
         frozenset(HOUSEHOLD_ONLY),
         *(frozenset([k]) for k in RELATIVES),
     }
+
+
+def test_link_month_attaches_correction_records_full_and_incremental(fixed_model, tmp_path):
+    records = {
+        **RECORDS,
+        "sanggahan:1": person(
+            "3201014101900001", "siti aminah", date(1990, 1, 1), "K1", source="sanggahan"
+        ),
+        "sanggahan:2": person(None, "wayan sudana", date(1970, 5, 5), "K9", source="sanggahan"),
+        "sanggahan:3": person(None, "wayan sudana", date(1970, 5, 5), "K9", source="sanggahan"),
+    }
+    identities = _table(records)
+    full = link_month(identities, tmp_path / "f.json", reuse_model=fixed_model)
+    linked = link_month(
+        identities, tmp_path / "a.json", reuse_model=fixed_model, attach_only=ATTACH_ONLY
+    )
+
+    def groups(result) -> set[frozenset[str]]:
+        out: dict[str, set[str]] = {}
+        for row in result.clusters.to_pylist():
+            out.setdefault(row["cluster_id"], set()).add(row["record_key"])
+        return {frozenset(g) for g in out.values()}
+
+    assert frozenset(["sanggahan:2", "sanggahan:3"]) in groups(full)  # as a register, a person
+    expected = {
+        frozenset([*ONE_PERSON, "sanggahan:1"]),
+        frozenset(SAME_YEAR),
+        *(frozenset([k]) for k in HOUSEHOLD_ONLY + RELATIVES),
+    }
+    assert groups(linked) == expected
+    ids = {r["record_key"]: "P" + r["cluster_id"] for r in linked.clusters.to_pylist()}
+    with warehouse.scratch() as con:
+        con.register("ids", identities)
+        previous = con.sql(
+            f"select record_key, {fingerprint_sql()} as fingerprint from ids "
+            "where record_key in (select unnest(?::varchar[]))",
+            params=[sorted(ids)],
+        ).to_arrow_table()
+    previous = previous.append_column(
+        "dtsen_id", pa.array([ids[k] for k in previous.column("record_key").to_pylist()])
+    )
+    incremental = link_month(
+        identities,
+        tmp_path / "i.json",
+        reuse_model=fixed_model,
+        previous=previous,
+        attach_only=ATTACH_ONLY,
+    )
+    assert incremental.rescored == 2 and groups(incremental) == expected

@@ -85,6 +85,28 @@ def test_fill_untrained_gives_the_levels_training_missed_a_deliberate_value():
                 assert level["u_probability"] == pytest.approx(0.001)
 
 
+def test_a_filled_level_never_weighs_more_than_the_closer_one_above_it():
+    """A month whose random pairs hold no pair of the same kabupaten in another village: u is
+    filled so that level weighs what an exact village does, and not an ulp more (these m and u,
+    from a generated month, round m / 2**weight so that it did)."""
+    settings = model.settings().get_settings("duckdb").as_dict()
+    (region,) = [c for c in settings["comparisons"] if c["output_column_name"] == "kode_desa"]
+    (exact,) = [
+        lvl
+        for lvl in region["comparison_levels"]
+        if lvl["sql_condition"] == '"kode_desa_l" = "kode_desa_r"'
+    ]
+    exact.update(m_probability=0.9999995302331206, u_probability=0.25271340281084476)
+    filled, _ = model.fill_untrained(settings, pairs_sampled=1_000_000)
+    (region,) = [c for c in filled["comparisons"] if c["output_column_name"] == "kode_desa"]
+    weights = [
+        math.log2(lvl["m_probability"] / lvl["u_probability"])
+        for lvl in region["comparison_levels"]
+        if not lvl.get("is_null_level")
+    ]
+    assert weights[1] <= weights[0] and weights[1] == pytest.approx(weights[0])
+
+
 def test_region_and_family_card_are_evidence_not_vetoes(trained):
     region, card = _weights(trained, "kode_desa"), _weights(trained, "no_kk")
     # Another village in the same kabupaten is closer than another kabupaten, never a veto.

@@ -19,6 +19,7 @@ import pytest
 
 from dtsen_pipeline import evaluate, paths, warehouse
 from dtsen_pipeline.linkage import accuracy
+from dtsen_pipeline.sources import correction_sources
 from tests.conftest import MONTHS, dtsen
 
 MONTH = MONTHS[0]
@@ -92,6 +93,16 @@ def test_the_estimate_from_labels_covers_the_true_figures(world):
         s.startswith("not linked") for s in strata
     )
     assert not _identity(rows) & set(world["drawn"].stdout.split())
+    # The correction sources' records (proposals, objections, visits) attach to a person by one
+    # pair and are scored apart, as dtsen evaluate does: no pair of the population holds one.
+    con = accuracy.population(MONTH)
+    try:
+        keys = con.execute("select a, b from population").fetchall()
+    finally:
+        con.close()
+    assert len(keys) > N and not {k.split(":")[0] for pair in keys for k in pair} & set(
+        correction_sources()
+    )
 
     result = dtsen("review", "estimate", "--month", MONTH, env=world["env"])
     assert result.returncode == 0, result.stderr

@@ -52,6 +52,8 @@ class MonthContext:
     state: dict = field(default_factory=dict)  # writer memory across months (deltas)
     truth: list[pd.DataFrame] = field(default_factory=list)
     files: dict[str, list[Path]] = field(default_factory=dict)
+    seed: int = 0  # the world's seed and the month's index: the correction sources' own draws
+    index: int = 0
 
     @property
     def yyyymm(self) -> str:

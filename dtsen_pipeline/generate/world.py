@@ -14,11 +14,16 @@ import numpy as np
 import pandas as pd
 from pydantic import AfterValidator, model_validator
 
-from dtsen_pipeline.generate import dynamics, registers
-from dtsen_pipeline.generate.extracts import WRITERS, MonthContext
+from dtsen_pipeline.generate import dynamics, koreksi, registers
+from dtsen_pipeline.generate.extracts import WRITERS as REGISTER_WRITERS
+from dtsen_pipeline.generate.extracts import MonthContext
 from dtsen_pipeline.generate.population import build_world, person_view
 from dtsen_pipeline.settings import NonNegative, Settings, Share, Text, read_yaml, validate
 
+# The nine agencies' writers first, then the correction loop's, whose draws are their own: the
+# agencies' files are the same with or without them for a seed.
+WRITERS = {**REGISTER_WRITERS, **koreksi.WRITERS}
+EVENT_SOURCES = ("phk", *koreksi.WRITERS)  # events of the month, not registers
 PROFILE_PATH = Path(__file__).with_name("profile.yaml")
 # A named profile is a file of overrides beside the default (profile_<name>.yaml), merged over it.
 PROFILES = {"default": None, "hard": Path(__file__).with_name("profile_hard.yaml")}
@@ -152,11 +157,53 @@ class _Reports(Settings):
     noise: _Noise = _Noise()
 
 
+class _Items(Settings):
+    """Proposals or objections: how many a month, of which kinds, how many wrong, typed how."""
+
+    per_1000_families: NonNegative
+    kinds: dict[str, Share]
+    wrong: Share
+    birth_date_given: Share = 1.0
+    noise: _Noise = _Noise()
+
+    @model_validator(mode="after")
+    def _kinds_add_up(self):
+        total = sum(self.kinds.values())
+        if abs(total - 1) > 1e-9:
+            raise ValueError(f"kinds add up to {total:g}, not 1")
+        return self
+
+
+class _Visits(Settings):
+    pkh_facilitators_per_kabupaten: Annotated[int, AfterValidator(_positive)]
+    tksk_per_kabupaten: Annotated[int, AfterValidator(_positive)]
+    visited_per_month: Share
+    routine_per_facilitator: Annotated[int, AfterValidator(_positive)]
+    not_found: Share
+    verdict_wrong: Share
+    noise: _Noise = _Noise()
+
+
+class _Koreksi(Settings):
+    usulan_desa: _Items
+    sanggahan: _Items
+    verifikasi_lapangan: _Visits
+
+    @model_validator(mode="after")
+    def _known_kinds(self):
+        for name, known in (("usulan_desa", koreksi.USULAN), ("sanggahan", koreksi.SANGGAHAN)):
+            unknown = sorted(set(getattr(self, name).kinds) ^ set(known))
+            if unknown:
+                raise ValueError(f"{name}.kinds must name exactly {sorted(known)}")
+        return self
+
+
 class _Profile(Settings):
     population: _Population
     dynamics: _Dynamics
     sources: dict[str, _Register]
     phk: _Reports
+    koreksi: _Koreksi
 
 
 def _merged(base, over):
@@ -177,7 +224,7 @@ def load_profile(path: Path = PROFILE_PATH, overrides: Path | None = None) -> di
             validate(_Profile, over, overrides)  # says what is wrong with it
         doc, path = _merged(doc, over), overrides
     # Every register the extract writers read must be declared, and nothing else (PHK reports are events).
-    registered = [s for s in WRITERS if s != "phk"]
+    registered = [s for s in WRITERS if s not in EVENT_SOURCES]
     listed = (
         doc.get("sources") if isinstance(doc, dict) and isinstance(doc.get("sources"), dict) else {}
     )
@@ -305,10 +352,13 @@ def generate_world(
         view = person_view(world, today)
         for reg in regs.values():
             registers.update(reg, view, month, i == 0, rng, share)
-        ctx = MonthContext(month, landing, world, view, regs, prof, rng, i == 0, state)
+        ctx = MonthContext(
+            month, landing, world, view, regs, prof, rng, i == 0, state, seed=seed, index=i
+        )
         for writer in WRITERS.values():
             writer(ctx)
         truth_path = _write_truth(ctx, truth / month)
+        koreksi.write_truth(ctx, truth / month)
         counts = pd.concat(ctx.truth)["source"].value_counts().to_dict()
         written.append(
             MonthWritten(month, ctx.files, truth_path, {s: int(counts.get(s, 0)) for s in WRITERS})

@@ -14,12 +14,14 @@ precision = matched linked pairs / linked pairs; recall = matched linked pairs /
 (``models/<version>_<month>.json``) by Splink's ``predict`` with no threshold, so pairs the model
 scored below the predict threshold (0.5), which are where missed links hide, are in it; and (2)
 every linked pair, including pairs inside a person never compared directly (joined through other
-records: their own stratum, "never compared"). The number of linked pairs is known exactly from
-the clusters, so precision has no blind spot. Recall's does: **two records of one person that share
-no blocking rule and were not linked are in no list**, so no sample can find them; the estimate is
-of recall over U. On generated worlds the truth check (``evaluate.truth_check``) counts them: 0 of
-8,303 true pairs at 2,000 persons (default profile), 16 of 8,200 (hard); 12 of 78,597 at 20,000
-persons (hard); ``make bench`` reports them at its sizes.
+records: their own stratum, "never compared"); of the registers' records only, as ``dtsen evaluate``
+(the correction sources' proposals, objections and visits attach to a person by one pair, apart).
+The number of linked pairs is known exactly from the clusters, so precision has no blind spot.
+Recall's does: **two records of one person that share no blocking rule and were not linked are in
+no list**, so no sample can find them; the estimate is of recall over U. On generated worlds the
+truth check (``evaluate.truth_check``) counts them: 0 of 8,303 true pairs at 2,000 persons (default
+profile), 16 of 8,200 (hard); 12 of 78,597 at 20,000 persons (hard); ``make bench`` reports them
+at its sizes.
 
 **Strata** cross the linkage decision (linked or not, known for every pair of U) with bands of
 Splink's match weight (below -20, -20 to -10, -10 to -5, -5 to 0, 0 to 5, 5 to 10, 10 to 20, 20 or
@@ -94,6 +96,7 @@ from splink import DuckDBAPI, Linker
 
 from dtsen_pipeline import paths, warehouse
 from dtsen_pipeline.linkage import model
+from dtsen_pipeline.sources import correction_sources
 
 SEED = 7
 DRAWS = 20_000
@@ -120,6 +123,11 @@ KEY_COLUMNS = ("record_key_l", "record_key_r")
 LABELS = {"1": 1, "match": 1, "0": 0, "non-match": 0}
 # A cell a spreadsheet would run as a formula (CSV injection) is written with a leading quote.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+# The registers' records only: the correction sources' (proposals, objections, visits) attach to a
+# person by one pair and are never the population of person linkage, as in ``dtsen evaluate``.
+REGISTERS_ONLY = "source not in (select unnest(?::varchar[]))"
 
 
 class SampleOutOfDateError(ValueError):
@@ -180,12 +188,14 @@ def population(month: str):
     model_file = _model_file(month)
     with warehouse.connect(read_only=True) as con:
         identities = con.sql(
-            f"select {', '.join(model.INPUT_COLUMNS)} from intermediate.int_identitas where extract_month = ?",
-            params=[month],
+            f"select {', '.join(model.INPUT_COLUMNS)} from intermediate.int_identitas "
+            f"where extract_month = ? and {REGISTERS_ONLY}",
+            params=[month, list(correction_sources())],
         ).to_arrow_table()
         clusters = con.sql(
-            "select record_key, dtsen_id from linkage.person_clusters where extract_month = ?",
-            params=[month],
+            "select record_key, dtsen_id from linkage.person_clusters "
+            f"where extract_month = ? and {REGISTERS_ONLY}",
+            params=[month, list(correction_sources())],
         ).to_arrow_table()
     if clusters.num_rows == 0:
         raise LookupError(f"no linkage results for {month}: run `dtsen run --month {month}` first")
@@ -502,10 +512,11 @@ def estimate(month: str, con, labels_path: Path | None = None) -> dict | None:
     con.register("sampled_in", pa.table({"a": [a for a, _ in rows], "b": [b for _, b in rows]}))
     try:
         linked_now = con.execute(
-            """
-            with c as (select dtsen_id, count(*) as n from linkage.person_clusters where extract_month = ? group by 1)
+            f"""
+            with c as (select dtsen_id, count(*) as n from linkage.person_clusters
+                       where extract_month = ? and {REGISTERS_ONLY} group by 1)
             select sum(n * (n - 1) / 2) from c""",
-            [month],
+            [month, list(correction_sources())],
         ).fetchone()[0]
         linked_sampled = {
             (a, b)

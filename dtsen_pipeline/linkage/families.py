@@ -3,6 +3,9 @@
 A person's family is a KK. Sources copy KK numbers and keep them stale (a married child stays on
 the parents' card in DTKS), so the family is chosen by the rules in config/linkage.yaml:
 
+Records of the correction sources (proposals, objections, visits) decide no family: a person's
+family comes from the registers alone.
+
 1. the KK of the first source in ``family.kk_authority`` that holds a valid KK for the person;
 2. else the KK most of the person's records carry;
 3. else the family most of their mates in a source's own family grouping (P3KE family id,
@@ -28,6 +31,7 @@ from __future__ import annotations
 import duckdb
 
 from dtsen_pipeline.linkage.config import rules
+from dtsen_pipeline.sources import correction_sources
 
 DDL = """
 create schema if not exists linkage;
@@ -57,8 +61,8 @@ def link_families(con: duckdb.DuckDBPyConnection, month: str) -> dict:
                coalesce(list_position(?, i.source), 999) as authority
         from linkage.person_clusters c
         join intermediate.int_identitas i on i.record_key = c.record_key and i.extract_month = c.extract_month
-        where c.extract_month = ?""",
-        [list(r.kk_authority), month],
+        where c.extract_month = ? and i.source not in (select unnest(?::varchar[]))""",
+        [list(r.kk_authority), month, list(correction_sources())],
     )
     # 1-2: authority first, then the KK most records carry.
     con.execute("""

@@ -347,6 +347,9 @@ def fill_untrained(model_dict: dict, pairs_sampled: int) -> tuple[dict, list[str
             # A bound for u must not make a looser agreement weigh more than a closer one.
             if u_missing and above is not None and weight > above:
                 level["u_probability"] = level["m_probability"] / 2**above
+                # m / 2**above may round so that the weight comes out an ulp above: step u up.
+                while math.log2(level["m_probability"] / level["u_probability"]) > above:
+                    level["u_probability"] = math.nextafter(level["u_probability"], 1.0)
                 weight = above
             above = weight
     return model_dict, filled

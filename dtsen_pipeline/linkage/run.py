@@ -11,9 +11,11 @@ checks each on a few hand-built records):
    named in a decision scored again; last month's links between the others carried over);
 3. ``corroborate``: the scored pairs, capped below the cluster threshold when they agree on no
    identity field or look like two relatives;
-4. ``decision_edges``: rejected pairs removed, accepted and carried ones added;
+4. ``decision_edges``: rejected pairs removed, accepted and carried ones added; with attach-only
+   sources (the correction sources), ``carried_on_registers`` before and ``attach_edges`` after;
 5. ``cluster`` (incremental runs: ``split_touched`` first, so persons no new, changed or reviewed
-   record touches keep their id), then ``check_accepted_sizes``;
+   record touches keep their id), ``drop_unattached`` with attach-only sources, then
+   ``check_accepted_sizes``;
 6. ``explain``: the model JSON, its charts and the clerical review table.
 
 Each phase reads the relations (tables in the run's scratch connection) it is given by name and
@@ -377,6 +379,52 @@ def decision_edges(ws: Workspace, scored: str, decided: str, carried: str) -> st
     return "edges"
 
 
+# --- 4b. attach-only sources: the correction sources join a person, never make or bridge one ------
+
+
+def _is_attach(column: str, attach_only: tuple[str, ...]) -> str:
+    """SQL: the record key in ``column`` belongs to an attach-only source (keys are source:id)."""
+    return f"split_part({column}, ':', 1) in ({', '.join(quote_literal(s) for s in attach_only)})"
+
+
+def carried_on_registers(ws: Workspace, carried: str, attach_only: tuple[str, ...]) -> str:
+    """The relation ``carried_on_registers``: ``carried`` (each kept record linked to the first
+    record of last month's person) anchored on the person's first register record instead, so an
+    attach-only record, which keeps one edge only (``attach_edges``), is never the link that holds
+    a person's register records together. A person kept without a register record carries no link
+    (attach-only records never link among themselves). Its name is returned."""
+    ws.con.execute(f"""
+        create or replace temp table carried_on_registers as
+        with kept as (select record_key_l as k, record_key_r as person from {carried}),
+        anchors as (select person, min(k) as anchor from kept where not {_is_attach("k", attach_only)}
+                    group by person)
+        select k as record_key_l, anchor as record_key_r from kept join anchors using (person)""")
+    return "carried_on_registers"
+
+
+def attach_edges(ws: Workspace, edges: str, attach_only: tuple[str, ...]) -> str:
+    """The relation ``attach_edges``: the ``edges`` between register records, and of each
+    attach-only record's edges to a register record only its best (a reviewer's accept or a
+    carried link counts 1.0; ties to the lower key); none between two attach-only records. With
+    one edge a record joins one person and can never bridge two. Its name is returned."""
+    ws.con.execute(f"""
+        create or replace temp table attach_edges as
+        with typed as (
+            select *, {_is_attach("record_key_l", attach_only)} as attach_l,
+                   {_is_attach("record_key_r", attach_only)} as attach_r
+            from {edges}),
+        best as (
+            select case when attach_l then record_key_l else record_key_r end as k,
+                   case when attach_l then record_key_r else record_key_l end as other,
+                   match_probability
+            from typed where attach_l <> attach_r
+            qualify row_number() over (partition by k order by match_probability desc, other) = 1)
+        select record_key_l, record_key_r, match_probability from typed where not attach_l and not attach_r
+        union all
+        select k, other, match_probability from best""")
+    return "attach_edges"
+
+
 # --- 5. clustering -------------------------------------------------------------------------------
 
 
@@ -434,6 +482,19 @@ def cluster(ws: Workspace, edges: str, touched: Touched | None = None) -> str:
         clusters += f" union all select {key}, cluster_id from {touched.untouched}"
     ws.con.execute(f"create or replace temp table final_clusters as {clusters}")
     return "final_clusters"
+
+
+def drop_unattached(ws: Workspace, clusters: str, attach_only: tuple[str, ...]) -> str:
+    """The relation ``attached_clusters``: ``clusters`` without those made of attach-only records
+    alone (a proposal or objection that reached no person is not linked yet; it never makes one).
+    Its name is returned."""
+    key = model.UNIQUE_ID
+    ws.con.execute(f"""
+        create or replace temp table attached_clusters as
+        select * from {clusters} where cluster_id in (
+            select cluster_id from {clusters} group by cluster_id
+            having not bool_and({_is_attach(key, attach_only)}))""")
+    return "attached_clusters"
 
 
 def check_accepted_sizes(ws: Workspace, clusters: str, decided: str, limit: int) -> None:
@@ -555,6 +616,7 @@ def link_month(
     reuse_model: Path | None = None,
     previous: pa.Table | None = None,
     max_records: int | None = None,
+    attach_only: tuple[str, ...] = (),
 ) -> LinkageResult:
     """Train the model on this month's records (or reuse a saved one), score candidate pairs, apply
     reviewers' decisions (accepted pairs link, rejected pairs do not), cluster into persons.
@@ -566,7 +628,12 @@ def link_month(
 
     ``decisions`` (record_key_l, record_key_r, decision and optionally the file's row, ``line``) are
     checked by ``read_decisions``; a person that accepted pairs would grow beyond
-    ``max_records`` (default: person.max_records_per_person) raises DecisionsTooLargeError naming those rows."""
+    ``max_records`` (default: person.max_records_per_person) raises DecisionsTooLargeError naming those rows.
+
+    Records of the ``attach_only`` sources (the correction sources: proposals, objections, visits)
+    are scored like any, but each joins at most one person, by its best pair at or above the cluster
+    threshold, and never two: a noisy objection cannot merge two persons. One that reaches no person
+    is left out of the clusters (not linked yet: a person is never made of such records alone)."""
     clock = {"start": time.perf_counter()}
     incremental = previous is not None and reuse_model is not None
     con = warehouse.scratch()
@@ -584,11 +651,18 @@ def link_month(
         clock["predict"] = time.perf_counter()
 
         scored = corroborate(ws, linker, scores.parts)
-        edges = decision_edges(ws, scored, decided, scores.carried)
+        carried = scores.carried
+        if attach_only:
+            carried = carried_on_registers(ws, carried, attach_only)
+        edges = decision_edges(ws, scored, decided, carried)
+        if attach_only:
+            edges = attach_edges(ws, edges, attach_only)
         touched = None
         if last_month is not None:
             touched = split_touched(ws, last_month, scores.rescore_keys, scored, decided)
         clusters = cluster(ws, edges, touched)
+        if attach_only:
+            clusters = drop_unattached(ws, clusters, attach_only)
         clock["cluster"] = time.perf_counter()
         check_accepted_sizes(ws, clusters, decided, max_records or max_records_per_person())
 

@@ -1,7 +1,10 @@
 {{ config(schema="intermediate", materialized="table") }}
 -- PMT variables and welfare score per family (dtsen_kk_id) for the month. The variables come from
--- the family's latest Regsosek form; the weights from seeds/pmt_weights.csv (dtsen_pipeline/pmt.py
--- documents and calibrates them). Families without a form have no score (and no desil).
+-- the family's latest observation: its latest Regsosek form, or a field visit that found the family
+-- (verifikasi_lapangan, verified data) when newer; in the same month the rank in
+-- seeds/survivorship.csv (field group 'pmt') decides. pmt_sumber names the form's source or the
+-- visit. The weights come from seeds/pmt_weights.csv (dtsen_pipeline/pmt.py documents and calibrates
+-- them). Families observed by neither have no score (and no desil).
 with form_family as (
     select
         r.id_keluarga_sumber,
@@ -14,9 +17,34 @@ with form_family as (
     group by r.id_keluarga_sumber
 ),
 
+observations as (
+    select
+        f.dtsen_kk_id,
+        f.form_month,
+        f.attributes,
+        'regsosek' as source,
+        f.id_keluarga_sumber as observation_id
+    from form_family as f
+    union all
+    select
+        k.dtsen_kk_id,
+        k.bulan_kunjungan as form_month,
+        k.attributes,
+        'verifikasi_lapangan' as source,
+        k.id_kunjungan as observation_id
+    from {{ ref('int_kunjungan') }} as k
+    where k.hasil = 'DITEMUKAN' and k.dtsen_kk_id is not null
+),
+
 per_family as (
-    select * from form_family
-    qualify row_number() over (partition by dtsen_kk_id order by form_month desc, id_keluarga_sumber asc) = 1
+    select
+        o.*,
+        case when o.source = 'regsosek' then 'regsosek' else o.source || ':' || o.observation_id end as pmt_sumber
+    from observations as o
+    left join {{ ref('survivorship') }} as sv on sv.field_group = 'pmt' and o.source = sv.source
+    qualify row_number() over (
+        partition by o.dtsen_kk_id order by o.form_month desc, coalesce(sv.rank, 99) asc, o.observation_id asc
+    ) = 1
 ),
 
 families as (
@@ -31,6 +59,7 @@ variables as (
     select
         p.dtsen_kk_id,
         p.form_month as pmt_bulan_sumber,
+        p.pmt_sumber,
         {% for v in ['status_rumah', 'jenis_lantai', 'jenis_dinding', 'jenis_atap', 'sumber_air_minum',
                      'fasilitas_bab', 'sumber_penerangan', 'bahan_bakar_masak'] -%}
             lower(json_extract_string(p.attributes, '$.{{ v }}')) as {{ v }},

@@ -9,6 +9,11 @@
 -- record whose code is in the reference, so a code and its names never mix two provinces.
 -- Socio-economic fields are free text in the extracts: only words of seeds/kosakata.csv are
 -- published; anything else (a typed identity, a spreadsheet formula) becomes 'lainnya'.
+-- Proposals, objections and visits (the correction sources) supply no field as records. A correction
+-- changes a golden field only once verified (intermediate.int_koreksi, status 'accepted'), by the
+-- ranks of seeds/survivorship.csv, and its provenance names it ('usulan_desa:USL-...',
+-- 'verifikasi_lapangan:VL-...'): a confirmed field correction (identitas rank 0) outranks every
+-- register; a death a visit found or confirmed (status_hidup) outranks Dukcapil's listing.
 {% set identity_fields = ['nik', 'nama_normal', 'tanggal_lahir', 'jenis_kelamin', 'no_kk'] %}
 with clusters as (
     select
@@ -33,7 +38,9 @@ records as (
     inner join clusters as c using (record_key)
     left join {{ ref('survivorship') }} as s_id on s_id.field_group = 'identitas' and i.source = s_id.source
     left join {{ ref('survivorship') }} as s_reg on s_reg.field_group = 'wilayah' and i.source = s_reg.source
-    where i.extract_month = '{{ extract_month() }}'
+    -- Registers only: proposals, objections and visits link to the person but change no field here
+    -- unless verified (the corrections below).
+    where i.extract_month = '{{ extract_month() }}' and {{ is_register('i.source') }}
 ),
 
 golden as (
@@ -153,6 +160,80 @@ kabupaten as (
     from {{ ref('ref_wilayah') }}
 ),
 
+-- Verified deaths: a visit that found the person dead, or a death report a visit or Dukcapil confirmed.
+koreksi_mati as (
+    select
+        dtsen_id,
+        min(rank) as rank,
+        arg_min(sumber, rank) as sumber
+    from (
+        select
+            k.dtsen_id,
+            'verifikasi_lapangan:' || k.id_kunjungan as sumber,
+            sv.rank
+        from {{ ref('int_kunjungan') }} as k
+        inner join
+            {{ ref('survivorship') }} as sv
+            on sv.field_group = 'status_hidup' and sv.source = 'verifikasi_lapangan'
+        where k.hasil = 'MENINGGAL' and k.dtsen_id is not null
+        union all
+        select
+            k.dtsen_id,
+            k.source || ':' || k.id_usulan as sumber,
+            sv.rank
+        from {{ ref('int_koreksi') }} as k
+        inner join {{ ref('survivorship') }} as sv on sv.field_group = 'status_hidup' and k.source = sv.source
+        where k.status = 'accepted' and k.alasan = 'MENINGGAL' and k.dtsen_id is not null
+    )
+    group by dtsen_id
+),
+
+-- Verified field corrections: the latest accepted one per person and field.
+koreksi_identitas as (
+    select
+        k.dtsen_id,
+        k.kolom_diubah,
+        k.data_baru,
+        k.source || ':' || k.id_usulan as sumber,
+        sv.rank
+    from {{ ref('int_koreksi') }} as k
+    inner join {{ ref('survivorship') }} as sv on sv.field_group = 'identitas' and k.source = sv.source
+    where k.status = 'accepted' and k.jenis = 'UBAH' and k.dtsen_id is not null
+    qualify row_number() over (
+        partition by k.dtsen_id, k.kolom_diubah order by k.tanggal_keputusan desc, k.id_usulan desc
+    ) = 1
+),
+
+corrected as (
+    select
+        g.* exclude (tanggal_lahir, tanggal_lahir_sumber, jenis_kelamin, jenis_kelamin_sumber),
+        case
+            when kd.rank < coalesce(sd.rank, 99) then cast(try_strptime(kd.data_baru, '%d-%m-%Y') as date)
+            else g.tanggal_lahir
+        end as tanggal_lahir,
+        case when kd.rank < coalesce(sd.rank, 99) then kd.sumber else g.tanggal_lahir_sumber end
+            as tanggal_lahir_sumber,
+        case when ks.rank < coalesce(ss.rank, 99) then upper(ks.data_baru) else g.jenis_kelamin end as jenis_kelamin,
+        case when ks.rank < coalesce(ss.rank, 99) then ks.sumber else g.jenis_kelamin_sumber end
+            as jenis_kelamin_sumber
+    from golden as g
+    left join koreksi_identitas as kd
+        on
+            g.dtsen_id = kd.dtsen_id and kd.kolom_diubah = 'TANGGAL LAHIR'
+            and try_strptime(kd.data_baru, '%d-%m-%Y') is not null
+    left join koreksi_identitas as ks
+        on g.dtsen_id = ks.dtsen_id and ks.kolom_diubah = 'JENIS KELAMIN' and upper(ks.data_baru) in ('L', 'P')
+    left join {{ ref('survivorship') }} as sd
+        on sd.field_group = 'identitas' and g.tanggal_lahir_sumber = sd.source
+    left join {{ ref('survivorship') }} as ss
+        on ss.field_group = 'identitas' and g.jenis_kelamin_sumber = ss.source
+),
+
+dukcapil_rank as (
+    select min(rank) as rank from {{ ref('survivorship') }}
+    where field_group = 'status_hidup' and source = 'dukcapil'
+),
+
 ever_in_dukcapil as (
     select distinct dtsen_id from {{ source('linkage', 'person_clusters') }}
     where source = 'dukcapil' and extract_month < '{{ extract_month() }}'
@@ -174,10 +255,15 @@ select
     g.jenis_kelamin,
     g.jenis_kelamin_sumber,
     case
+        when km.rank < coalesce((select dr.rank from dukcapil_rank as dr), 99) then 'meninggal'
         when g.in_dukcapil then 'hidup'
         when e.dtsen_id is not null then 'diduga_meninggal'
         else 'tidak_diketahui'
     end as status_hidup,
+    case
+        when km.rank < coalesce((select dr.rank from dukcapil_rank as dr), 99) then km.sumber
+        when g.in_dukcapil or e.dtsen_id is not null then 'dukcapil'
+    end as status_hidup_sumber,
     gd.kode_desa,
     g.kode_kab,
     substr(g.kode_kab, 1, 2) as kode_prov,
@@ -200,8 +286,9 @@ select
     g.conflict_tanggal_lahir,
     g.conflict_jenis_kelamin,
     g.conflict_no_kk
-from golden as g
+from corrected as g
 left join ever_in_dukcapil as e using (dtsen_id)
+left join koreksi_mati as km using (dtsen_id)
 left join golden_desa as gd using (dtsen_id)
 left join {{ ref('ref_wilayah') }} as w on gd.kode_desa = w.kode_desa
 left join kabupaten as k on g.kode_kab = k.kode_kab

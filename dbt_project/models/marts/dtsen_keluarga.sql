@@ -12,7 +12,7 @@ with members as (
         count(*) filter (where pekerjaan = 'formal') as pekerja_formal,
         bool_or(terkena_phk) as ada_phk
     from {{ ref('dtsen_individu') }}
-    where status_hidup <> 'diduga_meninggal'
+    where status_hidup not in ('diduga_meninggal', 'meninggal')
     group by dtsen_kk_id
 ),
 
@@ -74,6 +74,7 @@ select
     s.pekerja_formal,
     coalesce(s.ada_phk, false) as ada_phk,
     s.pmt_bulan_sumber,
+    s.pmt_sumber,
     s.status_rumah,
     s.luas_lantai_m2,
     s.jenis_lantai,

@@ -42,7 +42,7 @@ events as (
         kab_lalu,
         'keluar_meninggal' as peristiwa
     from persons
-    where ada_sekarang and ada_lalu and status_sekarang = 'diduga_meninggal' and status_lalu = 'hidup'
+    where ada_sekarang and ada_lalu and status_sekarang in ('diduga_meninggal', 'meninggal') and status_lalu = 'hidup'
     union all
     select
         kab_lalu,

@@ -10,7 +10,8 @@ with fingerprints as (
             kode_desa, alamat_kunci
         )) as fp
     from {{ ref('int_identitas') }}
-    where extract_month in ('{{ extract_month() }}', {{ previous_month() }})
+    -- an update is a register's; a proposal or objection is not one until verified
+    where extract_month in ('{{ extract_month() }}', {{ previous_month() }}) and {{ is_register('source') }}
 ),
 
 updated as (

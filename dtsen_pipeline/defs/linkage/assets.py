@@ -40,7 +40,7 @@ from dtsen_pipeline.linkage.run import (
 )
 from dtsen_pipeline.partitions import ONE_MONTH_PER_RUN, monthly_partitions
 from dtsen_pipeline.resources import WAREHOUSE_POOL, WarehouseResource
-from dtsen_pipeline.sources import load_sources
+from dtsen_pipeline.sources import correction_sources, load_sources
 from dtsen_pipeline.warehouse import table_exists
 
 PERSON_CLUSTERS_KEY = AssetKey(["linkage", "person_clusters"])
@@ -342,6 +342,7 @@ def person_linkage(
             charts_dir=paths.linkage_reports_dir() / month,
             reuse_model=reuse,
             previous=previous,
+            attach_only=correction_sources(),
         )
     except DecisionsTooLargeError as exc:
         raise ValueError(f"{decisions_file}: {exc}") from None
