@@ -20,6 +20,7 @@ import html
 import json
 import os
 import re
+import signal
 import sys
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -206,6 +207,10 @@ def server(port_number: int | None = None) -> ThreadingHTTPServer:
 
 
 def main() -> int:
+    # Stop on SIGTERM (make ui's trap, a test's teardown) even when started by a process that
+    # ignores it: an ignored signal is inherited, and such a server was found still running hours
+    # after its test had ended.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
         httpd = server()
     except OSError as exc:
