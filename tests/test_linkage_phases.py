@@ -161,6 +161,16 @@ def previous_month(ws: Workspace, dtsen_ids: dict[str, str], stale: set[str] = f
     )
 
 
+def last_month_ids(apart: set[int]) -> dict[str, str]:
+    """Last month's ids of the hand-built records dukcapil:i and dtks:i (i = 1..4): one person P<i>,
+    except that the dtks record of each i in ``apart`` stood alone (P<i>b)."""
+    return {
+        f"{source}:{i}": f"P{i}" + ("b" if source == "dtks" and i in apart else "")
+        for i in range(1, 5)
+        for source in ("dukcapil", "dtks")
+    }
+
+
 def persons(ws: Workspace, clusters: str) -> dict[str, frozenset[str]]:
     """cluster_id -> its records."""
     out: dict[str, set[str]] = {}
@@ -249,20 +259,7 @@ def test_an_incremental_run_scores_only_new_changed_and_decided_records_and_carr
     }
     assert ws.con.execute("select count(*) from carried").fetchall()[0][0] == 0
 
-    previous = previous_month(
-        ws,
-        {
-            "dukcapil:1": "P1",
-            "dtks:1": "P1",
-            "dukcapil:2": "P2",
-            "dtks:2": "P2b",
-            "dukcapil:3": "P3",
-            "dtks:3": "P3b",
-            "dukcapil:4": "P4",
-            "dtks:4": "P4b",
-        },
-        stale={"dukcapil:4"},
-    )
+    previous = previous_month(ws, last_month_ids(apart={2, 3, 4}), stale={"dukcapil:4"})
     decided = normalise_decisions(
         ws,
         pa.table(
@@ -472,19 +469,7 @@ def test_clusters_join_records_at_or_above_the_threshold(workspace):
 def test_an_incremental_run_clusters_only_touched_persons_and_keeps_the_others_ids(workspace):
     records = {**RECORDS, "p3ke:9": person(None, "wayan sudana", None, "K9", source="p3ke")}  # new
     ws = workspace(records)
-    previous = previous_month(
-        ws,
-        {
-            "dukcapil:1": "P1",
-            "dtks:1": "P1",
-            "dukcapil:2": "P2",
-            "dtks:2": "P2b",
-            "dukcapil:3": "P3",
-            "dtks:3": "P3",
-            "dukcapil:4": "P4",
-            "dtks:4": "P4b",
-        },
-    )
+    previous = previous_month(ws, last_month_ids(apart={2, 4}))
     rescore_keys = ws.register("hand_rescore", pa.table({"record_key": ["dukcapil:4", "p3ke:9"]}))
     scored = ws.register(
         "hand_scored", pa.table({"a": ["dtks:4"], "b": ["dukcapil:4"], "match_probability": [0.99]})

@@ -95,7 +95,7 @@ import pyarrow as pa
 from splink import DuckDBAPI, Linker
 
 from dtsen_pipeline import paths, warehouse
-from dtsen_pipeline.linkage import model
+from dtsen_pipeline.linkage import model, review_files
 from dtsen_pipeline.sources import correction_sources
 
 SEED = 7
@@ -381,92 +381,45 @@ def read_labels(path: Path, design: dict) -> dict[tuple[str, str], int] | None:
     is labelled yet. Every row is checked against the design (a pair of the sample, once, with a
     label 1, 0, match or non-match) and all problems are reported at once by file, row and reason,
     never by a cell's contents (the file holds NIKs and names)."""
-    problems: dict[str, list[str]] = {}
-
-    def problem(reason: str, row: int | None = None) -> None:
-        problems.setdefault(reason, []).append("" if row is None else str(row))
-
-    def fail() -> ValueError:
-        listed = "; ".join(
-            reason
-            if rows == [""]
-            else f"{reason}: row{'s' if len(rows) > 1 else ''} {', '.join(rows)}"
-            for reason, rows in problems.items()
-        )
-        count = sum(len(rows) for rows in problems.values())
-        return ValueError(
-            f"{path}: {count} problem{'s' if count > 1 else ''}, no estimate was made; fix the file "
-            f"and run again. {listed}"
-        )
-
     if not path.exists():
         raise FileNotFoundError(f"no labelled sample at {path}")
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        problem(f"not UTF-8 text (byte {exc.start})", 1)
-        raise fail() from None
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    try:
-        header = [h.strip().lower() for h in next(reader, [])]
-    except csv.Error as exc:
-        problem(f"cannot be read as CSV ({exc})", 1)
-        raise fail() from None
+    problems = review_files.Problems(path, "no estimate was made")
     needed = (*KEY_COLUMNS, "label")
-    missing = [c for c in needed if c not in header]
-    if missing or len(set(header)) != len(header):
-        problem(
-            f"the header must name the columns {', '.join(needed)} once each, separated by commas"
-            + (f" (missing: {', '.join(missing)})" if missing else " (a column is named twice)"),
-            1,
-        )
-        raise fail()
-    at = {c: header.index(c) for c in needed}
+    header, at, parsed = review_files.read_rows(path, needed, problems)
     sampled = {(min(a, b), max(a, b)) for a, b, _ in design["pairs"]}
     labels: dict[tuple[str, str], int] = {}
     first_row: dict[tuple[str, str], int] = {}
     empty: list[int] = []
-    line = 1
-    while True:
-        line += 1
-        try:
-            row = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            problem(f"cannot be read as CSV ({exc})", line)
-            break
-        if not any(cell.strip() for cell in row):
-            continue
+    for line, row in parsed:
         if len(row) != len(header):
-            problem(f"{len(header)} fields expected, as in the header", line)
+            problems.add(f"{len(header)} fields expected, as in the header", line)
             continue
         a, b, label = (row[at[c]].strip() for c in needed)
         pair = (min(a, b), max(a, b))
         if pair not in sampled:
-            problem(f"the pair is not one of the sample drawn for {design['month']}", line)
+            problems.add(f"the pair is not one of the sample drawn for {design['month']}", line)
             continue
         if pair in first_row:
-            problem(f"repeats the pair of row {first_row[pair]}", line)
+            problems.add(f"repeats the pair of row {first_row[pair]}", line)
             continue
         first_row[pair] = line
         if not label:
             empty.append(line)
         elif label.lower() not in LABELS:
-            problem("label must be 1 or match, 0 or non-match", line)
+            problems.add("label must be 1 or match, 0 or non-match", line)
         else:
             labels[pair] = LABELS[label.lower()]
     if not labels and not problems:
         return None  # drawn, not labelled yet
     for row in empty:
-        problem("label is empty", row)
+        problems.add("label is empty", row)
     absent = len(sampled - set(first_row))
     if absent:
-        problem(
+        problems.add(
             f"{absent} pair{'s' if absent > 1 else ''} of the sample have no row (keep every row)"
         )
     if problems:
-        raise fail()
+        raise problems.error()
     return labels
 
 

@@ -293,8 +293,8 @@ def score_full(ws: Workspace, linker: Linker) -> Scores:
 
 
 def score_incremental(ws: Workspace, linker: Linker, previous: str, decided: str) -> Scores:
-    """Score only the records that are new, changed since last month or named in a decision: against
-    every record (``predict_between``) and among themselves (``predict_within``). ``previous``:
+    """Score only the records that are new, changed since last month or named in a decision, against
+    every record (``predict_between``), themselves included. ``previous``:
     relation of last month's record_key, dtsen_id, fingerprint (``fingerprint_sql``); ``decided``:
     from ``normalise_decisions``. Last month's links between the other records are carried over,
     each record linked to the first record (by key) of its old person."""
@@ -321,11 +321,12 @@ def score_incremental(ws: Workspace, linker: Linker, previous: str, decided: str
     )
     for column in model.TF_COLUMNS:
         linker.table_management.compute_tf_table(column)
+    # Every record against the fresh ones: the fresh are among every record, so this scores them
+    # among themselves too (and each against itself, which ``corroborate`` drops).
     parts = [
         linker.inference.predict_between(
             ws.records, fresh, threshold_match_probability=predict_threshold()
-        ),
-        linker.inference.predict_within(fresh, threshold_match_probability=predict_threshold()),
+        )
     ]
     return Scores(parts, "carried", "rescore_keys", rescored)
 

@@ -182,10 +182,7 @@ assigned as (
 ),
 
 kabupaten as (
-    select distinct
-        kode_kab,
-        nama_kabupaten
-    from {{ ref('ref_wilayah') }}
+    {{ kabupaten_names() }}
 )
 
 select

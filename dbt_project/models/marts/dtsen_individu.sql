@@ -153,11 +153,7 @@ socio_golden as (
 
 -- Kabupaten and province names by kabupaten code, for persons whose village is not known.
 kabupaten as (
-    select distinct
-        kode_kab,
-        nama_kabupaten,
-        nama_provinsi
-    from {{ ref('ref_wilayah') }}
+    {{ kabupaten_names() }}
 ),
 
 -- Verified deaths: a visit that found the person dead, or a death report a visit or Dukcapil confirmed.

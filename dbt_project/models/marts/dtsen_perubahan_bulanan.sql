@@ -97,10 +97,7 @@ family_counts as (
 ),
 
 kabupaten as (
-    select distinct
-        kode_kab,
-        nama_kabupaten
-    from {{ ref('ref_wilayah') }}
+    {{ kabupaten_names() }}
 )
 
 select

@@ -18,10 +18,7 @@ flagged as (
 ),
 
 kabupaten as (
-    select distinct
-        kode_kab,
-        nama_kabupaten
-    from {{ ref('ref_wilayah') }}
+    {{ kabupaten_names() }}
 )
 
 select

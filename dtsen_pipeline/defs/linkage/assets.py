@@ -5,8 +5,6 @@ linkage.review_pairs (uncertain pairs for clerical review; decisions in data/rev
 are applied on the next run); then families and households (linkage/families.py).
 """
 
-import csv
-import io
 import json
 import re
 from collections.abc import Collection
@@ -28,7 +26,7 @@ from dagster import (
 from dtsen_pipeline import charts, paths, reports
 from dtsen_pipeline.charts import bar
 from dtsen_pipeline.graph import OWNERS
-from dtsen_pipeline.linkage import accuracy, model
+from dtsen_pipeline.linkage import accuracy, model, review_files
 from dtsen_pipeline.linkage.families import link_families
 from dtsen_pipeline.linkage.ids import assign_ids
 from dtsen_pipeline.linkage.run import (
@@ -102,60 +100,8 @@ def read_decisions(
     fixes the file in one pass, and a NIK pasted in the wrong cell never reaches a log."""
     if not path.exists():
         return None
-    problems: dict[str, list[str]] = {}  # reason -> rows (insertion-ordered)
-
-    def problem(reason: str, row: int) -> None:
-        problems.setdefault(reason, []).append(str(row))
-
-    def fail() -> ValueError:
-        listed = "; ".join(
-            f"{reason}: row{'s' if len(lines) > 1 else ''} {', '.join(lines)}"
-            for reason, lines in problems.items()
-        )
-        count = sum(len(lines) for lines in problems.values())
-        return ValueError(
-            f"{path}: {count} problem{'s' if count > 1 else ''}, no decision was applied; fix the "
-            f"file and run again. {listed}"
-        )
-
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        problem(f"not UTF-8 text (byte {exc.start})", 1)
-        raise fail() from None
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    try:
-        header = [h.strip().lower() for h in next(reader, [])]
-    except csv.Error as exc:
-        problem(f"cannot be read as CSV ({exc})", 1)
-        raise fail() from None
-    if not set(DECISION_COLUMNS) <= set(header) or len(set(header)) != len(header):
-        first = text.splitlines()[0] if text else ""
-        hint = ""
-        for name, sep in (("';'", ";"), ("tab", "\t"), ("'|'", "|")):
-            if sep in first and "," not in first:
-                hint = f" (it looks {name}-separated)"
-        problem(
-            "the header must name the columns record_key_l, record_key_r, decision once each, "
-            f"separated by commas{hint}",
-            1,
-        )
-        raise fail()
-    at = {c: header.index(c) for c in DECISION_COLUMNS}
-    # Rows are numbered as a spreadsheet shows them (the header is row 1; a blank row counts), which is
-    # the line in a text editor unless a quoted cell spans lines.
-    parsed, line = [], 1  # (row, cells)
-    while True:
-        line += 1
-        try:
-            row = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            problem(f"cannot be read as CSV ({exc})", line)
-            break
-        if any(cell.strip() for cell in row):  # blank rows are skipped
-            parsed.append((line, row))
+    problems = review_files.Problems(path, "no decision was applied")
+    header, at, parsed = review_files.read_rows(path, DECISION_COLUMNS, problems)
     known = _known(
         {
             row[at[c]].strip()
@@ -169,7 +115,7 @@ def read_decisions(
     seen: dict[tuple[str, str], Decision] = {}  # (lower key, higher key) -> its first row
     for line, row in parsed:
         if len(row) != len(header):
-            problem(f"{len(header)} fields expected, as in the header", line)
+            problems.add(f"{len(header)} fields expected, as in the header", line)
             continue
         formulas = {
             column
@@ -177,7 +123,7 @@ def read_decisions(
             if cell.lstrip(" ").startswith(_FORMULA_START)
         }
         for column in formulas:  # reported once: the cell's other problems follow from it
-            problem(
+            problems.add(
                 f"column {column or '(unnamed)'} starts with a formula character (=, +, -, @, tab or CR)",
                 line,
             )
@@ -187,33 +133,33 @@ def read_decisions(
             if column in formulas:
                 continue
             if not key:
-                problem(f"{column} is empty", line)
+                problems.add(f"{column} is empty", line)
                 ok = False
             elif key not in known:
-                problem(
+                problems.add(
                     f"{column} is not the record key (source:source_record_id) of a record of this month",
                     line,
                 )
                 ok = False
         decision = decision.lower()
         if "decision" not in formulas and decision not in ("accept", "reject"):
-            problem("decision must be accept or reject", line)
+            problems.add("decision must be accept or reject", line)
             ok = False
         if not ok:
             continue
         if left == right:
-            problem("record_key_l and record_key_r are the same record", line)
+            problems.add("record_key_l and record_key_r are the same record", line)
             continue
         pair = (min(left, right), max(left, right))
         if pair in seen:
             first = seen[pair]
             what = "repeats" if first.decision == decision else "contradicts (accept and reject)"
-            problem(f"{what} the pair of row {first.line}", line)
+            problems.add(f"{what} the pair of row {first.line}", line)
             continue
         seen[pair] = Decision(left, right, decision, line)
         rows.append(seen[pair])
     if problems:
-        raise fail()
+        raise problems.error()
     return pa.table(
         {
             "record_key_l": pa.array([r.record_key_l for r in rows], pa.string()),
