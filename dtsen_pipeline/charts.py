@@ -68,3 +68,49 @@ def desil_by_province(rows: list[tuple[str, str, int, int]]) -> MetadataValue:
             "d1": "share of the province's persons in national desil 1 (poorest)",
         },
     )
+
+
+# The stages of a proposal or objection, in the order an item moves through them (int_koreksi).
+PROPOSAL_STAGES = ("received", "linked", "awaiting_visit", "accepted", "rejected")
+
+
+def proposal_pipeline(rows: list[tuple[str, str, int, int]]) -> MetadataValue:
+    """Where the proposals (usulan_desa) and objections (sanggahan) stand: one row per stage, the
+    items of each source in it, a bar of its share of all items, and how many of the open ones are
+    past the service level. ``rows`` are (source, status, items, open past the service level), from
+    dtsen_usulan."""
+    sources = sorted({source for source, *_ in rows})
+    counts = {(source, status): int(n or 0) for source, status, n, _ in rows}
+    late = {}
+    for _, status, _, past in rows:
+        late[status] = late.get(status, 0) + int(past or 0)
+    total = sum(counts.values()) or 1
+    stages = [*PROPOSAL_STAGES, *sorted({s for _, s, *_ in rows} - set(PROPOSAL_STAGES))]
+    out = []
+    for status in stages:
+        items = sum(counts.get((source, status), 0) for source in sources)
+        out.append(
+            (
+                status,
+                *(counts.get((source, status), 0) for source in sources),
+                items,
+                f"{items / total:.0%}",
+                bar(items / total),
+                late.get(status, 0),
+            )
+        )
+    return table(
+        [
+            ("stage", "string"),
+            *((source, "int") for source in sources),
+            ("all", "int"),
+            ("share", "string"),
+            ("bar", "string"),
+            ("open past the service level", "int"),
+        ],
+        out,
+        {
+            "stage": "received, linked to a person, awaiting a field visit, then accepted or rejected",
+            "open past the service level": "open items older than the dbt var usulan_batas_layanan_hari",
+        },
+    )

@@ -202,6 +202,149 @@ def _attachment(con, truth: Path, month: str, correction: list[str]) -> dict:
     return {"records": int(row[0]), "attached": int(row[1]), "attached_to_true_person": int(row[2])}
 
 
+# The correction loop (issue 19), scored on the month's marts. A proposal or objection the
+# pipeline accepted (int_koreksi status 'accepted': a visit or Dukcapil confirmed it) whose claim is
+# true is "applied" when the month's golden records show it, by its kind:
+# - a field correction (UBAH): the person's golden field holds the proposed value;
+# - a death (NONAKTIF MENINGGAL): the person's status_hidup is 'meninggal';
+# - a move (NONAKTIF PINDAH): no golden field changes (the registers show a move when the family
+#   re-registers); the accepted decision is published in dtsen_usulan, which is what is counted;
+# - the rest (a family to add, no longer poor, an objection either way): the family's PMT comes
+#   from a field visit of the item's visit month or later, so its desil is the visit's.
+_CORRECTIONS = """
+with truth as (
+    select source, source_record_id as id_usulan, benar
+    from read_parquet(?, union_by_name = true)
+    where source in ('usulan_desa', 'sanggahan')),
+accepted as (
+    select k.*, t.benar, v.bulan_kunjungan
+    from intermediate.int_koreksi k
+    join truth t using (source, id_usulan)
+    left join intermediate.int_kunjungan v using (id_kunjungan)
+    where k.status = 'accepted'),
+judged as (
+    select a.source, a.id_usulan, a.benar,
+        case when a.jenis = 'UBAH' then 'ubah'
+             when a.alasan = 'MENINGGAL' then 'meninggal'
+             when a.alasan = 'PINDAH' then 'pindah'
+             when a.jenis = 'SANGGAHAN' then 'sanggahan'
+             else lower(a.jenis) || '_' || lower(split_part(a.alasan, ' ', 1)) end as kind,
+        case when a.jenis = 'UBAH' and a.kolom_diubah = 'TANGGAL LAHIR'
+                 then i.tanggal_lahir is not distinct from cast(try_strptime(a.data_baru, '%d-%m-%Y') as date)
+             when a.jenis = 'UBAH' and a.kolom_diubah = 'JENIS KELAMIN'
+                 then i.jenis_kelamin is not distinct from upper(a.data_baru)
+             when a.jenis = 'UBAH' then false
+             when a.alasan = 'MENINGGAL' then coalesce(i.status_hidup = 'meninggal', false)
+             when a.alasan = 'PINDAH' then u.status is not distinct from 'accepted'
+             else coalesce(f.pmt_sumber like 'verifikasi_lapangan:%'
+                           and f.pmt_bulan_sumber >= a.bulan_kunjungan, false) end as applied
+    from accepted a
+    left join marts.dtsen_individu i on i.dtsen_id = a.dtsen_id
+    left join marts.dtsen_keluarga f on f.dtsen_kk_id = coalesce(a.dtsen_kk_id, i.dtsen_kk_id)
+    left join marts.dtsen_usulan u on u.source = a.source and u.id_usulan = a.id_usulan)
+select kind, count(*) filter (where benar), count(*) filter (where benar and applied),
+       count(*) filter (where not benar)
+from judged group by kind order by kind
+"""
+
+# A golden field whose provenance names a proposal or objection that no visit or Dukcapil accepted.
+_UNVERIFIED_CHANGES = """
+with named as (
+    select unnest([tanggal_lahir_sumber, jenis_kelamin_sumber, status_hidup_sumber]) as sumber
+    from marts.dtsen_individu)
+select count(*) from named
+where split_part(sumber, ':', 1) in ('usulan_desa', 'sanggahan')
+  and (split_part(sumber, ':', 1), substr(sumber, strpos(sumber, ':') + 1)) not in (
+      select (source, id_usulan) from intermediate.int_koreksi where status = 'accepted')
+"""
+
+
+def _koreksi_truth(month: str, truth_root: Path | None) -> list[str]:
+    """The truth of every proposal, objection and visit received up to ``month``."""
+    root = truth_root or paths.truth_dir()
+    return [
+        str(root / m / "koreksi.parquet")
+        for m in sorted(p.name for p in root.iterdir() if p.is_dir())
+        if m <= month and (root / m / "koreksi.parquet").exists()
+    ]
+
+
+def _corrections(con, month: str, truth_root: Path | None) -> dict | None:
+    """Issue 19: of the true proposals and objections the pipeline verified, the share the month's
+    golden records show (by kind; ``_CORRECTIONS``); the false ones it accepted (a visit's error);
+    and the golden fields changed by anything not verified (0 by design)."""
+    files = _koreksi_truth(month, truth_root)
+    if not files or not warehouse.table_exists(con, "intermediate", "int_koreksi"):
+        return None
+    rows = con.execute(_CORRECTIONS, [files]).fetchall()
+    verified = sum(r[1] for r in rows)
+    applied = sum(r[2] for r in rows)
+    return {
+        "verified_true": int(verified),
+        "applied": int(applied),
+        "applied_share": round(applied / verified, 4) if verified else None,
+        "accepted_false": int(sum(r[3] for r in rows)),
+        "by_kind": {
+            kind: {"verified_true": int(v), "applied": int(a), "accepted_false": int(f)}
+            for kind, v, a, f in rows
+        },
+        "unverified_changes": int(con.execute(_UNVERIFIED_CHANGES).fetchone()[0]),
+    }
+
+
+# The work list against the truth: a family's true inclusion or exclusion error for a programme
+# (receiving it while truly above its cut-off, or truly within it and not receiving), by the true
+# desil most of its members have. The list's top decile (by the list's own order across
+# kabupaten) is compared with a random list of as many families, whose expected share of such
+# errors is the share among every family of the month.
+_WORK_LIST = """
+with true_desil as (
+    select m.dtsen_kk_id, mode(e.desil) as desil
+    from evaluated e
+    join linkage.family_members m on m.dtsen_id = e.dtsen_id and m.extract_month = ?
+    where e.desil is not null group by 1),
+families as (
+    select f.dtsen_kk_id,
+        bool_or(case when coalesce(s.menerima, false) then t.desil > p.max_desil
+                     else t.desil <= p.max_desil end) as true_error
+    from marts.dtsen_keluarga f
+    join true_desil t using (dtsen_kk_id)
+    cross join reference.programmes p
+    left join (select dtsen_kk_id, programme, bool_or(menerima) as menerima
+               from marts.dtsen_program_sasaran group by all) s
+        on s.dtsen_kk_id = f.dtsen_kk_id and s.programme = p.programme
+    group by 1),
+listed as (
+    select d.dtsen_kk_id, row_number() over (
+        order by d.skor desc, d.jarak desc, d.umur_usulan_hari desc nulls last, d.sasaran) as rank
+    from marts.dtsen_daftar_verifikasi d
+    where d.dtsen_kk_id in (select dtsen_kk_id from families)),
+top as (select * from listed where rank <= ceil((select count(*) from listed) / 10.0))
+select (select count(*) from listed), (select count(*) from top),
+       (select count(*) filter (where f.true_error) from top join families f using (dtsen_kk_id)),
+       (select count(*) from families), (select count(*) filter (where true_error) from families)
+"""
+
+
+def _work_list(con, month: str) -> dict | None:
+    """Issue 19: how much better than chance the work list's top decile finds true inclusion and
+    exclusion errors (``_WORK_LIST``)."""
+    if not warehouse.table_exists(con, "marts", "dtsen_daftar_verifikasi"):
+        return None
+    listed, top, top_errors, families, errors = con.execute(_WORK_LIST, [month]).fetchone()
+    if not top or not families:
+        return None
+    top_share, random_share = top_errors / top, errors / families
+    return {
+        "families_listed": int(listed),
+        "top_decile": int(top),
+        "top_decile_true_errors": int(top_errors),
+        "top_decile_share": round(top_share, 4),
+        "random_list_share": round(random_share, 4),
+        "lift": round(top_share / random_share, 2) if random_share else None,
+    }
+
+
 # A truth record's key, as the pipeline's record_key (``t``: the truth's records.parquet).
 TRUTH_RECORD_KEY = "t.source || ':' || t.source_record_id"
 
@@ -268,6 +411,8 @@ def evaluate_month(month: str, truth_root: Path | None = None) -> dict:
             "families_and_households": _family_scores(con, month),
             "desil": _desil_agreement(con, month),
             "correction_records": _attachment(con, truth, month, correction),
+            "corrections": _corrections(con, month, truth_root),
+            "work_list": _work_list(con, month),
         }
 
 

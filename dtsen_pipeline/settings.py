@@ -265,7 +265,7 @@ def check_all(
         (lambda: load_config(config_dir), lambda c: "publication rules"),
         (
             lambda: load_expectations(config_dir, names),
-            lambda e: f"{len(names) + len(e.marts)} quality suites",
+            lambda e: f"{len(names) + len(e.marts) + len(e.mart_warnings)} quality suites",
         ),
         (
             lambda: load_profile(profile or PROFILE_PATH),

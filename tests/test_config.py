@@ -473,7 +473,7 @@ def test_check_config_passes_the_shipped_configuration(cli_env):
     result = dtsen("check-config", env=cli_env)
     assert result.returncode == 0, result.stderr
     assert re.match(
-        r"configuration OK \(12 sources, linkage rules, publication rules, 26 quality suites, "
+        r"configuration OK \(12 sources, linkage rules, publication rules, 27 quality suites, "
         r"generator profile \(8 registers\), hard profile\)",
         result.stdout,
     ), result.stdout

@@ -7,7 +7,13 @@ from urllib.parse import unquote, urlparse
 
 import duckdb
 import pytest
-from dagster import AssetSelection, DagsterEventType, DagsterInstance, materialize
+from dagster import (
+    AssetCheckSeverity,
+    AssetSelection,
+    DagsterEventType,
+    DagsterInstance,
+    materialize,
+)
 
 from dtsen_pipeline.linkage.model import MODEL_VERSION
 from tests.conftest import MONTHS, PERSONS, dtsen
@@ -406,3 +412,63 @@ def test_correction_marts_on_a_real_month(second_month_built, data_root):
     for _, rows in graduasi.groupby("id_petugas"):
         assert rows["dampingan_petugas"].eq(len(rows)).all()
         assert rows["graduasi_petugas"].eq((rows["status_keluarga"] == "graduasi").sum()).all()
+
+
+def test_proposals_past_the_service_level_warn_by_kabupaten(
+    second_month_built, data_root, tmp_path, monkeypatch
+):
+    """Issue 19, step 4: gx_usulan_batas_layanan warns (never blocks) when proposals or objections
+    are open past the service level, and its failed batches name the kabupaten that are late."""
+    from dtsen_pipeline.quality.suites import suite_specs
+    from dtsen_pipeline.quality.validate import validate_suite
+
+    monkeypatch.setenv("DTSEN_REPORTS_DIR", str(tmp_path / "reports"))
+    [evaluation] = [
+        e
+        for e in second_month_built.get_asset_check_evaluations()
+        if e.check_name == "gx_usulan_batas_layanan"
+    ]
+    assert evaluation.severity == AssetCheckSeverity.WARN
+    spec = suite_specs()["usulan_batas_layanan"]
+    assert not spec.blocking and spec.asset == "dtsen_usulan"
+    with duckdb.connect() as con:
+        con.execute("attach ? as wh (read_only)", [str(data_root / "warehouse" / "dtsen.duckdb")])
+        con.execute("create schema marts")
+        con.execute("create table marts.dtsen_usulan as select * from wh.marts.dtsen_usulan")
+        late = con.execute(
+            "select count(*) from marts.dtsen_usulan where terbuka and lewat_batas"
+        ).fetchone()[0]
+        assert evaluation.passed == (late == 0)
+        # Two open items of one kabupaten age past the level: that kabupaten, and only it, is named.
+        [(kode_kab, nama)] = con.execute(
+            """select kode_kab, nama_kabupaten from marts.dtsen_usulan
+               where terbuka and kode_kab is not null order by kode_kab limit 1"""
+        ).fetchall()
+        con.execute("update marts.dtsen_usulan set lewat_batas = false")
+        con.execute(
+            """update marts.dtsen_usulan set lewat_batas = true, umur_hari = batas_layanan_hari + 1
+               where (source, id_usulan) in (select (source, id_usulan) from marts.dtsen_usulan
+                                             where terbuka and kode_kab = ? order by 1 limit 2)""",
+            [kode_kab],
+        )
+        summary = validate_suite(con, spec, MONTHS[1], previous_release=None)
+    [outcome] = summary.outcomes
+    assert not summary.success and outcome.unexpected_count == 2
+    assert outcome.failed_batches == [f"kabupaten={kode_kab} {nama}"]
+
+
+def test_evaluate_scores_the_correction_loop_and_the_work_list(second_month_built, cli_env):
+    """Issue 19's measures in `dtsen evaluate`, on month 2: the true proposals and objections a
+    visit accepted show in the golden records, nothing unverified changed one, and the work list's
+    top decile finds true inclusion and exclusion errors better than a random list would."""
+    result = dtsen("evaluate", "--month", MONTHS[1], env=cli_env)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    corrections, work = report["corrections"], report["work_list"]
+    assert corrections["verified_true"] > 5
+    assert corrections["verified_true"] == sum(
+        k["verified_true"] for k in corrections["by_kind"].values()
+    )
+    assert corrections["applied_share"] >= 0.95 and corrections["unverified_changes"] == 0
+    assert work["top_decile"] == -(-work["families_listed"] // 10) > 0
+    assert 0 < work["random_list_share"] < 1 and work["lift"] > 1.5

@@ -289,6 +289,21 @@ def test_republishing_an_earlier_month_in_dagster_says_current_is_unchanged(
     assert [r.data["suite"] for r in meta["gate"].records] == sorted(RELEASE_TABLES)
     assert isinstance(meta["reports"], UrlMetadataValue)
     assert meta["reports"].value == f"http://127.0.0.1:3001/index.html#{month}"
+    # Issue 19, step 4: the proposal pipeline, every item of dtsen_usulan counted once by stage.
+    with duckdb.connect(str(paths.warehouse_db()), read_only=True) as con:
+        by_stage = dict(
+            con.execute("select status, count(*) from marts.dtsen_usulan group by 1").fetchall()
+        )
+        [(late_kab,)] = con.execute(
+            "select count(distinct kode_kab) from marts.dtsen_usulan where terbuka and lewat_batas"
+        ).fetchall()
+    pipeline = {r.data["stage"]: r.data for r in meta["proposal pipeline"].records}
+    assert list(pipeline)[:5] == ["received", "linked", "awaiting_visit", "accepted", "rejected"]
+    assert {k: v["all"] for k, v in pipeline.items() if v["all"]} == by_stage and by_stage
+    assert all(
+        v["all"] == v.get("usulan_desa", 0) + v.get("sanggahan", 0) for v in pipeline.values()
+    )
+    assert meta["kabupaten with proposals open past the service level"].value == late_kab
 
 
 # make setup installs these into .venv/duckdb-compat/<version>/ (Makefile, OLD_DUCKDB); the fixture

@@ -138,11 +138,33 @@ class MartSuite(Settings):
         return value
 
 
+class MartWarning(Settings):
+    """A suite on a published mart that warns: shown on the mart's page and listed by `dtsen run`,
+    never holding up the release (a kabupaten late on its proposals is a fact to act on, not a
+    broken table)."""
+
+    mart: Annotated[str, AfterValidator(_published)]
+    query: Text
+    batch_by: Text
+    expectations: list[Expectation]
+    allow_empty: bool = False
+
+
 class ExpectationsConfig(Settings):
     settings: Thresholds
     source_settings: dict[Annotated[str, AfterValidator(_registered)], dict[str, Any]] = {}
     staged_source: StagedSource
     marts: dict[Annotated[str, AfterValidator(_published)], MartSuite]
+    mart_warnings: dict[Annotated[str, AfterValidator(_identifier)], MartWarning] = {}
+
+    @field_validator("mart_warnings")
+    @classmethod
+    def _not_a_mart_name(cls, value: dict[str, MartWarning]) -> dict[str, MartWarning]:
+        # A warning's check is gx_<name>: a mart's name would give two checks one name.
+        clash = sorted(set(value) & set(published.release_tables()))
+        if clash:
+            raise ValueError(f"a warning suite may not take a mart's name: {', '.join(clash)}")
+        return value
 
     def setting_values(self, source: str | None = None) -> dict[str, float]:
         """The settings "$name" may refer to: this file's, a source's overrides, and the few that
@@ -171,6 +193,11 @@ def _expectations(cfg: ExpectationsConfig) -> Iterator[tuple[str, Expectation]]:
                 (f"marts.{mart}.summaries[{j}].expectations[{i}]", e)
                 for i, e in enumerate(summary.expectations)
             )
+    for name, warning in cfg.mart_warnings.items():
+        yield from (
+            (f"mart_warnings.{name}.expectations[{i}]", e)
+            for i, e in enumerate(warning.expectations)
+        )
 
 
 def _gx_problem(expectation: Expectation, kwargs: dict) -> str | None:

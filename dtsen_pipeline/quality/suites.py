@@ -1,5 +1,5 @@
 """The suites the gate runs, from config/expectations.yaml (typed by quality/settings.py): one per
-staged source (a warning) and one per published mart (blocking).
+staged source (a warning), one per published mart (blocking), and warning suites on marts.
 
 Nothing here imports Great Expectations: the definitions list one check per suite without loading
 GX (about 9 s of imports); GX loads when a check runs (quality/runner.py).
@@ -66,7 +66,8 @@ def parameter_value(value, parameters: dict):
 
 
 def suite_specs() -> dict[str, SuiteSpec]:
-    """Every suite: one per staged source in the registry (warning) and one per mart (blocking)."""
+    """Every suite: one per staged source in the registry (warning), one per mart (blocking), and
+    the marts' warning suites (``mart_warnings``)."""
     cfg = config()
     specs = {}
     staged = cfg.staged_source
@@ -96,5 +97,16 @@ def suite_specs() -> dict[str, SuiteSpec]:
             allow_empty=spec.allow_empty,
             row_count_tolerance=spec.tolerance(cfg.settings.row_count_tolerance),
             extra_columns=tuple(spec.columns),
+        )
+    for name, warning in cfg.mart_warnings.items():
+        specs[name] = SuiteSpec(
+            name=name,
+            asset=warning.mart,
+            table=None,  # compared with no release: it is a fact about this month
+            query=warning.query,
+            batch_by=warning.batch_by,
+            expectations=tuple(e.as_dict() for e in warning.expectations),
+            blocking=False,
+            allow_empty=warning.allow_empty,
         )
     return specs

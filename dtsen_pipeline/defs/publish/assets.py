@@ -61,6 +61,13 @@ def dtsen_release(
             select programme, kode_kab, nama_kabupaten, keluarga_layak, keluarga_menerima, exclusion_error,
                    inclusion_error
             from marts.dtsen_program_kabupaten order by programme, kode_kab limit 12""").fetchall()
+        # Where the month's proposals and objections stand, by source and stage (counts only).
+        pipeline_rows = con.execute("""
+            select source, status, count(*), count(*) filter (where terbuka and lewat_batas)
+            from marts.dtsen_usulan group by source, status""").fetchall()
+        late_kabupaten = con.execute(
+            "select count(distinct kode_kab) from marts.dtsen_usulan where terbuka and lewat_batas"
+        ).fetchall()[0][0]
         # Estimated precision and recall from the month's labelled clerical sample (counts only).
         linkage_accuracy = accuracy.summary(month, con)
     gate = gate_results(month)
@@ -89,6 +96,8 @@ def dtsen_release(
             ],
             [tuple("" if v is None else v for v in r) for r in preview],
         ),
+        "proposal pipeline": charts.proposal_pipeline(pipeline_rows),
+        "kabupaten with proposals open past the service level": int(late_kabupaten),
         # The month's quality pages and linkage charts, opened in the browser (served by `make ui`).
         "reports": MetadataValue.url(reports.url(anchor=month)),
     }

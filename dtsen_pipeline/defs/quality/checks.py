@@ -4,7 +4,9 @@ One check per suite:
 - ``gx_<mart>`` on every published mart, **blocking**: a failure stops everything downstream, so
   the publication never runs on a mart that failed its gate;
 - ``gx_stg_<source>`` on every staged source, a warning: it shows a bad extract without holding up
-  the other sources.
+  the other sources;
+- ``gx_<warning>`` for each of ``mart_warnings``, a warning on a mart: a fact to act on (a
+  kabupaten late on its proposals), not a reason to hold the release.
 
 The metadata shows each expectation, whether it passed, its counts, the batches that failed, and a
 link to the GX Data Docs page. It never shows a value.
@@ -75,11 +77,12 @@ def summary_metadata(summary: ValidationSummary) -> dict:
 
 def _gx_check(spec: SuiteSpec):
     severity = AssetCheckSeverity.ERROR if spec.blocking else AssetCheckSeverity.WARN
-    kind = (
-        "Blocking: a failure stops the publication."
-        if spec.blocking
-        else "A warning: the other sources carry on."
-    )
+    if spec.blocking:
+        kind = "Blocking: a failure stops the publication."
+    elif spec.source:
+        kind = "A warning: the other sources carry on."
+    else:
+        kind = "A warning: the release goes ahead, and `dtsen run` lists it."
 
     @asset_check(
         asset=AssetKey(spec.asset),
