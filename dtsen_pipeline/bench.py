@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -63,7 +64,7 @@ def _one(persons: int) -> dict:
     from dtsen_pipeline.cli import run_month
     from dtsen_pipeline.evaluate import evaluate_month
     from dtsen_pipeline.generate import generate
-    from dtsen_pipeline.sources import load_sources
+    from dtsen_pipeline.sources import correction_sources, load_sources
 
     t0 = time.perf_counter()
     written = generate(persons=persons, start=MONTH, months=1, seed=1, profile_name=_profile())[0]
@@ -85,6 +86,11 @@ def _one(persons: int) -> dict:
     for stage, belongs in STAGES:
         stages[stage] = sum(v for k, v in steps.items() if belongs(k))
     report = evaluate_month(MONTH)
+    correction_records = sum(n for s, n in written.records.items() if s in correction_sources())
+    cost = _correction_cost(
+        steps, paths.logs_dir() / f"run-{MONTH}.log", records, correction_records
+    )
+    cost["share_of_run"] = round(cost["total_s"] / stages["run (end to end)"], 4)
     return {
         "persons": persons,
         "profile": _profile(),
@@ -100,6 +106,52 @@ def _one(persons: int) -> dict:
         "recall_nik_missing_or_invalid": report["splink"]["recall_nik_missing_or_invalid"],
         "false_merges_within_family": report["splink"]["false_merges"]["within_family"],
         "accuracy_from_labels": _accuracy_from_labels(),
+        "correction_loop": {"records": correction_records, **cost},
+    }
+
+
+# What the correction loop (issue 19) adds to a month: its three sources' ingest and staged
+# suites, and these dbt nodes (models, seeds, tests) and the suites of its marts.
+CORRECTION_DBT_NODES = (
+    "usulan_desa",
+    "sanggahan",
+    "verifikasi_lapangan",
+    "int_koreksi",
+    "int_kunjungan",
+    "dtsen_usulan",
+    "dtsen_daftar_verifikasi",
+    "dtsen_graduasi_pendamping",
+    "graduasi_target",
+    "verifikasi_prioritas",
+    "usulan_batas_layanan",
+)
+_DBT_NODE_TIME = re.compile(r"^\d+ of \d+ (?:OK|PASS)\b.*? (\S+) \.+ \[.*? in ([\d.]+)s\]")
+
+
+def _correction_cost(steps: dict[str, float], log: Path, records: int, corrections: int) -> dict:
+    """The seconds of a month's run that the correction loop costs: the Dagster steps of its
+    sources and marts (ingest, staged and mart suites), its dbt nodes (from the run's dbt log; dbt
+    runs on one thread here, so their times add up), and linkage's share in proportion to the
+    records it brings (it is scored with the others, not apart)."""
+    ansi = re.compile(r"\x1b\[[0-9;]*m")
+    dbt = 0.0
+    if log.exists():
+        for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+            m = _DBT_NODE_TIME.match(ansi.sub("", line))
+            if m and any(n in m.group(1) for n in CORRECTION_DBT_NODES):
+                dbt += float(m.group(2))
+    dagster = sum(
+        v
+        for k, v in steps.items()
+        if (k.startswith("raw__") or "_gx_" in k) and any(n in k for n in CORRECTION_DBT_NODES)
+    )
+    linkage = sum(v for k, v in steps.items() if k in ("person_linkage", "family_linkage"))
+    linkage_share = linkage * corrections / records if records else 0.0
+    return {
+        "dagster_steps_s": round(dagster, 1),
+        "dbt_nodes_s": round(dbt, 1),
+        "linkage_share_s": round(linkage_share, 1),
+        "total_s": round(dagster + dbt + linkage_share, 1),
     }
 
 
@@ -254,6 +306,69 @@ def _incremental(persons: int) -> dict:
     return out
 
 
+# The correction loop's year (issue 19): months generated and run one after the other.
+YEAR_MONTHS = 12
+
+
+def _year(persons: int) -> dict:
+    """A generated year, run month by month as in production (incremental linkage after the first),
+    with `dtsen evaluate` after each: linkage F1, the verified true corrections the release shows,
+    golden fields changed by anything unverified, and the work list's lift over a random list."""
+    from dtsen_pipeline.cli import run_month
+    from dtsen_pipeline.evaluate import evaluate_month
+    from dtsen_pipeline.generate import generate, month_range
+
+    months = month_range(MONTH, YEAR_MONTHS)
+    t0 = time.perf_counter()
+    generate(persons=persons, start=MONTH, months=YEAR_MONTHS, seed=1, profile_name=_profile())
+    out = {"persons": persons, "months": YEAR_MONTHS, "generate_s": round(time.perf_counter() - t0)}
+    rows = []
+    for month in months:
+        t0 = time.perf_counter()
+        result = run_month(month, show_progress=False)
+        seconds = time.perf_counter() - t0
+        if not result.success:
+            raise SystemExit(f"year bench: the run of {month} failed")
+        report = evaluate_month(month)
+        corrections, work = report["corrections"] or {}, report["work_list"] or {}
+        rows.append(
+            {
+                "month": month,
+                "run_s": round(seconds, 1),
+                "f1": report["splink"]["f1"],
+                "verified_true": corrections.get("verified_true", 0),
+                "applied": corrections.get("applied", 0),
+                "applied_share": corrections.get("applied_share"),
+                "accepted_false": corrections.get("accepted_false", 0),
+                "unverified_changes": corrections.get("unverified_changes", 0),
+                "by_kind": corrections.get("by_kind", {}),
+                "work_list_lift": work.get("lift"),
+                "top_decile_share": work.get("top_decile_share"),
+                "random_list_share": work.get("random_list_share"),
+            }
+        )
+        print(f"bench: year, {month}: {json.dumps(rows[-1])}", file=sys.stderr, flush=True)
+    last = rows[-1]
+    lifts = [r["work_list_lift"] for r in rows if r["work_list_lift"] is not None]
+    shares = [r["applied_share"] for r in rows if r["applied_share"] is not None]
+    out.update(
+        {
+            "per_month": rows,
+            "run_s_mean": round(sum(r["run_s"] for r in rows) / len(rows), 1),
+            "f1_min": min(r["f1"] for r in rows),
+            # Cumulative in the last month: every item verified during the year.
+            "verified_true_year": last["verified_true"],
+            "applied_year": last["applied"],
+            "applied_share_year": last["applied_share"],
+            "applied_share_min_month": min(shares) if shares else None,
+            "unverified_changes_max": max(r["unverified_changes"] for r in rows),
+            "work_list_lift_min": min(lifts) if lifts else None,
+            "work_list_lift_median": sorted(lifts)[len(lifts) // 2] if lifts else None,
+        }
+    )
+    return out
+
+
 def _tree_rss(pid: int) -> int:
     import psutil
 
@@ -354,6 +469,15 @@ def _markdown(results: list[dict]) -> str:
                 + ("yes" if r["accuracy_from_labels"][f]["covered"] else "NO")
             ),
         )
+    row(
+        "correction loop: its records; its cost (s) and share of the run",
+        lambda r: (
+            f"{r['correction_loop']['records']:,}; {r['correction_loop']['total_s']} "
+            f"({r['correction_loop']['share_of_run']:.1%})"
+            if "correction_loop" in r
+            else ""
+        ),
+    )
     row(
         "true pairs the labels-based estimate cannot see (no blocking rule, not linked)",
         lambda r: r["accuracy_from_labels"]["true_pairs_not_in_population"],
@@ -515,6 +639,26 @@ SUITES = [
         ],
     ),
 ]
+SUITES.append(
+    (
+        "YEAR_SIZES",
+        "year",
+        f"the correction loop over a generated year ({YEAR_MONTHS} months)",
+        _year,
+        [
+            ("run per month, mean (s)", "run_s_mean"),
+            ("F1, lowest month", "f1_min"),
+            ("verified true corrections", "verified_true_year"),
+            ("shown in the release", "applied_year"),
+            ("share", "applied_share_year"),
+            ("share, lowest month", "applied_share_min_month"),
+            ("golden fields changed unverified", "unverified_changes_max"),
+            ("work list lift, lowest month", "work_list_lift_min"),
+            ("work list lift, median", "work_list_lift_median"),
+            ("peak RSS (MB)", "peak_rss_mb"),
+        ],
+    )
+)
 CHILDREN = {"pipeline": _one, "baselines": _baselines, **{name: fn for _, name, _, fn, _ in SUITES}}
 
 
@@ -554,6 +698,11 @@ def main(argv: list[str] | None = None) -> int:
         "--incremental-sizes",
         default="",
         help="persons for the incremental-month benchmark (two months; slow at 1M)",
+    )
+    parser.add_argument(
+        "--year-sizes",
+        default="",
+        help=f"persons for the correction loop's year ({YEAR_MONTHS} months run one after another)",
     )
     parser.add_argument(
         "--no-baselines", action="store_true", help="skip the NIK-only and plain Splink baselines"

@@ -209,8 +209,9 @@ def _attachment(con, truth: Path, month: str, correction: list[str]) -> dict:
 # - a death (NONAKTIF MENINGGAL): the person's status_hidup is 'meninggal';
 # - a move (NONAKTIF PINDAH): no golden field changes (the registers show a move when the family
 #   re-registers); the accepted decision is published in dtsen_usulan, which is what is counted;
-# - the rest (a family to add, no longer poor, an objection either way): the family's PMT comes
-#   from a field visit of the item's visit month or later, so its desil is the visit's.
+# - the rest (a family to add, no longer poor, an objection either way): the family's PMT is from
+#   the item's visit, or from an observation newer than it (a later visit or Regsosek form), so its
+#   desil is no older than what the visit found.
 _CORRECTIONS = """
 with truth as (
     select source, source_record_id as id_usulan, benar
@@ -236,8 +237,7 @@ judged as (
              when a.jenis = 'UBAH' then false
              when a.alasan = 'MENINGGAL' then coalesce(i.status_hidup = 'meninggal', false)
              when a.alasan = 'PINDAH' then u.status is not distinct from 'accepted'
-             else coalesce(f.pmt_sumber like 'verifikasi_lapangan:%'
-                           and f.pmt_bulan_sumber >= a.bulan_kunjungan, false) end as applied
+             else coalesce(f.pmt_bulan_sumber >= a.bulan_kunjungan, false) end as applied
     from accepted a
     left join marts.dtsen_individu i on i.dtsen_id = a.dtsen_id
     left join marts.dtsen_keluarga f on f.dtsen_kk_id = coalesce(a.dtsen_kk_id, i.dtsen_kk_id)
