@@ -19,6 +19,7 @@ from splink import DuckDBAPI, Linker
 from dtsen_pipeline import warehouse
 from dtsen_pipeline.linkage import model
 from dtsen_pipeline.linkage.run import (
+    EM_SESSIONS,
     DecisionsTooLargeError,
     Touched,
     Workspace,
@@ -30,6 +31,7 @@ from dtsen_pipeline.linkage.run import (
     corroborate,
     decision_edges,
     drop_unattached,
+    em_sessions,
     explain,
     fingerprint_sql,
     link_month,
@@ -38,6 +40,7 @@ from dtsen_pipeline.linkage.run import (
     score_full,
     score_incremental,
     split_touched,
+    train,
     uncorroborated_max,
 )
 from tests.test_linkage_evidence import BASE, _table, dob, name
@@ -70,6 +73,7 @@ ONE_PERSON, HOUSEHOLD_ONLY, RELATIVES, SAME_YEAR = (
     ("dtks:3", "dukcapil:3"),
     ("dtks:4", "dukcapil:4"),
 )
+NAMES = ("siti aminah", "budi santoso", "agus salim", "rina wati", "wayan sudana")
 # Levels that speak against a match, whatever they are named in the model's settings.
 AGAINST = ("a shared word only", "different, each agrees with its own birth date")
 
@@ -215,6 +219,58 @@ def test_a_saved_model_is_loaded_as_it_is_and_otherwise_one_is_trained(workspace
     )
 
 
+def test_an_em_session_over_the_pair_cap_samples_kabupaten_and_still_trains(workspace):
+    """At 1M persons a birth date blocks 236M pairs; EM samples kabupaten instead of reading them
+    all. Here the cap is set low enough that every session samples."""
+    # Forty persons of twenty kabupaten, two records each, all born on one day.
+    records = {
+        f"{source}:{i}": person(
+            f"32{i:02d}014101900001",
+            f"{NAMES[i % len(NAMES)]} {i}",
+            date(1990, 1, 1),
+            f"K{i}",
+            source=source,
+            kode_kab=f"32{i % 20:02d}",
+            kode_desa=f"32{i % 20:02d}010001",
+        )
+        for i in range(40)
+        for source in ("dukcapil", "dtks")
+    }
+    ws = workspace(records)
+    every = {s.columns: s for s in em_sessions(ws)}
+    assert set(every) == set(EM_SESSIONS) and all(s.kabupaten_share == 1 for s in every.values())
+    assert every[("tanggal_lahir_pasti",)].pairs == 80 * 79 // 2
+    # 3,160 pairs share the birth date; a name or a NIK makes 40.
+    capped = {s.columns: s for s in em_sessions(ws, max_pairs=1000)}
+    for columns, session in capped.items():
+        assert session.pairs == every[columns].pairs
+        if session.pairs <= 1000:
+            assert session.kabupaten_share == 1 and "sampled" not in session.describe()
+            continue
+        share = 1000 / session.pairs
+        # Blocking on the kabupaten, the pairs fall with the share; otherwise with its square.
+        expected = share if "kode_kab" in columns else share**0.5
+        assert session.kabupaten_share == pytest.approx(expected)
+        assert "sampled" in session.describe()
+    assert capped[("tanggal_lahir_pasti",)].kabupaten_share < 1
+    rule = capped[("tanggal_lahir_pasti",)].blocking().get_blocking_rule("duckdb").blocking_rule_sql
+    # The rule keeps exactly the pairs whose two records are in the sampled kabupaten.
+    cut = max(1, round(capped[("tanggal_lahir_pasti",)].kabupaten_share * 10_000))
+    records = ws.records.physical_name
+    kept = ws.con.execute(
+        f"select count(*) from {records} l join {records} r "
+        f"on l.record_key < r.record_key and {rule}"
+    ).fetchall()[0][0]
+    in_sample = f"hash(kode_kab || '7') % 10000 < {cut}"
+    expected_pairs = ws.con.execute(
+        f"select coalesce(sum(n * (n - 1) // 2), 0) from (select count(*) as n from {records} "
+        f"where tanggal_lahir_pasti is not null and {in_sample} group by tanggal_lahir_pasti)"
+    ).fetchall()[0][0]
+    assert 0 < kept == expected_pairs < every[("tanggal_lahir_pasti",)].pairs
+    linker = Linker(ws.records, model.settings(), log_level=logging.ERROR)
+    train(linker, list(capped.values()))  # runs: EM on the sampled pairs
+
+
 # --- 2. decisions read, scoring full or incremental ----------------------------------------------
 
 
@@ -251,7 +307,7 @@ def test_an_incremental_run_scores_only_new_changed_and_decided_records_and_carr
         "p3ke:1": person("3201014101900001", "siti aminah", date(1990, 1, 1), "K1", source="p3ke"),
     }
     ws = workspace(records)
-    linker, _ = load_or_train(ws, fixed_model)
+    linker, *_ = load_or_train(ws, fixed_model)
     full = {
         pair
         for part in score_full(ws, linker).parts
@@ -303,7 +359,7 @@ def test_uncorroborated_pairs_and_relatives_are_capped_below_the_cluster_thresho
     workspace, fixed_model
 ):
     ws = workspace()
-    linker, _ = load_or_train(ws, fixed_model)
+    linker, *_ = load_or_train(ws, fixed_model)
     parts = score_full(ws, linker).parts
     model_says = pairs_of(ws, parts[0].physical_name, "record_key_l", "record_key_r")
     scored = corroborate(ws, linker, parts + parts)  # a pair scored twice is kept once
@@ -557,7 +613,7 @@ def test_explain_saves_the_model_charts_that_work_offline_and_the_review_pairs(
     workspace, fixed_model, tmp_path
 ):
     ws = workspace()
-    linker, _ = load_or_train(ws, fixed_model)
+    linker, *_ = load_or_train(ws, fixed_model)
     scored = corroborate(ws, linker, score_full(ws, linker).parts)
     decided = normalise_decisions(
         ws,

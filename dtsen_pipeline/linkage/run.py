@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 import duckdb
 import pyarrow as pa
 from splink import DuckDBAPI, Linker, block_on
+from splink.blocking_rule_library import CustomRule
 from splink.clustering import cluster_pairwise_predictions_at_threshold
 
 from dtsen_pipeline import warehouse
@@ -72,6 +73,14 @@ def max_records_per_person() -> int:
 
 U_SAMPLE_PAIRS = 2_000_000
 SEED = 7
+# Each EM session blocks on columns whose pairs grow with the square of the records (a birth date
+# holds ~10x more records at 1M persons than at 100k, so ~100x the pairs: 236M at 1M). EM needs
+# enough pairs to see every level, not all of them: a session with more than EM_MAX_PAIRS pairs
+# keeps only the pairs of a seeded sample of kabupaten (``em_blocking``). At 100k persons no
+# session reaches the cap, so the model trains on every pair there as before.
+EM_MAX_PAIRS = 3_000_000
+# The three EM sessions, by the columns each blocks on (see ``train``).
+EM_SESSIONS = (("tanggal_lahir_pasti",), ("nik",), ("nama_normal", "kode_kab"))
 
 
 class DecisionsTooLargeError(ValueError):
@@ -92,6 +101,7 @@ class LinkageResult:
     filled: list[str] | None = (
         None  # levels training could not reach, filled (model.fill_untrained)
     )
+    em_sessions: list[str] | None = None  # each EM session's pairs, and any kabupaten sampling
 
 
 def _names_agree_sql() -> str:
@@ -212,8 +222,60 @@ class Touched:
 # --- 1. the model --------------------------------------------------------------------------------
 
 
-def train(linker: Linker) -> None:
-    """Estimate the model's parameters by EM on the linker's records, without labels."""
+@dataclass(frozen=True)
+class EmSession:
+    """One EM session's blocking: its columns, the pairs they make, and the share of kabupaten
+    whose records it keeps (1.0: every record)."""
+
+    columns: tuple[str, ...]
+    pairs: int
+    kabupaten_share: float
+
+    def blocking(self):
+        """The blocking rule: ``block_on`` the columns, restricted to the sampled kabupaten when
+        the share is below 1 (a kabupaten is in the sample when a seeded hash of its code falls
+        below the share: the same kabupaten every run, and a record without one is left out)."""
+        if self.kabupaten_share >= 1:
+            return block_on(*self.columns)
+        rule = block_on(*self.columns).get_blocking_rule("duckdb").blocking_rule_sql
+        cut = max(1, round(self.kabupaten_share * 10_000))
+        sampled = " and ".join(
+            f"hash({side}.kode_kab || '{SEED}') % 10000 < {cut}" for side in ("l", "r")
+        )
+        return CustomRule(f"{rule} and {sampled}")
+
+    def describe(self) -> str:
+        what = " and ".join(self.columns)
+        if self.kabupaten_share >= 1:
+            return f"{what}: {self.pairs:,} pairs, all"
+        return (
+            f"{what}: {self.pairs:,} pairs, over {EM_MAX_PAIRS:,}: "
+            f"{self.kabupaten_share:.1%} of kabupaten sampled"
+        )
+
+
+def em_sessions(ws: Workspace, max_pairs: int = EM_MAX_PAIRS) -> list[EmSession]:
+    """The EM sessions' blocking for this month's records. A session whose columns make more than
+    ``max_pairs`` pairs samples kabupaten: when it blocks on the kabupaten, its pairs fall with the
+    share sampled; otherwise both records of a pair must be sampled, so with its square."""
+    sessions = []
+    for columns in EM_SESSIONS:
+        present = " and ".join(f"{quote_ident(c)} is not null" for c in columns)
+        grouped = ", ".join(quote_ident(c) for c in columns)
+        [(pairs,)] = ws.con.execute(
+            f"select coalesce(sum(n * (n - 1) // 2), 0) from (select count(*) as n from "
+            f"{ws.records.physical_name} where {present} group by {grouped})"
+        ).fetchall()
+        share = 1.0
+        if pairs > max_pairs:
+            share = max_pairs / pairs if "kode_kab" in columns else (max_pairs / pairs) ** 0.5
+        sessions.append(EmSession(columns, int(pairs), share))
+    return sessions
+
+
+def train(linker: Linker, sessions: list[EmSession] | None = None) -> None:
+    """Estimate the model's parameters by EM on the linker's records, without labels.
+    ``sessions``: the EM sessions' blocking (``em_sessions``); every pair when None."""
     linker.training.estimate_probability_two_random_records_match(
         [block_on("nik", "tanggal_lahir_pasti")], recall=0.75
     )
@@ -222,30 +284,32 @@ def train(linker: Linker) -> None:
     # column its levels read: the birth-date session trains names, sex, card and region (not NIK:
     # its levels read the birth dates); the NIK session trains birth date, names, sex, card and
     # region; the name-and-kabupaten session trains NIK, birth date, sex and card. A level no
-    # session can reach by design is fixed in model.py with its reason.
-    for blocking in (
-        block_on("tanggal_lahir_pasti"),
-        block_on("nik"),
-        block_on("nama_normal", "kode_kab"),
-    ):
+    # session can reach by design is fixed in model.py with its reason. A session that samples
+    # kabupaten (over EM_MAX_PAIRS pairs) reads kode_kab, so the region is then trained by the
+    # NIK session alone.
+    for session in sessions or [EmSession(c, 0, 1.0) for c in EM_SESSIONS]:
         linker.training.estimate_parameters_using_expectation_maximisation(
-            blocking, estimate_without_term_frequencies=True
+            session.blocking(), estimate_without_term_frequencies=True
         )
 
 
-def load_or_train(ws: Workspace, reuse_model: Path | None) -> tuple[Linker, list[str]]:
+def load_or_train(
+    ws: Workspace, reuse_model: Path | None
+) -> tuple[Linker, list[str], list[EmSession]]:
     """A linker over the month's records: with the saved model ``reuse_model`` as it is, or with
     the model's settings (model.settings()) trained on these records. Also the levels training
-    left without m or u, filled by ``model.fill_untrained`` (none when a model is reused)."""
+    left without m or u, filled by ``model.fill_untrained``, and the EM sessions (none of either
+    when a model is reused)."""
     if reuse_model is not None:
-        return Linker(ws.records, str(reuse_model), log_level=logging.ERROR), []
+        return Linker(ws.records, str(reuse_model), log_level=logging.ERROR), [], []
     linker = Linker(ws.records, model.settings(), log_level=logging.ERROR)
-    train(linker)
+    sessions = em_sessions(ws)
+    train(linker, sessions)
     rows = ws.con.execute(f"select count(*) from {ws.records.physical_name}").fetchall()[0][0]
     trained, filled = model.fill_untrained(
         linker.misc.save_model_to_json(), min(U_SAMPLE_PAIRS, rows * (rows - 1) // 2)
     )
-    return Linker(ws.records, trained, log_level=logging.ERROR), filled
+    return Linker(ws.records, trained, log_level=logging.ERROR), filled, sessions
 
 
 # --- 2. decisions and scoring --------------------------------------------------------------------
@@ -640,7 +704,7 @@ def link_month(
     con = warehouse.scratch()
     try:
         ws = Workspace.over(con, identities)
-        linker, filled = load_or_train(ws, reuse_model)
+        linker, filled, sessions = load_or_train(ws, reuse_model)
         clock["train"] = time.perf_counter()
 
         decided = normalise_decisions(ws, decisions)
@@ -692,6 +756,7 @@ def link_month(
             },
             rescored=scores.rescored,
             filled=filled,
+            em_sessions=[session.describe() for session in sessions],
         )
     finally:
         con.close()

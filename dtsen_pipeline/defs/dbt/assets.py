@@ -12,6 +12,7 @@ Importing this module reads the manifest and writes nothing: ``project.prepare()
 
 import json
 import os
+import time
 import warnings
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -124,8 +125,10 @@ def _layer_assets(name: str, selector: str) -> AssetsDefinition:
         # A test that spans layers (a mart's region code against ref_wilayah) runs with the later
         # layer, once all its parents exist; dbt's default would pull it into the earlier build.
         os.environ.setdefault("DBT_INDIRECT_SELECTION", "buildable")
+        timing = DbtTiming()
         invocation = dbt.cli(["build"], context=context, raise_on_error=False)
-        yield from stream_with_metadata(invocation)
+        yield from stream_with_metadata(invocation, timing)
+        context.log.info(timing.describe(invocation))
         if not invocation.is_successful():
             error = invocation.get_error()
             if error is not None and "lock" in str(error).lower():
@@ -145,13 +148,40 @@ def _layer_assets(name: str, selector: str) -> AssetsDefinition:
     return _assets
 
 
-def stream_with_metadata(invocation) -> Iterator:
+class DbtTiming:
+    """Where a dbt step's time goes, for its log: from the step's call to ``dbt.cli`` to the last
+    event read from dbt, the part before dbt's first event (dagster-dbt's set-up, the process's
+    Python start-up and dbt's imports), and dbt's own elapsed time for the nodes (run_results)."""
+
+    def __init__(self) -> None:
+        self.spawned = time.perf_counter()
+        self.first_event: float | None = None
+        self.ended: float | None = None
+
+    def describe(self, invocation) -> str:
+        ended = self.ended or time.perf_counter()
+        start_up = (self.first_event or ended) - self.spawned
+        try:
+            nodes = float(invocation.get_artifact("run_results.json").get("elapsed_time") or 0)
+        except Exception:  # no run_results.json: dbt failed before it wrote one
+            nodes = None
+        return (
+            f"dbt build: {ended - self.spawned:.1f} s from the call to dbt to its last event, "
+            f"{start_up:.1f} s of it before dbt's first event (dagster-dbt's set-up, Python "
+            "start-up, dbt's imports)"
+            + (f", {nodes:.1f} s running the nodes (run_results.json)" if nodes is not None else "")
+        )
+
+
+def stream_with_metadata(invocation, timing: DbtTiming | None = None) -> Iterator:
     """dbt's events as Dagster events while dbt runs, each model's and seed's materialisation with
     the column types (``dagster/column_schema``) and row count (``dagster/row_count``, tables only)
     that its post-hook logged (macros/dagster_metadata.sql) just before dbt reported it built."""
     reported: dict[str, dict] = {}
     nodes = invocation.manifest.get("nodes", {})
     for event in invocation.stream_raw_events():
+        if timing is not None and timing.first_event is None:
+            timing.first_event = time.perf_counter()
         info, data = event.raw_event.get("info", {}), event.raw_event.get("data", {})
         message = info.get("msg") or ""
         if info.get("name") == "JinjaLogInfo" and message.startswith(METADATA_PREFIX):
@@ -175,6 +205,8 @@ def stream_with_metadata(invocation) -> Iterator:
                     }
                 )
             yield dagster_event
+    if timing is not None:
+        timing.ended = time.perf_counter()
 
 
 def _unique_id(event) -> str | None:

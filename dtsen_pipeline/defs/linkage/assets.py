@@ -351,6 +351,10 @@ def person_linkage(
             "levels filled, not trained": MetadataValue.json(
                 result.filled if result.trained else "model reused"
             ),
+            # Each EM session's pairs, and the kabupaten it sampled when over the cap (counts only).
+            "EM sessions": MetadataValue.json(
+                result.em_sessions if result.trained else "model reused"
+            ),
             "weights per level": charts.table(
                 [
                     ("comparison", "string"),
