@@ -19,6 +19,7 @@ from splink import DuckDBAPI, Linker
 from dtsen_pipeline import warehouse
 from dtsen_pipeline.linkage import model
 from dtsen_pipeline.linkage.run import (
+    EM_NEVER_SAMPLED,
     EM_SESSIONS,
     DecisionsTooLargeError,
     Touched,
@@ -244,7 +245,7 @@ def test_an_em_session_over_the_pair_cap_samples_kabupaten_and_still_trains(work
     capped = {s.columns: s for s in em_sessions(ws, max_pairs=1000)}
     for columns, session in capped.items():
         assert session.pairs == every[columns].pairs
-        if session.pairs <= 1000:
+        if session.pairs <= 1000 or columns in EM_NEVER_SAMPLED:
             assert session.kabupaten_share == 1 and "sampled" not in session.describe()
             continue
         share = 1000 / session.pairs
@@ -253,6 +254,10 @@ def test_an_em_session_over_the_pair_cap_samples_kabupaten_and_still_trains(work
         assert session.kabupaten_share == pytest.approx(expected)
         assert "sampled" in session.describe()
     assert capped[("tanggal_lahir_pasti",)].kabupaten_share < 1
+    # The NIK session trains the region: it is never sampled, however many pairs it makes.
+    assert all(
+        s.kabupaten_share == 1 for s in em_sessions(ws, max_pairs=1) if s.columns == ("nik",)
+    )
     rule = capped[("tanggal_lahir_pasti",)].blocking().get_blocking_rule("duckdb").blocking_rule_sql
     # The rule keeps exactly the pairs whose two records are in the sampled kabupaten.
     cut = max(1, round(capped[("tanggal_lahir_pasti",)].kabupaten_share * 10_000))

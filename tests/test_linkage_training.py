@@ -107,6 +107,34 @@ def test_a_filled_level_never_weighs_more_than_the_closer_one_above_it():
     assert weights[1] <= weights[0] and weights[1] == pytest.approx(weights[0])
 
 
+def test_a_fixed_level_against_does_not_bound_the_level_below_it():
+    """An exact NIK with a birth date missing, when random sampling drew no such pair: its u is
+    bounded by the exact NIK that agrees with both birth dates (the nearest trained level above),
+    not by the shared-NIK level fixed at -2 bits between them (in a generated 100k month that
+    bound turned an exact NIK into evidence against)."""
+    settings = model.settings().get_settings("duckdb").as_dict()
+    (nik,) = [c for c in settings["comparisons"] if c["output_column_name"] == "nik"]
+    levels = {lvl.get("label_for_charts"): lvl for lvl in nik["comparison_levels"]}
+    levels["exact, agrees with both birth dates"].update(m_probability=0.92, u_probability=7e-6)
+    levels["exact, a birth date missing or unchecked"].update(m_probability=0.023)
+    filled, names = model.fill_untrained(settings, pairs_sampled=2_000_000)
+    assert "nik: exact, a birth date missing or unchecked" in names
+    (nik,) = [c for c in filled["comparisons"] if c["output_column_name"] == "nik"]
+    w = {
+        lvl.get("label_for_charts"): math.log2(lvl["m_probability"] / lvl["u_probability"])
+        for lvl in nik["comparison_levels"]
+        if not lvl.get("is_null_level")
+    }
+    # u = 1 / 2M pairs: log2(0.023 * 2e6) = 15.5 bits, under the 17.0 of the level above.
+    assert w["exact, a birth date missing or unchecked"] == pytest.approx(math.log2(0.023 * 2e6))
+    assert (
+        w["exact, birth dates differ (a shared NIK)"]
+        < 0
+        < w["exact, a birth date missing or unchecked"]
+    )
+    assert w["exact, a birth date missing or unchecked"] < w["exact, agrees with both birth dates"]
+
+
 def test_region_and_family_card_are_evidence_not_vetoes(trained):
     region, card = _weights(trained, "kode_desa"), _weights(trained, "no_kk")
     # Another village in the same kabupaten is closer than another kabupaten, never a veto.

@@ -336,7 +336,10 @@ def fill_untrained(model_dict: dict, pairs_sampled: int) -> tuple[dict, list[str
     for comparison in model_dict["comparisons"]:
         levels = [lvl for lvl in comparison["comparison_levels"] if not lvl.get("is_null_level")]
         trained_m = [lvl["m_probability"] for lvl in levels if lvl.get("m_probability")]
-        above = None  # the weight of the nearest level above (a closer agreement)
+        # The weight of the nearest trained level above (a closer agreement). A level fixed in
+        # this module is not one: its weight is set by hand for its reason and may say "against"
+        # (the shared-NIK level, -2 bits), which must not drag a plain exact NIK below it.
+        above = None
         for level in levels:
             u_missing = level.get("u_probability") is None
             if u_missing:
@@ -351,7 +354,8 @@ def fill_untrained(model_dict: dict, pairs_sampled: int) -> tuple[dict, list[str
                 while math.log2(level["m_probability"] / level["u_probability"]) > above:
                     level["u_probability"] = math.nextafter(level["u_probability"], 1.0)
                 weight = above
-            above = weight
+            if not (level.get("fix_m_probability") or level.get("fix_u_probability")):
+                above = weight
     return model_dict, filled
 
 

@@ -79,8 +79,11 @@ SEED = 7
 # keeps only the pairs of a seeded sample of kabupaten (``em_blocking``). At 100k persons no
 # session reaches the cap, so the model trains on every pair there as before.
 EM_MAX_PAIRS = 3_000_000
-# The three EM sessions, by the columns each blocks on (see ``train``).
+# The three EM sessions, by the columns each blocks on (see ``train``). The NIK session is never
+# sampled: its pairs grow with the records, not their square (3.6M at 1M persons), and it is the
+# session that trains the region comparison, which a kabupaten sample would leave untrained.
 EM_SESSIONS = (("tanggal_lahir_pasti",), ("nik",), ("nama_normal", "kode_kab"))
+EM_NEVER_SAMPLED = (("nik",),)
 
 
 class DecisionsTooLargeError(ValueError):
@@ -256,8 +259,9 @@ class EmSession:
 
 def em_sessions(ws: Workspace, max_pairs: int = EM_MAX_PAIRS) -> list[EmSession]:
     """The EM sessions' blocking for this month's records. A session whose columns make more than
-    ``max_pairs`` pairs samples kabupaten: when it blocks on the kabupaten, its pairs fall with the
-    share sampled; otherwise both records of a pair must be sampled, so with its square."""
+    ``max_pairs`` pairs samples kabupaten (except those of ``EM_NEVER_SAMPLED``): when it blocks on
+    the kabupaten, its pairs fall with the share sampled; otherwise both records of a pair must be
+    sampled, so with its square."""
     sessions = []
     for columns in EM_SESSIONS:
         present = " and ".join(f"{quote_ident(c)} is not null" for c in columns)
@@ -267,7 +271,7 @@ def em_sessions(ws: Workspace, max_pairs: int = EM_MAX_PAIRS) -> list[EmSession]
             f"{ws.records.physical_name} where {present} group by {grouped})"
         ).fetchall()
         share = 1.0
-        if pairs > max_pairs:
+        if pairs > max_pairs and columns not in EM_NEVER_SAMPLED:
             share = max_pairs / pairs if "kode_kab" in columns else (max_pairs / pairs) ** 0.5
         sessions.append(EmSession(columns, int(pairs), share))
     return sessions
@@ -286,7 +290,7 @@ def train(linker: Linker, sessions: list[EmSession] | None = None) -> None:
     # region; the name-and-kabupaten session trains NIK, birth date, sex and card. A level no
     # session can reach by design is fixed in model.py with its reason. A session that samples
     # kabupaten (over EM_MAX_PAIRS pairs) reads kode_kab, so the region is then trained by the
-    # NIK session alone.
+    # NIK session alone, which is never sampled.
     for session in sessions or [EmSession(c, 0, 1.0) for c in EM_SESSIONS]:
         linker.training.estimate_parameters_using_expectation_maximisation(
             session.blocking(), estimate_without_term_frequencies=True
