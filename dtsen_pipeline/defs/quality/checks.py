@@ -107,8 +107,10 @@ def _gx_check(spec: SuiteSpec):
 
         with warehouse.connect() as con:
             summary = validate_suite(con, spec, month, publication.previous_release(month))
+        # A blocking suite's failure is an error; a warning suite's is logged as a warning.
+        log = context.log.error if spec.blocking else context.log.warning
         for o in summary.failed:
-            context.log.error(
+            log(
                 f"gate {spec.name}: '{o.label}' ({o.expectation} on {o.column}) failed: {o.unexpected_count} "
                 f"unexpected of {o.element_count} rows"
                 f"{' in ' + ', '.join(o.failed_batches[:5]) if o.failed_batches else ''}"
