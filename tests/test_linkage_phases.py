@@ -221,7 +221,7 @@ def test_a_saved_model_is_loaded_as_it_is_and_otherwise_one_is_trained(workspace
 
 
 def test_an_em_session_over_the_pair_cap_samples_kabupaten_and_still_trains(workspace):
-    """At 1M persons a birth date blocks 236M pairs; EM samples kabupaten instead of reading them
+    """At 1M persons a birth date blocks about 202M pairs; EM samples kabupaten instead of reading them
     all. Here the cap is set low enough that every session samples."""
     # Forty persons of twenty kabupaten, two records each, all born on one day.
     records = {

@@ -74,7 +74,7 @@ def max_records_per_person() -> int:
 U_SAMPLE_PAIRS = 2_000_000
 SEED = 7
 # Each EM session blocks on columns whose pairs grow with the square of the records (a birth date
-# holds ~10x more records at 1M persons than at 100k, so ~100x the pairs: 236M at 1M). EM needs
+# holds ~10x more records at 1M persons than at 100k, so ~100x the pairs: 202M measured at 1M). EM needs
 # enough pairs to see every level, not all of them: a session with more than EM_MAX_PAIRS pairs
 # keeps only the pairs of a seeded sample of kabupaten (``em_blocking``). At 100k persons no
 # session reaches the cap, so the model trains on every pair there as before.
