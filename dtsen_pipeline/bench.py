@@ -86,9 +86,10 @@ def _one(persons: int) -> dict:
     for stage, belongs in STAGES:
         stages[stage] = sum(v for k, v in steps.items() if belongs(k))
     report = evaluate_month(MONTH)
-    correction_records = sum(n for s, n in written.records.items() if s in correction_sources())
+    corrections = correction_sources()
+    correction_records = sum(n for s, n in written.records.items() if s in corrections)
     cost = _correction_cost(
-        steps, paths.logs_dir() / f"run-{MONTH}.log", records, correction_records
+        steps, paths.logs_dir() / f"run-{MONTH}.log", records, correction_records, corrections
     )
     cost["share_of_run"] = round(cost["total_s"] / stages["run (end to end)"], 4)
     return {
@@ -110,12 +111,10 @@ def _one(persons: int) -> dict:
     }
 
 
-# What the correction loop (issue 19) adds to a month: its three sources' ingest and staged
-# suites, and these dbt nodes (models, seeds, tests) and the suites of its marts.
+# What the correction loop (issue 19) adds to a month besides its sources (the registry's
+# correction sources: their ingest, staging and suites): these dbt nodes (models, seeds, tests) and
+# the suites of its marts.
 CORRECTION_DBT_NODES = (
-    "usulan_desa",
-    "sanggahan",
-    "verifikasi_lapangan",
     "int_koreksi",
     "int_kunjungan",
     "dtsen_usulan",
@@ -128,22 +127,25 @@ CORRECTION_DBT_NODES = (
 _DBT_NODE_TIME = re.compile(r"^\d+ of \d+ (?:OK|PASS)\b.*? (\S+) \.+ \[.*? in ([\d.]+)s\]")
 
 
-def _correction_cost(steps: dict[str, float], log: Path, records: int, corrections: int) -> dict:
+def _correction_cost(
+    steps: dict[str, float], log: Path, records: int, corrections: int, sources: tuple[str, ...]
+) -> dict:
     """The seconds of a month's run that the correction loop costs: the Dagster steps of its
     sources and marts (ingest, staged and mart suites), its dbt nodes (from the run's dbt log; dbt
     runs on one thread here, so their times add up), and linkage's share in proportion to the
     records it brings (it is scored with the others, not apart)."""
+    names = (*sources, *CORRECTION_DBT_NODES)
     ansi = re.compile(r"\x1b\[[0-9;]*m")
     dbt = 0.0
     if log.exists():
         for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
             m = _DBT_NODE_TIME.match(ansi.sub("", line))
-            if m and any(n in m.group(1) for n in CORRECTION_DBT_NODES):
+            if m and any(n in m.group(1) for n in names):
                 dbt += float(m.group(2))
     dagster = sum(
         v
         for k, v in steps.items()
-        if (k.startswith("raw__") or "_gx_" in k) and any(n in k for n in CORRECTION_DBT_NODES)
+        if (k.startswith("raw__") or "_gx_" in k) and any(n in k for n in names)
     )
     linkage = sum(v for k, v in steps.items() if k in ("person_linkage", "family_linkage"))
     linkage_share = linkage * corrections / records if records else 0.0
@@ -638,8 +640,6 @@ SUITES = [
             ("peak RSS (MB)", "peak_rss_mb"),
         ],
     ),
-]
-SUITES.append(
     (
         "YEAR_SIZES",
         "year",
@@ -657,8 +657,8 @@ SUITES.append(
             ("work list lift, median", "work_list_lift_median"),
             ("peak RSS (MB)", "peak_rss_mb"),
         ],
-    )
-)
+    ),
+]
 CHILDREN = {"pipeline": _one, "baselines": _baselines, **{name: fn for _, name, _, fn, _ in SUITES}}
 
 

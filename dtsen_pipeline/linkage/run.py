@@ -76,7 +76,7 @@ SEED = 7
 # Each EM session blocks on columns whose pairs grow with the square of the records (a birth date
 # holds ~10x more records at 1M persons than at 100k, so ~100x the pairs: 202M measured at 1M). EM needs
 # enough pairs to see every level, not all of them: a session with more than EM_MAX_PAIRS pairs
-# keeps only the pairs of a seeded sample of kabupaten (``em_blocking``). At 100k persons no
+# keeps only the pairs of a seeded sample of kabupaten (``em_sessions``). At 100k persons no
 # session reaches the cap, so the model trains on every pair there as before.
 EM_MAX_PAIRS = 3_000_000
 # The three EM sessions, by the columns each blocks on (see ``train``). The NIK session is never
@@ -277,9 +277,9 @@ def em_sessions(ws: Workspace, max_pairs: int = EM_MAX_PAIRS) -> list[EmSession]
     return sessions
 
 
-def train(linker: Linker, sessions: list[EmSession] | None = None) -> None:
+def train(linker: Linker, sessions: list[EmSession]) -> None:
     """Estimate the model's parameters by EM on the linker's records, without labels.
-    ``sessions``: the EM sessions' blocking (``em_sessions``); every pair when None."""
+    ``sessions``: the EM sessions' blocking (``em_sessions``)."""
     linker.training.estimate_probability_two_random_records_match(
         [block_on("nik", "tanggal_lahir_pasti")], recall=0.75
     )
@@ -291,7 +291,7 @@ def train(linker: Linker, sessions: list[EmSession] | None = None) -> None:
     # session can reach by design is fixed in model.py with its reason. A session that samples
     # kabupaten (over EM_MAX_PAIRS pairs) reads kode_kab, so the region is then trained by the
     # NIK session alone, which is never sampled.
-    for session in sessions or [EmSession(c, 0, 1.0) for c in EM_SESSIONS]:
+    for session in sessions:
         linker.training.estimate_parameters_using_expectation_maximisation(
             session.blocking(), estimate_without_term_frequencies=True
         )

@@ -114,14 +114,19 @@ class StagedSource(Settings):
     expectations: list[Expectation]
 
 
-class MartSuite(Settings):
+class RowSuite(Settings):
+    """A suite on a mart's rows: one query, validated one batch per value of ``batch_by``."""
+
     query: Text
     batch_by: Text
-    columns: list[Text] = []
     expectations: list[Expectation]
+    allow_empty: bool = False
+
+
+class MartSuite(RowSuite):
+    columns: list[Text] = []
     summaries: list[Summary] = []
     drift: list[Text] = []
-    allow_empty: bool = False
     row_count_tolerance: NonNegative | None = None  # null: not compared; absent: settings' value
 
     def tolerance(self, default: float) -> float | None:
@@ -138,16 +143,12 @@ class MartSuite(Settings):
         return value
 
 
-class MartWarning(Settings):
+class MartWarning(RowSuite):
     """A suite on a published mart that warns: shown on the mart's page and listed by `dtsen run`,
     never holding up the release (a kabupaten late on its proposals is a fact to act on, not a
     broken table)."""
 
     mart: Annotated[str, AfterValidator(_published)]
-    query: Text
-    batch_by: Text
-    expectations: list[Expectation]
-    allow_empty: bool = False
 
 
 class ExpectationsConfig(Settings):
