@@ -341,6 +341,9 @@ def _year(persons: int) -> dict:
                 "verified_true": corrections.get("verified_true", 0),
                 "applied": corrections.get("applied", 0),
                 "applied_share": corrections.get("applied_share"),
+                "verified_true_this_month": corrections.get("verified_true_this_month", 0),
+                "applied_this_month": corrections.get("applied_this_month", 0),
+                "applied_share_this_month": corrections.get("applied_share_this_month"),
                 "accepted_false": corrections.get("accepted_false", 0),
                 "unverified_changes": corrections.get("unverified_changes", 0),
                 "by_kind": corrections.get("by_kind", {}),
@@ -353,6 +356,11 @@ def _year(persons: int) -> dict:
     last = rows[-1]
     lifts = [r["work_list_lift"] for r in rows if r["work_list_lift"] is not None]
     shares = [r["applied_share"] for r in rows if r["applied_share"] is not None]
+    decided = sum(r["verified_true_this_month"] for r in rows)
+    shown = sum(r["applied_this_month"] for r in rows)
+    next_release = [
+        r["applied_share_this_month"] for r in rows if r["applied_share_this_month"] is not None
+    ]
     out.update(
         {
             "per_month": rows,
@@ -363,6 +371,11 @@ def _year(persons: int) -> dict:
             "applied_year": last["applied"],
             "applied_share_year": last["applied_share"],
             "applied_share_min_month": min(shares) if shares else None,
+            # Each item in the release right after its decision, summed over the year.
+            "decided_true_year": decided,
+            "shown_next_release_year": shown,
+            "next_release_share_year": round(shown / decided, 4) if decided else None,
+            "next_release_share_min_month": min(next_release) if next_release else None,
             "unverified_changes_max": max(r["unverified_changes"] for r in rows),
             "work_list_lift_min": min(lifts) if lifts else None,
             "work_list_lift_median": sorted(lifts)[len(lifts) // 2] if lifts else None,
@@ -648,10 +661,11 @@ SUITES = [
         [
             ("run per month, mean (s)", "run_s_mean"),
             ("F1, lowest month", "f1_min"),
-            ("verified true corrections", "verified_true_year"),
-            ("shown in the release", "applied_year"),
-            ("share", "applied_share_year"),
-            ("share, lowest month", "applied_share_min_month"),
+            ("true corrections decided", "decided_true_year"),
+            ("in the next release", "shown_next_release_year"),
+            ("share", "next_release_share_year"),
+            ("share, lowest month", "next_release_share_min_month"),
+            ("all verified, last release: shown / verified", "applied_share_year"),
             ("golden fields changed unverified", "unverified_changes_max"),
             ("work list lift, lowest month", "work_list_lift_min"),
             ("work list lift, median", "work_list_lift_median"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -212,10 +213,13 @@ def _attachment(con, truth: Path, month: str, correction: list[str]) -> dict:
 # - the rest (a family to add, no longer poor, an objection either way): the family's PMT is from
 #   the item's visit, or from an observation newer than it (a later visit or Regsosek form), so its
 #   desil is no older than what the visit found.
+# An item is decided this month (``baru``) when this month's visit decided it, or when Dukcapil
+# confirmed its death this month: the report arrived this month, or Dukcapil still listed the
+# person last month. Those are the corrections the month's release is the first to carry.
 _CORRECTIONS = """
 with truth as (
     select source, source_record_id as id_usulan, benar
-    from read_parquet(?, union_by_name = true)
+    from read_parquet($files, union_by_name = true)
     where source in ('usulan_desa', 'sanggahan')),
 accepted as (
     select k.*, t.benar, v.bulan_kunjungan
@@ -225,6 +229,11 @@ accepted as (
     where k.status = 'accepted'),
 judged as (
     select a.source, a.id_usulan, a.benar,
+        case when a.dasar_keputusan = 'dukcapil'
+                 then a.bulan_terima = $month or a.dtsen_id in (
+                     select dtsen_id from linkage.person_clusters
+                     where extract_month = $previous and source = 'dukcapil')
+             else a.bulan_kunjungan = $month end as baru,
         case when a.jenis = 'UBAH' then 'ubah'
              when a.alasan = 'MENINGGAL' then 'meninggal'
              when a.alasan = 'PINDAH' then 'pindah'
@@ -243,7 +252,8 @@ judged as (
     left join marts.dtsen_keluarga f on f.dtsen_kk_id = coalesce(a.dtsen_kk_id, i.dtsen_kk_id)
     left join marts.dtsen_usulan u on u.source = a.source and u.id_usulan = a.id_usulan)
 select kind, count(*) filter (where benar), count(*) filter (where benar and applied),
-       count(*) filter (where not benar)
+       count(*) filter (where not benar), count(*) filter (where benar and baru),
+       count(*) filter (where benar and baru and applied)
 from judged group by kind order by kind
 """
 
@@ -276,17 +286,31 @@ def _corrections(con, month: str, truth_root: Path | None) -> dict | None:
     files = _koreksi_truth(month, truth_root)
     if not files or not warehouse.table_exists(con, "intermediate", "int_koreksi"):
         return None
-    rows = con.execute(_CORRECTIONS, [files]).fetchall()
-    verified = sum(r[1] for r in rows)
-    applied = sum(r[2] for r in rows)
+    previous = (date.fromisoformat(f"{month}-01") - timedelta(days=1)).strftime("%Y-%m")
+    rows = con.execute(
+        _CORRECTIONS, {"files": files, "month": month, "previous": previous}
+    ).fetchall()
+    verified, applied, decided, shown = (sum(r[i] for r in rows) for i in (1, 2, 4, 5))
     return {
+        # Every item verified up to the month (cumulative; a death drops out of the golden records
+        # once no register lists the person)...
         "verified_true": int(verified),
         "applied": int(applied),
         "applied_share": round(applied / verified, 4) if verified else None,
+        # ...and the ones decided this month: what the release right after the visit carries.
+        "verified_true_this_month": int(decided),
+        "applied_this_month": int(shown),
+        "applied_share_this_month": round(shown / decided, 4) if decided else None,
         "accepted_false": int(sum(r[3] for r in rows)),
         "by_kind": {
-            kind: {"verified_true": int(v), "applied": int(a), "accepted_false": int(f)}
-            for kind, v, a, f in rows
+            kind: {
+                "verified_true": int(v),
+                "applied": int(a),
+                "accepted_false": int(f),
+                "verified_true_this_month": int(d),
+                "applied_this_month": int(n),
+            }
+            for kind, v, a, f, d, n in rows
         },
         "unverified_changes": int(con.execute(_UNVERIFIED_CHANGES).fetchone()[0]),
     }

@@ -2,8 +2,10 @@
 -- proposals and objections linked to no family yet), ranked, each with why it is on the list.
 -- A family is listed for each reason of seeds/verifikasi_prioritas.csv it has; its score is the sum
 -- of the weights of its reasons (each kind once: three programmes' exclusion errors are one
--- reason), ties broken by how far past the line its strongest reason is (jarak), then by the age of
--- its oldest open item. The threshold of a desil jump is the dbt var verifikasi_desil_lompat.
+-- reason) plus how far past the line its strongest reason is (jarak, in desil steps) times the dbt
+-- var verifikasi_bobot_jarak: a family four desil past a cut-off is a likelier error than one a
+-- step past it. Ties go to the larger jarak, then to the age of its oldest open item. The
+-- threshold of a desil jump is the dbt var verifikasi_desil_lompat.
 with reasons as (
     -- Programme targeting errors: jarak is how many desil past the programme's cut-off.
     select
@@ -91,7 +93,7 @@ targets as (
         -- the family's kabupaten now, else where its reasons place it
         coalesce(any_value(f.kode_kab), min(k.kode_kab)) as kode_kab,
         any_value(f.desil) as desil,
-        sum(k.bobot)::integer as skor,
+        (sum(k.bobot) + max(k.jarak) * {{ var('verifikasi_bobot_jarak') }})::integer as skor,
         max(k.jarak) as jarak,
         max(k.umur_hari) as umur_usulan_hari,
         (list(k.alasan order by k.bobot desc, k.jarak desc, k.alasan asc))[1] as alasan_utama,
