@@ -277,6 +277,18 @@ def test_the_month_reaches_dbt_without_a_reparse(dbt_steps):
         assert "Partial parsing enabled" in text, f"{layer}: no partial parse in {log}"
 
 
+def test_a_monthly_step_runs_the_data_tests_and_leaves_the_unit_tests_to_make_test(dbt_steps):
+    """dbt's run results of each step: models and data tests ran, no unit test (those run in
+    tests/test_marts_known_answers.py, on fixed rows)."""
+    for layer, (result, _, _) in dbt_steps.items():
+        [results] = (paths.DBT_PROJECT_DIR / "target").glob(
+            f"{layer}-{result.run_id[:7]}-*/run_results.json"
+        )
+        kinds = {r["unique_id"].split(".")[0] for r in json.loads(results.read_text())["results"]}
+        assert {"model", "test"} <= kinds, f"{layer}: {kinds}"
+        assert "unit_test" not in kinds, f"{layer} ran dbt unit tests in a monthly build"
+
+
 def test_a_run_over_two_months_is_refused_clearly(first_month_run, data_root, monkeypatch):
     monkeypatch.setenv("DTSEN_DATA_DIR", str(data_root))
     monkeypatch.delenv("DAGSTER_HOME", raising=False)

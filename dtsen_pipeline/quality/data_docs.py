@@ -81,7 +81,9 @@ def write_page(spec: SuiteSpec, month: str, summary: ValidationSummary) -> Path 
     with open(lock, "w") as fh:  # checks of one run may render at once
         fcntl.flock(fh, fcntl.LOCK_EX)
         ctx.validation_results_store.set(key, validation)
-        ctx.build_data_docs(resource_identifiers=[key])
+        # This page only: GX's index would re-read every result ever stored (more each month),
+        # and it is replaced by ours anyway (replace_gx_index).
+        ctx.build_data_docs(resource_identifiers=[key], build_index=False)
         urls = ctx.get_docs_sites_urls(resource_identifier=key)
         page = Path(urls[0]["site_url"].removeprefix("file://")) if urls else None
         # GX's templates load their CSS and JavaScript from CDNs: rewritten to load nothing.

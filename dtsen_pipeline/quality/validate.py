@@ -35,7 +35,7 @@ def validate_suite(
     database), or its comparisons are skipped as a first release's."""
     suites.config(check_gx=True)  # every expectation built by GX once, or the file and field named
     parameters = spec.parameters()
-    runner = BatchRunner(spec.name, parameters, str(data_docs.data_docs_dir()))
+    runner = BatchRunner(spec.name, parameters)
 
     # 1. The suite's rows, then one bounded batch per value of batch_by.
     rows_outcomes = [
