@@ -470,5 +470,12 @@ def test_evaluate_scores_the_correction_loop_and_the_work_list(second_month_buil
         k["verified_true"] for k in corrections["by_kind"].values()
     )
     assert corrections["applied_share"] >= 0.95 and corrections["unverified_changes"] == 0
+    # Those decided this month (this month's visits, Dukcapil's confirmations) are among them,
+    # and the release right after the decision shows them.
+    assert 0 < corrections["verified_true_this_month"] <= corrections["verified_true"]
+    assert corrections["applied_this_month"] == corrections["verified_true_this_month"]
+    assert corrections["verified_true_this_month"] == sum(
+        k["verified_true_this_month"] for k in corrections["by_kind"].values()
+    )
     assert work["top_decile"] == -(-work["families_listed"] // 10) > 0
     assert 0 < work["random_list_share"] < 1 and work["lift"] > 1.5
