@@ -15,15 +15,26 @@ INCR_SIZES   ?= 1000000
 YEAR_SIZES   ?=
 OLD_DUCKDB   := 1.0.0 1.1.3
 
-.PHONY: setup lint demo test test-slow browser ui bench clean-data
+.PHONY: setup java lint demo test test-slow browser ui bench clean-data
 
-setup: $(STAMP)
+setup: $(STAMP) java
 	$(BIN)/python -m dtsen_pipeline.defs.dbt.project
+
+# A Java runtime for Splink's Spark backend (config/linkage.yaml engine: spark; the tests link a
+# small world on both engines): Debian's, when the machine has none (root or sudo).
+java:
+	@command -v java >/dev/null || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq default-jre-headless; }
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
+	@# Exactly the lock (sync removes what it does not list). It leaves out what dagster-dbt's
+	@# sqlglot[rs] would bring: sqlglotc, the compiled sqlglot whose classes Splink's Spark dialect
+	@# cannot subclass ("interpreted classes cannot inherit from compiled"), and sqlglotrs, which
+	@# sqlglot says is no longer compatible (requirements.lock's header: --no-emit-package).
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	@# Older DuckDB clients, each in its own folder (never on the venv's path), for the test that
 	@# opens a release as an analyst's older tool would (tests/test_publication.py, OLD_DUCKDB).

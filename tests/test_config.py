@@ -205,6 +205,8 @@ def test_options_of_another_format_are_refused(config):
             "cluster_threshold: high",
             r"person\.cluster_threshold: must be a number, not 'high'",
         ),
+        ("name: duckdb", "name: sprak", r"engine\.name: 'sprak' is not one of duckdb, spark"),
+        ("driver_memory: 4g", "driver_memory: lots", r"engine\.spark\.driver_memory: "),
     ],
     ids=[
         "kk-authority-misspelt",
@@ -213,11 +215,27 @@ def test_options_of_another_format_are_refused(config):
         "address-string",
         "thresholds-unordered",
         "threshold-word",
+        "engine-misspelt",
+        "spark-memory-word",
     ],
 )
 def test_a_bad_linkage_value_is_refused_with_file_and_field(config, old, new, expected):
     edit(config / "linkage.yaml", old, new)
     refused(lambda: load_rules(config), rf"linkage\.yaml: {expected}")
+
+
+def test_the_engine_and_spark_settings_come_from_the_file_or_the_environment(config, monkeypatch):
+    rules = load_rules(config)
+    assert rules.engine == "duckdb"
+    assert (rules.spark.master, rules.spark.shuffle_partitions) == ("local[*]", 8)
+    monkeypatch.setenv("DTSEN_LINKAGE_ENGINE", "spark")
+    monkeypatch.setenv("DTSEN_SPARK_MASTER", "spark://cluster:7077")
+    monkeypatch.setenv("DTSEN_SPARK_SHUFFLE_PARTITIONS", "64")
+    rules = load_rules(config)
+    assert rules.engine == "spark"
+    assert (rules.spark.master, rules.spark.shuffle_partitions) == ("spark://cluster:7077", 64)
+    monkeypatch.setenv("DTSEN_LINKAGE_ENGINE", "hadoop")
+    refused(lambda: load_rules(config), r"engine\.name: 'hadoop' is not one of duckdb, spark")
 
 
 def test_thresholds_are_read_when_used_from_the_configuration_in_force(config, monkeypatch):

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Collection
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AfterValidator, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from dtsen_pipeline import paths
 from dtsen_pipeline.settings import Settings, duplicates, read_yaml, validate
+
+
+@dataclass(frozen=True)
+class SparkSettings:
+    master: str
+    driver_memory: str
+    executor_memory: str
+    shuffle_partitions: int
 
 
 @dataclass(frozen=True)
@@ -23,6 +32,8 @@ class LinkageRules:
     address_sources: tuple[str, ...]
     max_records_per_person: int  # its default is _Person's: one place
     relatives_years_apart: int  # its default is _Person's too
+    engine: str = "duckdb"  # where Splink trains and scores: duckdb or spark
+    spark: SparkSettings | None = None
 
 
 def _registered(value: str, info: ValidationInfo) -> str:
@@ -94,10 +105,34 @@ class _Household(Settings):
     address_sources: SourceList
 
 
+ENGINES = ("duckdb", "spark")
+_MEMORY = r"^[0-9]+[kmgt]$"
+
+
+class _Spark(Settings):
+    master: str = "local[*]"
+    driver_memory: Annotated[str, Field(pattern=_MEMORY)] = "4g"
+    executor_memory: Annotated[str, Field(pattern=_MEMORY)] = "4g"
+    shuffle_partitions: Annotated[int, Field(ge=1)] = 8
+
+
+class _Engine(Settings):
+    name: str = "duckdb"
+    spark: _Spark = _Spark()
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in ENGINES:
+            raise ValueError(f"{value!r} is not one of {', '.join(ENGINES)}")
+        return value
+
+
 class _LinkageFile(Settings):
     person: _Person
     family: _Family
     household: _Household
+    engine: _Engine = _Engine()
 
 
 def load_rules(config_dir: Path, source_names: Collection[str] | None = None) -> LinkageRules:
@@ -108,7 +143,21 @@ def load_rules(config_dir: Path, source_names: Collection[str] | None = None) ->
 
         source_names = {s.name for s in load_sources(config_dir / "sources")}
     path = config_dir / "linkage.yaml"
-    doc = validate(_LinkageFile, read_yaml(path), path, context={"sources": set(source_names)})
+    raw = read_yaml(path)
+    # One run's engine and Spark settings from the environment (a string each, checked as the
+    # file's values are).
+    for var, key in _ENGINE_ENV:
+        if os.environ.get(var, "").strip():
+            value = os.environ[var].strip()
+            engine = raw.setdefault("engine", {})
+            if key == "name":
+                engine["name"] = value
+            else:
+                engine.setdefault("spark", {})[key] = (
+                    int(value) if key == "shuffle_partitions" and value.isdigit() else value
+                )
+    doc = validate(_LinkageFile, raw, path, context={"sources": set(source_names)})
+    spark = doc.engine.spark
     return LinkageRules(
         predict_threshold=float(doc.person.predict_threshold),
         cluster_threshold=float(doc.person.cluster_threshold),
@@ -117,7 +166,20 @@ def load_rules(config_dir: Path, source_names: Collection[str] | None = None) ->
         kk_authority=tuple(doc.family.kk_authority),
         household_id_sources=tuple(doc.household.household_id_sources),
         address_sources=tuple(doc.household.address_sources),
+        engine=doc.engine.name,
+        spark=SparkSettings(
+            spark.master, spark.driver_memory, spark.executor_memory, spark.shuffle_partitions
+        ),
     )
+
+
+_ENGINE_ENV = (
+    ("DTSEN_LINKAGE_ENGINE", "name"),
+    ("DTSEN_SPARK_MASTER", "master"),
+    ("DTSEN_SPARK_DRIVER_MEMORY", "driver_memory"),
+    ("DTSEN_SPARK_EXECUTOR_MEMORY", "executor_memory"),
+    ("DTSEN_SPARK_SHUFFLE_PARTITIONS", "shuffle_partitions"),
+)
 
 
 @cache

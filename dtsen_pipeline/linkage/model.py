@@ -142,48 +142,82 @@ def birth_date_comparison() -> cl.CustomComparison:
     )
 
 
-def _words(side: str) -> str:
-    return f"string_split(nama_normal_{side}, ' ')"
+# The engines Splink runs the model on (config/linkage.yaml, engine). Every level's SQL is the
+# same on both but the two word-list name levels below, written once per dialect: Splink checks a
+# level's SQL with the engine's parser, and DuckDB's list lambdas are not Spark SQL.
+DIALECTS = ("duckdb", "spark")
 
 
-def _distinct_words(side: str, other: str) -> str:
+def _words(side: str, dialect: str) -> str:
+    split = "string_split" if dialect == "duckdb" else "split"  # Spark: a regex; ' ' is literal
+    return f"{split}(nama_normal_{side}, ' ')"
+
+
+def _distinct_words(side: str, other: str, dialect: str) -> str:
     """The words of one side's name that the other side's name does not have (a list)."""
-    return f"list_filter({_words(side)}, lambda w: not list_contains({_words(other)}, w))"
+    if dialect == "duckdb":
+        return (
+            f"list_filter({_words(side, dialect)}, "
+            f"lambda w: not list_contains({_words(other, dialect)}, w))"
+        )
+    return f"filter({_words(side, dialect)}, w -> not array_contains({_words(other, dialect)}, w))"
 
 
-def _each_shortens(side: str, other: str) -> str:
+def _each_shortens(side: str, other: str, dialect: str) -> str:
     """Every word only one side has is an initial, the start or the end of a word only the other
     side has (Budi S / Budi Santoso; Yudi / Wahyudi: the call name Indonesians make from the end)."""
-    theirs = _distinct_words(other, side)
+    mine, theirs = _distinct_words(side, other, dialect), _distinct_words(other, side, dialect)
+    if dialect == "duckdb":
+        return (
+            f"coalesce(list_bool_and(list_transform({mine}, lambda w: "
+            f"list_bool_or(list_transform({theirs}, lambda v: starts_with(v, w) or ends_with(v, w))))), "
+            "true)"
+        )
+    # DuckDB's list_bool_or of an empty list is NULL, which list_bool_and skips: true when the
+    # other side has no word of its own (a word left out). Spark says so outright.
     return (
-        f"coalesce(list_bool_and(list_transform({_distinct_words(side, other)}, lambda w: "
-        f"list_bool_or(list_transform({theirs}, lambda v: starts_with(v, w) or ends_with(v, w))))), "
-        "true)"
+        f"(size({theirs}) = 0 or forall({mine}, w -> "
+        f"exists({theirs}, v -> startswith(v, w) or endswith(v, w))))"
     )
 
 
-_SHARE_A_WORD = f"list_has_any({_words('l')}, {_words('r')})"
-
-# The same name written short: a shared word, and every other word of one name an initial, a start
-# or an end of the other's (also a word left out: Siti / Siti Aminah).
-# Both word-list conditions are guarded by a CASE (evaluated only where the names share a word):
-# four times faster on 2M pairs of unalike names, most of what blocking yields.
-SHORT_FORM = (
-    f"case when {_SHARE_A_WORD} "
-    f"then {_each_shortens('l', 'r')} or {_each_shortens('r', 'l')} else false end"
-)
-
-# Two names sharing a word whose own words (those not shared) are not alike: a family name (marga)
-# or a father's name shared by relatives, not one person's name spelt two ways.
-SHARED_WORD_ONLY = (
-    f"case when {_SHARE_A_WORD} then len({_distinct_words('l', 'r')}) > 0 "
-    f"and len({_distinct_words('r', 'l')}) > 0 "
-    f"and jaro_winkler_similarity(array_to_string({_distinct_words('l', 'r')}, ' '), "
-    f"array_to_string({_distinct_words('r', 'l')}, ' ')) < {NAME_AGREES} else false end"
-)
+def _share_a_word(dialect: str) -> str:
+    overlap = "list_has_any" if dialect == "duckdb" else "arrays_overlap"
+    return f"{overlap}({_words('l', dialect)}, {_words('r', dialect)})"
 
 
-def name_comparison() -> cl.CustomComparison:
+def short_form(dialect: str) -> str:
+    """The same name written short: a shared word, and every other word of one name an initial, a
+    start or an end of the other's (also a word left out: Siti / Siti Aminah). Both word-list
+    conditions are guarded by a CASE (evaluated only where the names share a word): four times
+    faster on 2M pairs of unalike names, most of what blocking yields."""
+    return (
+        f"case when {_share_a_word(dialect)} then {_each_shortens('l', 'r', dialect)} "
+        f"or {_each_shortens('r', 'l', dialect)} else false end"
+    )
+
+
+def shared_word_only(dialect: str) -> str:
+    """Two names sharing a word whose own words (those not shared) are not alike: a family name
+    (marga) or a father's name shared by relatives, not one person's name spelt two ways."""
+    size, join, jaro = (
+        ("len", "array_to_string", "jaro_winkler_similarity")
+        if dialect == "duckdb"
+        else ("size", "array_join", "jaro_winkler")  # Spark: Splink's similarity jar
+    )
+    mine, theirs = _distinct_words("l", "r", dialect), _distinct_words("r", "l", dialect)
+    return (
+        f"case when {_share_a_word(dialect)} then {size}({mine}) > 0 and {size}({theirs}) > 0 "
+        f"and {jaro}({join}({mine}, ' '), {join}({theirs}, ' ')) < {NAME_AGREES} else false end"
+    )
+
+
+# The DuckDB forms, also read by linkage/run.py's corroboration (which runs on DuckDB).
+SHORT_FORM = short_form("duckdb")
+SHARED_WORD_ONLY = shared_word_only("duckdb")
+
+
+def name_comparison(dialect: str = "duckdb") -> cl.CustomComparison:
     """Names: exact (weighted by how common the name is), the same words in another order (family
     name first, as some registers write it), a short form (initials, call names, a word left out),
     then, unless the names share a word and differ in all their others ("Maria Simanjuntak" and
@@ -197,10 +231,10 @@ def name_comparison() -> cl.CustomComparison:
             cll.ExactMatchLevel("nama_urut").configure(
                 label_for_charts="same words, another order"
             ),
-            cll.CustomLevel(SHORT_FORM).configure(
+            cll.CustomLevel(short_form(dialect)).configure(
                 label_for_charts="a short form (initial, call name, a word left out)"
             ),
-            cll.CustomLevel(SHARED_WORD_ONLY).configure(
+            cll.CustomLevel(shared_word_only(dialect)).configure(
                 label_for_charts="a shared word only (a family name), the other words differ"
             ),
             cll.JaroWinklerLevel("nama_normal", NAME_CLOSE),
@@ -260,13 +294,16 @@ BLOCKING_RULES = [
 ]
 
 
-def settings() -> SettingsCreator:
+def settings(dialect: str = "duckdb") -> SettingsCreator:
+    """The model's settings, each level's SQL in ``dialect`` (one of DIALECTS)."""
+    if dialect not in DIALECTS:
+        raise ValueError(f"linkage engine {dialect!r} is not one of {', '.join(DIALECTS)}")
     return SettingsCreator(
         link_type="dedupe_only",  # one input holding every source: links across and within sources
         unique_id_column_name=UNIQUE_ID,
         comparisons=[
             nik_comparison(),
-            name_comparison(),
+            name_comparison(dialect),
             birth_date_comparison(),
             cl.ExactMatch("jenis_kelamin"),
             family_card_comparison(),
@@ -275,6 +312,53 @@ def settings() -> SettingsCreator:
         blocking_rules_to_generate_predictions=BLOCKING_RULES,
         additional_columns_to_retain=["source"],
     )
+
+
+# What a trained model holds per level, carried from one engine's settings to the other's.
+_CARRIED = (
+    "m_probability",
+    "u_probability",
+    "fix_m_probability",
+    "fix_u_probability",
+    "tf_adjustment_column",
+    "tf_adjustment_weight",
+    "tf_minimum_u_value",
+)
+
+
+def for_dialect(model_dict: dict, dialect: str) -> dict:
+    """A trained model (a settings dict, as saved) with its SQL in ``dialect``: this module's
+    settings rendered for it, with the prior and each level's m, u and term-frequency settings of
+    ``model_dict``. Levels are matched by comparison and position, and must carry the same label:
+    a model of another version raises rather than put a weight on the wrong level. Saved models
+    are kept in the DuckDB form; a Spark run renders them for Spark with this."""
+    target = settings(dialect).create_settings_dict(dialect)
+    trained = {c["output_column_name"]: c for c in model_dict["comparisons"]}
+    if [c["output_column_name"] for c in target["comparisons"]] != list(trained):
+        raise ValueError(f"the model's comparisons are not {MODEL_VERSION}'s: {list(trained)}")
+    comparisons = []
+    for comparison in target["comparisons"]:
+        name = comparison["output_column_name"]
+        levels = trained[name]["comparison_levels"]
+        if len(levels) != len(comparison["comparison_levels"]):
+            raise ValueError(
+                f"{name}: the model has {len(levels)} levels, {MODEL_VERSION} has "
+                f"{len(comparison['comparison_levels'])}"
+            )
+        carried = []
+        for source, level in zip(levels, comparison["comparison_levels"], strict=True):
+            if source.get("label_for_charts") != level.get("label_for_charts"):
+                raise ValueError(
+                    f"{name}: level {source.get('label_for_charts')!r} where {MODEL_VERSION} "
+                    f"has {level.get('label_for_charts')!r}"
+                )
+            carried.append({**level, **{k: source[k] for k in _CARRIED if k in source}})
+        comparisons.append({**comparison, "comparison_levels": carried})
+    return {
+        **target,
+        "comparisons": comparisons,
+        "probability_two_random_records_match": model_dict["probability_two_random_records_match"],
+    }
 
 
 def latest_model(month: str, *, inclusive: bool = False) -> Path | None:

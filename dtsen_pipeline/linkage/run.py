@@ -46,6 +46,8 @@ from dtsen_pipeline.linkage.config import rules
 if TYPE_CHECKING:
     from splink.internals.splink_dataframe import SplinkDataFrame
 
+    from dtsen_pipeline.linkage.spark import SparkSide
+
 # Thresholds live in config/linkage.yaml, read when first used (never at import, so a broken file
 # fails the step that needs it with its message, not every import). Pairs scored in
 # [predict, cluster) are uncertain: they go to clerical review.
@@ -105,6 +107,7 @@ class LinkageResult:
         None  # levels training could not reach, filled (model.fill_untrained)
     )
     em_sessions: list[str] | None = None  # each EM session's pairs, and any kabupaten sampling
+    engine: str = "duckdb"  # where training and scoring ran: duckdb or spark
 
 
 def _names_agree_sql() -> str:
@@ -181,16 +184,47 @@ def fingerprint_sql(alias: str = "") -> str:
 @dataclass(frozen=True)
 class Workspace:
     """One run's in-memory DuckDB (``warehouse.scratch()``), Splink's API on it and the month's
-    records registered there (model.INPUT_COLUMNS, one row per source record)."""
+    records registered there (model.INPUT_COLUMNS, one row per source record). With the Spark
+    engine, ``spark`` holds the same records on Spark, where training and scoring run; their
+    scored pairs come back here (``scored_here``)."""
 
     con: duckdb.DuckDBPyConnection
     db_api: DuckDBAPI
     records: SplinkDataFrame
+    spark: SparkSide | None = None
 
     @classmethod
-    def over(cls, con: duckdb.DuckDBPyConnection, identities: pa.Table) -> Workspace:
+    def over(
+        cls, con: duckdb.DuckDBPyConnection, identities: pa.Table, engine: str = "duckdb"
+    ) -> Workspace:
         db_api = DuckDBAPI(connection=con)
-        return cls(con, db_api, db_api.register(identities, dataset_display_name="identitas"))
+        records = db_api.register(identities, dataset_display_name="identitas")
+        if engine == "spark":
+            from dtsen_pipeline.linkage.spark import SparkSide
+
+            return cls(con, db_api, records, SparkSide(identities))
+        return cls(con, db_api, records)
+
+    @property
+    def dialect(self) -> str:
+        """The SQL dialect training and scoring run in."""
+        return "duckdb" if self.spark is None else "spark"
+
+    def scorer(self, linker: Linker) -> Linker:
+        """The linker that scores: ``linker`` itself on DuckDB; on Spark, its model over the
+        records there (model.for_dialect)."""
+        if self.spark is None:
+            return linker
+        spark_model = model.for_dialect(linker.misc.save_model_to_json(), "spark")
+        return Linker(self.spark.records, spark_model, log_level=logging.ERROR)
+
+    def scored_here(self, frame: SplinkDataFrame) -> SplinkDataFrame:
+        """Scored pairs in this DuckDB connection (from Spark, as Arrow; on DuckDB, as they are)."""
+        if self.spark is None:
+            return frame
+        from dtsen_pipeline.linkage.spark import to_arrow
+
+        return self.db_api.register(to_arrow(frame), dataset_display_name="scored_on_spark")
 
     def register(self, name: str, table: pa.Table) -> str:
         """Make ``table`` readable as ``name``; return the name, for the phases that read it."""
@@ -234,18 +268,23 @@ class EmSession:
     pairs: int
     kabupaten_share: float
 
-    def blocking(self):
+    def blocking(self, dialect: str = "duckdb"):
         """The blocking rule: ``block_on`` the columns, restricted to the sampled kabupaten when
         the share is below 1 (a kabupaten is in the sample when a seeded hash of its code falls
-        below the share: the same kabupaten every run, and a record without one is left out)."""
+        below the share: the same kabupaten every run, and a record without one is left out).
+        Each engine has its own hash, so a Spark run samples other kabupaten than a DuckDB run."""
         if self.kabupaten_share >= 1:
             return block_on(*self.columns)
-        rule = block_on(*self.columns).get_blocking_rule("duckdb").blocking_rule_sql
+        rule = block_on(*self.columns).get_blocking_rule(dialect).blocking_rule_sql
         cut = max(1, round(self.kabupaten_share * 10_000))
+        hashed = {
+            "duckdb": "hash({side}.kode_kab || '{seed}') % 10000",
+            "spark": "pmod(hash(concat({side}.kode_kab, '{seed}')), 10000)",
+        }[dialect]
         sampled = " and ".join(
-            f"hash({side}.kode_kab || '{SEED}') % 10000 < {cut}" for side in ("l", "r")
+            f"{hashed.format(side=side, seed=SEED)} < {cut}" for side in ("l", "r")
         )
-        return CustomRule(f"{rule} and {sampled}")
+        return CustomRule(f"{rule} and {sampled}", sql_dialect=dialect)
 
     def describe(self) -> str:
         what = " and ".join(self.columns)
@@ -277,9 +316,10 @@ def em_sessions(ws: Workspace, max_pairs: int = EM_MAX_PAIRS) -> list[EmSession]
     return sessions
 
 
-def train(linker: Linker, sessions: list[EmSession]) -> None:
+def train(linker: Linker, sessions: list[EmSession], dialect: str = "duckdb") -> None:
     """Estimate the model's parameters by EM on the linker's records, without labels.
-    ``sessions``: the EM sessions' blocking (``em_sessions``)."""
+    ``sessions``: the EM sessions' blocking (``em_sessions``), rendered in the linker's
+    ``dialect``."""
     linker.training.estimate_probability_two_random_records_match(
         [block_on("nik", "tanggal_lahir_pasti")], recall=0.75
     )
@@ -293,7 +333,7 @@ def train(linker: Linker, sessions: list[EmSession]) -> None:
     # NIK session alone, which is never sampled.
     for session in sessions:
         linker.training.estimate_parameters_using_expectation_maximisation(
-            session.blocking(), estimate_without_term_frequencies=True
+            session.blocking(dialect), estimate_without_term_frequencies=True
         )
 
 
@@ -306,12 +346,17 @@ def load_or_train(
     when a model is reused)."""
     if reuse_model is not None:
         return Linker(ws.records, str(reuse_model), log_level=logging.ERROR), [], []
-    linker = Linker(ws.records, model.settings(), log_level=logging.ERROR)
     sessions = em_sessions(ws)
-    train(linker, sessions)
+    if ws.spark is None:
+        linker = Linker(ws.records, model.settings(), log_level=logging.ERROR)
+    else:
+        linker = Linker(ws.spark.records, model.settings("spark"), log_level=logging.ERROR)
+    train(linker, sessions, ws.dialect)
     rows = ws.con.execute(f"select count(*) from {ws.records.physical_name}").fetchall()[0][0]
+    # Kept in the DuckDB form whichever engine trained it (a Spark-trained model carried over).
     trained, filled = model.fill_untrained(
-        linker.misc.save_model_to_json(), min(U_SAMPLE_PAIRS, rows * (rows - 1) // 2)
+        model.for_dialect(linker.misc.save_model_to_json(), "duckdb"),
+        min(U_SAMPLE_PAIRS, rows * (rows - 1) // 2),
     )
     return Linker(ws.records, trained, log_level=logging.ERROR), filled, sessions
 
@@ -354,10 +399,8 @@ def _no_carried_links(ws: Workspace) -> str:
 
 def score_full(ws: Workspace, linker: Linker) -> Scores:
     """Every candidate pair of the month's records (the model's blocking rules), scored."""
-    return Scores(
-        [linker.inference.predict(threshold_match_probability=predict_threshold())],
-        _no_carried_links(ws),
-    )
+    scored = ws.scorer(linker).inference.predict(threshold_match_probability=predict_threshold())
+    return Scores([ws.scored_here(scored)], _no_carried_links(ws))
 
 
 def score_incremental(ws: Workspace, linker: Linker, previous: str, decided: str) -> Scores:
@@ -381,22 +424,22 @@ def score_incremental(ws: Workspace, linker: Linker, previous: str, decided: str
         select record_key as record_key_l, min(record_key) over (partition by dtsen_id) as record_key_r
         from kept""")
     rescored = ws.con.execute("select count(*) from rescore_keys").fetchall()[0][0]
-    fresh = ws.db_api.register(
-        ws.con.sql(
-            f"select i.* from {records} i semi join rescore_keys using ({key})"
-        ).to_arrow_table(),
-        dataset_display_name="rescore",
-    )
+    fresh_rows = ws.con.sql(
+        f"select i.* from {records} i semi join rescore_keys using ({key})"
+    ).to_arrow_table()
+    scorer = ws.scorer(linker)
+    if ws.spark is None:
+        everyone, fresh = ws.records, ws.db_api.register(fresh_rows, dataset_display_name="rescore")
+    else:
+        everyone, fresh = ws.spark.records, ws.spark.register(fresh_rows, "rescore")
     for column in model.TF_COLUMNS:
-        linker.table_management.compute_tf_table(column)
+        scorer.table_management.compute_tf_table(column)
     # Every record against the fresh ones: the fresh are among every record, so this scores them
     # among themselves too (and each against itself, which ``corroborate`` drops).
-    parts = [
-        linker.inference.predict_between(
-            ws.records, fresh, threshold_match_probability=predict_threshold()
-        )
-    ]
-    return Scores(parts, "carried", "rescore_keys", rescored)
+    scored = scorer.inference.predict_between(
+        everyone, fresh, threshold_match_probability=predict_threshold()
+    )
+    return Scores([ws.scored_here(scored)], "carried", "rescore_keys", rescored)
 
 
 # --- 3. corroboration ----------------------------------------------------------------------------
@@ -686,13 +729,14 @@ def link_month(
     previous: pa.Table | None = None,
     max_records: int | None = None,
     attach_only: tuple[str, ...] = (),
+    engine: str | None = None,
 ) -> LinkageResult:
     """Train the model on this month's records (or reuse a saved one), score candidate pairs, apply
     reviewers' decisions (accepted pairs link, rejected pairs do not), cluster into persons.
 
     Incremental when ``previous`` (last month's record_key, dtsen_id, fingerprint) is given with a
     reused model: only records that are new, changed or named in a decision are scored, against
-    every record (``predict_between``) and among themselves (``predict_within``); unchanged records
+    every record (``predict_between``, which scores them among themselves too); unchanged records
     keep last month's grouping.
 
     ``decisions`` (record_key_l, record_key_r, decision and optionally the file's row, ``line``) are
@@ -702,12 +746,15 @@ def link_month(
     Records of the ``attach_only`` sources (the correction sources: proposals, objections, visits)
     are scored like any, but each joins at most one person, by its best pair at or above the cluster
     threshold, and never two: a noisy objection cannot merge two persons. One that reaches no person
-    is left out of the clusters (not linked yet: a person is never made of such records alone)."""
+    is left out of the clusters (not linked yet: a person is never made of such records alone).
+
+    ``engine`` (default: config/linkage.yaml's engine.name): where training and scoring run,
+    "duckdb" or "spark" (linkage/spark.py); everything after scoring runs on DuckDB either way."""
     clock = {"start": time.perf_counter()}
     incremental = previous is not None and reuse_model is not None
     con = warehouse.scratch()
     try:
-        ws = Workspace.over(con, identities)
+        ws = Workspace.over(con, identities, engine or rules().engine)
         linker, filled, sessions = load_or_train(ws, reuse_model)
         clock["train"] = time.perf_counter()
 
@@ -761,6 +808,7 @@ def link_month(
             rescored=scores.rescored,
             filled=filled,
             em_sessions=[session.describe() for session in sessions],
+            engine=ws.dialect,
         )
     finally:
         con.close()

@@ -345,6 +345,8 @@ def person_linkage(
             "match rate by source": MetadataValue.md(table),
             "model file": MetadataValue.path(str(result.model_json)),
             "model version": model.MODEL_VERSION,
+            # Where Splink trained and scored (config/linkage.yaml engine; the rest ran on DuckDB).
+            "engine": result.engine,
             "model": "trained this month" if result.trained else f"reused {reuse.name}",
             # Levels no training pair reached this month, given a deliberate value instead of
             # Splink's default (model.fill_untrained): labels only, no record's values.

@@ -1,0 +1,89 @@
+"""Splink on Spark: the session, and the month's records and scored pairs moved between it and the
+run's DuckDB scratch connection (linkage/run.py).
+
+Only training and scoring (Splink's EM, random sampling, ``predict``, ``predict_between``) run on
+Spark when config/linkage.yaml says ``engine: {name: spark}``: they grow with the candidate pairs.
+The scored pairs come back as Arrow into the run's DuckDB connection, where corroboration,
+reviewers' decisions, clustering, ids and the review table run as on the DuckDB engine, on one
+row per pair and one per record. A model is saved in the DuckDB form whichever engine trained it
+(model.for_dialect renders it for the other), so a model trained on one engine runs on the other.
+
+pyspark is imported here only, when a Spark run starts: the DuckDB engine never needs it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from functools import cache
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+
+from dtsen_pipeline import paths
+from dtsen_pipeline.linkage.config import SparkSettings, rules
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+    from splink.internals.splink_dataframe import SplinkDataFrame
+
+
+def spark_dir():
+    """Spark's scratch (shuffle files, checkpoints), under the warehouse."""
+    return paths.warehouse_dir() / "spark"
+
+
+@cache
+def session() -> SparkSession:
+    """The process's Spark session, configured from config/linkage.yaml (engine.spark) or the
+    environment (DTSEN_SPARK_*). Splink's similarity functions (jaro_winkler and others) come in
+    a jar that must be on the session's class path before it starts."""
+    from pyspark.sql import SparkSession
+    from splink.backends.spark import similarity_jar_location
+
+    settings: SparkSettings = rules().spark
+    scratch = spark_dir()
+    (scratch / "checkpoints").mkdir(parents=True, exist_ok=True)
+    # The executors' Python is this one (a local session runs them on this machine).
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = SparkSession.builder.appName("dtsen-linkage")
+    for key, value in {
+        "spark.master": settings.master,
+        "spark.driver.memory": settings.driver_memory,
+        "spark.executor.memory": settings.executor_memory,
+        "spark.sql.shuffle.partitions": str(settings.shuffle_partitions),
+        "spark.default.parallelism": str(settings.shuffle_partitions),
+        "spark.jars": similarity_jar_location(),
+        "spark.sql.session.timeZone": "UTC",
+        "spark.ui.enabled": "false",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.local.dir": str(scratch / "local"),
+        "spark.sql.warehouse.dir": str(scratch / "spark-warehouse"),
+        "spark.sql.catalogImplementation": "in-memory",  # no Hive metastore (nor its Derby files)
+    }.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    spark.sparkContext.setCheckpointDir(str(scratch / "checkpoints"))
+    logging.getLogger("py4j").setLevel(logging.ERROR)
+    return spark
+
+
+class SparkSide:
+    """The month's records on Spark, and Splink's API over the session. Splink breaks a long
+    lineage by writing Parquet ("persist" ran out of memory in clustering at 1M records)."""
+
+    def __init__(self, identities: pa.Table):
+        from splink.backends.spark import SparkAPI
+
+        self.db_api = SparkAPI(spark_session=session(), break_lineage_method="parquet")
+        self.records = self.db_api.register(identities, dataset_display_name="identitas")
+
+    def register(self, table: pa.Table, name: str) -> SplinkDataFrame:
+        return self.db_api.register(table, dataset_display_name=name)
+
+
+def to_arrow(frame: SplinkDataFrame) -> pa.Table:
+    """A Spark result (Splink's frame) as an Arrow table, for the run's DuckDB connection."""
+    return frame.as_spark_dataframe().toArrow()
