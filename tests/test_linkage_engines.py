@@ -100,3 +100,23 @@ def test_a_model_of_another_version_is_refused_by_label(saved_model):
     changed["comparisons"][1]["comparison_levels"][3]["label_for_charts"] = "something else"
     with pytest.raises(ValueError, match="nama_normal: level 'something else'"):
         model.for_dialect(changed, "spark")
+
+
+def test_great_expectations_imports_beside_pyspark_in_any_process():
+    """GX imports pyspark.sql.connect when pyspark is installed; without Spark Connect's
+    dependencies pyspark then exits the process (sys.exit(0)) when the main module has no file,
+    as in `python -c` and in the runs `dagster dev` launches: every GX check failed there."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import great_expectations.compatibility.pyspark; print('imported')",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0 and "imported" in done.stdout, done.stderr[-2000:]
