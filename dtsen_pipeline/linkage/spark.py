@@ -57,6 +57,7 @@ def session() -> SparkSession:
         "spark.jars": similarity_jar_location(),
         "spark.sql.session.timeZone": "UTC",
         "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",  # no stage bars in `dtsen run`'s terminal
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.local.dir": str(scratch / "local"),
         "spark.sql.warehouse.dir": str(scratch / "spark-warehouse"),
