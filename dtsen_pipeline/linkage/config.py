@@ -16,14 +16,6 @@ from dtsen_pipeline.settings import Settings, duplicates, read_yaml, validate
 
 
 @dataclass(frozen=True)
-class SparkSettings:
-    master: str
-    driver_memory: str
-    executor_memory: str
-    shuffle_partitions: int
-
-
-@dataclass(frozen=True)
 class LinkageRules:
     predict_threshold: float
     cluster_threshold: float
@@ -32,8 +24,8 @@ class LinkageRules:
     address_sources: tuple[str, ...]
     max_records_per_person: int  # its default is _Person's: one place
     relatives_years_apart: int  # its default is _Person's too
-    engine: str = "duckdb"  # where Splink trains and scores: duckdb or spark
-    spark: SparkSettings | None = None
+    engine: str  # where Splink trains and scores: duckdb or spark
+    spark: SparkSettings  # the Spark session's settings (used when engine is spark)
 
 
 def _registered(value: str, info: ValidationInfo) -> str:
@@ -109,7 +101,7 @@ ENGINES = ("duckdb", "spark")
 _MEMORY = r"^[0-9]+[kmgt]$"
 
 
-class _Spark(Settings):
+class SparkSettings(Settings):
     master: str = "local[*]"
     driver_memory: Annotated[str, Field(pattern=_MEMORY)] = "4g"
     executor_memory: Annotated[str, Field(pattern=_MEMORY)] = "4g"
@@ -118,7 +110,7 @@ class _Spark(Settings):
 
 class _Engine(Settings):
     name: str = "duckdb"
-    spark: _Spark = _Spark()
+    spark: SparkSettings = SparkSettings()
 
     @field_validator("name")
     @classmethod
@@ -146,18 +138,14 @@ def load_rules(config_dir: Path, source_names: Collection[str] | None = None) ->
     raw = read_yaml(path)
     # One run's engine and Spark settings from the environment (a string each, checked as the
     # file's values are).
-    for var, key in _ENGINE_ENV:
-        if os.environ.get(var, "").strip():
-            value = os.environ[var].strip()
-            engine = raw.setdefault("engine", {})
-            if key == "name":
-                engine["name"] = value
-            else:
-                engine.setdefault("spark", {})[key] = (
-                    int(value) if key == "shuffle_partitions" and value.isdigit() else value
-                )
+    for var, *where, key in _ENGINE_ENV:
+        value = os.environ.get(var, "").strip()
+        if value:
+            section = raw.setdefault("engine", {})
+            for name in where:
+                section = section.setdefault(name, {})
+            section[key] = int(value) if key == "shuffle_partitions" and value.isdigit() else value
     doc = validate(_LinkageFile, raw, path, context={"sources": set(source_names)})
-    spark = doc.engine.spark
     return LinkageRules(
         predict_threshold=float(doc.person.predict_threshold),
         cluster_threshold=float(doc.person.cluster_threshold),
@@ -167,18 +155,17 @@ def load_rules(config_dir: Path, source_names: Collection[str] | None = None) ->
         household_id_sources=tuple(doc.household.household_id_sources),
         address_sources=tuple(doc.household.address_sources),
         engine=doc.engine.name,
-        spark=SparkSettings(
-            spark.master, spark.driver_memory, spark.executor_memory, spark.shuffle_partitions
-        ),
+        spark=doc.engine.spark,
     )
 
 
+# Each variable and where its value goes under `engine:` (the section path, then the key).
 _ENGINE_ENV = (
     ("DTSEN_LINKAGE_ENGINE", "name"),
-    ("DTSEN_SPARK_MASTER", "master"),
-    ("DTSEN_SPARK_DRIVER_MEMORY", "driver_memory"),
-    ("DTSEN_SPARK_EXECUTOR_MEMORY", "executor_memory"),
-    ("DTSEN_SPARK_SHUFFLE_PARTITIONS", "shuffle_partitions"),
+    ("DTSEN_SPARK_MASTER", "spark", "master"),
+    ("DTSEN_SPARK_DRIVER_MEMORY", "spark", "driver_memory"),
+    ("DTSEN_SPARK_EXECUTOR_MEMORY", "spark", "executor_memory"),
+    ("DTSEN_SPARK_SHUFFLE_PARTITIONS", "spark", "shuffle_partitions"),
 )
 
 

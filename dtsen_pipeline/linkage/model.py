@@ -14,6 +14,7 @@ import splink.comparison_library as cl
 from splink import SettingsCreator, block_on
 
 from dtsen_pipeline import paths
+from dtsen_pipeline.linkage.config import ENGINES
 
 UNIQUE_ID = "record_key"
 MODEL_VERSION = "person-v6"  # v2: NIKs differing but each matching its birth date; v3: shared NIKs;
@@ -145,7 +146,7 @@ def birth_date_comparison() -> cl.CustomComparison:
 # The engines Splink runs the model on (config/linkage.yaml, engine). Every level's SQL is the
 # same on both but the two word-list name levels below, written once per dialect: Splink checks a
 # level's SQL with the engine's parser, and DuckDB's list lambdas are not Spark SQL.
-DIALECTS = ("duckdb", "spark")
+DIALECTS = ENGINES
 
 
 def _words(side: str, dialect: str) -> str:
