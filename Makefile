@@ -13,6 +13,8 @@ GEN_SIZES    ?=
 INGEST_SIZES ?=
 INCR_SIZES   ?= 1000000
 YEAR_SIZES   ?=
+ENGINES      ?= duckdb
+BASELINES    ?= yes
 OLD_DUCKDB   := 1.0.0 1.1.3
 
 .PHONY: setup java lint demo test test-slow browser ui bench clean-data
@@ -88,7 +90,7 @@ ui: setup
 		$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 bench: setup
-	$(BIN)/python -m dtsen_pipeline.bench --sizes="$(SIZES)" --profiles="$(PROFILES)" --generate-sizes="$(GEN_SIZES)" --ingest-sizes="$(INGEST_SIZES)" --incremental-sizes="$(INCR_SIZES)" --year-sizes="$(YEAR_SIZES)"
+	$(BIN)/python -m dtsen_pipeline.bench --sizes="$(SIZES)" --profiles="$(PROFILES)" --generate-sizes="$(GEN_SIZES)" --ingest-sizes="$(INGEST_SIZES)" --incremental-sizes="$(INCR_SIZES)" --year-sizes="$(YEAR_SIZES)" --engines="$(ENGINES)" $(if $(filter no,$(BASELINES)),--no-baselines)
 
 clean-data:
 	chmod -R u+w data/publish 2>/dev/null || true  # releases are read-only

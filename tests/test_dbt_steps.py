@@ -382,3 +382,31 @@ def test_a_missing_manifest_is_reported_with_the_fix(tmp_path):
     assert done.returncode != 0
     assert "make setup" in done.stderr and "manifest" in done.stderr, done.stderr[-2000:]
     assert not (project / "dbt_project" / "target").exists()
+
+
+def test_old_dbt_step_folders_are_pruned_and_recent_ones_kept(tmp_path):
+    """Each dbt step leaves a target folder (~6 MB); `prepare()` removes those beyond the newest 20
+    that are also more than a day old, and nothing else in the target folder."""
+    import time
+
+    from dtsen_pipeline.defs.dbt.project import prune_invocations
+
+    now = time.time()
+    old = [tmp_path / f"dbt_staging-{i:07x}-abcdef{i % 10}" for i in range(30)]
+    young = [tmp_path / "dbt_marts-00000aa-1234567", tmp_path / "89abcde"]
+    for i, folder in enumerate(old):
+        (folder / "compiled").mkdir(parents=True)
+        os.utime(folder, (now - 2 * 86400 - i, now - 2 * 86400 - i))  # old[0] is the newest
+    for folder in young:
+        folder.mkdir()
+    (tmp_path / "compiled").mkdir()
+    os.utime(tmp_path / "compiled", (now - 9 * 86400, now - 9 * 86400))
+    (tmp_path / "manifest.json").write_text("{}")
+
+    assert prune_invocations(tmp_path, keep=20, keep_s=86400) == 12
+    assert all(f.exists() for f in young + old[:18])
+    assert not any(f.exists() for f in old[18:])
+    assert (tmp_path / "compiled").exists() and (tmp_path / "manifest.json").exists()
+    # A young folder outlives the count: fewer than a day old, it is never removed.
+    assert prune_invocations(tmp_path, keep=0, keep_s=86400) == 18
+    assert all(f.exists() for f in young)

@@ -9,16 +9,14 @@ NIKs and names).
 
 from __future__ import annotations
 
-import os
 from functools import cache
 
 import pandas as pd
 
+from dtsen_pipeline.quality import import_gx
 from dtsen_pipeline.quality.results import ExpectationOutcome
 
-os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
-
-import great_expectations as gx  # noqa: E402  (after the analytics switch)
+gx = import_gx()
 from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: E402
 
 # Counts only: no sample of unexpected values ever leaves GX.

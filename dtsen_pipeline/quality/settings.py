@@ -10,7 +10,6 @@ not in the middle of a run).
 from __future__ import annotations
 
 import difflib
-import os
 import re
 from collections.abc import Collection, Iterator
 from pathlib import Path
@@ -203,9 +202,9 @@ def _expectations(cfg: ExpectationsConfig) -> Iterator[tuple[str, Expectation]]:
 
 def _gx_problem(expectation: Expectation, kwargs: dict) -> str | None:
     """Great Expectations' own verdict on the expectation: its class exists and takes these arguments."""
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
-    import great_expectations as gx
+    from dtsen_pipeline.quality import import_gx
 
+    gx = import_gx()
     cls = getattr(gx.expectations, expectation.type, None)
     if not (isinstance(cls, type) and issubclass(cls, gx.expectations.Expectation)):
         return f"type: {expectation.type!r} is not a Great Expectations expectation (great_expectations.expectations)"

@@ -15,7 +15,10 @@ from __future__ import annotations
 import fcntl
 import importlib.metadata
 import os
+import re
+import shutil
 import sys
+import time
 from functools import cached_property
 from pathlib import Path
 
@@ -51,6 +54,38 @@ class DbtCli(DbtCliResource):
 def dbt_resource() -> DbtCliResource:
     """dbt from this interpreter's environment, so it works without an activated venv."""
     return DbtCli(project_dir=dbt_project, dbt_executable=str(Path(sys.executable).parent / "dbt"))
+
+
+# A dbt step's own target folder (dagster-dbt: ``<step>-<run id[:7]>-<uuid[:7]>``, or ``<uuid[:7]>``
+# without a context): its manifest copy, compiled SQL, run_results.json and dbt.log.
+_INVOCATION_DIR = re.compile(r"^(?:\w+-[0-9a-f]{7}-)?[0-9a-f]{7}$")
+KEEP_INVOCATIONS = 20
+KEEP_INVOCATIONS_S = 24 * 3600
+
+
+def prune_invocations(
+    target: Path | None = None, keep: int = KEEP_INVOCATIONS, keep_s: float = KEEP_INVOCATIONS_S
+) -> int:
+    """Remove dbt steps' target folders beyond the ``keep`` newest and older than ``keep_s``
+    seconds; the folders removed. Each dbt step writes one (about 6 MB: a manifest, the compiled
+    SQL, dbt's log), so they would otherwise grow by two a month and by hundreds per test suite.
+    The newest stay for reading a failed step's dbt.log; a folder younger than ``keep_s`` is never
+    removed, so no step still running (another data root's) loses its folder."""
+    target = target or dbt_project.project_dir / dbt_project.target_path
+    if not target.is_dir():
+        return 0
+    folders = sorted(
+        (p for p in target.iterdir() if p.is_dir() and _INVOCATION_DIR.match(p.name)),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    now = time.time()
+    removed = 0
+    for folder in folders[keep:]:
+        if now - folder.stat().st_mtime > keep_s:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    return removed
 
 
 def manifest_is_stale() -> bool:
@@ -94,6 +129,7 @@ def prepare() -> bool:
         other_warehouse = (
             not parsed_for.exists() or parsed_for.read_text(encoding="utf-8") != warehouse
         )
+        prune_invocations()
         if changed or other_warehouse or manifest_is_stale():
             dbt_resource().cli(["parse", "--quiet"], target_path=dbt_project.target_path).wait()
             parsed_for.write_text(warehouse, encoding="utf-8")

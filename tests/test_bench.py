@@ -1,0 +1,73 @@
+"""`make bench`'s own measurements (issue 18): the span of the linkage steps it reads the process
+tree's memory in (Spark's JVM included) comes from the run's event log, and the tables name the
+engine each column linked with."""
+
+from __future__ import annotations
+
+from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
+
+from dtsen_pipeline import bench
+
+
+def test_the_linkage_window_spans_exactly_the_linkage_steps(first_month_run, in_data_root):
+    with DagsterInstance.get() as instance:
+        run = instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.SUCCESS]), limit=1)[0]
+        stats = instance.get_run_stats(run.run_id)
+        steps = {
+            e.step_key: e.timestamp
+            for e in instance.all_logs(run.run_id, of_type=DagsterEventType.STEP_START)
+        }
+        done = {
+            e.step_key: e.timestamp
+            for e in instance.all_logs(run.run_id, of_type=DagsterEventType.STEP_SUCCESS)
+        }
+    start, end = bench._step_window(run.run_id, bench.LINKAGE_STEPS)
+    assert set(bench.LINKAGE_STEPS) <= set(done)
+    assert start == min(steps[s] for s in bench.LINKAGE_STEPS)
+    assert end == max(done[s] for s in bench.LINKAGE_STEPS)
+    # Inside the run, and not the whole of it: the ingest and dbt steps come before.
+    assert stats.start_time < min(steps.values()) < start < end < stats.end_time
+    assert bench._step_window(run.run_id, ("no_such_step",)) is None
+
+
+def _result(persons, engine, linkage_s, peak):
+    return {
+        "persons": persons,
+        "engine": engine,
+        "cores": 2,
+        "records": persons * 3,
+        "stages_s": {"run (end to end)": 2000.0, "linkage": linkage_s},
+        "records_per_s": {},
+        "records_per_s_end_to_end": 1,
+        "peak_rss_mb": peak,
+        "linkage_peak_rss_mb": peak - 100,
+        "f1_splink": 0.999,
+        "recall_nik_missing_or_invalid": 0.999,
+        "accuracy_from_labels": {
+            f: {"estimate": 0.99, "interval_95": [0.98, 0.995], "true": 0.99, "covered": True}
+            for f in ("precision", "recall")
+        }
+        | {"true_pairs_not_in_population": 0},
+    }
+
+
+def test_the_table_names_the_engine_and_the_targets_judge_each_run():
+    duck, spark = (
+        _result(3_000_000, "duckdb", 900.0, 19_000),
+        _result(3_000_000, "spark", 3600.0, 21_000),
+    )
+    table = bench._markdown([duck, spark])
+    head = table.splitlines()[0]
+    assert "3,000,000 persons (9,000,000 records) |" in head
+    assert "3,000,000 persons (9,000,000 records), spark engine |" in head
+    # 9M records in 900 s on 2 cores (half a core-hour), and in 3,600 s (two core-hours).
+    assert "| linkage: records per core-hour | 18,000,000 | 4,500,000 |" in table
+    assert (
+        "| linkage: peak RSS while it runs, process tree with Spark's JVM (MB) | 18,900 | 20,900 |"
+        in table
+    )
+    notes = bench._targets([duck, spark])
+    assert notes[0].endswith(
+        "2000 s (target < 2,400 s: met), peak 19,000 MB (target < 20,480 MB: met)"
+    )
+    assert "spark linkage" in notes[1] and notes[1].endswith("(target < 20,480 MB: NOT met)")
