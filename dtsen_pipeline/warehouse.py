@@ -18,6 +18,18 @@ from dtsen_pipeline import paths
 
 LOCK_WAIT_SECONDS = 120  # how long a step waits for another process's write lock
 
+# Every DuckDB the platform opens (the warehouse, Splink's scratch, dbt's: dbt_project/profiles.yml,
+# analysts' queries) is capped at this much memory, and spills to disk beyond it. DuckDB's own
+# default is 80% of the machine's RAM: at 3M persons dbt's marts alone took 19 GB of 24.
+MEMORY_LIMIT_ENV = "DTSEN_DUCKDB_MEMORY_LIMIT"
+DEFAULT_MEMORY_LIMIT = "8GB"
+
+
+def memory_limit() -> str:
+    """The memory cap of each DuckDB connection (``DTSEN_DUCKDB_MEMORY_LIMIT``, default 8GB)."""
+    return os.environ.get(MEMORY_LIMIT_ENV) or DEFAULT_MEMORY_LIMIT
+
+
 # An analyst's connection (`dtsen query`): the one database file it was opened on and nothing else.
 # No file is read or written (read_csv, read_text, copy ... to, export), nothing is attached (the
 # identified database, the working warehouse), no extension is installed or loaded, and the
@@ -48,7 +60,11 @@ def _open(
     deadline, delay = time.monotonic() + wait, 0.25
     while True:
         try:
-            return duckdb.connect(str(db), read_only=read_only, config=config or {})
+            return duckdb.connect(
+                str(db),
+                read_only=read_only,
+                config={"memory_limit": memory_limit(), **(config or {})},
+            )
         except duckdb.IOException as exc:
             if not _is_lock_error(exc) or time.monotonic() + delay > deadline:
                 if _is_lock_error(exc):
@@ -102,14 +118,14 @@ def scratch() -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB for heavy intermediate work (Splink), so scratch tables never land in
     the warehouse file and the warehouse lock is held only while reading inputs and writing results.
 
-    Its memory is capped (``DTSEN_DUCKDB_MEMORY_LIMIT``, default 8GB): beyond it DuckDB spills to
-    a temp folder beside the warehouse instead of taking the machine's RAM."""
+    Its memory is capped (``memory_limit()``): beyond it DuckDB spills to a temp folder beside the
+    warehouse instead of taking the machine's RAM."""
     spill = paths.warehouse_dir() / "spill"
     spill.mkdir(parents=True, exist_ok=True)
     return duckdb.connect(
         ":memory:",
         config={
-            "memory_limit": os.environ.get("DTSEN_DUCKDB_MEMORY_LIMIT", "8GB"),
+            "memory_limit": memory_limit(),
             "temp_directory": str(spill),
         },
     )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -47,3 +49,51 @@ def test_a_lock_held_too_long_fails_with_what_to_do(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+def _limit(con) -> str:
+    return con.execute("select current_setting('memory_limit')").fetchall()[0][0]
+
+
+@pytest.mark.parametrize("cap, shown", [("3GB", "2.7 GiB"), ("512MB", "488.2 MiB")])
+def test_every_duckdb_the_platform_opens_is_capped(tmp_path, monkeypatch, cap, shown):
+    """The warehouse, Splink's scratch, an analyst's sandbox and dbt's DuckDB all take the one cap
+    (DuckDB's default would be 80% of the machine's RAM)."""
+    monkeypatch.setenv(warehouse.MEMORY_LIMIT_ENV, cap)
+    db = tmp_path / "w.duckdb"
+    with warehouse.connect(db) as con:
+        assert _limit(con) == shown
+    with warehouse.connect(db, sandboxed=True) as con:
+        assert _limit(con) == shown
+    monkeypatch.setenv("DTSEN_DATA_DIR", str(tmp_path))
+    scratch = warehouse.scratch()
+    assert _limit(scratch) == shown
+    scratch.close()
+    # dbt's: the profile reads the same variable (the dbt step sets it from memory_limit()).
+    from dtsen_pipeline import paths
+
+    dbt = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "dbt"),
+            "show",
+            "--inline",
+            "select current_setting('memory_limit') as m",
+            "--quiet",
+            "--target-path",
+            str(tmp_path / "target"),
+            "--log-path",
+            str(tmp_path / "target"),
+        ],
+        cwd=paths.DBT_PROJECT_DIR,
+        env={**os.environ, "DTSEN_WAREHOUSE_PATH": str(db)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert dbt.returncode == 0, dbt.stdout + dbt.stderr
+    assert f"| {shown} |" in dbt.stdout
+
+
+def test_the_cap_defaults_to_8gb(monkeypatch):
+    monkeypatch.delenv(warehouse.MEMORY_LIMIT_ENV, raising=False)
+    assert warehouse.memory_limit() == "8GB"

@@ -11,10 +11,11 @@ def import_gx() -> ModuleType:
     imports pyspark whenever it is installed (it is, for Splink's Spark backend), and the linkage's
     Spark path hands data over as Arrow, never through pandas."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
-    with warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore", message="PySpark does not yet fully support pandas", category=FutureWarning
-        )
-        import great_expectations
+    # A lasting filter for that one notice, not catch_warnings(): `dtsen run` imports GX in a
+    # background thread, and catch_warnings() would put back the whole filter list at its end.
+    warnings.filterwarnings(
+        "ignore", message="PySpark does not yet fully support pandas", category=FutureWarning
+    )
+    import great_expectations
 
     return great_expectations

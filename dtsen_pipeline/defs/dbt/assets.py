@@ -38,6 +38,7 @@ from dtsen_pipeline.resources import (
     WAREHOUSE_POOL,
     WarehouseResource,
 )
+from dtsen_pipeline.warehouse import MEMORY_LIMIT_ENV, memory_limit
 
 __all__ = [
     "DTSEN_INDIVIDU_KEY",
@@ -126,6 +127,7 @@ def _layer_assets(name: str, selector: str) -> AssetsDefinition:
         os.environ["DTSEN_MONTH"] = (
             month  # read by dbt (macros/months.sql); the step's process is the run's
         )
+        os.environ[MEMORY_LIMIT_ENV] = memory_limit()  # dbt's DuckDB cap (profiles.yml)
         # A test that spans layers (a mart's region code against ref_wilayah) runs with the later
         # layer, once all its parents exist; dbt's default would pull it into the earlier build.
         os.environ.setdefault("DBT_INDIRECT_SELECTION", "buildable")
