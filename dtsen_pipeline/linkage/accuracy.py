@@ -307,13 +307,19 @@ def draw_sample(
         )
         alloc = allocate(sizes, n)
         con.register("alloc_in", pa.table({"stratum": list(alloc), "n": list(alloc.values())}))
+        # Each stratum's first n pairs in the seeded md5 order: a top-n per stratum (min_by keeps a
+        # heap of the largest allocation), not a sort of every candidate pair, which at 3M persons
+        # (tens of millions of pairs) took longer than the month's linkage.
         con.execute(
-            """
+            f"""
             create temp table sample as
-            select a, b, stratum, match_weight from (
-                select p.*, row_number() over (partition by p.stratum order by md5(? || '|' || a || '|' || b)) as rn
-                from population p) s
-            join alloc_in using (stratum) where rn <= alloc_in.n""",
+            select pick.a, pick.b, stratum, pick.match_weight from (
+                select stratum, list_slice(
+                    min_by({{'a': p.a, 'b': p.b, 'match_weight': p.match_weight}},
+                           md5(? || '|' || p.a || '|' || p.b), {max(alloc.values(), default=1)}),
+                    1, any_value(alloc_in.n)) as picks
+                from population p join alloc_in using (stratum) group by stratum) s,
+            unnest(s.picks) as t(pick)""",
             [str(seed)],
         )
         linked_pairs, candidates = con.execute(
