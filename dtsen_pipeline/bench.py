@@ -32,7 +32,7 @@ def _profile() -> str:
 ACCURACY_SAMPLE = 2000
 
 
-def _accuracy_from_labels() -> dict:
+def _accuracy_from_labels(report: dict) -> dict:
     """Inside the child, after the run: draw the clerical sample, label it from the truth, estimate
     precision and recall, and set the estimate beside the truth (``dtsen evaluate``'s figures)."""
     from dtsen_pipeline import evaluate, warehouse
@@ -44,7 +44,7 @@ def _accuracy_from_labels() -> dict:
     evaluate.label_from_truth(MONTH)
     with warehouse.connect(read_only=True) as con:
         result = accuracy.estimate(MONTH, con)
-    check = evaluate.truth_check(MONTH, result)
+    check = evaluate.truth_check(MONTH, result, report=report)
     return {
         "sample_pairs": sample.pairs,
         "candidate_pairs": sample.candidate_pairs,
@@ -111,7 +111,7 @@ def _one(persons: int) -> dict:
         "f1_nik_only": report["nik_only_baseline"]["f1"],
         "recall_nik_missing_or_invalid": report["splink"]["recall_nik_missing_or_invalid"],
         "false_merges_within_family": report["splink"]["false_merges"]["within_family"],
-        "accuracy_from_labels": _accuracy_from_labels(),
+        "accuracy_from_labels": _accuracy_from_labels(report),
         "correction_loop": {"records": correction_records, **cost},
     }
 

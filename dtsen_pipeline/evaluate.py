@@ -499,13 +499,16 @@ def label_from_truth(month: str, path: Path | None = None, truth_root: Path | No
     return matches
 
 
-def truth_check(month: str, result: dict, truth_root: Path | None = None) -> dict:
+def truth_check(
+    month: str, result: dict, truth_root: Path | None = None, report: dict | None = None
+) -> dict:
     """The estimate beside the truth (tests and the bench only): ``dtsen evaluate``'s precision and
-    recall, whether each interval covers them, and how many true pairs the sampled population
-    cannot see (sharing no blocking rule and not linked)."""
+    recall (``report``, when the caller has evaluated the month already), whether each interval
+    covers them, and how many true pairs the sampled population cannot see (sharing no blocking
+    rule and not linked)."""
     from dtsen_pipeline.linkage import accuracy
 
-    truth = evaluate_month(month, truth_root)["splink"]
+    truth = (report or evaluate_month(month, truth_root))["splink"]
     con = accuracy.population(month)
     try:
         con.execute(
