@@ -97,7 +97,7 @@ def _one(persons: int) -> dict:
     return {
         "persons": persons,
         "profile": _profile(),
-        "engine": rules().engine.name,
+        "engine": rules().engine,
         "cores": os.cpu_count(),
         "linkage_window": linkage_window,
         "records": records,
