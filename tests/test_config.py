@@ -206,7 +206,7 @@ def test_options_of_another_format_are_refused(config):
             r"person\.cluster_threshold: must be a number, not 'high'",
         ),
         ("name: duckdb", "name: sprak", r"engine\.name: 'sprak' is not one of duckdb, spark"),
-        ("driver_memory: 4g", "driver_memory: lots", r"engine\.spark\.driver_memory: "),
+        ("driver_memory: 8g", "driver_memory: lots", r"engine\.spark\.driver_memory: "),
     ],
     ids=[
         "kk-authority-misspelt",

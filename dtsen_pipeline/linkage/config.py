@@ -103,7 +103,7 @@ _MEMORY = r"^[0-9]+[kmgt]$"
 
 class SparkSettings(Settings):
     master: str = "local[*]"
-    driver_memory: Annotated[str, Field(pattern=_MEMORY)] = "4g"
+    driver_memory: Annotated[str, Field(pattern=_MEMORY)] = "8g"
     executor_memory: Annotated[str, Field(pattern=_MEMORY)] = "4g"
     shuffle_partitions: Annotated[int, Field(ge=1)] = 8
 
