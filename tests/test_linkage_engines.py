@@ -120,3 +120,35 @@ def test_great_expectations_imports_beside_pyspark_in_any_process():
         timeout=300,
     )
     assert done.returncode == 0 and "imported" in done.stdout, done.stderr[-2000:]
+
+
+def test_a_local_spark_session_starts_quietly_and_listens_on_this_machine_only(tmp_path):
+    """`dtsen run` on Spark: no start-up notices from Spark in the run's terminal (its own log
+    configuration, linkage/spark-log4j2.properties), and a local session's driver binds to the
+    loopback address, so nothing of the month's records is served to the network."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DTSEN_", "SPARK_"))}
+    env["DTSEN_DATA_DIR"] = str(tmp_path)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from dtsen_pipeline.linkage import spark; s = spark.session(); "
+            "print(s.range(3).count(), s.conf.get('spark.driver.host'))",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["3", "localhost"]
+    noise = [
+        line
+        for line in done.stderr.splitlines()
+        if " WARN " in line or "log level" in line or "log4j" in line
+    ]
+    assert noise == []

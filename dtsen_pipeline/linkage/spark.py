@@ -17,6 +17,7 @@ import logging
 import os
 import sys
 from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -27,6 +28,9 @@ from dtsen_pipeline.linkage.config import SparkSettings, rules
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
     from splink.internals.splink_dataframe import SplinkDataFrame
+
+
+LOG_CONFIG = Path(__file__).with_name("spark-log4j2.properties")
 
 
 def spark_dir():
@@ -47,6 +51,10 @@ def session() -> SparkSession:
     (scratch / "checkpoints").mkdir(parents=True, exist_ok=True)
     # The executors' Python is this one (a local session runs them on this machine).
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    if settings.master.startswith("local"):
+        # A local session listens on this machine only (its driver, block manager and the JVM's
+        # ports): nothing of the month's records is served to the network.
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     builder = SparkSession.builder.appName("dtsen-linkage")
     for key, value in {
         "spark.master": settings.master,
@@ -62,6 +70,8 @@ def session() -> SparkSession:
         "spark.local.dir": str(scratch / "local"),
         "spark.sql.warehouse.dir": str(scratch / "spark-warehouse"),
         "spark.sql.catalogImplementation": "in-memory",  # no Hive metastore (nor its Derby files)
+        # Errors only from Spark's own log, from the first line (spark-log4j2.properties).
+        "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={LOG_CONFIG}",
     }.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
