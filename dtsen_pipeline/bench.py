@@ -18,6 +18,8 @@ import threading
 import time
 from pathlib import Path
 
+from dtsen_pipeline.linkage.config import ENGINE_ENV
+
 MONTH = "2025-01"
 # The generator profile a child builds its world with (`--profiles`: the default world and the
 # harder one, `generate/profile_hard.yaml`).
@@ -425,7 +427,7 @@ def _measure(
         **os.environ,
         "DTSEN_DATA_DIR": str(root),
         PROFILE_ENV: profile,
-        "DTSEN_LINKAGE_ENGINE": engine,
+        ENGINE_ENV: engine,
     }
     env.pop("DAGSTER_HOME", None)
     if fresh:

@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -71,10 +70,11 @@ def test_every_duckdb_the_platform_opens_is_capped(tmp_path, monkeypatch, cap, s
     scratch.close()
     # dbt's: the profile reads the same variable (the dbt step sets it from memory_limit()).
     from dtsen_pipeline import paths
+    from dtsen_pipeline.defs.dbt.project import dbt_resource
 
     dbt = subprocess.run(
         [
-            str(Path(sys.executable).parent / "dbt"),
+            dbt_resource().dbt_executable,
             "show",
             "--inline",
             "select current_setting('memory_limit') as m",

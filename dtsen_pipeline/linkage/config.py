@@ -159,9 +159,11 @@ def load_rules(config_dir: Path, source_names: Collection[str] | None = None) ->
     )
 
 
+# The variable that chooses the engine for one run (make bench sets it for each engine it measures).
+ENGINE_ENV = "DTSEN_LINKAGE_ENGINE"
 # Each variable and where its value goes under `engine:` (the section path, then the key).
 _ENGINE_ENV = (
-    ("DTSEN_LINKAGE_ENGINE", "name"),
+    (ENGINE_ENV, "name"),
     ("DTSEN_SPARK_MASTER", "spark", "master"),
     ("DTSEN_SPARK_DRIVER_MEMORY", "spark", "driver_memory"),
     ("DTSEN_SPARK_EXECUTOR_MEMORY", "spark", "executor_memory"),
