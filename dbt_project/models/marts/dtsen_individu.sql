@@ -25,7 +25,21 @@ with clusters as (
 
 records as (
     select
-        i.*,
+        -- only the columns used below: at 3M persons (9.5M records) every column more is
+        -- gigabytes held by the golden group-by, which must fit the DuckDB cap (8 GB)
+        i.record_key,
+        i.source,
+        i.extract_month,
+        i.attributes,
+        i.nik,
+        i.nik_valid,
+        i.no_kk,
+        i.no_kk_issue,
+        i.nama_normal,
+        i.tanggal_lahir,
+        i.jenis_kelamin,
+        i.kode_kab,
+        i.kode_desa,
         c.dtsen_id,
         -- a sortable survivorship key per field group: rank, then valid NIK, then record key
         lpad(cast(coalesce(s_id.rank, 99) as varchar), 3, '0') || case when i.nik_valid then '0' else '1' end
@@ -59,9 +73,13 @@ golden as (
         bool_or(source = 'dtks') as in_dtks,
         bool_or(source = 'bpjs_tk') as peserta_bpjs_tk,
         bool_or(source = 'phk') as terkena_phk,
-        count(distinct tanggal_lahir) > 1 as conflict_tanggal_lahir,
-        count(distinct jenis_kelamin) > 1 as conflict_jenis_kelamin,
-        count(distinct no_kk) filter (where no_kk_issue is null) > 1 as conflict_no_kk
+        -- more than one distinct value, as min <> max: count(distinct) keeps every value of every
+        -- person in memory and ran out of the 8 GB cap at 3M persons
+        coalesce(min(tanggal_lahir) <> max(tanggal_lahir), false) as conflict_tanggal_lahir,
+        coalesce(min(jenis_kelamin) <> max(jenis_kelamin), false) as conflict_jenis_kelamin,
+        coalesce(
+            min(no_kk) filter (where no_kk_issue is null) <> max(no_kk) filter (where no_kk_issue is null), false
+        ) as conflict_no_kk
     from records
     group by dtsen_id
 ),
@@ -78,12 +96,14 @@ golden_desa as (
 ),
 
 -- Socio-economic fields: this month's records of ranked sources and each person's latest Regsosek
--- form, the best rank first, then the most recent.
+-- form, the best rank first, then the most recent, then the lowest record key (a person linked to two
+-- forms of one month gets the same answer on every run).
 socio as (
     select
         r.dtsen_id,
         r.source,
         r.extract_month,
+        r.record_key,
         r.attributes
     from records as r
     where
@@ -96,6 +116,7 @@ socio as (
         dtsen_id,
         'regsosek' as source,
         form_month,
+        record_key,
         attributes
     from {{ ref('int_regsosek_terakhir') }}
 ),
@@ -115,7 +136,7 @@ socio_ranked as (
         ))), ' ', '_') as pekerjaan,
         lpad(cast(coalesce(v.rank, 99) as varchar), 3, '0')
         || (9999 - cast(replace(s.extract_month, '-', '') as integer) % 10000)
-        || s.source as key_sosial
+        || s.source || s.record_key as key_sosial
     from socio as s
     left join {{ ref('survivorship') }} as v on v.field_group = 'sosial_ekonomi' and s.source = v.source
 ),
