@@ -266,15 +266,26 @@ def test_dbt_events_reach_dagster_while_dbt_runs(dbt_steps):
     )
 
 
-def test_the_month_reaches_dbt_without_a_reparse(dbt_steps):
-    """dbt's own log of each step: partial parsing used, never a full re-parse for the month."""
+def test_dbt_runs_in_the_step_process_and_the_month_forces_no_reparse(dbt_steps):
+    """dbt's own log of each step: every event came from the step's process (dbt ran on its thread,
+    not in a new dbt process), and the project was parsed at most once for both steps, partially;
+    the month (DTSEN_MONTH) never makes a build parse."""
+    parsed_in = []
     for layer, (result, _, _) in dbt_steps.items():
         [log] = (paths.DBT_PROJECT_DIR / "target").glob(f"{layer}-{result.run_id[:7]}-*/dbt.log")
-        text = log.read_text(encoding="utf-8", errors="replace")
-        assert "Unable to do partial parsing" not in text, (
+        events = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+        assert any(e["info"]["name"] == "LogModelResult" for e in events), f"{layer}: {log}"
+        pids = {e["info"]["pid"] for e in events}
+        assert pids == {os.getpid()}, (
+            f"{layer}: dbt ran in process {pids}, the step in {os.getpid()}"
+        )
+        messages = [e["info"]["msg"] for e in events]
+        assert not any("Unable to do partial parsing" in m for m in messages), (
             f"{layer}: dbt re-parsed the project ({log})"
         )
-        assert "Partial parsing enabled" in text, f"{layer}: no partial parse in {log}"
+        if any("Partial parsing enabled" in m for m in messages):
+            parsed_in.append(layer)
+    assert len(parsed_in) <= 1, f"the project was parsed in each step: {parsed_in}"
 
 
 def test_a_monthly_step_runs_the_data_tests_and_leaves_the_unit_tests_to_make_test(dbt_steps):

@@ -159,8 +159,9 @@ def _layer_assets(name: str, selector: str) -> AssetsDefinition:
 
 class DbtTiming:
     """Where a dbt step's time goes, for its log: from the step's call to ``dbt.cli`` to the last
-    event read from dbt, the part before dbt's first event (dagster-dbt's set-up, the process's
-    Python start-up and dbt's imports), and dbt's own elapsed time for the nodes (run_results)."""
+    event read from dbt, the part before dbt's first event (dagster-dbt's selection, the parse the
+    first dbt step of a process makes, dbt's start-up), and dbt's own elapsed time for the nodes
+    (run_results)."""
 
     def __init__(self) -> None:
         self.spawned = time.perf_counter()
@@ -176,8 +177,8 @@ class DbtTiming:
             nodes = None
         return (
             f"dbt build: {ended - self.spawned:.1f} s from the call to dbt to its last event, "
-            f"{start_up:.1f} s of it before dbt's first event (dagster-dbt's set-up, Python "
-            "start-up, dbt's imports)"
+            f"{start_up:.1f} s of it before dbt's first event (selection, the project's parse "
+            "once per process, dbt's start-up)"
             + (f", {nodes:.1f} s running the nodes (run_results.json)" if nodes is not None else "")
         )
 
