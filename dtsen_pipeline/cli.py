@@ -92,8 +92,11 @@ def run_month(
             }
         selection = layer_selection(defs.resolve_asset_graph(), layers) if layers else None
         # Great Expectations takes seconds to import and is first needed by the checks after
-        # linkage: it is imported beside the ingest and dbt steps (dbt runs in its own process)
-        # rather than in front of the first check. A failed import fails that check, as before.
+        # linkage: it is imported beside the ingest steps rather than in front of the first check.
+        # A failed import fails that check, as before.
+        from dtsen_pipeline.quality import quiet_pyspark_notice
+
+        quiet_pyspark_notice()
         threading.Thread(
             target=_import_quietly,
             args=("dtsen_pipeline.quality.validate",),

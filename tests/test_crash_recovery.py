@@ -142,14 +142,12 @@ def test_a_run_killed_at_any_stage_recovers_on_the_next_run(
     for stage, started in STAGES:
         run = _Run(env)
         run.wait_for(started)  # so this run got past the stage where the previous one died
-        if stage == "dbt":  # kill while dbt works, so its process outlives the run (PPID 1)
-            deadline = time.monotonic() + 60
-            while (
-                not any("dbt" in c for c in _children(run.proc.pid)) and time.monotonic() < deadline
-            ):
-                time.sleep(0.2)
-            assert any("dbt" in c for c in _children(run.proc.pid)), "dbt never started"
-            time.sleep(2)
+        if stage == "dbt":  # kill while dbt works: after its first model, before its last
+            run.wait_for("check    ref_")
+            # dbt works on a thread of the run's process (defs/dbt/in_process.py): it dies with the
+            # run, and no dbt process is left writing the warehouse
+            children = _children(run.proc.pid)
+            assert not any("dbt build" in c for c in children), children
         run.proc.send_signal(signal.SIGKILL)
         run.proc.wait(timeout=30)
         out = run.output()
@@ -160,11 +158,10 @@ def test_a_run_killed_at_any_stage_recovers_on_the_next_run(
             )
         if (
             previous == "dbt"
-        ):  # ... and no process the dbt-stage victim left (dbt, log tails) outlived it
+        ):  # ... and no process the dbt-stage victim left (log tails) outlived it
             assert not [pid for pid in orphans if _alive(pid)], out
         if stage == "dbt":
             orphans = _processes_with(marker)
-            assert orphans, "the killed run's children (dbt) should outlive it"
         previous = stage
 
     final = subprocess.run(

@@ -421,3 +421,26 @@ def test_old_dbt_step_folders_are_pruned_and_recent_ones_kept(tmp_path):
     # A young folder outlives the count: fewer than a day old, it is never removed.
     assert prune_invocations(tmp_path, keep=0, keep_s=86400) == 18
     assert all(f.exists() for f in young)
+
+
+def test_a_dbt_command_that_cannot_start_in_process_says_why_and_restores_the_environment(
+    tmp_path, monkeypatch
+):
+    """dbt on the step's thread (defs/dbt/in_process.py): a command dbt cannot even start reaches
+    dagster-dbt as an error line naming the cause, with a failing return code, and the environment
+    given to dbt is this process's again once dbt has returned."""
+    from dtsen_pipeline.defs.dbt.in_process import DbtThread
+
+    monkeypatch.delenv("DBT_LOG_PATH", raising=False)
+    project = tmp_path / "no project here"
+    project.mkdir()
+    thread = DbtThread(
+        ["build", "--project-dir", str(project), "--profiles-dir", str(project)],
+        {"DBT_LOG_PATH": str(tmp_path / "logs")},
+        None,
+    )
+    lines = [json.loads(line) for line in thread.stdout]
+    assert thread.wait(timeout=120) == 2
+    errors = [line["info"]["msg"] for line in lines if line["info"]["level"] == "error"]
+    assert errors and "dbt_project.yml" in errors[-1], errors
+    assert "DBT_LOG_PATH" not in os.environ and "DBT_LOG_LEVEL" not in os.environ

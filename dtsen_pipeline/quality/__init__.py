@@ -11,11 +11,17 @@ def import_gx() -> ModuleType:
     imports pyspark whenever it is installed (it is, for Splink's Spark backend), and the linkage's
     Spark path hands data over as Arrow, never through pandas."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
-    # A lasting filter for that one notice, not catch_warnings(): `dtsen run` imports GX in a
-    # background thread, and catch_warnings() would put back the whole filter list at its end.
-    warnings.filterwarnings(
-        "ignore", message="PySpark does not yet fully support pandas", category=FutureWarning
-    )
+    quiet_pyspark_notice()
     import great_expectations
 
     return great_expectations
+
+
+def quiet_pyspark_notice() -> None:
+    """A lasting filter for pyspark's pandas-3 notice, not catch_warnings(). `dtsen run` imports GX
+    on a background thread: the filter is set on the main thread before that thread starts, since a
+    catch_warnings() block the main thread entered earlier would put back the filter list without it
+    when it ends (the notice then reached `make demo`'s terminal)."""
+    warnings.filterwarnings(
+        "ignore", message="PySpark does not yet fully support pandas", category=FutureWarning
+    )

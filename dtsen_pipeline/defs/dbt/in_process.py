@@ -208,3 +208,15 @@ def parsed_manifest(
         _manifests.clear()
         _manifests[key] = result.result
         return result.result
+
+
+def warm_up(project_dir: Path, profiles_dir: Path, manifest_path: Path, target_path: Path) -> None:
+    """Parse the project on a background thread now, so the run's first dbt step finds it parsed:
+    a run starts with the ingest steps, which do not use dbt. A failure is left to that step, which
+    parses again and reports it."""
+
+    def parse() -> None:
+        with contextlib.suppress(Exception):
+            parsed_manifest(project_dir, profiles_dir, manifest_path, target_path)
+
+    threading.Thread(target=parse, name="dbt-parse", daemon=True).start()

@@ -61,6 +61,20 @@ class DbtCli(DbtCliResource):
         ),
     )
 
+    def setup_for_execution(self, context) -> None:
+        """At the start of a run that uses dbt: the project's parse begins on a thread (in_process)."""
+        super().setup_for_execution(context)
+        if self.in_process:
+            from dtsen_pipeline.defs.dbt.in_process import warm_up
+
+            project_dir = Path(self.project_dir)
+            warm_up(
+                project_dir,
+                Path(self.profiles_dir or project_dir),
+                dbt_project.manifest_path,
+                project_dir / self._get_unique_target_path(context=None),
+            )
+
     @cached_property
     def _cli_version(self) -> version.Version:
         return version.parse(importlib.metadata.version("dbt-core"))
