@@ -500,19 +500,23 @@ def label_from_truth(month: str, path: Path | None = None, truth_root: Path | No
 
 
 def truth_check(
-    month: str, result: dict, truth_root: Path | None = None, report: dict | None = None
+    month: str,
+    result: dict,
+    truth_root: Path | None = None,
+    report: dict | None = None,
+    scored=None,
 ) -> dict:
     """The estimate beside the truth (tests and the bench only): ``dtsen evaluate``'s precision and
     recall (``report``, when the caller has evaluated the month already), whether each interval
     covers them, and how many true pairs the sampled population cannot see (sharing no blocking
-    rule and not linked)."""
+    rule and not linked). ``scored``: see ``accuracy.scored_population``."""
     from dtsen_pipeline.linkage import accuracy
 
     truth = (report or evaluate_month(month, truth_root))["splink"]
-    con = accuracy.population(month)
-    try:
+    with accuracy.scored_population(month, scored) as con:
         con.execute(
-            f"create temp table persons as select {TRUTH_RECORD_KEY} as k, person_id from read_parquet(?) t",
+            f"create or replace temp table persons as select {TRUTH_RECORD_KEY} as k, person_id "
+            "from read_parquet(?) t",
             [str(truth_file(month, truth_root))],
         )
         visible = con.execute(
@@ -520,8 +524,6 @@ def truth_check(
             select count(*) from population p join persons x on x.k = p.a join persons y on y.k = p.b
             where x.person_id = y.person_id"""
         ).fetchone()[0]
-    finally:
-        con.close()
     out = {
         "true_pairs": truth["true_pairs"],
         "true_pairs_not_in_population": truth["true_pairs"] - int(visible),

@@ -81,6 +81,7 @@ evaluate.py, which the pipeline never calls.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -284,11 +285,32 @@ def _safe_cell(value) -> str:
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
+@contextlib.contextmanager
+def scored_population(month: str, scored=None):
+    """``population(month)`` for one use, closed after it; or ``scored``, a population the caller
+    made and closes (the bench scores the month once for its sample and its truth check)."""
+    if scored is not None:
+        yield scored
+        return
+    con = population(month)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
 def draw_sample(
-    month: str, n: int, *, out: Path | None = None, seed: int = SEED, replace: bool = False
+    month: str,
+    n: int,
+    *,
+    out: Path | None = None,
+    seed: int = SEED,
+    replace: bool = False,
+    scored=None,
 ) -> Sample:
     """Draw ``n`` pairs of ``month`` (module docstring) into a CSV for clerical labelling, with
-    both records' identity, and the design beside the month's default sample file."""
+    both records' identity, and the design beside the month's default sample file. ``scored``:
+    see ``scored_population``."""
     if n < 1:
         raise ValueError(f"the sample size must be at least 1, not {n}")
     out = out or sample_path(month)
@@ -300,8 +322,7 @@ def draw_sample(
                 "draw again with --replace"
             )
     paths.make_private(paths.review_dir())
-    con = population(month)
-    try:
+    with scored_population(month, scored) as con:
         sizes = dict(
             con.execute("select stratum, count(*) from population group by 1 order by 1").fetchall()
         )
@@ -329,8 +350,6 @@ def draw_sample(
         pairs = con.execute(
             "select a, b, stratum, match_weight from sample order by md5(? || a || b)", [str(seed)]
         ).fetchall()
-    finally:
-        con.close()
     keys = sorted({k for a, b, _, _ in pairs for k in (a, b)})
     with warehouse.connect(read_only=True) as con:
         con.register("keys_in", pa.table({"record_key": keys}))
