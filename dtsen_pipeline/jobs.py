@@ -1,5 +1,5 @@
 """Jobs. The monthly refresh runs the whole graph for one month, one step at a time (the DuckDB
-warehouse takes one writer; dbt runs in its own process)."""
+warehouse takes one writer; dbt runs on a thread of the run's process, defs/dbt/in_process.py)."""
 
 from dagster import (
     AssetSelection,

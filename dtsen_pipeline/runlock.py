@@ -13,7 +13,8 @@ and reports (``recover``):
   pool: every later run would wait for that slot forever. A run's liveness is a second flock, on
   ``locks/runs/<run_id>.lock``, held by the run's process: a run whose lock can be taken is dead.
   Dead runs are marked FAILURE and their pool slots freed;
-- child processes (dbt) go on after their parent died (PPID 1), still writing the warehouse. Every
+- child processes go on after their parent died (PPID 1), perhaps still writing the warehouse
+  (dbt, when the dbt resource's ``in_process`` is off; in process it dies with the run). Every
   child inherits ``DTSEN_RUN_ID``; the processes of a dead run are found by it and stopped;
 - a half-written release folder (``publish/.tmp-*``) and Splink's spill files.
 """
