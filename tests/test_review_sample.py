@@ -174,6 +174,7 @@ def test_a_bad_labelled_file_is_named_by_file_row_and_reason(world, tmp_path):
     assert nik not in result.stderr
 
 
+@pytest.mark.slow  # make test-slow: a whole `dtsen run` of the month (about 2 minutes)
 def test_the_linkage_asset_and_the_manifest_carry_the_estimate_without_identity(world):
     with warehouse.connect(read_only=True) as con:
         expected = accuracy.estimate(MONTH, con)
