@@ -68,7 +68,6 @@ class DbtThread:
         self.args = ["dbt", *args]
         self.returncode: int | None = None
         self.stdout = _Lines()
-        self._started = threading.Event()
         self._thread = threading.Thread(
             target=self._run, args=(list(args), dict(env), manifest), name="dbt", daemon=True
         )
@@ -88,14 +87,11 @@ class DbtThread:
             if msg.info.level in _LEVELS:
                 self.stdout.put(json.dumps(msg_to_dict(msg), default=str).encode())
 
+        # The console stays quiet: the events reach the step (and its log) through `forward`.
+        env = {**env, "DBT_LOG_LEVEL": "none", "DBT_LOG_LEVEL_FILE": "debug"}
         saved = {key: os.environ.get(key) for key in env}
         try:
             os.environ.update(env)
-            # The console stays quiet: the events reach the step (and its log) through `forward`.
-            os.environ["DBT_LOG_LEVEL"] = "none"
-            os.environ["DBT_LOG_LEVEL_FILE"] = "debug"
-            saved.setdefault("DBT_LOG_LEVEL", None)
-            saved.setdefault("DBT_LOG_LEVEL_FILE", None)
             result = dbtRunner(manifest=manifest, callbacks=[forward]).invoke(args)
             if result.exception is not None:
                 # dbt could not run the command at all (a profile or project error): said the way
@@ -120,9 +116,6 @@ class DbtThread:
                     os.environ[key] = value
             self.stdout.put(_END)
 
-    def poll(self) -> int | None:
-        return self.returncode
-
     def wait(self, timeout: float | None = None) -> int | None:
         self._thread.join(timeout)
         return self.returncode
@@ -140,9 +133,6 @@ class DbtThread:
 
         threading.Thread(target=interrupt, name="dbt-interrupt", daemon=True).start()
 
-    def terminate(self) -> None:
-        self.send_signal(signal.SIGTERM)
-
 
 def _interrupt_duckdb() -> None:
     from dbt.adapters.duckdb.connections import DuckDBConnectionManager
@@ -159,11 +149,11 @@ def _error_line(message: str) -> bytes:
     ).encode()
 
 
-# The parsed project, once per process: (manifest.json's mtime, warehouse path) -> dbt's Manifest.
+# The parsed project, once per process: ((manifest.json's mtime, warehouse path), dbt's Manifest).
 # prepare() rewrites manifest.json whenever the project or the warehouse changes, so a key that no
 # longer matches means parse again.
-_manifests: dict[tuple, Any] = {}
-_manifests_lock = threading.Lock()
+_parsed: tuple[tuple, Any] | None = None
+_parsed_lock = threading.Lock()
 
 
 def parsed_manifest(
@@ -173,10 +163,11 @@ def parsed_manifest(
     ``partial_parse.msgpack``) the first time a step needs it."""
     from dbt.cli.main import dbtRunner
 
+    global _parsed
     key = (manifest_path.stat().st_mtime_ns, os.environ.get("DTSEN_WAREHOUSE_PATH"))
-    with _manifests_lock:
-        if key in _manifests:
-            return _manifests[key]
+    with _parsed_lock:
+        if _parsed is not None and _parsed[0] == key:
+            return _parsed[1]
         target_path.mkdir(parents=True, exist_ok=True)
         partial = manifest_path.parent / "partial_parse.msgpack"
         if partial.exists():
@@ -205,18 +196,5 @@ def parsed_manifest(
                 f"dbt could not parse {project_dir} in process: {result.exception}; "
                 "run `python -m dtsen_pipeline.defs.dbt.project` to see dbt's own message"
             )
-        _manifests.clear()
-        _manifests[key] = result.result
+        _parsed = (key, result.result)
         return result.result
-
-
-def warm_up(project_dir: Path, profiles_dir: Path, manifest_path: Path, target_path: Path) -> None:
-    """Parse the project on a background thread now, so the run's first dbt step finds it parsed:
-    a run starts with the ingest steps, which do not use dbt. A failure is left to that step, which
-    parses again and reports it."""
-
-    def parse() -> None:
-        with contextlib.suppress(Exception):
-            parsed_manifest(project_dir, profiles_dir, manifest_path, target_path)
-
-    threading.Thread(target=parse, name="dbt-parse", daemon=True).start()

@@ -12,12 +12,14 @@ project has not changed; the month is not a dbt var, see macros/months.sql).
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import importlib.metadata
 import os
 import re
 import shutil
 import sys
+import threading
 import time
 from functools import cached_property
 from pathlib import Path
@@ -62,18 +64,31 @@ class DbtCli(DbtCliResource):
     )
 
     def setup_for_execution(self, context) -> None:
-        """At the start of a run that uses dbt: the project's parse begins on a thread (in_process)."""
+        """At the start of a run that uses dbt (in_process): the project's parse begins on a
+        thread, so the first dbt step finds it parsed (the ingest steps, first, do not use dbt). A
+        failure is left to that step, which parses again and reports it."""
         super().setup_for_execution(context)
         if self.in_process:
-            from dtsen_pipeline.defs.dbt.in_process import warm_up
-
             project_dir = Path(self.project_dir)
-            warm_up(
-                project_dir,
-                Path(self.profiles_dir or project_dir),
-                dbt_project.manifest_path,
-                project_dir / self._get_unique_target_path(context=None),
-            )
+            target_path = project_dir / self._get_unique_target_path(context=None)
+
+            def parse() -> None:
+                with contextlib.suppress(Exception):
+                    self._parsed_manifest(project_dir, target_path)
+
+            threading.Thread(target=parse, name="dbt-parse", daemon=True).start()
+
+    def _parsed_manifest(self, project_dir: Path, target_path: Path):
+        """dbt's Manifest for this process (in_process.parsed_manifest), its parse logged in
+        ``target_path``."""
+        from dtsen_pipeline.defs.dbt.in_process import parsed_manifest
+
+        return parsed_manifest(
+            project_dir,
+            Path(self.profiles_dir or project_dir),
+            dbt_project.manifest_path,
+            target_path,
+        )
 
     @cached_property
     def _cli_version(self) -> version.Version:
@@ -104,7 +119,7 @@ class DbtCli(DbtCliResource):
                 context=context,
                 target_path=target_path,
             )
-        from dtsen_pipeline.defs.dbt.in_process import DbtThread, parsed_manifest
+        from dtsen_pipeline.defs.dbt.in_process import DbtThread
 
         cleaned_args, selects, excludes = extract_runtime_selection_from_args(args)
         params = get_updated_cli_invocation_params_for_context(
@@ -134,17 +149,11 @@ class DbtCli(DbtCliResource):
                 else {}
             ),
         }
-        dbt_manifest = parsed_manifest(
-            project_dir,
-            Path(self.profiles_dir or project_dir),
-            dbt_project.manifest_path,
-            target_path,
-        )
         return DbtCliInvocation(
             process=DbtThread(
                 [*self.global_config_flags, *cleaned_args, *params.selection_args],
                 env,
-                dbt_manifest,
+                self._parsed_manifest(project_dir, target_path),
             ),
             manifest=params.manifest,
             dagster_dbt_translator=params.dagster_dbt_translator,
