@@ -19,6 +19,8 @@ _SHOWN = {
 
 
 _DBT_ERRORS = "Errors parsed from dbt logs:"
+# Info messages shown beside the step events: the linkage step's phases as they start.
+_PROGRESS_FROM = ("linkage ",)
 
 
 def redact(text: str) -> str:
@@ -65,8 +67,15 @@ class _ProgressHandler(logging.Handler):
         self.started = time.monotonic()
 
     def emit(self, record: logging.LogRecord) -> None:
-        event = getattr(record, "dagster_meta", {}).get("dagster_event")
-        if event is None or event.event_type not in _SHOWN:
+        meta = getattr(record, "dagster_meta", {})
+        event = meta.get("dagster_event")
+        if event is None:
+            # The linkage step's own progress (its phases take minutes at scale; counts only).
+            message = str(meta.get("orig_message") or "")
+            if record.levelno >= logging.INFO and message.startswith(_PROGRESS_FROM):
+                self._print("", meta.get("step_key") or "", message)
+            return
+        if event.event_type not in _SHOWN:
             return
         label = _SHOWN[event.event_type]
         step = event.step_key or ""
@@ -81,6 +90,9 @@ class _ProgressHandler(logging.Handler):
             )
         elif event.event_type == DagsterEventType.STEP_FAILURE:
             detail = failure_reason(event.event_specific_data.error)[:1000]
+        self._print(label, step, detail)
+
+    def _print(self, label: str, step: str, detail: str) -> None:
         elapsed = time.monotonic() - self.started
         print(f"[{elapsed:7.1f}s] {label:<8} {step} {detail}".rstrip(), file=sys.stderr, flush=True)
 

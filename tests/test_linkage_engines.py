@@ -152,3 +152,49 @@ def test_a_local_spark_session_starts_quietly_and_listens_on_this_machine_only(t
         if " WARN " in line or "log level" in line or "log4j" in line
     ]
     assert noise == []
+
+
+def _grouping(result) -> pa.Table:
+    """A result's persons as the truth scorer reads them (record_key, cluster_id, nik_valid)."""
+    with warehouse.connect(read_only=True) as con:
+        con.register("clusters_in", result.clusters)
+        return con.sql(
+            "select c.record_key, c.cluster_id, i.nik_valid from clusters_in c "
+            "join intermediate.int_identitas i using (record_key) "
+            f"where i.extract_month = '{MONTH}'"
+        ).to_arrow_table()
+
+
+@pytest.mark.slow  # make test-slow: Splink's EM sessions on Spark take minutes on 2 cores
+def test_a_model_trained_on_spark_links_as_well_and_runs_on_duckdb(
+    identities, both, tmp_path_factory, data_root
+):
+    """Training itself on Spark (EM on Spark, its own sample of kabupaten), then the model it saved
+    scored on DuckDB: the same pairs as on Spark, and as good against the truth as the model the
+    first month trained on DuckDB."""
+    from dtsen_pipeline.evaluate import score_grouping
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DTSEN_DATA_DIR", str(data_root))
+        trained = link_month(
+            identities, tmp_path_factory.mktemp("spark_trained") / "model.json", engine="spark"
+        )
+        assert trained.trained and trained.engine == "spark" and trained.em_sessions
+        on_duckdb = link_month(
+            identities,
+            tmp_path_factory.mktemp("spark_model_on_duckdb") / "model.json",
+            reuse_model=trained.model_json,
+            engine="duckdb",
+        )
+        threshold = cluster_threshold()
+        spark, duck = _pairs(trained), _pairs(on_duckdb)
+        pairs = set(spark) | set(duck)
+        agree = sum(
+            (spark.get(p, 0.0) >= threshold) == (duck.get(p, 0.0) >= threshold) for p in pairs
+        )
+        assert agree / len(pairs) >= 0.999, f"{len(pairs) - agree} of {len(pairs)} pairs differ"
+
+        spark_trained = score_grouping(MONTH, _grouping(on_duckdb))
+        duckdb_trained = score_grouping(MONTH, _grouping(both["duckdb"]))
+    assert spark_trained["f1"] >= duckdb_trained["f1"] - 0.005, (spark_trained, duckdb_trained)
+    assert spark_trained["recall_nik_missing_or_invalid"] >= 0.98, spark_trained

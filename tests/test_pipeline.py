@@ -57,6 +57,25 @@ def test_cli_run_publishes_the_mart(first_month_run, data_root):
         "publish__dtsen_release",
     ):
         assert f"done     {step}" in first_month_run.stderr
+    # And the linkage step's phases as they start, in order, with the seconds since its start.
+    phases = [
+        line.split("person_linkage linkage 2025-01: ", 1)[1]
+        for line in first_month_run.stderr.splitlines()
+        if "person_linkage linkage 2025-01: " in line and "labels-based" not in line
+    ]
+    expected = [
+        "training: the prior",
+        "training: u probabilities",
+        "training: EM session 1 of 3",
+        "training: EM session 2 of 3",
+        "training: EM session 3 of 3",
+        "scoring on duckdb: every candidate pair",
+        "clustering the scored pairs",
+        "saving the model",
+    ]
+    assert len(phases) == 1 + len(expected), phases
+    assert all(p.startswith(e) for p, e in zip(phases[1:], expected, strict=True)), phases
+    assert all(p.endswith(" s)") for p in phases[1:]), phases
 
 
 def test_cli_evaluate_reports_linkage_accuracy(first_month_run, cli_env):

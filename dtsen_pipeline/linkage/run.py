@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
@@ -219,12 +220,15 @@ class Workspace:
         return Linker(self.spark.records, spark_model, log_level=logging.ERROR)
 
     def scored_here(self, frame: SplinkDataFrame) -> SplinkDataFrame:
-        """Scored pairs in this DuckDB connection (from Spark, as Arrow; on DuckDB, as they are)."""
+        """Scored pairs in this DuckDB connection (from Spark, as the Parquet files Spark wrote; on
+        DuckDB, as they are)."""
         if self.spark is None:
             return frame
-        from dtsen_pipeline.linkage.spark import to_arrow
-
-        return self.db_api.register(to_arrow(frame), dataset_display_name="scored_on_spark")
+        files = self.spark.to_parquet(frame, "scored")
+        self.con.execute(
+            f"create or replace view scored_on_spark as select * from read_parquet({quote_literal(files)})"
+        )
+        return self.db_api.register("scored_on_spark", dataset_display_name="scored_on_spark")
 
     def register(self, name: str, table: pa.Table) -> str:
         """Make ``table`` readable as ``name``; return the name, for the phases that read it."""
@@ -316,13 +320,24 @@ def em_sessions(ws: Workspace, max_pairs: int = EM_MAX_PAIRS) -> list[EmSession]
     return sessions
 
 
-def train(linker: Linker, sessions: list[EmSession], dialect: str = "duckdb") -> None:
+def _quiet(message: str) -> None:
+    """The default ``progress``: say nothing."""
+
+
+def train(
+    linker: Linker,
+    sessions: list[EmSession],
+    dialect: str = "duckdb",
+    progress: Callable[[str], None] = _quiet,
+) -> None:
     """Estimate the model's parameters by EM on the linker's records, without labels.
     ``sessions``: the EM sessions' blocking (``em_sessions``), rendered in the linker's
-    ``dialect``."""
+    ``dialect``. ``progress`` is told each stage as it starts (the run's log)."""
+    progress("training: the prior, from pairs agreeing on NIK and birth date")
     linker.training.estimate_probability_two_random_records_match(
         [block_on("nik", "tanggal_lahir_pasti")], recall=0.75
     )
+    progress(f"training: u probabilities from {U_SAMPLE_PAIRS:,} random pairs")
     linker.training.estimate_u_using_random_sampling(max_pairs=U_SAMPLE_PAIRS, seed=SEED)
     # Three EM sessions, so every comparison is trained by one that blocks neither on it nor on a
     # column its levels read: the birth-date session trains names, sex, card and region (not NIK:
@@ -331,14 +346,15 @@ def train(linker: Linker, sessions: list[EmSession], dialect: str = "duckdb") ->
     # session can reach by design is fixed in model.py with its reason. A session that samples
     # kabupaten (over EM_MAX_PAIRS pairs) reads kode_kab, so the region is then trained by the
     # NIK session alone, which is never sampled.
-    for session in sessions:
+    for number, session in enumerate(sessions, 1):
+        progress(f"training: EM session {number} of {len(sessions)}, {session.describe()}")
         linker.training.estimate_parameters_using_expectation_maximisation(
             session.blocking(dialect), estimate_without_term_frequencies=True
         )
 
 
 def load_or_train(
-    ws: Workspace, reuse_model: Path | None
+    ws: Workspace, reuse_model: Path | None, progress: Callable[[str], None] = _quiet
 ) -> tuple[Linker, list[str], list[EmSession]]:
     """A linker over the month's records: with the saved model ``reuse_model`` as it is, or with
     the model's settings (model.settings()) trained on these records. Also the levels training
@@ -351,7 +367,7 @@ def load_or_train(
         linker = Linker(ws.records, model.settings(), log_level=logging.ERROR)
     else:
         linker = Linker(ws.spark.records, model.settings("spark"), log_level=logging.ERROR)
-    train(linker, sessions, ws.dialect)
+    train(linker, sessions, ws.dialect, progress)
     rows = ws.con.execute(f"select count(*) from {ws.records.physical_name}").fetchall()[0][0]
     # Kept in the DuckDB form whichever engine trained it (a Spark-trained model carried over).
     trained, filled = model.fill_untrained(
@@ -730,6 +746,7 @@ def link_month(
     max_records: int | None = None,
     attach_only: tuple[str, ...] = (),
     engine: str | None = None,
+    progress: Callable[[str], None] = _quiet,
 ) -> LinkageResult:
     """Train the model on this month's records (or reuse a saved one), score candidate pairs, apply
     reviewers' decisions (accepted pairs link, rejected pairs do not), cluster into persons.
@@ -749,23 +766,36 @@ def link_month(
     is left out of the clusters (not linked yet: a person is never made of such records alone).
 
     ``engine`` (default: config/linkage.yaml's engine.name): where training and scoring run,
-    "duckdb" or "spark" (linkage/spark.py); everything after scoring runs on DuckDB either way."""
+    "duckdb" or "spark" (linkage/spark.py); everything after scoring runs on DuckDB either way.
+
+    ``progress`` is told each phase as it starts, with the seconds since the start (the asset passes
+    its log: a month's linkage takes minutes, on Spark hours)."""
     clock = {"start": time.perf_counter()}
+
+    def say(message: str) -> None:
+        progress(f"{message} ({time.perf_counter() - clock['start']:.0f} s)")
+
     incremental = previous is not None and reuse_model is not None
     con = warehouse.scratch()
+    ws = None
     try:
         ws = Workspace.over(con, identities, engine or rules().engine)
-        linker, filled, sessions = load_or_train(ws, reuse_model)
+        linker, filled, sessions = load_or_train(ws, reuse_model, say)
         clock["train"] = time.perf_counter()
 
         decided = normalise_decisions(ws, decisions)
         last_month = ws.register("previous_in", previous) if incremental else None
+        say(
+            f"scoring on {ws.dialect}: "
+            + ("new, changed and reviewed records" if incremental else "every candidate pair")
+        )
         if last_month is not None:
             scores = score_incremental(ws, linker, last_month, decided)
         else:
             scores = score_full(ws, linker)
         clock["predict"] = time.perf_counter()
 
+        say("clustering the scored pairs")
         scored = corroborate(ws, linker, scores.parts)
         carried = scores.carried
         if attach_only:
@@ -782,6 +812,7 @@ def link_month(
         clock["cluster"] = time.perf_counter()
         check_accepted_sizes(ws, clusters, decided, max_records or max_records_per_person())
 
+        say("saving the model, its charts and the review table")
         charts, review = explain(ws, linker, scored, decided, model_path, charts_dir)
         key = model.UNIQUE_ID
         return LinkageResult(
@@ -811,4 +842,6 @@ def link_month(
             engine=ws.dialect,
         )
     finally:
+        if ws is not None and ws.spark is not None:
+            ws.spark.close()
         con.close()

@@ -3,7 +3,7 @@ run's DuckDB scratch connection (linkage/run.py).
 
 Only training and scoring (Splink's EM, random sampling, ``predict``, ``predict_between``) run on
 Spark when config/linkage.yaml says ``engine: {name: spark}``: they grow with the candidate pairs.
-The scored pairs come back as Arrow into the run's DuckDB connection, where corroboration,
+The scored pairs come back as Parquet into the run's DuckDB connection, where corroboration,
 reviewers' decisions, clustering, ids and the review table run as on the DuckDB engine, on one
 row per pair and one per record. A model is saved in the DuckDB form whichever engine trained it
 (model.for_dialect renders it for the other), so a model trained on one engine runs on the other.
@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sys
+import tempfile
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -83,18 +85,49 @@ def session() -> SparkSession:
 
 class SparkSide:
     """The month's records on Spark, and Splink's API over the session. Splink breaks a long
-    lineage by writing Parquet ("persist" ran out of memory in clustering at 1M records)."""
+    lineage by writing Parquet ("persist" ran out of memory in clustering at 1M records).
+
+    Data crosses between the run's DuckDB and Spark as Parquet files under ``spark_dir()``, never
+    through the driver: at 1M persons the scored pairs collected as Arrow were 1.3 GB, over
+    Spark's 1 GB ``spark.driver.maxResultSize``, and on a cluster the files would sit on storage
+    both sides read. The files go with the month's views (``close``)."""
 
     def __init__(self, identities: pa.Table):
         from splink.backends.spark import SparkAPI
 
         self.db_api = SparkAPI(spark_session=session(), break_lineage_method="parquet")
-        self.records = self.db_api.register(identities, dataset_display_name="identitas")
+        self.handover = Path(tempfile.mkdtemp(prefix="handover-", dir=_handover_root()))
+        self.views: list[str] = []
+        self.records = self.register(identities, "identitas")
 
     def register(self, table: pa.Table, name: str) -> SplinkDataFrame:
-        return self.db_api.register(table, dataset_display_name=name)
+        """``table`` (from the run's DuckDB) on Spark as ``name``: written as Parquet, read by
+        Spark in ``shuffle_partitions`` parts."""
+        import pyarrow.parquet as pq
+
+        path = self.handover / f"{name}.parquet"
+        pq.write_table(table, path)
+        frame = session().read.parquet(str(path)).repartition(rules().spark.shuffle_partitions)
+        registered = self.db_api.register(frame, dataset_display_name=name)
+        self.views.append(registered.physical_name)
+        return registered
+
+    def to_parquet(self, frame: SplinkDataFrame, name: str) -> str:
+        """A Spark result written as Parquet files by the executors; the glob DuckDB reads."""
+        path = self.handover / name
+        frame.as_spark_dataframe().write.mode("overwrite").parquet(str(path))
+        return str(path / "*.parquet")
+
+    def close(self) -> None:
+        """Drop the month's views from the process's session (the next month linked in this
+        process registers its own records under the same names) and delete its files."""
+        for view in self.views:
+            session().catalog.dropTempView(view)
+        self.views.clear()
+        shutil.rmtree(self.handover, ignore_errors=True)
 
 
-def to_arrow(frame: SplinkDataFrame) -> pa.Table:
-    """A Spark result (Splink's frame) as an Arrow table, for the run's DuckDB connection."""
-    return frame.as_spark_dataframe().toArrow()
+def _handover_root() -> Path:
+    root = spark_dir() / "handover"
+    root.mkdir(parents=True, exist_ok=True)
+    return root

@@ -289,6 +289,7 @@ def person_linkage(
             reuse_model=reuse,
             previous=previous,
             attach_only=correction_sources(),
+            progress=lambda message: context.log.info(f"linkage {month}: {message}"),
         )
     except DecisionsTooLargeError as exc:
         raise ValueError(f"{decisions_file}: {exc}") from None
