@@ -16,7 +16,7 @@ and reports (``recover``):
 - child processes go on after their parent died (PPID 1), perhaps still writing the warehouse
   (dbt, when the dbt resource's ``in_process`` is off; in process it dies with the run). Every
   child inherits ``DTSEN_RUN_ID``; the processes of a dead run are found by it and stopped;
-- a half-written release folder (``publish/.tmp-*``) and Splink's spill files.
+- a half-written release folder (``publish/.tmp-*``), Splink's spill files and Spark's scratch.
 """
 
 from __future__ import annotations
@@ -247,10 +247,14 @@ def recover(current_run_id: str, instance=None) -> list[str]:
 
     for name in publication.remove_incomplete():
         cleaned.append(f"removed the half-written release folder {name}")
-    spill = paths.warehouse_dir() / "spill"
-    if spill.exists() and any(spill.iterdir()):
-        shutil.rmtree(spill, ignore_errors=True)
-        cleaned.append("removed Splink's spill files from warehouse/spill")
+    for folder, what in (
+        ("spill", "Splink's spill files"),
+        ("spark/handover", "Spark's hand-over and lineage Parquet"),
+    ):
+        scratch = paths.warehouse_dir() / folder
+        if scratch.exists() and any(scratch.iterdir()):
+            shutil.rmtree(scratch, ignore_errors=True)
+            cleaned.append(f"removed {what} from warehouse/{folder}")
     return cleaned
 
 

@@ -66,3 +66,30 @@ def os_env_run_id() -> str | None:
     import os
 
     return os.environ.get(runlock.RUN_ID_ENV)
+
+
+def test_the_next_run_removes_the_scratch_a_killed_run_left(in_data_root):
+    """Splink's spill and Spark's scratch (the hand-over Parquet of the month's records and scored
+    pairs) left by a run killed mid-linkage are removed when the next run takes the data root."""
+    from dtsen_pipeline import paths
+
+    left = {
+        "spill": paths.warehouse_dir() / "spill" / "duckdb_temp_block-1.block",
+        "spark": paths.warehouse_dir()
+        / "spark"
+        / "handover"
+        / "handover-x"
+        / "scored"
+        / "p.parquet",
+    }
+    for path in left.values():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+    with runlock.hold_data_root("next") as cleaned:
+        assert [c.split(" from ")[1] for c in cleaned] == [
+            "warehouse/spill",
+            "warehouse/spark/handover",
+        ]
+    assert not any(path.exists() for path in left.values())
+    with runlock.hold_data_root("after") as cleaned:
+        assert cleaned == []

@@ -97,6 +97,9 @@ class SparkSide:
 
         self.db_api = SparkAPI(spark_session=session(), break_lineage_method="parquet")
         self.handover = Path(tempfile.mkdtemp(prefix="handover-", dir=_handover_root()))
+        # Splink writes a Parquet copy at each lineage break into the checkpoint directory and
+        # never deletes it (GBs a month at 1M persons): the month's own, deleted with it.
+        session().sparkContext.setCheckpointDir(str(self.handover / "checkpoints"))
         self.views: list[str] = []
         self.records = self.register(identities, "identitas")
 
@@ -120,7 +123,9 @@ class SparkSide:
 
     def close(self) -> None:
         """Drop the month's views from the process's session (the next month linked in this
-        process registers its own records under the same names) and delete its files."""
+        process registers its own records under the same names) and delete its files (the
+        hand-over and Splink's lineage Parquet; a killed run's are deleted by the next run,
+        runlock.recover)."""
         for view in self.views:
             session().catalog.dropTempView(view)
         self.views.clear()
