@@ -247,14 +247,16 @@ def recover(current_run_id: str, instance=None) -> list[str]:
 
     for name in publication.remove_incomplete():
         cleaned.append(f"removed the half-written release folder {name}")
-    for folder, what in (
-        ("spill", "Splink's spill files"),
-        ("spark/handover", "Spark's hand-over and lineage Parquet"),
+    from dtsen_pipeline.linkage.spark import handover_root
+
+    for scratch, what in (
+        (paths.warehouse_dir() / "spill", "Splink's spill files"),
+        (handover_root(), "Spark's hand-over and lineage Parquet"),
     ):
-        scratch = paths.warehouse_dir() / folder
         if scratch.exists() and any(scratch.iterdir()):
             shutil.rmtree(scratch, ignore_errors=True)
-            cleaned.append(f"removed {what} from warehouse/{folder}")
+            where = scratch.relative_to(paths.warehouse_dir()).as_posix()
+            cleaned.append(f"removed {what} from warehouse/{where}")
     return cleaned
 
 

@@ -96,7 +96,8 @@ class SparkSide:
         from splink.backends.spark import SparkAPI
 
         self.db_api = SparkAPI(spark_session=session(), break_lineage_method="parquet")
-        self.handover = Path(tempfile.mkdtemp(prefix="handover-", dir=_handover_root()))
+        handover_root().mkdir(parents=True, exist_ok=True)
+        self.handover = Path(tempfile.mkdtemp(prefix="handover-", dir=handover_root()))
         # Splink writes a Parquet copy at each lineage break into the checkpoint directory and
         # never deletes it (GBs a month at 1M persons): the month's own, deleted with it.
         session().sparkContext.setCheckpointDir(str(self.handover / "checkpoints"))
@@ -132,7 +133,6 @@ class SparkSide:
         shutil.rmtree(self.handover, ignore_errors=True)
 
 
-def _handover_root() -> Path:
-    root = spark_dir() / "handover"
-    root.mkdir(parents=True, exist_ok=True)
-    return root
+def handover_root() -> Path:
+    """Where each month's hand-over folder is made (a killed run's are removed by runlock.recover)."""
+    return spark_dir() / "handover"
