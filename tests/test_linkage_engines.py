@@ -122,6 +122,25 @@ def test_great_expectations_imports_beside_pyspark_in_any_process():
     assert done.returncode == 0 and "imported" in done.stdout, done.stderr[-2000:]
 
 
+def test_a_spark_linkage_ends_its_jvm_and_the_next_one_starts_another(both):
+    """A month's linkage is a run's only Spark work: its JVM (7.7 GB of heap after a 1M-person
+    month) must not stay through the marts. After the Spark link in `both`, this process has no
+    Java process under it; a new session starts one, and stopping it ends it again."""
+    import psutil
+
+    from dtsen_pipeline.linkage import spark
+
+    def javas() -> list[psutil.Process]:
+        return [p for p in psutil.Process().children(recursive=True) if p.name() == "java"]
+
+    assert both["spark"].engine == "spark"
+    assert javas() == []
+    assert spark.session().range(3).count() == 3
+    assert len(javas()) == 1
+    spark.stop_session()
+    assert javas() == []
+
+
 def test_a_local_spark_session_starts_quietly_and_listens_on_this_machine_only(tmp_path):
     """`dtsen run` on Spark: no start-up notices from Spark in the run's terminal (its own log
     configuration, linkage/spark-log4j2.properties), and a local session's driver binds to the
