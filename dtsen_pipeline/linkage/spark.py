@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 from functools import cache
@@ -155,7 +156,10 @@ def stop_session() -> None:
     process = getattr(gateway, "proc", None)  # None when pyspark joined a JVM it did not start
     if process is not None:
         process.stdin.close()
-        process.wait(timeout=60)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
     SparkContext._gateway = None
     SparkContext._jvm = None
 
