@@ -125,7 +125,8 @@ def test_great_expectations_imports_beside_pyspark_in_any_process():
 def test_a_spark_linkage_ends_its_jvm_and_the_next_one_starts_another(both):
     """A month's linkage is a run's only Spark work: its JVM (7.7 GB of heap after a 1M-person
     month) must not stay through the marts. After the Spark link in `both`, this process has no
-    Java process under it; a new session starts one, and stopping it ends it again."""
+    Java process under it; a new session starts one, and stopping it ends it again. A session
+    that was running before (a notebook's) is not stopped."""
     import psutil
 
     from dtsen_pipeline.linkage import spark
@@ -137,6 +138,18 @@ def test_a_spark_linkage_ends_its_jvm_and_the_next_one_starts_another(both):
     assert javas() == []
     assert spark.session().range(3).count() == 3
     assert len(javas()) == 1
+    spark.stop_session()
+    assert javas() == []
+
+    # A session the caller had before (a notebook's) is used by the linkage and left running.
+    from pyspark.sql import SparkSession
+
+    theirs = SparkSession.builder.master("local[1]").appName("notebook").getOrCreate()
+    assert spark.session().sparkContext is theirs.sparkContext
+    spark.stop_session()
+    assert theirs.range(2).count() == 2 and len(javas()) == 1
+    theirs.stop()
+    spark.session()  # this module's session, in the same JVM: stopping it ends the JVM
     spark.stop_session()
     assert javas() == []
 

@@ -41,6 +41,9 @@ def spark_dir():
     return paths.warehouse_dir() / "spark"
 
 
+APP_NAME = "dtsen-linkage"
+
+
 @cache
 def session() -> SparkSession:
     """The process's Spark session, configured from config/linkage.yaml (engine.spark) or the
@@ -58,7 +61,7 @@ def session() -> SparkSession:
         # A local session listens on this machine only (its driver, block manager and the JVM's
         # ports): nothing of the month's records is served to the network.
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    builder = SparkSession.builder.appName("dtsen-linkage")
+    builder = SparkSession.builder.appName(APP_NAME)
     for key, value in {
         "spark.master": settings.master,
         "spark.driver.memory": settings.driver_memory,
@@ -142,13 +145,17 @@ def stop_session() -> None:
     (7.7 GB after a 1M-person month) through the marts, gate and publication that follow on
     DuckDB; on a cluster, the session holds its executors. ``SparkSession.stop`` alone leaves the
     JVM running: pyspark's gateway process exits when its standard input closes. The next
-    ``session()`` starts a new one (a few seconds)."""
+    ``session()`` starts a new one (a few seconds). A session this module did not start (one a
+    notebook had before its first linkage) is left running."""
     if session.cache_info().currsize == 0:
         return
     from pyspark import SparkContext
 
-    session().stop()
+    spark = session()
     session.cache_clear()
+    if spark.sparkContext.appName != APP_NAME:  # a session running before session() was called
+        return
+    spark.stop()
     gateway = SparkContext._gateway
     if gateway is None:
         return
