@@ -247,12 +247,12 @@ def recover(current_run_id: str, instance=None) -> list[str]:
 
     for name in publication.remove_incomplete():
         cleaned.append(f"removed the half-written release folder {name}")
-    from dtsen_pipeline.linkage.spark import handover_root
+    from dtsen_pipeline.linkage import spark
 
-    for scratch, what in (
+    for scratch, what in [
         (paths.warehouse_dir() / "spill", "Splink's spill files"),
-        (handover_root(), "Spark's hand-over and lineage Parquet"),
-    ):
+        *spark.leftovers(),
+    ]:
         if scratch.exists() and any(scratch.iterdir()):
             shutil.rmtree(scratch, ignore_errors=True)
             where = scratch.relative_to(paths.warehouse_dir()).as_posix()

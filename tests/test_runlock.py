@@ -70,7 +70,8 @@ def os_env_run_id() -> str | None:
 
 def test_the_next_run_removes_the_scratch_a_killed_run_left(in_data_root):
     """Splink's spill and Spark's scratch (the hand-over Parquet of the month's records and scored
-    pairs) left by a run killed mid-linkage are removed when the next run takes the data root."""
+    pairs, and the shuffle files: 17 GB in a 3M-person month's scoring) left by a run killed
+    mid-linkage are removed when the next run takes the data root."""
     from dtsen_pipeline import paths
 
     left = {
@@ -81,6 +82,12 @@ def test_the_next_run_removes_the_scratch_a_killed_run_left(in_data_root):
         / "handover-x"
         / "scored"
         / "p.parquet",
+        "shuffle": paths.warehouse_dir()
+        / "spark"
+        / "local"
+        / "blockmgr-x"
+        / "0c"
+        / "shuffle_0.data",
     }
     for path in left.values():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -89,6 +96,7 @@ def test_the_next_run_removes_the_scratch_a_killed_run_left(in_data_root):
         assert [c.split(" from ")[1] for c in cleaned] == [
             "warehouse/spill",
             "warehouse/spark/handover",
+            "warehouse/spark/local",
         ]
     assert not any(path.exists() for path in left.values())
     with runlock.hold_data_root("after") as cleaned:

@@ -73,7 +73,7 @@ def session() -> SparkSession:
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",  # no stage bars in `dtsen run`'s terminal
         "spark.sql.execution.arrow.pyspark.enabled": "true",
-        "spark.local.dir": str(scratch / "local"),
+        "spark.local.dir": str(shuffle_dir()),
         "spark.sql.warehouse.dir": str(scratch / "spark-warehouse"),
         "spark.sql.catalogImplementation": "in-memory",  # no Hive metastore (nor its Derby files)
         # Errors only from Spark's own log, from the first line (spark-log4j2.properties).
@@ -174,3 +174,17 @@ def stop_session() -> None:
 def handover_root() -> Path:
     """Where each month's hand-over folder is made (a killed run's are removed by runlock.recover)."""
     return spark_dir() / "handover"
+
+
+def shuffle_dir() -> Path:
+    """Spark's ``spark.local.dir``: shuffle and spill files (17 GB during a 3M-person month's
+    scoring), removed by Spark when the session stops; a killed run's by runlock.recover."""
+    return spark_dir() / "local"
+
+
+def leftovers() -> list[tuple[Path, str]]:
+    """The Spark folders a run killed mid-linkage leaves behind, with what they hold."""
+    return [
+        (handover_root(), "Spark's hand-over and lineage Parquet"),
+        (shuffle_dir(), "Spark's shuffle files"),
+    ]
