@@ -39,7 +39,7 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	@# Older DuckDB clients, each in its own folder (never on the venv's path), for the test that
-	@# opens a release as an analyst's older tool would (tests/test_publication.py, OLD_DUCKDB).
+	@# opens a release as an analyst's older tool would (tests/publish/test_releases.py, OLD_DUCKDB).
 	for v in $(OLD_DUCKDB); do $(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps \
 		--target $(VENV)/duckdb-compat/$$v duckdb==$$v; done
 	@rm -f $(VENV)/.installed-*
@@ -60,7 +60,7 @@ demo: setup
 	$(BIN)/dtsen evaluate --month $(DEMO_MONTH)
 	$(BIN)/dtsen query "select kode_prov, count(*) as persons, count(*) filter (where in_dtks) as in_dtks from dtsen_individu group by 1 order by 1"
 	@echo ""
-	@echo "Published release : $$($(BIN)/python -m dtsen_pipeline.paths current_release)/dtsen.duckdb (read-only)"
+	@echo "Published release : $$($(BIN)/python -m dtsen_pipeline.lib.paths current_release)/dtsen.duckdb (read-only)"
 	@echo "Query it          : $(BIN)/dtsen query \"select count(*) from dtsen_individu\""
 	@echo "Reports           : data/reports/index.html (or make ui, then http://127.0.0.1:3001/)"
 	@echo "Dagster UI        : make ui, then open http://localhost:3000 (this run is in Runs)"
@@ -84,8 +84,8 @@ browser:
 # it); Ctrl-C stops both.
 DTSEN_REPORTS_PORT ?= 3001
 ui: setup
-	@export DAGSTER_HOME=$$($(BIN)/python -m dtsen_pipeline.paths dagster_home) DTSEN_REPORTS_PORT=$(DTSEN_REPORTS_PORT); \
-		$(BIN)/python -m dtsen_pipeline.reports & reports=$$!; \
+	@export DAGSTER_HOME=$$($(BIN)/python -m dtsen_pipeline.lib.paths dagster_home) DTSEN_REPORTS_PORT=$(DTSEN_REPORTS_PORT); \
+		$(BIN)/python -m dtsen_pipeline.lib.reports & reports=$$!; \
 		trap 'kill $$reports 2>/dev/null' EXIT INT TERM; \
 		$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 

@@ -22,7 +22,7 @@ from dtsen_pipeline.linkage.config import ENGINE_ENV
 
 MONTH = "2025-01"
 # The generator profile a child builds its world with (`--profiles`: the default world and the
-# harder one, `generate/profile_hard.yaml`).
+# harder one, `lab/generate/profile_hard.yaml`).
 PROFILE_ENV = "DTSEN_BENCH_PROFILE"
 
 
@@ -37,7 +37,8 @@ ACCURACY_SAMPLE = 2000
 def _accuracy_from_labels(report: dict) -> dict:
     """Inside the child, after the run: draw the clerical sample, label it from the truth, estimate
     precision and recall, and set the estimate beside the truth (``dtsen evaluate``'s figures)."""
-    from dtsen_pipeline import evaluate, warehouse
+    from dtsen_pipeline.lab import evaluate
+    from dtsen_pipeline.lib import warehouse
     from dtsen_pipeline.linkage import accuracy
 
     t0 = time.perf_counter()
@@ -68,12 +69,12 @@ def _one(persons: int) -> dict:
     """Inside the child: generate, run the job, evaluate; report seconds per stage."""
     from dagster import DagsterEventType
 
-    from dtsen_pipeline import paths
     from dtsen_pipeline.cli import run_month
-    from dtsen_pipeline.evaluate import evaluate_month
-    from dtsen_pipeline.generate import generate
+    from dtsen_pipeline.ingest.sources import correction_sources, load_sources
+    from dtsen_pipeline.lab.evaluate import evaluate_month
+    from dtsen_pipeline.lab.generate import generate
+    from dtsen_pipeline.lib import paths
     from dtsen_pipeline.linkage.config import rules
-    from dtsen_pipeline.sources import correction_sources, load_sources
 
     t0 = time.perf_counter()
     written = generate(persons=persons, start=MONTH, months=1, seed=1, profile_name=_profile())[0]
@@ -197,7 +198,7 @@ def _step_window(run_id: str, step_keys: tuple[str, ...]) -> list[float] | None:
 
 def _baselines(persons: int) -> dict:
     """Inside a child, on the data the pipeline child just linked: the baselines' time and F1."""
-    from dtsen_pipeline import baselines
+    from dtsen_pipeline.lab import baselines
 
     return {
         "persons": persons,
@@ -211,7 +212,7 @@ def _bare_read(files: dict[str, list[Path]]) -> float:
     which DuckDB cannot read offline, with calamine, the fastest reader at hand)."""
     from python_calamine import CalamineWorkbook
 
-    from dtsen_pipeline import warehouse
+    from dtsen_pipeline.lib import warehouse
 
     t0 = time.perf_counter()
     with warehouse.connect(":memory:") as con:
@@ -229,7 +230,7 @@ def _bare_read(files: dict[str, list[Path]]) -> float:
 
 
 def _generate_only(persons: int) -> dict:
-    from dtsen_pipeline.generate import generate
+    from dtsen_pipeline.lab.generate import generate
 
     t0 = time.perf_counter()
     written = generate(persons=persons, start=MONTH, months=1, seed=1)[0]
@@ -248,7 +249,7 @@ def _ingest_only(persons: int) -> dict:
     from dagster import DagsterEventType
 
     from dtsen_pipeline.cli import run_month
-    from dtsen_pipeline.generate import generate
+    from dtsen_pipeline.lab.generate import generate
 
     written = generate(persons=persons, start=MONTH, months=1, seed=1)[0]
     records = sum(written.records.values())
@@ -289,7 +290,7 @@ def _incremental(persons: int) -> dict:
     from dagster import DagsterEventType
 
     from dtsen_pipeline.cli import run_month
-    from dtsen_pipeline.generate import generate, month_range
+    from dtsen_pipeline.lab.generate import generate, month_range
 
     first, second = month_range(MONTH, 2)
     generate(persons=persons, start=first, months=2, seed=1, reverified=INCR_REVERIFIED)
@@ -344,8 +345,8 @@ def _year(persons: int) -> dict:
     with `dtsen evaluate` after each: linkage F1, the verified true corrections the release shows,
     golden fields changed by anything unverified, and the work list's lift over a random list."""
     from dtsen_pipeline.cli import run_month
-    from dtsen_pipeline.evaluate import evaluate_month
-    from dtsen_pipeline.generate import generate, month_range
+    from dtsen_pipeline.lab.evaluate import evaluate_month
+    from dtsen_pipeline.lab.generate import generate, month_range
 
     months = month_range(MONTH, YEAR_MONTHS)
     t0 = time.perf_counter()
@@ -801,7 +802,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(CHILDREN[args.child[0]](int(args.child[1]))))
         return 0
 
-    from dtsen_pipeline import paths
+    from dtsen_pipeline.lib import paths
 
     out = paths.data_root() / "bench"
     out.mkdir(parents=True, exist_ok=True)

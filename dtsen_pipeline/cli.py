@@ -11,13 +11,13 @@ import sys
 import threading
 from pathlib import Path
 
-from dtsen_pipeline import paths
+from dtsen_pipeline.lib import paths
 
 JOB_NAME = "monthly_refresh_job"
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from dtsen_pipeline.generate import generate
+    from dtsen_pipeline.lab.generate import generate
 
     out = Path(args.out) if args.out else None
     written = generate(
@@ -61,7 +61,7 @@ def run_month(
     from dagster import DagsterInstance
     from dagster._core.utils import make_new_run_id
 
-    from dtsen_pipeline import runlock
+    from dtsen_pipeline.defs.common import runlock
     from dtsen_pipeline.defs.dbt.project import prepare
 
     prepare()  # the registry's dbt files and the manifest, before the definitions read them
@@ -132,7 +132,7 @@ def _failures(result) -> list[str]:
     then its warnings. A warning never stopped a release, so it is never given as the reason."""
     from dagster import AssetCheckSeverity, DagsterEventType
 
-    from dtsen_pipeline.progress import failure_reason
+    from dtsen_pipeline.defs.common.progress import failure_reason
 
     lines = []
     for event in result.all_events:
@@ -206,11 +206,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     )
     result = run_month(args.month, retrain=args.retrain, full_relink=args.full_relink)
     if result.success:
-        from dtsen_pipeline import publication
+        from dtsen_pipeline.publish import releases
 
         try:
-            release = publication.release_path(args.month)
-            current = publication.current_name()
+            release = releases.release_path(args.month)
+            current = releases.current_name()
             moved = current == release.name
             print(
                 f"run {result.run_id} succeeded; published {release}/; "
@@ -242,7 +242,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from dtsen_pipeline.evaluate import evaluate_month
+    from dtsen_pipeline.lab.evaluate import evaluate_month
 
     try:
         print(json.dumps(evaluate_month(args.month), indent=2))
@@ -283,7 +283,7 @@ def _cmd_review_sample(args: argparse.Namespace) -> int:
 
 def _cmd_review_estimate(args: argparse.Namespace) -> int:
     """Estimated precision and recall from the month's labelled sample, as JSON."""
-    from dtsen_pipeline import warehouse
+    from dtsen_pipeline.lib import warehouse
     from dtsen_pipeline.linkage import accuracy
 
     try:
@@ -309,15 +309,16 @@ def _cmd_query(args: argparse.Namespace) -> int:
     ``--identified`` opens the identified database instead, equally sandboxed."""
     import duckdb
 
-    from dtsen_pipeline import publication, warehouse
+    from dtsen_pipeline.lib import warehouse
+    from dtsen_pipeline.publish import releases
 
-    name = publication.IDENTIFIED_DB if args.identified else publication.RELEASE_DB
+    name = releases.IDENTIFIED_DB if args.identified else releases.RELEASE_DB
     if args.month:  # an earlier month, as it was published (its newest revision)
         try:
-            db = publication.release_path(args.month) / name
+            db = releases.release_path(args.month) / name
         except FileNotFoundError as exc:
             print(
-                f"dtsen query: {exc}; published: {', '.join(publication.published_months()) or 'none'}",
+                f"dtsen query: {exc}; published: {', '.join(releases.published_months()) or 'none'}",
                 file=sys.stderr,
             )
             return 1
@@ -350,9 +351,60 @@ def _cmd_query(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_all(
+    config_dir: Path | None = None, profile: Path | None = None
+) -> tuple[list[str], list[str]]:
+    """Load every YAML a user edits (``config_dir``: default ``paths.config_dir()``; the generator's
+    profile); return what was loaded and every problem found, file and field named."""
+    from dtsen_pipeline.ingest.sources import load_sources
+    from dtsen_pipeline.lab.generate.world import PROFILE_PATH, PROFILES, load_profile
+    from dtsen_pipeline.lib.settings import ConfigError
+    from dtsen_pipeline.linkage.config import load_rules
+    from dtsen_pipeline.publish.releases import load_config
+    from dtsen_pipeline.quality.settings import load_expectations
+
+    config_dir = Path(config_dir) if config_dir else paths.config_dir()
+    loaded: list[str] = []
+    errors: list[str] = []
+    try:
+        names = [s.name for s in load_sources(config_dir / "sources")]
+        loaded.append(f"{len(names)} sources")
+    except ConfigError as exc:
+        errors += exc.messages
+        # The other files are still checked against the sources that are declared, broken or not.
+        names = [p.stem for p in (config_dir / "sources").glob("*.yaml")]
+    checks = [
+        (lambda: load_rules(config_dir, names), lambda r: "linkage rules"),
+        (lambda: load_config(config_dir), lambda c: "publication rules"),
+        (
+            lambda: load_expectations(config_dir, names),
+            lambda e: f"{len(names) + len(e.marts) + len(e.mart_warnings)} quality suites",
+        ),
+        (
+            lambda: load_profile(profile or PROFILE_PATH),
+            lambda p: f"generator profile ({len(p['sources'])} registers)",
+        ),
+    ]
+    # Each named profile's overrides, merged over the default profile, must make a valid profile too.
+    checks += [
+        (
+            lambda over=over: load_profile(profile or PROFILE_PATH, over),
+            lambda p, name=name: f"{name} profile",
+        )
+        for name, over in PROFILES.items()
+        if over is not None
+    ]
+    for load, describe in checks:
+        try:
+            loaded.append(describe(load()))
+        except ConfigError as exc:
+            errors += exc.messages
+    return loaded, errors
+
+
 def _cmd_check_config(args: argparse.Namespace) -> int:
     """Load every YAML a user edits; list every problem with its file and field."""
-    from dtsen_pipeline.settings import check_all, shown
+    from dtsen_pipeline.lib.settings import shown
 
     directory = Path(args.config_dir).resolve() if args.config_dir else paths.config_dir()
     loaded, errors = check_all(directory)
@@ -396,8 +448,8 @@ def main(argv: list[str] | None = None) -> int:
         "--profile",
         choices=["default", "hard"],
         default="default",
-        help="noise and naming rates: the default world, or a harder one (generate/profile_hard.yaml "
-        "over generate/profile.yaml: names reordered, shortened, misspelt, family names shared, "
+        help="noise and naming rates: the default world, or a harder one (lab/generate/profile_hard.yaml "
+        "over lab/generate/profile.yaml: names reordered, shortened, misspelt, family names shared, "
         "partial birth dates, stale regions and family cards)",
     )
     gen.set_defaults(func=_cmd_generate)

@@ -2,7 +2,9 @@
 
 from dagster import Definitions, colored_console_logger, in_process_executor
 
-from dtsen_pipeline import paths
+from dtsen_pipeline.defs.common.jobs import monthly_refresh_job, monthly_refresh_schedule
+from dtsen_pipeline.defs.common.progress import progress_logger
+from dtsen_pipeline.defs.common.resources import WarehouseResource
 from dtsen_pipeline.defs.dbt.assets import dbt_marts_assets, dbt_resource, dbt_staging_assets
 from dtsen_pipeline.defs.ingest.assets import ingest_assets, landing_assets
 from dtsen_pipeline.defs.ingest.sensors import landing_sensor
@@ -10,9 +12,7 @@ from dtsen_pipeline.defs.linkage.assets import family_linkage, person_linkage
 from dtsen_pipeline.defs.publish.assets import dtsen_release
 from dtsen_pipeline.defs.quality.assets import quality_gate
 from dtsen_pipeline.defs.quality.checks import GX_CHECKS
-from dtsen_pipeline.jobs import monthly_refresh_job, monthly_refresh_schedule
-from dtsen_pipeline.progress import progress_logger
-from dtsen_pipeline.resources import WarehouseResource
+from dtsen_pipeline.lib import paths
 
 paths.export_env()
 

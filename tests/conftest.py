@@ -64,7 +64,7 @@ def in_data_root(data_root, monkeypatch):
     """Point this process (paths, Dagster) at the session's data root."""
     monkeypatch.setenv("DTSEN_DATA_DIR", str(data_root))
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
-    from dtsen_pipeline import paths
+    from dtsen_pipeline.lib import paths
 
     paths.ensure_dirs()
     paths.export_env()

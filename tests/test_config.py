@@ -12,13 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from dtsen_pipeline import dbt_registry, paths, publication, warehouse
-from dtsen_pipeline.generate.world import PROFILE_PATH, PROFILES, load_profile
+from dtsen_pipeline.ingest import dbt_registry
+from dtsen_pipeline.ingest.sources import RegistryError, load_sources
+from dtsen_pipeline.lab.generate.world import PROFILE_PATH, PROFILES, load_profile
+from dtsen_pipeline.lib import paths, warehouse
+from dtsen_pipeline.lib.settings import ConfigError
 from dtsen_pipeline.linkage import run
 from dtsen_pipeline.linkage.config import load_rules
+from dtsen_pipeline.publish import releases
 from dtsen_pipeline.quality.settings import load_expectations
-from dtsen_pipeline.settings import ConfigError
-from dtsen_pipeline.sources import RegistryError, load_sources
 from tests.conftest import dtsen
 
 SOURCES = (
@@ -381,7 +383,7 @@ def test_a_bad_expectation_is_refused_with_file_and_field(config, old, new, expe
 )
 def test_identity_columns_must_be_hashed_or_dropped(config, old, new, expected):
     edit(config / "publication.yaml", old, new)
-    refused(lambda: publication.load_config(config), rf"publication\.yaml: {expected}")
+    refused(lambda: releases.load_config(config), rf"publication\.yaml: {expected}")
 
 
 def test_publishing_refuses_a_table_that_still_holds_an_identity_column(tmp_path):
@@ -396,11 +398,11 @@ def test_publishing_refuses_a_table_that_still_holds_an_identity_column(tmp_path
             match=r"refusing to publish dtsen_rumah_tangga \(marts\.dtsen_rumah_tangga\) "
             r"pseudonymised: identity columns \['nama'\]",
         ) as caught:
-            publication._pseudonymised_select("dtsen_rumah_tangga", "marts.dtsen_rumah_tangga", con)
+            releases._pseudonymised_select("dtsen_rumah_tangga", "marts.dtsen_rumah_tangga", con)
         assert "Siti" not in str(caught.value)
         con.execute("alter table marts.dtsen_rumah_tangga drop column nama")
         assert (
-            publication._pseudonymised_select("dtsen_rumah_tangga", "marts.dtsen_rumah_tangga", con)
+            releases._pseudonymised_select("dtsen_rumah_tangga", "marts.dtsen_rumah_tangga", con)
             == "select dtsen_rt_id from marts.dtsen_rumah_tangga"
         )
 

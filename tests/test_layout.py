@@ -12,7 +12,7 @@ import ast
 import re
 from pathlib import Path
 
-from dtsen_pipeline import paths
+from dtsen_pipeline.lib import paths
 
 PACKAGE = paths.PACKAGE_DIR
 README = paths.PROJECT_ROOT / "README.md"

@@ -20,7 +20,7 @@ from tests.conftest import MONTHS, PERSONS, dtsen
 
 
 def _served_file(url: str, data_root: Path) -> Path:
-    """The file under data/reports/ that a report link of the UI serves (see dtsen_pipeline/reports.py)."""
+    """The file under data/reports/ that a report link of the UI serves (see dtsen_pipeline/lib/reports.py)."""
     assert url.startswith("http://127.0.0.1:"), url
     return data_root / "reports" / unquote(urlparse(url).path.lstrip("/"))
 
@@ -116,10 +116,10 @@ def test_cli_run_fails_clearly_without_extracts(first_month_run, cli_env):
 @pytest.fixture(scope="module")
 def second_month_built(first_month_run, data_root):
     """Month 2 materialised up to the marts, without publishing (real Dagster, in this process)."""
-    from dtsen_pipeline import paths
     from dtsen_pipeline.definitions import defs
     from dtsen_pipeline.defs.publish.assets import dtsen_release
     from dtsen_pipeline.defs.quality.checks import GX_CHECKS
+    from dtsen_pipeline.lib import paths
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DTSEN_DATA_DIR", str(data_root))
@@ -251,10 +251,11 @@ def test_marts_keep_history_and_compare_months(second_month_built, data_root):
 
 
 def test_failed_gate_blocks_publication(second_month_built, in_data_root):
-    from dtsen_pipeline import paths, publication
     from dtsen_pipeline.definitions import defs
     from dtsen_pipeline.defs.publish.assets import dtsen_release
     from dtsen_pipeline.defs.quality.checks import GX_CHECKS
+    from dtsen_pipeline.lib import paths
+    from dtsen_pipeline.publish import releases
 
     month = MONTHS[1]
     before = (paths.publish_dir() / MONTHS[0] / "manifest.json").read_text()
@@ -319,7 +320,7 @@ def test_failed_gate_blocks_publication(second_month_built, in_data_root):
     # Nothing was published: no month-2 release, `current` and month 1 untouched.
     assert dtsen_release.key.to_user_string() == "publish/dtsen_release"
     assert not (paths.publish_dir() / month).exists()
-    assert publication.current_month() == MONTHS[0]
+    assert releases.current_month() == MONTHS[0]
     assert (paths.publish_dir() / MONTHS[0] / "manifest.json").read_text() == before
     assert not any(p.name.startswith(".tmp-") for p in paths.publish_dir().iterdir())
 

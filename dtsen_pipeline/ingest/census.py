@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import NamedTuple
 from xml.etree import ElementTree
 
-from dtsen_pipeline.sources import SourceSpec
+from dtsen_pipeline.ingest.sources import SourceSpec
 
 CHUNK_BYTES = 4 << 20
 _QUOTE = 0x22

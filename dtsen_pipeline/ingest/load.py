@@ -30,10 +30,11 @@ from typing import NamedTuple
 import duckdb
 import pyarrow as pa
 
-from dtsen_pipeline.checksums import file_sha256
 from dtsen_pipeline.ingest.census import Census, take_census
-from dtsen_pipeline.ingest.readers import ExtractError, quote_ident, quote_literal, read_extract
-from dtsen_pipeline.sources import CANONICAL_COLUMNS, SourceSpec
+from dtsen_pipeline.ingest.readers import ExtractError, read_extract
+from dtsen_pipeline.ingest.sources import CANONICAL_COLUMNS, SourceSpec
+from dtsen_pipeline.lib.checksums import file_sha256
+from dtsen_pipeline.lib.warehouse import quote_ident, quote_literal
 
 _SCHEMA = """
 create schema if not exists raw;

@@ -22,7 +22,8 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from dtsen_pipeline.sources import SourceSpec
+from dtsen_pipeline.ingest.sources import SourceSpec
+from dtsen_pipeline.lib.warehouse import quote_ident, quote_literal
 
 MAX_LINE_BYTES = 8 * 1024 * 1024
 HEADER_BYTES = 1 << 20  # a header line is read from the file's first megabyte
@@ -30,14 +31,6 @@ HEADER_BYTES = 1 << 20  # a header line is read from the file's first megabyte
 
 class ExtractError(Exception):
     """A file that cannot be loaded at all; the message names the file and the reason."""
-
-
-def quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def quote_literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def read_extract(con: duckdb.DuckDBPyConnection, spec: SourceSpec, path: Path) -> None:

@@ -75,7 +75,7 @@ the linkage changed after the sample was drawn (other linked pairs), the estimat
 of date: draw a new sample.
 
 Tests and the bench label the sample from the generator's truth and set the estimate beside the
-true figures with ``dtsen_pipeline.evaluate.label_from_truth`` and ``truth_check``: truth stays in
+true figures with ``dtsen_pipeline.lab.evaluate.label_from_truth`` and ``truth_check``: truth stays in
 evaluate.py, which the pipeline never calls.
 """
 
@@ -95,9 +95,9 @@ import numpy as np
 import pyarrow as pa
 from splink import DuckDBAPI, Linker
 
-from dtsen_pipeline import paths, warehouse
+from dtsen_pipeline.ingest.sources import correction_sources
+from dtsen_pipeline.lib import paths, warehouse
 from dtsen_pipeline.linkage import model, review_files
-from dtsen_pipeline.sources import correction_sources
 
 SEED = 7
 DRAWS = 20_000

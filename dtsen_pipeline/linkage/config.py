@@ -11,8 +11,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
-from dtsen_pipeline import paths
-from dtsen_pipeline.settings import Settings, duplicates, read_yaml, validate
+from dtsen_pipeline.lib import paths
+from dtsen_pipeline.lib.settings import Settings, duplicates, read_yaml, validate
 
 
 @dataclass(frozen=True)
@@ -131,7 +131,7 @@ def load_rules(config_dir: Path, source_names: Collection[str] | None = None) ->
     """``config_dir``/linkage.yaml, its sources checked against ``source_names`` (default: the
     registry in ``config_dir``/sources)."""
     if source_names is None:
-        from dtsen_pipeline.sources import load_sources
+        from dtsen_pipeline.ingest.sources import load_sources
 
         source_names = {s.name for s in load_sources(config_dir / "sources")}
     path = config_dir / "linkage.yaml"

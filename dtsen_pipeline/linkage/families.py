@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import duckdb
 
+from dtsen_pipeline.ingest.sources import correction_sources
 from dtsen_pipeline.linkage.config import rules
-from dtsen_pipeline.sources import correction_sources
 
 DDL = """
 create schema if not exists linkage;

@@ -13,7 +13,7 @@ import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from splink import SettingsCreator, block_on
 
-from dtsen_pipeline import paths
+from dtsen_pipeline.lib import paths
 from dtsen_pipeline.linkage.config import ENGINES
 
 UNIQUE_ID = "record_key"
@@ -380,7 +380,7 @@ def level_labels(model_dict: dict) -> dict[str, dict[int, str]]:
     Splink numbers a comparison's levels in their listed order: the null level -1, the others from
     the most similar (levels - 1) down to 0 (the ELSE level); a level without a label is shown by
     that number, as Splink's charts do. Splink exposes no public map from gamma value to level, so
-    tests/test_linkage_evidence.py checks this numbering against pairs Splink scores."""
+    tests/linkage/test_evidence.py checks this numbering against pairs Splink scores."""
     out = {}
     for comparison in model_dict["comparisons"]:
         levels = comparison["comparison_levels"]

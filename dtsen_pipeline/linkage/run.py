@@ -3,7 +3,7 @@
 Runs Splink on an in-memory DuckDB: the caller reads the inputs from the warehouse and writes the
 results back, so the warehouse file holds no Splink scratch tables.
 
-``link_month`` runs the phases below in order, each a function of its own (tests/test_linkage_phases.py
+``link_month`` runs the phases below in order, each a function of its own (tests/linkage/test_phases.py
 checks each on a few hand-built records):
 
 1. ``load_or_train``: reuse a saved model, or ``train`` one on this month's records;
@@ -39,8 +39,8 @@ from splink import DuckDBAPI, Linker, block_on
 from splink.blocking_rule_library import CustomRule
 from splink.clustering import cluster_pairwise_predictions_at_threshold
 
-from dtsen_pipeline import warehouse
-from dtsen_pipeline.ingest.readers import quote_ident, quote_literal
+from dtsen_pipeline.lib import warehouse
+from dtsen_pipeline.lib.warehouse import quote_ident, quote_literal
 from dtsen_pipeline.linkage import model
 from dtsen_pipeline.linkage.config import rules
 

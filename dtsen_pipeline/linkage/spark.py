@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from dtsen_pipeline import paths
+from dtsen_pipeline.lib import paths
 from dtsen_pipeline.linkage.config import SparkSettings, rules
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from dtsen_pipeline.ingest.readers import quote_literal
+from dtsen_pipeline.lib.warehouse import quote_literal
 from dtsen_pipeline.quality.suites import SuiteSpec
 
 

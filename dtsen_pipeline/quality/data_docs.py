@@ -15,7 +15,7 @@ from great_expectations.data_context.types.resource_identifiers import (
     ValidationResultIdentifier,
 )
 
-from dtsen_pipeline import paths, reports
+from dtsen_pipeline.lib import paths, reports
 from dtsen_pipeline.quality.results import ValidationSummary
 from dtsen_pipeline.quality.runner import context, scrub
 from dtsen_pipeline.quality.suites import SuiteSpec

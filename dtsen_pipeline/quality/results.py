@@ -9,7 +9,8 @@ from pathlib import Path
 
 from dagster import MetadataValue, TableColumn, TableRecord, TableSchema
 
-from dtsen_pipeline import paths, published
+from dtsen_pipeline.lib import paths
+from dtsen_pipeline.publish import contents
 
 
 @dataclass
@@ -116,7 +117,7 @@ def gate_table(results: dict) -> MetadataValue:
     """The gate's results, one row per suite, as a Dagster table (shown inline in the UI; each suite's
     Data Docs page is linked from its check and from the `reports` page, not here: a long URL per
     row would push the table past the panel's width)."""
-    blocking = published.release_tables()
+    blocking = contents.release_tables()
     return MetadataValue.table(
         [
             TableRecord(

@@ -17,8 +17,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, ConfigDict, ValidationError, ValidationInfo, field_validator
 
-from dtsen_pipeline import published
-from dtsen_pipeline.settings import (
+from dtsen_pipeline.lib.settings import (
     NonNegative,
     Settings,
     Share,
@@ -29,6 +28,7 @@ from dtsen_pipeline.settings import (
     read_yaml,
     validate,
 )
+from dtsen_pipeline.publish import contents
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -41,7 +41,7 @@ def _registered(value: str, info: ValidationInfo) -> str:
 
 
 def _published(value: str) -> str:
-    tables = published.release_tables()
+    tables = contents.release_tables()
     if value not in tables:
         raise ValueError(f"{value!r} is not a published table (tables: {', '.join(tables)})")
     return value
@@ -161,7 +161,7 @@ class ExpectationsConfig(Settings):
     @classmethod
     def _not_a_mart_name(cls, value: dict[str, MartWarning]) -> dict[str, MartWarning]:
         # A warning's check is gx_<name>: a mart's name would give two checks one name.
-        clash = sorted(set(value) & set(published.release_tables()))
+        clash = sorted(set(value) & set(contents.release_tables()))
         if clash:
             raise ValueError(f"a warning suite may not take a mart's name: {', '.join(clash)}")
         return value
@@ -253,7 +253,7 @@ def _cross_problems(
             f"{table} is published (meta publish: true in its dbt YAML) but has no suite here: "
             "every published table needs its blocking gate",
         )
-        for table in published.release_tables()
+        for table in contents.release_tables()
         if table not in cfg.marts
     ]
     base = cfg.setting_values()
@@ -327,7 +327,7 @@ def load_expectations(
     """``config_dir``/expectations.yaml; source names checked against ``source_names`` (default: the
     registry in ``config_dir``/sources)."""
     if source_names is None:
-        from dtsen_pipeline.sources import load_sources
+        from dtsen_pipeline.ingest.sources import load_sources
 
         source_names = [s.name for s in load_sources(config_dir / "sources")]
     path = config_dir / "expectations.yaml"

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from dtsen_pipeline import paths, sources
+from dtsen_pipeline.ingest import sources
+from dtsen_pipeline.lib import paths
 from dtsen_pipeline.quality.settings import ExpectationsConfig, load_expectations
 
 

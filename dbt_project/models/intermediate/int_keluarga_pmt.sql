@@ -3,7 +3,7 @@
 -- the family's latest observation: its latest Regsosek form, or a field visit that found the family
 -- (verifikasi_lapangan, verified data) when newer; in the same month the rank in
 -- seeds/survivorship.csv (field group 'pmt') decides. pmt_sumber names the form's source or the
--- visit. The weights come from seeds/pmt_weights.csv (dtsen_pipeline/pmt.py documents and calibrates
+-- visit. The weights come from seeds/pmt_weights.csv (dtsen_pipeline/lab/pmt.py documents and calibrates
 -- them). Families observed by neither have no score (and no desil).
 with form_family as (
     select

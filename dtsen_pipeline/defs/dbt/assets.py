@@ -29,16 +29,16 @@ from dagster import (
 )
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
-from dtsen_pipeline.defs.dbt.project import dbt_project, dbt_resource
-from dtsen_pipeline.graph import OWNERS
-from dtsen_pipeline.partitions import ONE_MONTH_PER_RUN, monthly_partitions
-from dtsen_pipeline.resources import (
+from dtsen_pipeline.defs.common.graph import OWNERS
+from dtsen_pipeline.defs.common.partitions import ONE_MONTH_PER_RUN, monthly_partitions
+from dtsen_pipeline.defs.common.resources import (
     LOCK_RETRIES,
     LOCK_RETRY_SECONDS,
     WAREHOUSE_POOL,
     WarehouseResource,
 )
-from dtsen_pipeline.warehouse import MEMORY_LIMIT_ENV, memory_limit
+from dtsen_pipeline.defs.dbt.project import dbt_project, dbt_resource
+from dtsen_pipeline.lib.warehouse import MEMORY_LIMIT_ENV, memory_limit
 
 __all__ = [
     "DTSEN_INDIVIDU_KEY",
@@ -133,7 +133,7 @@ def _layer_assets(name: str, selector: str) -> AssetsDefinition:
         os.environ.setdefault("DBT_INDIRECT_SELECTION", "buildable")
         timing = DbtTiming()
         # dbt's unit tests check the models' logic on fixed rows, not the month's data: as dbt
-        # advises, they run in development and CI (`make test`: tests/test_marts_known_answers.py),
+        # advises, they run in development and CI (`make test`: tests/dbt_project/test_marts_known_answers.py),
         # not in every production build, where they took half of the marts step on a small month.
         invocation = dbt.cli(BUILD_ARGS, context=context, raise_on_error=False)
         yield from stream_with_metadata(invocation, timing)

@@ -34,7 +34,7 @@ from dagster_dbt.dbt_manifest import validate_manifest
 from packaging import version
 from pydantic import Field
 
-from dtsen_pipeline import paths
+from dtsen_pipeline.lib import paths
 
 dbt_project = DbtProject(project_dir=paths.DBT_PROJECT_DIR, profiles_dir=paths.DBT_PROJECT_DIR)
 
@@ -232,7 +232,7 @@ def prepare() -> bool:
     the warehouse's path (DTSEN_WAREHOUSE_PATH, from the data root): parsed for another data root,
     every `dbt build` would parse the whole project again. So the parse is redone here, once, when
     the data root changes, rather than in each dbt step."""
-    from dtsen_pipeline import dbt_registry
+    from dtsen_pipeline.ingest import dbt_registry
 
     paths.export_env()
     warehouse = os.environ["DTSEN_WAREHOUSE_PATH"]

@@ -20,12 +20,16 @@ from dagster import (
     asset,
 )
 
+from dtsen_pipeline.defs.common.graph import OWNERS
+from dtsen_pipeline.defs.common.partitions import (
+    ONE_MONTH_PER_RUN,
+    monthly_check_spec,
+    monthly_partitions,
+)
+from dtsen_pipeline.defs.common.resources import WAREHOUSE_POOL, WarehouseResource
 from dtsen_pipeline.defs.ingest.landing import landing_key, landing_materialization
-from dtsen_pipeline.graph import OWNERS
 from dtsen_pipeline.ingest.load import load_month, reconciliation, snapshot_change
-from dtsen_pipeline.partitions import ONE_MONTH_PER_RUN, monthly_check_spec, monthly_partitions
-from dtsen_pipeline.resources import WAREHOUSE_POOL, WarehouseResource
-from dtsen_pipeline.sources import SourceSpec, load_sources
+from dtsen_pipeline.ingest.sources import SourceSpec, load_sources
 
 RECONCILED = "rows_reconciled"
 READABLE = "files_readable"

@@ -16,8 +16,8 @@ from dagster import (
     TableSchema,
 )
 
-from dtsen_pipeline.checksums import file_sha256
-from dtsen_pipeline.sources import SourceSpec
+from dtsen_pipeline.ingest.sources import SourceSpec
+from dtsen_pipeline.lib.checksums import file_sha256
 
 FILES_SCHEMA = TableSchema(
     columns=[

@@ -21,11 +21,11 @@ from dagster import (
     sensor,
 )
 
-from dtsen_pipeline import paths
+from dtsen_pipeline.defs.common.jobs import monthly_refresh_job
+from dtsen_pipeline.defs.common.partitions import monthly_partitions
 from dtsen_pipeline.defs.ingest.landing import landing_materialization
-from dtsen_pipeline.jobs import monthly_refresh_job
-from dtsen_pipeline.partitions import monthly_partitions
-from dtsen_pipeline.sources import load_sources
+from dtsen_pipeline.ingest.sources import load_sources
+from dtsen_pipeline.lib import paths
 
 MONTH_DIR = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 

@@ -23,9 +23,14 @@ from dagster import (
     multi_asset,
 )
 
-from dtsen_pipeline import charts, paths, reports
-from dtsen_pipeline.charts import bar
-from dtsen_pipeline.graph import OWNERS
+from dtsen_pipeline.defs.common import charts
+from dtsen_pipeline.defs.common.charts import bar
+from dtsen_pipeline.defs.common.graph import OWNERS
+from dtsen_pipeline.defs.common.partitions import ONE_MONTH_PER_RUN, monthly_partitions
+from dtsen_pipeline.defs.common.resources import WAREHOUSE_POOL, WarehouseResource
+from dtsen_pipeline.ingest.sources import correction_sources, load_sources
+from dtsen_pipeline.lib import paths, reports
+from dtsen_pipeline.lib.warehouse import table_exists
 from dtsen_pipeline.linkage import accuracy, model, review_files
 from dtsen_pipeline.linkage.families import link_families
 from dtsen_pipeline.linkage.ids import assign_ids
@@ -36,10 +41,6 @@ from dtsen_pipeline.linkage.run import (
     link_month,
     predict_threshold,
 )
-from dtsen_pipeline.partitions import ONE_MONTH_PER_RUN, monthly_partitions
-from dtsen_pipeline.resources import WAREHOUSE_POOL, WarehouseResource
-from dtsen_pipeline.sources import correction_sources, load_sources
-from dtsen_pipeline.warehouse import table_exists
 
 PERSON_CLUSTERS_KEY = AssetKey(["linkage", "person_clusters"])
 ID_HISTORY_KEY = AssetKey(["linkage", "id_history"])

@@ -4,13 +4,15 @@ import json
 
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
-from dtsen_pipeline import charts, paths, publication, published, reports
-from dtsen_pipeline.checksums import file_sha256
-from dtsen_pipeline.graph import GATE_KEY, OWNERS
+from dtsen_pipeline.defs.common import charts
+from dtsen_pipeline.defs.common.graph import GATE_KEY, OWNERS
+from dtsen_pipeline.defs.common.partitions import ONE_MONTH_PER_RUN, monthly_partitions
+from dtsen_pipeline.defs.common.resources import WAREHOUSE_POOL, WarehouseResource
+from dtsen_pipeline.lib import paths, reports
+from dtsen_pipeline.lib.checksums import file_sha256
 from dtsen_pipeline.linkage import accuracy, model
-from dtsen_pipeline.partitions import ONE_MONTH_PER_RUN, monthly_partitions
+from dtsen_pipeline.publish import contents, releases
 from dtsen_pipeline.quality.results import gate_results, gate_table
-from dtsen_pipeline.resources import WAREHOUSE_POOL, WarehouseResource
 
 
 def _linkage_model(month: str) -> dict:
@@ -23,7 +25,7 @@ def _linkage_model(month: str) -> dict:
 
 @asset(
     key=AssetKey(["publish", "dtsen_release"]),
-    deps=[*(AssetKey(name) for name in published.release_tables()), GATE_KEY],
+    deps=[*(AssetKey(name) for name in contents.release_tables()), GATE_KEY],
     group_name="publish",
     partitions_def=monthly_partitions,
     backfill_policy=ONE_MONTH_PER_RUN,
@@ -71,7 +73,7 @@ def dtsen_release(
         # Estimated precision and recall from the month's labelled clerical sample (counts only).
         linkage_accuracy = accuracy.summary(month, con)
     gate = gate_results(month)
-    tables = published.release_tables()
+    tables = contents.release_tables()
     failed = [name for name, r in gate.items() if r["suite"] in tables and not r["success"]]
     if failed:
         raise ValueError(
@@ -101,7 +103,7 @@ def dtsen_release(
         # The month's quality pages and linkage charts, opened in the browser (served by `make ui`).
         "reports": MetadataValue.url(reports.url(anchor=month)),
     }
-    release = publication.write_release(
+    release = releases.write_release(
         month,
         tables,
         extra={
@@ -111,22 +113,22 @@ def dtsen_release(
             "dagster_run_id": context.run.run_id,
         },
     )
-    manifest = json.loads((release / publication.MANIFEST).read_text(encoding="utf-8"))
+    manifest = json.loads((release / releases.MANIFEST).read_text(encoding="utf-8"))
     metadata.update(
         {
             "release": MetadataValue.path(str(release)),
             "revision": manifest["revision"],
             "analyst database (pseudonymised)": MetadataValue.path(
-                str(release / publication.RELEASE_DB)
+                str(release / releases.RELEASE_DB)
             ),
-            "oldest DuckDB that opens it": publication.MIN_DUCKDB_CLIENT,
+            "oldest DuckDB that opens it": releases.MIN_DUCKDB_CLIENT,
             "tables": charts.table(
                 [("table", "string"), ("rows", "int")], list(manifest["tables"].items())
             ),
             "linkage model": manifest["linkage_model"]["file"] or "none",
         }
     )
-    change = publication.advance_current(release)  # the last thing that can fail
+    change = releases.advance_current(release)  # the last thing that can fail
     metadata["previous current"] = change.previous or "none"
     metadata["current"] = change.current if change.moved else f"unchanged, still {change.current}"
     metadata["current path"] = MetadataValue.path(str(paths.current_release()))

@@ -15,16 +15,17 @@ from dagster import (
     asset,
 )
 
-from dtsen_pipeline import published, reports
-from dtsen_pipeline.graph import GATE_KEY, OWNERS
-from dtsen_pipeline.partitions import ONE_MONTH_PER_RUN, monthly_partitions
+from dtsen_pipeline.defs.common.graph import GATE_KEY, OWNERS
+from dtsen_pipeline.defs.common.partitions import ONE_MONTH_PER_RUN, monthly_partitions
+from dtsen_pipeline.defs.common.resources import WAREHOUSE_POOL
+from dtsen_pipeline.lib import reports
+from dtsen_pipeline.publish import contents
 from dtsen_pipeline.quality.results import gate_results, gate_table
-from dtsen_pipeline.resources import WAREHOUSE_POOL
 
 
 @asset(
     key=GATE_KEY,
-    deps=[AssetKey(name) for name in published.release_tables()],
+    deps=[AssetKey(name) for name in contents.release_tables()],
     group_name="quality",
     kinds={"great_expectations"},
     owners=OWNERS,
@@ -37,7 +38,7 @@ from dtsen_pipeline.resources import WAREHOUSE_POOL
 def quality_gate(context: AssetExecutionContext) -> MaterializeResult:
     month = context.partition_key
     results = gate_results(month)
-    marts = published.release_tables()
+    marts = contents.release_tables()
     missing = [m for m in marts if m not in results]
     failed = [m for m in marts if m in results and not results[m]["success"]]
     if missing or failed:

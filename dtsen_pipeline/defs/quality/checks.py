@@ -24,11 +24,12 @@ from dagster import (
     asset_check,
 )
 
-from dtsen_pipeline import publication, reports
-from dtsen_pipeline.partitions import monthly_partitions, partitioned_checks
+from dtsen_pipeline.defs.common.partitions import monthly_partitions, partitioned_checks
+from dtsen_pipeline.defs.common.resources import WAREHOUSE_POOL, WarehouseResource
+from dtsen_pipeline.lib import reports
+from dtsen_pipeline.publish import releases
 from dtsen_pipeline.quality.results import ValidationSummary, save_summary
 from dtsen_pipeline.quality.suites import SuiteSpec, suite_specs
-from dtsen_pipeline.resources import WAREHOUSE_POOL, WarehouseResource
 
 RESULT_COLUMNS = TableSchema(
     columns=[
@@ -106,7 +107,7 @@ def _gx_check(spec: SuiteSpec):
         from dtsen_pipeline.quality.validate import validate_suite
 
         with warehouse.connect() as con:
-            summary = validate_suite(con, spec, month, publication.previous_release(month))
+            summary = validate_suite(con, spec, month, releases.previous_release(month))
         # A blocking suite's failure is an error; a warning suite's is logged as a warning.
         log = context.log.error if spec.blocking else context.log.warning
         for o in summary.failed:

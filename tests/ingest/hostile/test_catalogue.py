@@ -1,0 +1,772 @@
+"""The hostile-input catalogue: bad files, rows and values in CSV, XLSX and Parquet, and what the
+loader does with each. Every record the file holds is loaded or quarantined (reconciliation against
+the file's census balances), or reconciliation reports the difference with a line; no reason
+quotes a cell. Loader level (load_month + reconciliation on an in-memory DuckDB), so it is fast;
+tests/ingest/hostile/test_end_to_end.py takes two cases through the Dagster raw asset.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from dtsen_pipeline.ingest.sources import get_source
+from tests.ingest.hostile.files import (
+    DUKCAPIL_HEADER,
+    P3KE_HEADER,
+    assert_no_cell_content,
+    csv_file,
+    csv_row,
+    csv_rows,
+    flat_regsosek,
+    flat_table,
+    ingest,
+    member,
+    p3ke_row,
+    parquet_file,
+    regsosek_table,
+    xlsx_file,
+)
+
+
+@dataclass
+class Case:
+    name: str
+    source: str  # a registered source, or "regsosek_flat"
+    build: Callable[
+        [Path], list[Path]
+    ]  # writes the file(s) into a folder, returns the landing entries
+    status: tuple[str, ...]  # per file
+    loaded: int
+    quarantined: int  # every file's quarantined rows (a whole file: its census count)
+    reason: str = ""  # in some reason (file or row), case-insensitive
+    lines: tuple[int, ...] | None = None  # the quarantined rows' lines, sorted
+    loaded_lines: tuple[int, ...] | None = None
+    balanced: bool = True
+    unaccounted_line: int | None = None
+    note: str = ""  # why this is the right outcome
+
+
+def one(build):
+    return lambda d: [build(d)]
+
+
+def raw(data: bytes, name: str = "dukcapil_penduduk_2025-01.csv"):
+    def make(d: Path) -> Path:
+        (d / name).write_bytes(data)
+        return d / name
+
+    return make
+
+
+def rows_with(changes: dict[int, bytes], n: int = 10) -> list[bytes]:
+    """Rows 1..n (row i on line i + 1), some replaced."""
+    return [changes.get(i, csv_row(i)) for i in range(1, n + 1)]
+
+
+def mixed_newlines(d: Path) -> Path:
+    path = csv_file(d, csv_rows(), newline=b"\r\n")
+    path.write_bytes(path.read_bytes() + csv_row(11) + b"\n")
+    return path
+
+
+def truncated_mid_row(d: Path) -> Path:
+    path = csv_file(d, csv_rows())
+    data = path.read_bytes()
+    path.write_bytes(data[: data.rindex(b"DEPOK")])
+    return path
+
+
+def long_field(d: Path) -> Path:
+    return csv_file(d, rows_with({4: csv_row(4, address="JL. " + "PANJANG " * 250_000)}))
+
+
+def xlsx_formula(d: Path) -> Path:
+    rows = [p3ke_row(i) for i in range(1, 6)]
+    rows[2][3] = '=CONCATENATE("A","B")'  # row 4, column D (Nama): no cached value
+    return xlsx_file(d, rows)
+
+
+def xlsx_blank_rows(d: Path) -> Path:
+    rows = [p3ke_row(1), [], [None] * 12, p3ke_row(2), p3ke_row(3)]
+    return xlsx_file(d, rows)
+
+
+def xlsx_beyond_header(d: Path) -> Path:
+    return xlsx_file(d, [p3ke_row(1), [None] * 13 + ["catatan"], p3ke_row(2)])
+
+
+def not_a_workbook(d: Path) -> Path:
+    path = d / "P3KE_202501.xlsx"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("readme.txt", "not a workbook")
+    return path
+
+
+def truncated(build, keep: float):
+    def make(d: Path) -> Path:
+        path = build(d)
+        data = path.read_bytes()
+        path.write_bytes(data[: int(len(data) * keep)])
+        return path
+
+    return make
+
+
+def nested_twice(d: Path) -> Path:
+    inner = pa.array([[[member(1), member(2)]], [[member(3)], [member(4), member(5)]]])
+    return parquet_file(d, regsosek_table(sizes=(1, 1), members=inner))
+
+
+def empty_and_null_families(d: Path) -> Path:
+    return parquet_file(d, regsosek_table(sizes=(2, 0, None, 3)))
+
+
+def wrong_types(d: Path) -> Path:
+    t = flat_table()
+    t = t.set_column(
+        t.schema.get_field_index("nik"),
+        "nik",
+        pa.array([int(v) for v in t.column("nik").to_pylist()]),
+    )
+    t = t.set_column(
+        t.schema.get_field_index("tanggal_lahir"),
+        "tanggal_lahir",
+        pa.array([19901205] * t.num_rows, pa.int64()),
+    )
+    return parquet_file(d, t)
+
+
+def symlink_to(target: Callable[[Path], Path]):
+    def make(d: Path) -> Path:
+        link = d / "dukcapil_penduduk_2025-01.csv"
+        os.symlink(target(d), link)
+        return link
+
+    return make
+
+
+def last_month(d: Path) -> Path:
+    (d / "2024-12").mkdir()
+    return csv_file(d / "2024-12", csv_rows(), name_="dukcapil_penduduk_2024-12.csv")
+
+
+def twice(d: Path) -> list[Path]:
+    first = csv_file(d, csv_rows(), name_="dukcapil_penduduk_2025-01.csv")
+    second = d / "dukcapil_penduduk_2025-01_kirim_ulang.csv"
+    shutil.copy(first, second)
+    return [first, second]
+
+
+def a_folder(d: Path) -> list[Path]:
+    folder = d / "dukcapil_penduduk_2025-01.csv"
+    folder.mkdir()
+    return [folder]
+
+
+H = DUKCAPIL_HEADER
+CASES = [
+    # ---- CSV: the file
+    Case(
+        "empty file",
+        "dukcapil",
+        one(lambda d: csv_file(d, [], header=b"", end=b"")),
+        ("quarantined",),
+        0,
+        0,
+        "empty (0 bytes)",
+    ),
+    Case(
+        "header only",
+        "dukcapil",
+        one(lambda d: csv_file(d, [])),
+        ("loaded",),
+        0,
+        0,
+        note="loads nothing; for a full snapshot snapshot_complete blocks (test_end_to_end)",
+    ),
+    Case(
+        "UTF-8 byte-order mark",
+        "dukcapil",
+        one(lambda d: csv_file(d, csv_rows(), header=b"\xef\xbb\xbf" + H)),
+        ("loaded",),
+        10,
+        0,
+    ),
+    Case(
+        "whole file in the wrong encoding (UTF-16)",
+        "dukcapil",
+        one(raw(b"\n".join([H, *csv_rows()]).decode().encode("utf-16"))),
+        ("quarantined",),
+        0,
+        10,
+        "header is not utf-8",
+    ),
+    Case(
+        "rows in latin-1 inside a UTF-8 file (mixed encodings)",
+        "dukcapil",
+        one(
+            lambda d: csv_file(
+                d,
+                rows_with(
+                    {
+                        3: csv_row(3).replace(b"DEPOK", "JOSÉ".encode("latin-1")),
+                        7: csv_row(7).replace(b"DEPOK", b"D\xe9POK"),
+                    }
+                ),
+            )
+        ),
+        ("loaded",),
+        8,
+        2,
+        "invalid encoding",
+        lines=(4, 8),
+    ),
+    Case(
+        "unterminated quote (the issue's \"Budi)",
+        "dukcapil",
+        one(lambda d: csv_file(d, rows_with({5: csv_row(5, name_text='"Budi')}))),
+        ("quarantined",),
+        0,
+        10,
+        "line 6: a quoted field opens here and is never closed",
+        note="DuckDB alone returns rows 1-4 and no reject: the census sees the quote still open at the end",
+    ),
+    Case(
+        "unterminated quote on the last row",
+        "dukcapil",
+        one(lambda d: csv_file(d, rows_with({10: csv_row(10, address='"JL. X')}))),
+        ("quarantined",),
+        0,
+        10,
+        "line 11",
+    ),
+    Case(
+        "quote opened after a closed quote swallows the rest",
+        "dukcapil",
+        one(lambda d: csv_file(d, rows_with({2: csv_row(2, name_text='"A"B', address='"JL')}))),
+        ("quarantined",),
+        0,
+        10,
+        "line 3: a quoted field opens",
+        note="DuckDB alone loads 1 row, no reject",
+    ),
+    Case(
+        "stray quote inside an unquoted field",
+        "dukcapil",
+        one(lambda d: csv_file(d, rows_with({3: csv_row(3, name_text='SITI "UCI" AMINAH')}))),
+        ("loaded",),
+        10,
+        0,
+        note="a quote opens a field only at its start: the value keeps it",
+    ),
+    Case(
+        "text after a closing quote",
+        "dukcapil",
+        one(lambda d: csv_file(d, rows_with({3: csv_row(3, name_text='"SITI"X')}))),
+        ("loaded",),
+        9,
+        1,
+        "unquoted value",
+        lines=(4,),
+    ),
+    Case(
+        "quoted field with doubled quotes",
+        "dukcapil",
+        one(lambda d: csv_file(d, rows_with({3: csv_row(3, address='"JL. ""MAWAR"", NO. 5"')}))),
+        ("loaded",),
+        10,
+        0,
+    ),
+    Case(
+        "quoted newlines: rows keep the line they start on",
+        "dukcapil",
+        one(
+            lambda d: csv_file(
+                d,
+                rows_with(
+                    {
+                        3: csv_row(3, address='"JL. X\nRT 1\nRW 2"'),
+                        5: csv_row(5, nik_text="")[:-1] + b",EXTRA",
+                    }
+                ),
+            )
+        ),
+        ("loaded",),
+        9,
+        1,
+        "too many columns",
+        lines=(8,),
+        loaded_lines=(2, 3, 4, 7, 9, 10, 11, 12, 13),
+    ),
+    Case(
+        "CRLF line endings",
+        "dukcapil",
+        one(lambda d: csv_file(d, csv_rows(), newline=b"\r\n")),
+        ("loaded",),
+        10,
+        0,
+        loaded_lines=tuple(range(2, 12)),
+    ),
+    Case(
+        "CR line endings",
+        "dukcapil",
+        one(lambda d: csv_file(d, csv_rows(), newline=b"\r")),
+        ("loaded",),
+        10,
+        0,
+    ),
+    Case(
+        "CRLF and LF mixed",
+        "dukcapil",
+        one(mixed_newlines),
+        ("quarantined",),
+        0,
+        11,
+        "cannot be read",
+    ),
+    Case(
+        "quoted CRLF in a CRLF file",
+        "dukcapil",
+        one(
+            lambda d: csv_file(d, rows_with({2: csv_row(2, address='"JL.\r\nX"')}), newline=b"\r\n")
+        ),
+        ("loaded",),
+        10,
+        0,
+        loaded_lines=(2, 3, 5, 6, 7, 8, 9, 10, 11, 12),
+    ),
+    Case(
+        "a row with an extra field",
+        "dukcapil",
+        one(lambda d: csv_file(d, rows_with({4: csv_row(4).replace(b",DEPOK", b",DEPOK,X")}))),
+        ("loaded",),
+        9,
+        1,
+        "too many columns",
+        lines=(5,),
+    ),
+    Case(
+        "a row ending in a delimiter",
+        "dukcapil",
+        one(lambda d: csv_file(d, rows_with({4: csv_row(4) + b","}))),
+        ("loaded",),
+        10,
+        0,
+        note="DuckDB reads a trailing empty field as no field: nothing is lost",
+    ),
+    Case(
+        "a row missing a delimiter",
+        "dukcapil",
+        one(lambda d: csv_file(d, rows_with({6: csv_row(6).replace(b",DEPOK", b"")}))),
+        ("loaded",),
+        9,
+        1,
+        "missing columns",
+        lines=(7,),
+    ),
+    Case(
+        "wrong delimiter",
+        "dukcapil",
+        one(
+            lambda d: csv_file(
+                d, [r.replace(b",", b";") for r in csv_rows()], header=H.replace(b",", b";")
+            )
+        ),
+        ("quarantined",),
+        0,
+        10,
+        "no ','-separated header",
+    ),
+    Case(
+        "duplicate header",
+        "dukcapil",
+        one(lambda d: csv_file(d, csv_rows(), header=H.replace(b"NO_KK", b"NIK"))),
+        ("quarantined",),
+        0,
+        10,
+        "repeats a column name (fields [3])",
+    ),
+    Case(
+        "missing required column",
+        "dukcapil",
+        one(lambda d: csv_file(d, csv_rows(), header=H.replace(b"NAMA_LGKP", b"NAMA"))),
+        ("quarantined",),
+        0,
+        10,
+        "required columns ['NAMA_LGKP'] are missing",
+    ),
+    Case(
+        "header-less file",
+        "dukcapil",
+        one(lambda d: csv_file(d, csv_rows(9), header=csv_row(0))),
+        ("quarantined",),
+        0,
+        9,
+        "missing from its header",
+        note="the first record is taken as the header",
+    ),
+    Case(
+        "NUL bytes in a value",
+        "dukcapil",
+        one(lambda d: csv_file(d, rows_with({2: csv_row(2, name_text="SI\x00TI")}))),
+        ("loaded",),
+        9,
+        1,
+        "nul byte",
+        lines=(3,),
+    ),
+    Case("a 2 MB line", "dukcapil", one(long_field), ("loaded",), 10, 0),
+    Case(
+        "a line longer than the parser's limit (9 MB)",
+        "dukcapil",
+        one(lambda d: csv_file(d, rows_with({4: csv_row(4, address="X" * 9_000_000)}))),
+        ("loaded",),
+        9,
+        1,
+        "maximum line size",
+        lines=(5,),
+    ),
+    Case(
+        "duplicate record id",
+        "dukcapil",
+        one(lambda d: csv_file(d, rows_with({7: csv_row(7, record_id="DK2")}))),
+        ("loaded",),
+        9,
+        1,
+        "record id repeats",
+        lines=(8,),
+    ),
+    Case(
+        "missing record id",
+        "dukcapil",
+        one(lambda d: csv_file(d, rows_with({7: csv_row(7, record_id="")}))),
+        ("loaded",),
+        9,
+        1,
+        "record id is missing",
+        lines=(8,),
+    ),
+    Case(
+        "truncated mid-row",
+        "dukcapil",
+        one(truncated_mid_row),
+        ("loaded",),
+        9,
+        1,
+        "missing columns",
+        lines=(11,),
+    ),
+    Case(
+        "no newline at the end",
+        "dukcapil",
+        one(lambda d: csv_file(d, csv_rows(), end=b"")),
+        ("loaded",),
+        10,
+        0,
+    ),
+    Case(
+        "blank lines in the middle and at the end",
+        "dukcapil",
+        one(
+            lambda d: csv_file(
+                d,
+                rows_with({3: csv_row(3) + b"\n\n", 9: csv_row(9).replace(b",DEPOK", b"")}),
+                end=b"\n\n\n",
+            )
+        ),
+        ("loaded",),
+        9,
+        1,
+        "missing columns",
+        lines=(12,),
+        loaded_lines=(2, 3, 4, 7, 8, 9, 10, 11, 13),
+    ),
+    Case(
+        "a line of spaces",
+        "dukcapil",
+        one(lambda d: csv_file(d, rows_with({5: b"   "}, n=10))),
+        ("loaded",),
+        9,
+        1,
+        "missing columns",
+        lines=(6,),
+    ),
+    Case(
+        "binary garbage",
+        "dukcapil",
+        one(raw(bytes(range(256)) * 40)),
+        ("quarantined",),
+        0,
+        80,
+        "no ','-separated header",
+        note="its 80 'records' are what lies between bytes 10 and 13",
+    ),
+    Case(
+        "impossible NIK and a date that is not a date",
+        "dukcapil",
+        one(
+            lambda d: csv_file(
+                d,
+                rows_with(
+                    {
+                        2: csv_row(2, nik_text="0000000000000000"),
+                        3: csv_row(3).replace(b"1990-12-05", b"31-31-ABCD"),
+                    }
+                ),
+            )
+        ),
+        ("loaded",),
+        10,
+        0,
+        note="values load as text; staging flags them in intermediate.int_identity_issues",
+    ),
+    # ---- XLSX
+    Case(
+        "a zip that is not a workbook",
+        "p3ke",
+        one(not_a_workbook),
+        ("quarantined",),
+        0,
+        0,
+        "cannot be read as xlsx",
+    ),
+    Case(
+        "a truncated workbook",
+        "p3ke",
+        one(truncated(lambda d: xlsx_file(d, [p3ke_row(i) for i in range(1, 4)]), 0.6)),
+        ("quarantined",),
+        0,
+        0,
+        "cannot be read as xlsx",
+    ),
+    Case(
+        "formula without a cached value",
+        "p3ke",
+        one(xlsx_formula),
+        ("loaded",),
+        4,
+        1,
+        "cell D4 holds a formula without a cached value",
+        lines=(4,),
+        note="calamine reads it as empty; the sheet's XML says what it is",
+    ),
+    Case(
+        "wrong sheet name",
+        "p3ke",
+        one(lambda d: xlsx_file(d, [p3ke_row(1)], sheet="Sheet1")),
+        ("quarantined",),
+        0,
+        0,
+        "no sheet 'Data P3KE'",
+    ),
+    Case(
+        "blank (merged) header cell",
+        "p3ke",
+        one(
+            lambda d: xlsx_file(
+                d, [p3ke_row(1), p3ke_row(2)], header=P3KE_HEADER[:4] + [None] + P3KE_HEADER[5:]
+            )
+        ),
+        ("quarantined",),
+        0,
+        2,
+        "is not a header of distinct names",
+    ),
+    Case(
+        "blank rows between rows",
+        "p3ke",
+        one(xlsx_blank_rows),
+        ("loaded",),
+        3,
+        0,
+        loaded_lines=(2, 5, 6),
+    ),
+    Case(
+        "a value beyond the header's width",
+        "p3ke",
+        one(xlsx_beyond_header),
+        ("loaded",),
+        2,
+        1,
+        "record id is missing",
+        lines=(3,),
+    ),
+    Case(
+        "duplicate id in a workbook",
+        "p3ke",
+        one(lambda d: xlsx_file(d, [p3ke_row(1), p3ke_row(2), p3ke_row(1)])),
+        ("loaded",),
+        2,
+        1,
+        "repeats",
+        lines=(4,),
+    ),
+    # ---- Parquet
+    Case(
+        "nested members load one row each",
+        "regsosek",
+        one(lambda d: parquet_file(d, regsosek_table())),
+        ("loaded",),
+        10,
+        0,
+        loaded_lines=tuple(range(1, 11)),
+    ),
+    Case(
+        "truncated Parquet",
+        "regsosek",
+        one(truncated(lambda d: parquet_file(d, regsosek_table()), 0.7)),
+        ("quarantined",),
+        0,
+        0,
+        "cannot be read as parquet",
+    ),
+    Case(
+        "Parquet with wrong types",
+        "regsosek_flat",
+        one(wrong_types),
+        ("loaded",),
+        10,
+        0,
+        note="every value is read as text",
+    ),
+    Case(
+        "Parquet missing a column",
+        "regsosek_flat",
+        one(lambda d: parquet_file(d, flat_table().drop(["nama"]))),
+        ("quarantined",),
+        0,
+        10,
+        "required columns ['nama'] are missing",
+    ),
+    Case(
+        "Parquet member list nested twice",
+        "regsosek",
+        one(nested_twice),
+        ("loaded",),
+        5,
+        0,
+        balanced=False,
+        unaccounted_line=4,
+        note="the census counts 3 members (the outer lists), the recursive unnest makes 5 rows: "
+        "blocked, naming the first row beyond the census",
+    ),
+    Case(
+        "families with no members or a null list",
+        "regsosek",
+        one(empty_and_null_families),
+        ("loaded",),
+        5,
+        0,
+        note="a family form without members holds no person record",
+    ),
+    Case(
+        "Parquet member without an id",
+        "regsosek",
+        one(
+            lambda d: parquet_file(
+                d,
+                regsosek_table(
+                    sizes=(2,), members=pa.array([[member(1), {**member(2), "id_art": None}]])
+                ),
+            )
+        ),
+        ("loaded",),
+        1,
+        1,
+        "record id is missing",
+        lines=(2,),
+    ),
+    # ---- the landing folder
+    Case(
+        "a symlink to last month's file",
+        "dukcapil",
+        one(symlink_to(last_month)),
+        ("quarantined",),
+        0,
+        0,
+        "is a symbolic link",
+    ),
+    Case(
+        "a symlink to /etc/passwd",
+        "dukcapil",
+        one(symlink_to(lambda d: Path("/etc/passwd"))),
+        ("quarantined",),
+        0,
+        0,
+        "it was not opened",
+    ),
+    Case(
+        "the same file twice under two names",
+        "dukcapil",
+        twice,
+        ("loaded", "quarantined"),
+        10,
+        10,
+        "same content as dukcapil_penduduk_2025-01.csv",
+    ),
+    Case(
+        "a folder named like a file",
+        "dukcapil",
+        a_folder,
+        ("quarantined",),
+        0,
+        0,
+        "is not a regular file",
+    ),
+]
+
+
+def spec_of(case: Case):
+    return flat_regsosek() if case.source == "regsosek_flat" else get_source(case.source)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_hostile_input(case: Case, tmp_path):
+    out = ingest(spec_of(case), case.build(tmp_path))
+    assert tuple(r.status for r in out.results) == case.status, [r.reason for r in out.results]
+    assert sum(r.rows_loaded for r in out.results) == case.loaded
+    assert sum(r.rows_quarantined for r in out.results) == case.quarantined
+    if case.reason:
+        assert any(case.reason.lower() in r.lower() for r in out.reasons), out.reasons
+    if case.lines is not None:
+        assert tuple(sorted(q[1] for q in out.quarantine if q[1] is not None)) == case.lines
+    if case.loaded_lines is not None:
+        assert tuple(out.loaded_rows) == case.loaded_lines
+    # Nothing lost silently: every record the census counted is loaded or quarantined, or the
+    # blocking reconciliation says which line is unaccounted for.
+    assert [r.balanced for r in out.recon] == [case.balanced] * len(out.results), [
+        r.note for r in out.recon
+    ]
+    for r, file in zip(out.recon, out.results):
+        if case.balanced and file.rows_counted is not None:
+            assert r.counted == r.loaded + r.quarantined
+        if not case.balanced:
+            assert r.line == case.unaccounted_line and f"line {case.unaccounted_line}" in r.note
+    for file in out.results:
+        if file.status == "quarantined":
+            assert file.reason.startswith(Path(file.file).name)
+            assert file.rows_read == file.rows_quarantined == (file.rows_counted or 0)
+    assert_no_cell_content(out)
+
+
+def test_the_catalogue_is_broad():
+    formats = {spec_of(c).format for c in CASES}
+    assert len(CASES) >= 30 and formats == {"csv", "xlsx", "parquet"}
+
+
+def test_links_are_not_opened_and_not_hashed(tmp_path):
+    out = ingest(
+        get_source("dukcapil"),
+        symlink_to(lambda d: Path("/etc/passwd"))(tmp_path)
+        and [tmp_path / "dukcapil_penduduk_2025-01.csv"],
+    )
+    [r] = out.results
+    assert (r.sha256, r.rows_counted) == (None, None)
