@@ -58,8 +58,9 @@ def run_month(
     ``layers`` limits it to those asset groups (for example raw and staging; see ``layer_selection``)."""
     paths.ensure_dirs()
     paths.export_env()
+    import uuid
+
     from dagster import DagsterInstance
-    from dagster._core.utils import make_new_run_id
 
     from dtsen_pipeline.defs.common import runlock
     from dtsen_pipeline.defs.dbt.project import prepare
@@ -71,7 +72,7 @@ def run_month(
     loggers = {"progress": {}} if show_progress else {"console": {"config": {"log_level": "ERROR"}}}
     log_path = paths.logs_dir() / f"run-{month}.log"
     # dbt writes its own log lines to stdout; keep them in a file and the terminal for progress.
-    run_id = make_new_run_id()
+    run_id = str(uuid.uuid4())  # as Dagster makes its run ids
     say = (
         (lambda line: print(f"dtsen run {month}: {line}", file=sys.stderr, flush=True))
         if show_progress

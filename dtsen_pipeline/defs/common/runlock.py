@@ -194,7 +194,7 @@ def recover(current_run_id: str, instance=None) -> list[str]:
     is dead."""
     from contextlib import nullcontext
 
-    from dagster._core.storage.dagster_run import DagsterRunStatus, RunsFilter
+    from dagster import DagsterRunStatus, RunsFilter
 
     cleaned: list[str] = []
     paths.ensure_dirs()
