@@ -758,7 +758,7 @@ def _sizes(text: str) -> list[int]:
     return [int(s) for s in text.split(",") if s]
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m dtsen_pipeline.bench")
     parser.add_argument(
         "--sizes", default="100000,1000000", help="persons per pipeline run, comma separated"
@@ -797,15 +797,11 @@ def main(argv: list[str] | None = None) -> int:
         help="linkage engines the pipeline runs with, comma separated (duckdb, spark)",
     )
     parser.add_argument("--child", nargs=2, metavar=("SUITE", "PERSONS"), help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.child:
-        print(json.dumps(CHILDREN[args.child[0]](int(args.child[1]))))
-        return 0
+    return parser
 
-    from dtsen_pipeline.lib import paths
 
-    out = paths.data_root() / "bench"
-    out.mkdir(parents=True, exist_ok=True)
+def _pipeline_runs(args: argparse.Namespace, out: Path) -> list[dict]:
+    """One pipeline run per profile, size and engine, each with the baselines of its world."""
     results = []
     profiles = [p for p in args.profiles.split(",") if p]
     engines = [e for e in args.engines.split(",") if e]
@@ -835,12 +831,24 @@ def main(argv: list[str] | None = None) -> int:
                 if baselines is not None:
                     results[-1]["baselines"] = baselines
                 shutil.rmtree(work, ignore_errors=True)
+    return results
+
+
+def _suite_runs(args: argparse.Namespace, out: Path) -> dict[str, list[dict]]:
+    """The other suites (generation, ingest, incremental, year), each at its own sizes."""
     suites: dict[str, list[dict]] = {}
     for _, name, title, _, _ in SUITES:
         suites[name] = []
         for size in _sizes(getattr(args, f"{name}_sizes")):
             print(f"bench: {title}, {size:,} persons ...", file=sys.stderr, flush=True)
             suites[name].append(_measure(size, out / f"{name}-{size}", name))
+    return suites
+
+
+def _report(
+    args: argparse.Namespace, out: Path, results: list[dict], suites: dict[str, list[dict]]
+) -> str:
+    """Writes results.json, results.md and scaling.png under ``out``; returns the markdown table."""
     command = (
         f"make bench SIZES={args.sizes} PROFILES={args.profiles} ENGINES={args.engines} "
         + ("BASELINES=no " if args.no_baselines else "")
@@ -868,7 +876,22 @@ def main(argv: list[str] | None = None) -> int:
         if suites[name]
     )
     (out / "results.md").write_text(f"Command: `{command}`\n\n{table}", encoding="utf-8")
-    print(table)
+    return table
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.child:
+        print(json.dumps(CHILDREN[args.child[0]](int(args.child[1]))))
+        return 0
+
+    from dtsen_pipeline.lib import paths
+
+    out = paths.data_root() / "bench"
+    out.mkdir(parents=True, exist_ok=True)
+    results = _pipeline_runs(args, out)
+    suites = _suite_runs(args, out)
+    print(_report(args, out, results, suites))
     return 0
 
 
