@@ -301,17 +301,10 @@ def _assigned(
     )
 
 
-def verifikasi_lapangan(ctx: MonthContext) -> None:
-    """This month's field visits (CSV from the workers' app): proposals and objections received in
-    earlier months (a share each month; the rest wait), and PKH families their facilitator follows
-    (graduation checks). Each visit says what was found and, when found, the family's PMT answers."""
-    spec = ctx.profile["koreksi"]["verifikasi_lapangan"]
-    rng = _rng(ctx, "verifikasi_lapangan")
+def _due(ctx: MonthContext, spec: dict, rng: np.random.Generator) -> pd.DataFrame:
+    """Items received before this month and not visited yet: a share of them is visited now (and
+    remembered as visited)."""
     state = _state(ctx)
-    view = ctx.view
-    person = view.set_index("person_id", drop=False)
-    crew = workers(list(view["kode_desa"].str.slice(0, 5).unique()), spec)
-    # Items received before this month and not visited yet: a share of them is visited now.
     received = state.get(
         "received",
         pd.DataFrame(columns=["id", "person_id", "family_id", "jenis", "benar", "month"]),
@@ -321,21 +314,31 @@ def verifikasi_lapangan(ctx: MonthContext) -> None:
     ]
     due = waiting[rng.random(len(waiting)) < spec["visited_per_month"]]
     state.setdefault("visited", set()).update(due["id"])
-    # Routine: each facilitator visits PKH families (listed in DTKS) of their kabupaten.
+    return due
+
+
+def _routine(
+    ctx: MonthContext, crew: pd.DataFrame, spec: dict, rng: np.random.Generator
+) -> pd.DataFrame:
+    """Routine visits: each facilitator visits PKH families (listed in DTKS) of their kabupaten."""
     fams = _families(ctx)
     fams = fams.assign(kode_kab=fams["kode_desa"].str.slice(0, 5))
     fams["petugas"] = (
         _assigned(fams["family_id"], fams["kode_kab"], crew, "PENDAMPING PKH") if len(fams) else []
     )
     listed = fams[fams["in_dtks"]]
-    routine = pd.concat(
+    return pd.concat(
         [
             _pick(g, spec["routine_per_facilitator"], rng)
             for _, g in listed.groupby("petugas", sort=True)
         ]
         or [listed.iloc[:0]]
     )
-    visits = pd.concat(
+
+
+def _visits(due: pd.DataFrame, routine: pd.DataFrame) -> pd.DataFrame:
+    """The month's visits: the items due (``rujukan`` their id), then the routine ones (no rujukan)."""
+    return pd.concat(
         [
             due.assign(rujukan=due["id"]),
             pd.DataFrame(
@@ -350,15 +353,15 @@ def verifikasi_lapangan(ctx: MonthContext) -> None:
         ],
         ignore_index=True,
     )
-    subject = person.loc[visits["person_id"].to_numpy()].reset_index(drop=True)
+
+
+def _findings(
+    visits: pd.DataFrame, subject: pd.DataFrame, spec: dict, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What each visit finds (HASIL), its verdict on the item (USULAN_SESUAI: YA, TIDAK or none)
+    and whether that verdict is wrong."""
     n = len(visits)
-    kab_now = subject["kode_desa"].str.slice(0, 5)
     routine_visit = (visits["rujukan"] == "").to_numpy()
-    petugas = np.where(
-        routine_visit,
-        _assigned(subject["family_id"], kab_now, crew, "PENDAMPING PKH") if n else [],
-        _assigned(subject["family_id"], kab_now, crew, "TKSK") if n else [],
-    )
     # What the worker finds: the subject dead, the family gone (a true report of a move), not found
     # at the address, or found.
     moved = (visits["jenis"] == "pindah").to_numpy()
@@ -375,6 +378,30 @@ def verifikasi_lapangan(ctx: MonthContext) -> None:
     no_verdict = routine_visit | (hasil == "TIDAK DITEMUKAN")
     errs = errs & ~no_verdict
     sesuai = np.where(no_verdict, "", np.where(verdict, "YA", "TIDAK"))
+    return hasil, sesuai, errs
+
+
+def verifikasi_lapangan(ctx: MonthContext) -> None:
+    """This month's field visits (CSV from the workers' app): proposals and objections received in
+    earlier months (a share each month; the rest wait), and PKH families their facilitator follows
+    (graduation checks). Each visit says what was found and, when found, the family's PMT answers."""
+    spec = ctx.profile["koreksi"]["verifikasi_lapangan"]
+    rng = _rng(ctx, "verifikasi_lapangan")
+    view = ctx.view
+    person = view.set_index("person_id", drop=False)
+    crew = workers(list(view["kode_desa"].str.slice(0, 5).unique()), spec)
+    due = _due(ctx, spec, rng)
+    visits = _visits(due, _routine(ctx, crew, spec, rng))
+    subject = person.loc[visits["person_id"].to_numpy()].reset_index(drop=True)
+    n = len(visits)
+    kab_now = subject["kode_desa"].str.slice(0, 5)
+    routine_visit = (visits["rujukan"] == "").to_numpy()
+    petugas = np.where(
+        routine_visit,
+        _assigned(subject["family_id"], kab_now, crew, "PENDAMPING PKH") if n else [],
+        _assigned(subject["family_id"], kab_now, crew, "TKSK") if n else [],
+    )
+    hasil, sesuai, errs = _findings(visits, subject, spec, rng)
     rec = apply_noise(subject, spec.get("noise", {}), rng) if n else None
     ids = pd.Series([f"VL-{ctx.yyyymm}-{i:05d}" for i in range(1, n + 1)], dtype=object)
     found = hasil == "DITEMUKAN"

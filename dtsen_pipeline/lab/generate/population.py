@@ -71,18 +71,23 @@ def _ages(
     return age, hub
 
 
-def build_world(n_persons: int, seed: int, month: str, profile: dict) -> World:
-    pop = profile["population"]
-    rng = np.random.default_rng([seed, 0])
-    reference = pd.Period(month, freq="M").start_time
-
+def _family_sizes(
+    n_persons: int, pop: dict, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Family sizes summing to ``n_persons``; each person's family index and place in the family."""
     sizes = np.clip(1 + rng.poisson(pop["family_size_poisson"], n_persons), 1, 8)
     sizes = sizes[: np.searchsorted(np.cumsum(sizes), n_persons) + 1]
     sizes[-1] -= sizes.sum() - n_persons
-    n_fam = len(sizes)
-    family_idx = np.repeat(np.arange(n_fam), sizes)
+    family_idx = np.repeat(np.arange(len(sizes)), sizes)
     member = np.arange(n_persons) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    return sizes, family_idx, member
 
+
+def _dwellings(
+    n_fam: int, pop: dict, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The world's villages, each family's village, household and dwelling (the first KK of its
+    household, whose village and address it shares)."""
     world_villages = regions.choose_villages(
         max(1, n_fam // pop["families_per_village"]),
         pop["required_provinces"],
@@ -95,19 +100,34 @@ def build_world(n_persons: int, seed: int, month: str, profile: dict) -> World:
     dwelling_of = np.maximum.accumulate(
         np.where(~shares, np.arange(n_fam), 0)
     )  # first KK of each household
-    fam_village = fam_village[dwelling_of]
+    return world_villages, fam_village[dwelling_of], household, dwelling_of
 
-    # Welfare: a province effect, towns better off than villages, and the family's own draw.
+
+def _welfare(fam_village: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Welfare: a province effect, towns better off than villages, and the family's own draw.
+    Returns welfare and whether each family's village is rural."""
     fam_village_s = pd.Series(fam_village)
     provinces = fam_village_s.str.slice(0, 2)
     prov_effect = provinces.map(
         dict(zip(sorted(provinces.unique()), rng.normal(0, 0.3, provinces.nunique())))
     ).to_numpy()
     rural = fam_village_s.str.slice(3, 5).astype(int).to_numpy() < 71
-    welfare = rng.normal(0, 1, n_fam) + prov_effect + np.where(rural, 0.0, 0.35)
+    welfare = rng.normal(0, 1, len(fam_village)) + prov_effect + np.where(rural, 0.0, 0.35)
+    return welfare, rural
 
+
+def _demography(
+    sizes: np.ndarray,
+    member: np.ndarray,
+    family_idx: np.ndarray,
+    pop: dict,
+    reference: pd.Timestamp,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, pd.Series]:
+    """Each person's age, relation to the head (hub), sex and birth date."""
+    n_persons = len(member)
     age, hub = _ages(rng, sizes, member, family_idx, pop["parent_in_family"])
-    head_female = rng.random(n_fam) < pop["female_head"]
+    head_female = rng.random(len(sizes)) < pop["female_head"]
     female = np.select(
         [hub == HUB_KEPALA, hub == HUB_PASANGAN],
         [head_female[family_idx], ~head_female[family_idx]],
@@ -116,7 +136,39 @@ def build_world(n_persons: int, seed: int, month: str, profile: dict) -> World:
     birth = pd.Series(
         reference - pd.to_timedelta(age * 365.25 + rng.integers(0, 365, n_persons), unit="D")
     )
-    birth = birth.dt.normalize()
+    return age, hub, female, birth.dt.normalize()
+
+
+def _names(
+    female: np.ndarray,
+    family_idx: np.ndarray,
+    hub: np.ndarray,
+    person_prov: np.ndarray,
+    pop: dict,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Person names, with one name only and family names (marga) where they are the custom."""
+    mononym = pop["mononym"]
+    if (
+        pop.get("mononym_java") is not None
+    ):  # the same draw, a higher bar where one name is the custom
+        mononym = np.where(np.isin(person_prov, names.JAVA), pop["mononym_java"], mononym)
+    nama = names.person_names(rng, female, mononym, pop["muhammad"])
+    if pop.get("marga", 0) > 0:
+        nama = _marga_names(nama, family_idx, hub, person_prov, pop["marga"], rng)
+    return nama
+
+
+def build_world(n_persons: int, seed: int, month: str, profile: dict) -> World:
+    pop = profile["population"]
+    rng = np.random.default_rng([seed, 0])
+    reference = pd.Period(month, freq="M").start_time
+
+    sizes, family_idx, member = _family_sizes(n_persons, pop, rng)
+    n_fam = len(sizes)
+    world_villages, fam_village, household, dwelling_of = _dwellings(n_fam, pop, rng)
+    welfare, rural = _welfare(fam_village, rng)
+    age, hub, female, birth = _demography(sizes, member, family_idx, pop, reference, rng)
 
     # NIK region: where the person was first registered: mostly the family's kecamatan, but
     # parents and spouses often come from elsewhere in the world.
@@ -128,18 +180,11 @@ def build_world(n_persons: int, seed: int, month: str, profile: dict) -> World:
     issued = pd.Series(
         reference - pd.to_timedelta(rng.integers(30, 3650, n_fam), unit="D")
     ).dt.normalize()
-    no_kk = identity.make_no_kk(fam_village_s, issued)
+    no_kk = identity.make_no_kk(pd.Series(fam_village), issued)
 
     village_names = regions.villages().set_index("kode_desa")["nama_kabupaten"]
     person_prov = pd.Series(fam_village[family_idx]).str.slice(0, 2).to_numpy()
-    mononym = pop["mononym"]
-    if (
-        pop.get("mononym_java") is not None
-    ):  # the same draw, a higher bar where one name is the custom
-        mononym = np.where(np.isin(person_prov, names.JAVA), pop["mononym_java"], mononym)
-    nama = names.person_names(rng, female, mononym, pop["muhammad"])
-    if pop.get("marga", 0) > 0:
-        nama = _marga_names(nama, family_idx, hub, person_prov, pop["marga"], rng)
+    nama = _names(female, family_idx, hub, person_prov, pop, rng)
     persons = pd.DataFrame(
         {
             "person_id": np.arange(1, n_persons + 1, dtype=np.int64),
