@@ -122,7 +122,7 @@ def _definitions_snapshot() -> dict:
     for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string()):
         name = key.to_user_string()
         parents = {p.to_user_string() for p in graph.get(key).parent_keys}
-        if STAGED <= parents:
+        if parents >= STAGED:
             parents = (parents - STAGED) | {EVERY_SOURCE}
         entry = {
             "group": graph.get(key).group_name,
