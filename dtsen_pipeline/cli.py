@@ -428,10 +428,7 @@ def _month(value: str) -> str:
     return value
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="dtsen", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def _add_generate(sub) -> None:
     gen = sub.add_parser("generate", help="write synthetic agency extracts and ground truth")
     gen.add_argument("--persons", type=int, default=5000)
     gen.add_argument("--start", type=_month, default="2025-01", help="first month, YYYY-MM")
@@ -455,6 +452,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     gen.set_defaults(func=_cmd_generate)
 
+
+def _add_run_and_evaluate(sub) -> None:
     run = sub.add_parser("run", help="run the monthly refresh job for one month")
     run.add_argument("--month", type=_month, required=True)
     run.add_argument(
@@ -475,6 +474,8 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--month", type=_month, required=True)
     ev.set_defaults(func=_cmd_evaluate)
 
+
+def _add_review(sub) -> None:
     review = sub.add_parser(
         "review", help="clerical review: a labelled sample of pairs estimates linkage accuracy"
     )
@@ -505,6 +506,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     re_.set_defaults(func=_cmd_review_estimate)
 
+
+def _add_query(sub) -> None:
     q = sub.add_parser(
         "query",
         help="run SQL on the current published release (read-only, sandboxed, pseudonymised)",
@@ -524,10 +527,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     q.set_defaults(func=_cmd_query)
 
+
+def _add_check_config(sub) -> None:
     cc = sub.add_parser(
         "check-config",
         help="check every configuration file (sources, linkage, publication, "
-        "expectations, generator profile); exit 1 on any problem",
+        "expectations, generator profile, survivorship ranks); exit 1 on any problem",
     )
     cc.add_argument(
         "--config-dir",
@@ -535,7 +540,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     cc.set_defaults(func=_cmd_check_config)
 
-    args = parser.parse_args(argv)
+
+def build_parser() -> argparse.ArgumentParser:
+    """``dtsen`` and its sub-commands, each group added by its own function."""
+    parser = argparse.ArgumentParser(prog="dtsen", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in (_add_generate, _add_run_and_evaluate, _add_review, _add_query, _add_check_config):
+        add(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     status = args.func(args)
     # Free DuckDB objects caught in reference cycles (run results hold some) now, not at
     # interpreter exit, where the DuckDB 2.0 bindings would report them as leaks.

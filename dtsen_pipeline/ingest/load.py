@@ -159,73 +159,72 @@ def _flag_rows(
         where contains(v, chr(0))""")
 
 
-def stage_file(
+def _quarantine_whole(
+    con: duckdb.DuckDBPyConnection,
+    spec: SourceSpec,
+    path: Path,
+    n: int,
+    reason: str,
+    sha: str | None,
+    counted: int | None,
+) -> FileResult:
+    """The file is quarantined whole: one quarantine row with the reason, nothing to load."""
+    con.execute(f"insert into _quar_{n} values (null, null, ?, null)", [reason])
+    con.execute(
+        f"create or replace temp table _load_{n} as select * from raw.{spec.raw_table} limit 0"
+    )
+    rows = counted or 0
+    return FileResult(path.name, sha, "quarantined", rows, 0, rows, reason, counted)
+
+
+def _whole_file_reason(path: Path, sha: str, census: Census, earlier: dict[str, str]) -> str | None:
+    """Why the (opened) file is not read at all: delivered twice in the month, or a quoted field
+    never closed; None to read it. A file read is added to ``earlier``."""
+    if sha in earlier:
+        return (
+            f"{path.name}: same content as {earlier[sha]} (sha256 {sha[:12]}...); the file was "
+            "delivered twice and is loaded once"
+        )
+    earlier[sha] = path.name
+    if census.open_quote_line is not None:
+        return (
+            f"{path.name}: line {census.open_quote_line}: a quoted field opens here and is never "
+            f"closed, so the rest of the file would be read as one value; no row of this file was "
+            f"loaded ({census.records} rows); close or remove the quote"
+        )
+    return None
+
+
+def _read_columns(con: duckdb.DuckDBPyConnection, spec: SourceSpec, path: Path) -> list[str]:
+    """Read the file into ``_extract`` (and ``_rejects``); its columns. ExtractError if it cannot
+    be read or lacks a column the mapping needs."""
+    read_extract(con, spec, path)
+    present = [r[0] for r in con.execute("describe _extract").fetchall()]
+    missing = sorted(spec.extract_columns - set(present))
+    if missing:
+        # The registry's names are safe to show; the file's are not (a header-less file's
+        # "columns" are its first record).
+        raise ExtractError(
+            f"{path.name}: required columns {missing} are missing from its header "
+            f"({len(present) - 1} columns); see config/sources/{spec.name}.yaml"
+        )
+    return present
+
+
+def _stage_rows(
     con: duckdb.DuckDBPyConnection,
     spec: SourceSpec,
     month: str,
     path: Path,
     n: int,
-    earlier: dict[str, str] | None = None,
+    sha: str,
+    census: Census,
+    present: list[str],
 ) -> FileResult:
-    """Read one file into temp tables ``_load_<n>`` (rows to load) and ``_quar_<n>`` (rows to
-    quarantine), outside any transaction: a file DuckDB cannot read must not abort the month.
-    ``earlier`` maps the sha256 of the month's files staged before this one to their names."""
-    earlier = {} if earlier is None else earlier
+    """The read file's rows mapped onto the canonical columns: the rows to quarantine (rejected
+    by the parser, flagged, without or repeating a record id) into ``_quar_<n>``, the others with
+    their lineage into ``_load_<n>``; the counts, checked against the census."""
     quar = f"_quar_{n}"
-    con.execute(
-        f"create or replace temp table {quar} (_row bigint, column_name varchar, reason varchar, "
-        "raw_value varchar)"
-    )
-
-    def whole_file(reason: str, sha: str | None, counted: int | None) -> FileResult:
-        con.execute(f"insert into {quar} values (null, null, ?, null)", [reason])
-        con.execute(
-            f"create or replace temp table _load_{n} as select * from raw.{spec.raw_table} limit 0"
-        )
-        rows = counted or 0
-        return FileResult(path.name, sha, "quarantined", rows, 0, rows, reason, counted)
-
-    problem = _landing_entry_problem(path)
-    if problem:
-        return whole_file(
-            f"{path.name}: {problem}; a landing entry must be the delivered file itself "
-            "(it was not opened)",
-            None,
-            None,
-        )
-    sha = file_sha256(path)
-    census = take_census(spec, path)
-    if sha in earlier:
-        return whole_file(
-            f"{path.name}: same content as {earlier[sha]} (sha256 {sha[:12]}...); the file was "
-            "delivered twice and is loaded once",
-            sha,
-            census.records,
-        )
-    earlier[sha] = path.name
-    if census.open_quote_line is not None:
-        return whole_file(
-            f"{path.name}: line {census.open_quote_line}: a quoted field opens here and is never "
-            f"closed, so the rest of the file would be read as one value; no row of this file was "
-            f"loaded ({census.records} rows); close or remove the quote",
-            sha,
-            census.records,
-        )
-    _records_table(con, census)
-    try:
-        read_extract(con, spec, path)
-        present = [r[0] for r in con.execute("describe _extract").fetchall()]
-        missing = sorted(spec.extract_columns - set(present))
-        if missing:
-            # The registry's names are safe to show; the file's are not (a header-less file's
-            # "columns" are its first record).
-            raise ExtractError(
-                f"{path.name}: required columns {missing} are missing from its header "
-                f"({len(present) - 1} columns); see config/sources/{spec.name}.yaml"
-            )
-    except ExtractError as exc:
-        return whole_file(str(exc), sha, census.records)
-
     con.execute(
         f"create or replace temp table _canonical as select _row, {_mapping_sql(spec, present)} from _extract"
     )
@@ -269,6 +268,47 @@ def stage_file(
     if census.records is not None and census.records != loaded + quarantined:
         result.first_unaccounted_line = _first_unaccounted_line(con, n)
     return result
+
+
+def stage_file(
+    con: duckdb.DuckDBPyConnection,
+    spec: SourceSpec,
+    month: str,
+    path: Path,
+    n: int,
+    earlier: dict[str, str] | None = None,
+) -> FileResult:
+    """Read one file into temp tables ``_load_<n>`` (rows to load) and ``_quar_<n>`` (rows to
+    quarantine), outside any transaction: a file DuckDB cannot read must not abort the month.
+    ``earlier`` maps the sha256 of the month's files staged before this one to their names.
+
+    In steps: a landing entry that is not a regular file is not opened; a file delivered twice
+    or with a quote never closed is not read (``_whole_file_reason``); a file that cannot be read
+    or lacks a mapped column is quarantined whole (``_read_columns``); otherwise its rows are
+    staged (``_stage_rows``)."""
+    earlier = {} if earlier is None else earlier
+    con.execute(
+        f"create or replace temp table _quar_{n} (_row bigint, column_name varchar, reason varchar, "
+        "raw_value varchar)"
+    )
+    problem = _landing_entry_problem(path)
+    if problem:
+        reason = (
+            f"{path.name}: {problem}; a landing entry must be the delivered file itself "
+            "(it was not opened)"
+        )
+        return _quarantine_whole(con, spec, path, n, reason, None, None)
+    sha = file_sha256(path)
+    census = take_census(spec, path)
+    reason = _whole_file_reason(path, sha, census, earlier)
+    if reason:
+        return _quarantine_whole(con, spec, path, n, reason, sha, census.records)
+    _records_table(con, census)
+    try:
+        present = _read_columns(con, spec, path)
+    except ExtractError as exc:
+        return _quarantine_whole(con, spec, path, n, str(exc), sha, census.records)
+    return _stage_rows(con, spec, month, path, n, sha, census, present)
 
 
 def _first_unaccounted_line(con: duckdb.DuckDBPyConnection, n: int) -> int | None:

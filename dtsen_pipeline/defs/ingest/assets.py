@@ -8,6 +8,8 @@ release is not published): reconciliation (per file, the file's own record count
 did not fall by more than the source's ``shrink_tolerance`` from its last delivery, and are not 0).
 """
 
+from dataclasses import dataclass
+
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
@@ -28,7 +30,12 @@ from dtsen_pipeline.defs.common.partitions import (
 )
 from dtsen_pipeline.defs.common.resources import WAREHOUSE_POOL, WarehouseResource
 from dtsen_pipeline.defs.ingest.landing import landing_key, landing_materialization
-from dtsen_pipeline.ingest.load import load_month, reconciliation, snapshot_change
+from dtsen_pipeline.ingest.load import (
+    SnapshotChange,
+    load_month,
+    reconciliation,
+    snapshot_change,
+)
 from dtsen_pipeline.ingest.sources import SourceSpec, load_sources
 
 RECONCILED = "rows_reconciled"
@@ -67,7 +74,185 @@ def landing_asset(spec: SourceSpec) -> AssetSpec:
     )
 
 
+def _check_specs(spec: SourceSpec, key: AssetKey) -> list:
+    """The raw asset's checks: reconciliation (blocking), readable files (a warning) and, for a
+    full snapshot, ``snapshot_complete`` (blocking)."""
+    specs = [
+        monthly_check_spec(
+            RECONCILED,
+            asset=key,
+            blocking=True,
+            description="Per file, every record of the file's own count (a census that does not "
+            "share the loader's parser) is loaded or quarantined.",
+        ),
+        monthly_check_spec(
+            READABLE,
+            asset=key,
+            description="Every file could be read; a full-snapshot source delivered a file.",
+        ),
+    ]
+    if spec.snapshot == "full":
+        specs.append(
+            monthly_check_spec(
+                SNAPSHOT,
+                asset=key,
+                blocking=True,
+                description=f"The month's loaded rows are not 0 and fell by at most "
+                f"{spec.shrink_tolerance:.0%} from the last delivery (full snapshot).",
+            )
+        )
+    return specs
+
+
+@dataclass
+class _Month:
+    """One source's month as loaded: the files' results, their reconciliation and, for a full
+    snapshot, the change from the last delivery."""
+
+    spec: SourceSpec
+    month: str
+    files: list
+    results: list
+    recon: list
+    snapshot: SnapshotChange | None
+
+    @property
+    def where(self) -> str:
+        return f"{self.spec.name} {self.month}"
+
+    @property
+    def loaded(self) -> int:
+        return sum(r.rows_loaded for r in self.results)
+
+    @property
+    def quarantined_rows(self) -> int:
+        return sum(r.rows_quarantined for r in self.results if r.status == "loaded")
+
+    @property
+    def bad_files(self) -> list:
+        return [r for r in self.results if r.status == "quarantined"]
+
+    @property
+    def missing_snapshot(self) -> bool:
+        return not self.files and self.spec.snapshot == "full"
+
+    @property
+    def unbalanced(self) -> list:
+        return [r for r in self.recon if not r.balanced]
+
+
+def _load(context: AssetExecutionContext, warehouse: WarehouseResource, spec: SourceSpec) -> _Month:
+    """Load the partition's month of the source (what was delivered is logged first, as read)."""
+    month = context.partition_key
+    files = spec.landing_files(month)
+    context.log_event(landing_materialization(spec, month, files))  # what was delivered, as read
+    with warehouse.connect() as con:
+        results = load_month(con, spec, month, files)
+        recon = reconciliation(con, spec, month)
+        snapshot = snapshot_change(con, spec, month) if spec.snapshot == "full" else None
+    return _Month(spec, month, files, results, recon, snapshot)
+
+
+def _log(context: AssetExecutionContext, m: _Month) -> None:
+    """The month's problems on the run's log: quarantined files and rows, a missing snapshot,
+    unbalanced files, an incomplete snapshot; then the counts."""
+    spec, where = m.spec, m.where
+    for r in m.bad_files:
+        context.log.warning(f"{where}: file {r.file} quarantined whole: {r.reason}")
+    if m.quarantined_rows:
+        context.log.warning(f"{where}: {m.quarantined_rows} rows quarantined (raw.quarantine)")
+    if m.missing_snapshot:
+        context.log.warning(f"{where}: no file at landing/{spec.name}/{m.month}/{spec.file_glob}")
+    for r in m.unbalanced:
+        context.log.error(f"{where}: not reconciled: {r.note}")
+    if m.snapshot is not None and not m.snapshot.passed:
+        context.log.error(f"{where}: snapshot incomplete: {m.snapshot.description}")
+    context.log.info(
+        f"{where}: {m.loaded} rows loaded, {m.quarantined_rows} quarantined, {len(m.files)} file(s)"
+    )
+
+
+def _materialization(m: _Month) -> MaterializeResult:
+    return MaterializeResult(
+        metadata={
+            "month": m.month,
+            "dagster/row_count": m.loaded,
+            "rows quarantined": m.quarantined_rows,
+            "files": MetadataValue.md(
+                _files_table(m.results) if m.results else "no file this month"
+            ),
+        }
+    )
+
+
+def _reconciled_check(m: _Month) -> AssetCheckResult:
+    unbalanced, recon = m.unbalanced, m.recon
+    return AssetCheckResult(
+        check_name=RECONCILED,
+        passed=not unbalanced,
+        description=(f"{m.where}: " + "; ".join(r.note for r in unbalanced))
+        if unbalanced
+        else f"{m.where}: every counted record is loaded or quarantined",
+        metadata={
+            "source": m.spec.name,
+            "month": m.month,
+            "files": len(recon),
+            "unbalanced files": ", ".join(r.file for r in unbalanced) or "none",
+            "first unaccounted lines": ", ".join(
+                f"{r.file}: {r.line}" for r in unbalanced if r.line is not None
+            )
+            or "none",
+            "details": MetadataValue.md("\n".join(f"- {r.note}" for r in recon) or "no file"),
+            "rows counted": sum(r.counted or 0 for r in recon),
+            "rows loaded": sum(r.loaded for r in recon),
+            "rows quarantined": sum(r.quarantined for r in recon),
+        },
+    )
+
+
+def _readable_check(m: _Month) -> AssetCheckResult:
+    spec, bad_files = m.spec, m.bad_files
+    problems = [f"{r.file}: quarantined whole" for r in bad_files]
+    if m.missing_snapshot:
+        problems.append(f"no file at landing/{spec.name}/{m.month}/{spec.file_glob}")
+    return AssetCheckResult(
+        check_name=READABLE,
+        passed=not problems,
+        severity=AssetCheckSeverity.WARN,
+        description=f"{m.where}: " + ("; ".join(problems) if problems else "every file was read"),
+        metadata={
+            "source": spec.name,
+            "month": m.month,
+            "files quarantined": len(bad_files),
+            "quarantined files": ", ".join(r.file for r in bad_files) or "none",
+            "reasons": MetadataValue.md("\n".join(f"- {r.reason}" for r in bad_files) or "none"),
+            "file expected but missing": m.missing_snapshot,
+        },
+    )
+
+
+def _snapshot_check(m: _Month, snapshot: SnapshotChange) -> AssetCheckResult:
+    return AssetCheckResult(
+        check_name=SNAPSHOT,
+        passed=snapshot.passed,
+        description=snapshot.description,
+        metadata={
+            "source": m.spec.name,
+            "month": m.month,
+            "rows loaded": snapshot.loaded,
+            "previous delivery": snapshot.previous_month or "none",
+            "previous rows loaded": snapshot.previous_rows
+            if snapshot.previous_rows is not None
+            else -1,
+            "shrink tolerance": m.spec.shrink_tolerance,
+            "summary": snapshot.description,
+        },
+    )
+
+
 def build_ingest_asset(spec: SourceSpec) -> AssetsDefinition:
+    """The source's raw asset: load the month (``_load``), log its problems (``_log``), then the
+    materialisation and the checks' results."""
     key = AssetKey(["raw", spec.raw_table])
 
     @asset(
@@ -83,130 +268,16 @@ def build_ingest_asset(spec: SourceSpec) -> AssetsDefinition:
         f"({spec.snapshot} {'snapshot' if spec.snapshot == 'full' else 'of the month'}); "
         f"declared in config/sources/{spec.name}.yaml.",
         tags={"source": spec.name, "snapshot": spec.snapshot},
-        check_specs=[
-            monthly_check_spec(
-                RECONCILED,
-                asset=key,
-                blocking=True,
-                description="Per file, every record of the file's own count (a census that does not "
-                "share the loader's parser) is loaded or quarantined.",
-            ),
-            monthly_check_spec(
-                READABLE,
-                asset=key,
-                description="Every file could be read; a full-snapshot source delivered a file.",
-            ),
-            *(
-                [
-                    monthly_check_spec(
-                        SNAPSHOT,
-                        asset=key,
-                        blocking=True,
-                        description=f"The month's loaded rows are not 0 and fell by at most "
-                        f"{spec.shrink_tolerance:.0%} from the last delivery (full snapshot).",
-                    )
-                ]
-                if spec.snapshot == "full"
-                else []
-            ),
-        ],
+        check_specs=_check_specs(spec, key),
     )
     def _ingest(context: AssetExecutionContext, warehouse: WarehouseResource):
-        month = context.partition_key
-        files = spec.landing_files(month)
-        context.log_event(
-            landing_materialization(spec, month, files)
-        )  # what was delivered, as read
-        with warehouse.connect() as con:
-            results = load_month(con, spec, month, files)
-            recon = reconciliation(con, spec, month)
-            snapshot = snapshot_change(con, spec, month) if spec.snapshot == "full" else None
-        where = f"{spec.name} {month}"
-        loaded = sum(r.rows_loaded for r in results)
-        quarantined_rows = sum(r.rows_quarantined for r in results if r.status == "loaded")
-        bad_files = [r for r in results if r.status == "quarantined"]
-        for r in bad_files:
-            context.log.warning(f"{where}: file {r.file} quarantined whole: {r.reason}")
-        if quarantined_rows:
-            context.log.warning(f"{where}: {quarantined_rows} rows quarantined (raw.quarantine)")
-        missing_snapshot = not files and spec.snapshot == "full"
-        if missing_snapshot:
-            context.log.warning(f"{where}: no file at landing/{spec.name}/{month}/{spec.file_glob}")
-        unbalanced = [r for r in recon if not r.balanced]
-        for r in unbalanced:
-            context.log.error(f"{where}: not reconciled: {r.note}")
-        if snapshot is not None and not snapshot.passed:
-            context.log.error(f"{where}: snapshot incomplete: {snapshot.description}")
-        context.log.info(
-            f"{where}: {loaded} rows loaded, {quarantined_rows} quarantined, {len(files)} file(s)"
-        )
-        yield MaterializeResult(
-            metadata={
-                "month": month,
-                "dagster/row_count": loaded,
-                "rows quarantined": quarantined_rows,
-                "files": MetadataValue.md(
-                    _files_table(results) if results else "no file this month"
-                ),
-            }
-        )
-        yield AssetCheckResult(
-            check_name=RECONCILED,
-            passed=not unbalanced,
-            description=(f"{where}: " + "; ".join(r.note for r in unbalanced))
-            if unbalanced
-            else f"{where}: every counted record is loaded or quarantined",
-            metadata={
-                "source": spec.name,
-                "month": month,
-                "files": len(recon),
-                "unbalanced files": ", ".join(r.file for r in unbalanced) or "none",
-                "first unaccounted lines": ", ".join(
-                    f"{r.file}: {r.line}" for r in unbalanced if r.line is not None
-                )
-                or "none",
-                "details": MetadataValue.md("\n".join(f"- {r.note}" for r in recon) or "no file"),
-                "rows counted": sum(r.counted or 0 for r in recon),
-                "rows loaded": sum(r.loaded for r in recon),
-                "rows quarantined": sum(r.quarantined for r in recon),
-            },
-        )
-        problems = [f"{r.file}: quarantined whole" for r in bad_files]
-        if missing_snapshot:
-            problems.append(f"no file at landing/{spec.name}/{month}/{spec.file_glob}")
-        yield AssetCheckResult(
-            check_name=READABLE,
-            passed=not problems,
-            severity=AssetCheckSeverity.WARN,
-            description=f"{where}: " + ("; ".join(problems) if problems else "every file was read"),
-            metadata={
-                "source": spec.name,
-                "month": month,
-                "files quarantined": len(bad_files),
-                "quarantined files": ", ".join(r.file for r in bad_files) or "none",
-                "reasons": MetadataValue.md(
-                    "\n".join(f"- {r.reason}" for r in bad_files) or "none"
-                ),
-                "file expected but missing": missing_snapshot,
-            },
-        )
-        if snapshot is not None:
-            yield AssetCheckResult(
-                check_name=SNAPSHOT,
-                passed=snapshot.passed,
-                description=snapshot.description,
-                metadata={
-                    "source": spec.name,
-                    "month": month,
-                    "rows loaded": snapshot.loaded,
-                    "previous delivery": snapshot.previous_month or "none",
-                    "previous rows loaded": snapshot.previous_rows
-                    if snapshot.previous_rows is not None
-                    else -1,
-                    "shrink tolerance": spec.shrink_tolerance,
-                    "summary": snapshot.description,
-                },
-            )
+        m = _load(context, warehouse, spec)
+        _log(context, m)
+        yield _materialization(m)
+        yield _reconciled_check(m)
+        yield _readable_check(m)
+        if m.snapshot is not None:
+            yield _snapshot_check(m, m.snapshot)
 
     return _ingest
 
