@@ -1,1 +1,3 @@
-"""Person linkage with Splink on DuckDB: the model (model.py) and the run (run.py)."""
+"""Person linkage with Splink: the model (model.py), one month's run in phases (run.py: training,
+scoring, evidence, decisions, attach_only, clustering, explanations), stable ids (ids.py), families
+(families.py) and accuracy from labels (accuracy.py)."""

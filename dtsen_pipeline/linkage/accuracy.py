@@ -122,8 +122,6 @@ CLERK_COLUMNS = (
 )
 KEY_COLUMNS = ("record_key_l", "record_key_r")
 LABELS = {"1": 1, "match": 1, "0": 0, "non-match": 0}
-# A cell a spreadsheet would run as a formula (CSV injection) is written with a leading quote.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 # The registers' records only: the correction sources' (proposals, objections, visits) attach to a
@@ -282,7 +280,7 @@ class Sample:
 
 def _safe_cell(value) -> str:
     text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    return "'" + text if text.startswith(review_files.FORMULA_START) else text
 
 
 @contextlib.contextmanager

@@ -179,3 +179,28 @@ def _rules(config_dir: Path) -> LinkageRules:
 def rules() -> LinkageRules:
     """The rules in force (read once per configuration folder, on first use, never at import)."""
     return _rules(paths.config_dir())
+
+
+# The thresholds, read when first used (never at import, so a broken file fails the step that needs
+# it with its message, not every import). Pairs scored in [predict, cluster) are uncertain: they go
+# to clerical review.
+
+
+def predict_threshold() -> float:
+    """Pairs at or above this are kept in linkage.pairwise_predictions."""
+    return rules().predict_threshold
+
+
+def cluster_threshold() -> float:
+    """Pairs at or above this join records into one person."""
+    return rules().cluster_threshold
+
+
+def uncorroborated_max() -> float:
+    """Highest probability a pair may keep without agreeing on an identity field (review band)."""
+    return round(cluster_threshold() - 0.0001, 4)
+
+
+def max_records_per_person() -> int:
+    """The most source records one person may have (reviewers' accepted pairs may not go beyond it)."""
+    return rules().max_records_per_person

@@ -23,8 +23,9 @@ MODEL_VERSION = "person-v6"  # v2: NIKs differing but each matching its birth da
 
 # Jaro-Winkler similarity of two normalised names: at or above NAME_CLOSE nearly the same spelling;
 # at or above NAME_AGREES the same name spelt differently. NAME_AGREES is the model's lower name level
-# and also the least name agreement that corroborates a pair (linkage/run.py): one number, so the two
-# cannot drift apart. Changing either changes the model: a new MODEL_VERSION.
+# and also the least name agreement that corroborates a pair (``names_agree``, read by
+# linkage/evidence.py): one number, so the two cannot drift apart. Changing either changes the
+# model: a new MODEL_VERSION.
 NAME_CLOSE = 0.95
 NAME_AGREES = 0.88
 
@@ -213,9 +214,27 @@ def shared_word_only(dialect: str) -> str:
     )
 
 
-# The DuckDB forms, also read by linkage/run.py's corroboration (which runs on DuckDB).
-SHORT_FORM = short_form("duckdb")
-SHARED_WORD_ONLY = shared_word_only("duckdb")
+def names_agree() -> str:
+    """SQL (DuckDB) over a pair's name columns: the names agree as the name comparison below says,
+    at one of its levels from exact to Jaro-Winkler at NAME_AGREES: at least that alike and not
+    merely sharing a word, the same words in another order, or one a short form of the other. The
+    least name agreement that corroborates a pair (linkage/evidence.py, which runs on DuckDB
+    whichever engine scored): defined here, beside the levels, so the two cannot drift apart."""
+    return (
+        f"(jaro_winkler_similarity(nama_normal_l, nama_normal_r) >= {NAME_AGREES} "
+        f"and not coalesce({shared_word_only('duckdb')}, false)) or nama_urut_l = nama_urut_r "
+        f"or coalesce({short_form('duckdb')}, false)"
+    )
+
+
+def names_unalike() -> str:
+    """SQL (DuckDB): two names that say two people: sharing a word only (a marga, a father's name)
+    or not alike (below every agreeing level of ``names_agree``)."""
+    return (
+        f"coalesce({shared_word_only('duckdb')}, false) "
+        f"or coalesce(jaro_winkler_similarity(nama_normal_l, nama_normal_r) < {NAME_AGREES} "
+        f"and not ({names_agree()}), false)"
+    )
 
 
 def name_comparison(dialect: str = "duckdb") -> cl.CustomComparison:

@@ -4,8 +4,9 @@ and the clerical sample they labelled (``review/<month>/sample.csv``).
 Both readers check every row and report every problem at once, by file, row and reason, never by a
 cell's contents (these files hold NIKs and names): a reviewer fixes the file in one pass, and a NIK
 pasted into the wrong cell never reaches a log. This module holds what the two share: the problem
-list and its message, the decoding (UTF-8, with or without a byte-order mark), the header and the
-rows numbered as a spreadsheet shows them. Each reader keeps its own column checks.
+list and its message, the decoding (UTF-8, with or without a byte-order mark), the header, the
+rows numbered as a spreadsheet shows them, and what starts a formula. Each reader keeps its own
+column checks: ``decisions.read_decisions`` and ``accuracy.read_labels``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from pathlib import Path
 
 # Separators a spreadsheet in another locale writes, named in the header's message.
 _OTHER_SEPARATORS = (("';'", ";"), ("tab", "\t"), ("'|'", "|"))
+# A cell a spreadsheet would run as a formula (CSV injection): refused in the decisions read back
+# (decisions.read_decisions), written with a leading quote in the sample sent out (accuracy).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 class Problems:

@@ -1,5 +1,5 @@
 """Splink on Spark: the session, and the month's records and scored pairs moved between it and the
-run's DuckDB scratch connection (linkage/run.py).
+run's DuckDB scratch connection (linkage/workspace.py).
 
 Only training and scoring (Splink's EM, random sampling, ``predict``, ``predict_between``) run on
 Spark when config/linkage.yaml says ``engine: {name: spark}``: they grow with the candidate pairs.

@@ -15,7 +15,8 @@ import pytest
 
 from dtsen_pipeline.lib import paths, warehouse
 from dtsen_pipeline.linkage import model
-from dtsen_pipeline.linkage.run import cluster_threshold, link_month
+from dtsen_pipeline.linkage.config import cluster_threshold
+from dtsen_pipeline.linkage.run import link_month
 
 MONTH = "2025-01"
 

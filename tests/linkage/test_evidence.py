@@ -14,7 +14,7 @@ from splink import DuckDBAPI, Linker
 
 from dtsen_pipeline.lib import warehouse
 from dtsen_pipeline.linkage import model
-from dtsen_pipeline.linkage.run import corroborated_sql, evidence_sql, relatives_sql
+from dtsen_pipeline.linkage.evidence import corroborated_sql, evidence_sql, relatives_sql
 
 
 def dob(value: date | int | None) -> dict:

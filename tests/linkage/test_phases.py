@@ -18,32 +18,27 @@ from splink import DuckDBAPI, Linker
 
 from dtsen_pipeline.lib import warehouse
 from dtsen_pipeline.linkage import model
-from dtsen_pipeline.linkage.run import (
+from dtsen_pipeline.linkage.attach_only import attach_edges, carried_on_registers, drop_unattached
+from dtsen_pipeline.linkage.clustering import Touched, cluster, split_touched
+from dtsen_pipeline.linkage.config import cluster_threshold, uncorroborated_max
+from dtsen_pipeline.linkage.decisions import (
+    DecisionsTooLargeError,
+    check_accepted_sizes,
+    decision_edges,
+    normalise_decisions,
+)
+from dtsen_pipeline.linkage.evidence import corroborate
+from dtsen_pipeline.linkage.explanations import explain
+from dtsen_pipeline.linkage.run import link_month
+from dtsen_pipeline.linkage.scoring import fingerprint_sql, score_full, score_incremental
+from dtsen_pipeline.linkage.training import (
     EM_NEVER_SAMPLED,
     EM_SESSIONS,
-    DecisionsTooLargeError,
-    Touched,
-    Workspace,
-    attach_edges,
-    carried_on_registers,
-    check_accepted_sizes,
-    cluster,
-    cluster_threshold,
-    corroborate,
-    decision_edges,
-    drop_unattached,
     em_sessions,
-    explain,
-    fingerprint_sql,
-    link_month,
     load_or_train,
-    normalise_decisions,
-    score_full,
-    score_incremental,
-    split_touched,
     train,
-    uncorroborated_max,
 )
+from dtsen_pipeline.linkage.workspace import Workspace
 from tests.linkage.test_evidence import BASE, _table, dob, name
 
 

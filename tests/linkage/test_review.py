@@ -7,10 +7,11 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from dtsen_pipeline.defs.linkage.assets import read_decisions
 from dtsen_pipeline.linkage import model
+from dtsen_pipeline.linkage.config import cluster_threshold
+from dtsen_pipeline.linkage.decisions import read_decisions
 from dtsen_pipeline.linkage.model import MODEL_VERSION
-from dtsen_pipeline.linkage.run import cluster_threshold, link_month
+from dtsen_pipeline.linkage.run import link_month
 from tests.conftest import MONTHS
 
 
@@ -106,7 +107,7 @@ def test_a_saved_model_is_reused_unless_retraining(identities, tmp_path, monkeyp
 def test_incremental_month_agrees_with_a_full_relink(identities, tmp_path):
     """Records new this month or changed since last month are scored again; the rest keep their
     grouping. The result must agree with scoring everything."""
-    from dtsen_pipeline.linkage.run import fingerprint_sql
+    from dtsen_pipeline.linkage.scoring import fingerprint_sql
 
     model_json = tmp_path / f"{MODEL_VERSION}_2025-01.json"
     full = link_month(identities, model_json)

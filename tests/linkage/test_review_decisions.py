@@ -9,10 +9,10 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from dtsen_pipeline.defs.linkage.assets import read_decisions
 from dtsen_pipeline.linkage import config as linkage_config
 from dtsen_pipeline.linkage import model
-from dtsen_pipeline.linkage.run import DecisionsTooLargeError, link_month
+from dtsen_pipeline.linkage.decisions import DecisionsTooLargeError, read_decisions
+from dtsen_pipeline.linkage.run import link_month
 from dtsen_pipeline.quality.suites import suite_specs
 from dtsen_pipeline.quality.validate import validate_suite
 from tests.conftest import MONTHS

@@ -12,7 +12,8 @@ from splink import DuckDBAPI, Linker
 
 from dtsen_pipeline.lib import paths, warehouse
 from dtsen_pipeline.linkage import model
-from dtsen_pipeline.linkage.run import cluster_threshold, corroborated_sql, relatives_sql
+from dtsen_pipeline.linkage.config import cluster_threshold
+from dtsen_pipeline.linkage.evidence import corroborated_sql, relatives_sql
 from tests.linkage.test_evidence import BASE, _table, dob, name
 
 MONTH = "2025-01"

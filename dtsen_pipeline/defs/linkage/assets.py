@@ -6,13 +6,8 @@ are applied on the next run); then families and households (linkage/families.py)
 """
 
 import json
-import re
-from collections.abc import Collection
-from pathlib import Path
-from typing import NamedTuple
 
 import pyarrow as pa
-import pyarrow.compute as pc
 from dagster import (
     AssetExecutionContext,
     AssetKey,
@@ -31,16 +26,13 @@ from dtsen_pipeline.defs.common.resources import WAREHOUSE_POOL, WarehouseResour
 from dtsen_pipeline.ingest.sources import correction_sources, load_sources
 from dtsen_pipeline.lib import paths, reports
 from dtsen_pipeline.lib.warehouse import table_exists
-from dtsen_pipeline.linkage import accuracy, model, review_files
+from dtsen_pipeline.linkage import accuracy, model
+from dtsen_pipeline.linkage.config import cluster_threshold, predict_threshold
+from dtsen_pipeline.linkage.decisions import DecisionsTooLargeError, read_decisions
 from dtsen_pipeline.linkage.families import link_families
 from dtsen_pipeline.linkage.ids import assign_ids
-from dtsen_pipeline.linkage.run import (
-    DecisionsTooLargeError,
-    cluster_threshold,
-    fingerprint_sql,
-    link_month,
-    predict_threshold,
-)
+from dtsen_pipeline.linkage.run import link_month
+from dtsen_pipeline.linkage.scoring import fingerprint_sql
 
 PERSON_CLUSTERS_KEY = AssetKey(["linkage", "person_clusters"])
 ID_HISTORY_KEY = AssetKey(["linkage", "id_history"])
@@ -56,119 +48,6 @@ create table if not exists linkage.review_pairs (
     extract_month varchar, record_key_l varchar, record_key_r varchar, match_probability double,
     match_weight double, evidence varchar, decision varchar);
 """
-
-
-class Decision(NamedTuple):
-    """One reviewer's row of decisions.csv, as checked; ``line``: its row in the file."""
-
-    record_key_l: str
-    record_key_r: str
-    decision: str  # accept | reject
-    line: int
-
-
-DECISION_COLUMNS = Decision._fields[:3]  # the file's columns; ``line`` is where a row stands
-# A cell a spreadsheet would run as a formula (CSV injection): never a record key or a decision.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_KEY_SHAPE = re.compile(r"[a-z0-9_]+:\S+")  # source:source_record_id
-
-
-def _known(keys: set[str], known_keys) -> set[str]:
-    """Those of ``keys`` that are in ``known_keys`` (an Arrow array, e.g. the month's record_key
-    column, tested in one vectorised pass; or any collection); all well-formed ones if None."""
-    if known_keys is None:
-        return {k for k in keys if _KEY_SHAPE.fullmatch(k)}
-    if isinstance(known_keys, (pa.Array, pa.ChunkedArray)):
-        candidates = pa.array(sorted(keys), pa.string())
-        value_set = (
-            known_keys.combine_chunks() if isinstance(known_keys, pa.ChunkedArray) else known_keys
-        )
-        return set(
-            candidates.filter(
-                pc.is_in(candidates, value_set=value_set.cast(pa.string()))
-            ).to_pylist()
-        )
-    return {k for k in keys if k in known_keys}
-
-
-def read_decisions(
-    path: Path, known_keys: pa.Array | pa.ChunkedArray | Collection[str] | None = None
-) -> pa.Table | None:
-    """Reviewers' decisions, if any, one row per pair: record_key_l, record_key_r, decision
-    (accept|reject, lower case) and its row in the file (``line``). Every row is checked (keys of this month's
-    records, ``known_keys``; no self-pair, repeated or contradictory pair, formula or empty cell) and
-    all problems are reported at once, by row and column, never by a cell's contents: a reviewer
-    fixes the file in one pass, and a NIK pasted in the wrong cell never reaches a log."""
-    if not path.exists():
-        return None
-    problems = review_files.Problems(path, "no decision was applied")
-    header, at, parsed = review_files.read_rows(path, DECISION_COLUMNS, problems)
-    known = _known(
-        {
-            row[at[c]].strip()
-            for _, row in parsed
-            if len(row) == len(header)
-            for c in ("record_key_l", "record_key_r")
-        },
-        known_keys,
-    )
-    rows: list[Decision] = []
-    seen: dict[tuple[str, str], Decision] = {}  # (lower key, higher key) -> its first row
-    for line, row in parsed:
-        if len(row) != len(header):
-            problems.add(f"{len(header)} fields expected, as in the header", line)
-            continue
-        formulas = {
-            column
-            for column, cell in zip(header, row)
-            if cell.lstrip(" ").startswith(_FORMULA_START)
-        }
-        for column in formulas:  # reported once: the cell's other problems follow from it
-            problems.add(
-                f"column {column or '(unnamed)'} starts with a formula character (=, +, -, @, tab or CR)",
-                line,
-            )
-        ok = not formulas
-        left, right, decision = (row[at[c]].strip() for c in DECISION_COLUMNS)
-        for column, key in (("record_key_l", left), ("record_key_r", right)):
-            if column in formulas:
-                continue
-            if not key:
-                problems.add(f"{column} is empty", line)
-                ok = False
-            elif key not in known:
-                problems.add(
-                    f"{column} is not the record key (source:source_record_id) of a record of this month",
-                    line,
-                )
-                ok = False
-        decision = decision.lower()
-        if "decision" not in formulas and decision not in ("accept", "reject"):
-            problems.add("decision must be accept or reject", line)
-            ok = False
-        if not ok:
-            continue
-        if left == right:
-            problems.add("record_key_l and record_key_r are the same record", line)
-            continue
-        pair = (min(left, right), max(left, right))
-        if pair in seen:
-            first = seen[pair]
-            what = "repeats" if first.decision == decision else "contradicts (accept and reject)"
-            problems.add(f"{what} the pair of row {first.line}", line)
-            continue
-        seen[pair] = Decision(left, right, decision, line)
-        rows.append(seen[pair])
-    if problems:
-        raise problems.error()
-    return pa.table(
-        {
-            "record_key_l": pa.array([r.record_key_l for r in rows], pa.string()),
-            "record_key_r": pa.array([r.record_key_r for r in rows], pa.string()),
-            "decision": pa.array([r.decision for r in rows], pa.string()),
-            "line": pa.array([r.line for r in rows], pa.int64()),
-        }
-    )
 
 
 class LinkageConfig(Config):
