@@ -81,17 +81,26 @@ def _false_merges(con: duckdb.DuckDBPyConnection, pred: str) -> dict:
     return {"person_pairs": pairs, "within_family": family, "within_household": household}
 
 
+def _pairwise(tp: float, predicted: float, actual: float) -> dict:
+    """Pairwise precision, recall and F1 from pair counts: 1.0 with nothing to divide by, and F1 0.0
+    when precision and recall are both 0."""
+    from dtsen_pipeline.linkage.accuracy import f1  # the one F1 formula; lazy, as below
+
+    precision = tp / predicted if predicted else 1.0
+    recall = tp / actual if actual else 1.0
+    return {
+        "precision": round(precision, 5),
+        "recall": round(recall, 5),
+        "f1": round(f1(precision, recall) if precision + recall else 0.0, 5),
+    }
+
+
 def _scores(con: duckdb.DuckDBPyConnection, pred: str) -> dict:
     tp, predicted, actual, tp_weak, actual_weak = (
         float(x or 0) for x in con.execute(_PAIR_COUNTS.format(pred=pred)).fetchone()
     )
-    precision = tp / predicted if predicted else 1.0
-    recall = tp / actual if actual else 1.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return {
-        "precision": round(precision, 5),
-        "recall": round(recall, 5),
-        "f1": round(f1, 5),
+        **_pairwise(tp, predicted, actual),
         "recall_nik_missing_or_invalid": round(tp_weak / actual_weak, 5) if actual_weak else None,
         "true_pairs": int(actual),
         "predicted_pairs": int(predicted),
@@ -124,13 +133,8 @@ def _group_scores(con: duckdb.DuckDBPyConnection, table: str, pred: str, truth: 
         float(x or 0)
         for x in con.execute(_GROUP_PAIRS.format(table=table, pred=pred, truth=truth)).fetchall()[0]
     )
-    precision = tp / predicted if predicted else 1.0
-    recall = tp / actual if actual else 1.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return {
-        "precision": round(precision, 5),
-        "recall": round(recall, 5),
-        "f1": round(f1, 5),
+        **_pairwise(tp, predicted, actual),
         "true_pairs": int(actual),
         "predicted_pairs": int(predicted),
     }

@@ -129,6 +129,12 @@ LABELS = {"1": 1, "match": 1, "0": 0, "non-match": 0}
 REGISTERS_ONLY = "source not in (select unnest(?::varchar[]))"
 
 
+def f1(precision, recall):
+    """F1: the harmonic mean of precision and recall (numbers or numpy arrays alike). The caller
+    says what a zero or missing figure gives (no estimate here, 0.0 in ``dtsen evaluate``)."""
+    return 2 * precision * recall / (precision + recall)
+
+
 class SampleOutOfDateError(ValueError):
     """The month's linkage changed after its sample was drawn: the strata no longer describe it."""
 
@@ -472,20 +478,13 @@ def _interval(low: np.ndarray, high: np.ndarray, point: float | None) -> list[fl
     return [round(float(min(lo, point)), 5), round(float(max(hi, point)), 5)]
 
 
-def estimate(month: str, con, labels_path: Path | None = None) -> dict | None:
-    """Estimated precision, recall and F1 of ``month``'s linkage with 95% intervals, from its
-    labelled sample (``labels_path``, default ``accuracy_<month>.csv``) and the linkage in the
-    warehouse ``con``; None when the sample is drawn but not labelled. Counts and figures only."""
-    design = read_design(month)
-    labels_path = labels_path or sample_path(month)
-    labels = read_labels(labels_path, design)
-    if labels is None:
-        return None
-    stratum_of = {(min(a, b), max(a, b)): s for a, b, s in design["pairs"]}
-    rows = [(a, b) for a, b in labels]
+def _linked_now(month: str, con, design: dict, labels: dict, stratum_of: dict) -> int:
+    """The month's linked pairs (registers only) in the warehouse now. Raises SampleOutOfDateError
+    when the linkage changed after the sample was drawn: another count of linked pairs, or a
+    sampled pair now on the other side (linked or not) of its stratum."""
     # A cursor of its own: the caller's connection may hold a result it has not fetched to the end.
     con = con.cursor()
-    con.register("sampled_in", pa.table({"a": [a for a, _ in rows], "b": [b for _, b in rows]}))
+    con.register("sampled_in", pa.table({"a": [a for a, _ in labels], "b": [b for _, b in labels]}))
     try:
         linked_now = con.execute(
             f"""
@@ -517,6 +516,11 @@ def estimate(month: str, con, labels_path: Path | None = None) -> dict | None:
             f"pairs then, {linked_now:,} now; {moved} sampled pairs changed side): draw a new sample "
             f"(`dtsen review sample --month {month} --n 2000 --replace`)"
         )
+    return linked_now
+
+
+def _labelled_strata(design: dict, labels: dict, stratum_of: dict) -> list[dict]:
+    """Each stratum of the design: its population, the pairs labelled in it and their matches."""
     strata = []
     for name, spec in design["strata"].items():
         found = [labels[p] for p, s in stratum_of.items() if s == name]
@@ -529,6 +533,23 @@ def estimate(month: str, con, labels_path: Path | None = None) -> dict | None:
                 "matches": sum(found),
             }
         )
+    return strata
+
+
+@dataclass(frozen=True)
+class _Figures:
+    """Point estimates (None: nothing to divide by), their 95% intervals, and the estimated matched
+    linked pairs (tp) and missed pairs (fn)."""
+
+    points: dict[str, float | None]  # precision, recall, f1
+    intervals: dict[str, list[float] | None]
+    tp: float
+    fn: float
+
+
+def _figures(strata: list[dict], linked_now: int) -> _Figures:
+    """Horvitz-Thompson point estimates over the strata, and intervals from the draws of each
+    stratum's Jeffreys posterior (see the module docstring)."""
     rng = np.random.default_rng(SEED)
     # Draws of matched linked pairs (tp) and matched unlinked pairs (fn), for the lower limit
     # ("low": every figure at its worst) and the upper ("high"); see ``_limits``.
@@ -549,33 +570,50 @@ def estimate(month: str, con, labels_path: Path | None = None) -> dict | None:
             fn += point
     precision = tp / linked_now if linked_now else None
     recall = tp / (tp + fn) if tp + fn else None
-    f1 = 2 * precision * recall / (precision + recall) if precision and recall else None
+    f1_point = f1(precision, recall) if precision and recall else None
     figures = {}
     with np.errstate(invalid="ignore", divide="ignore"):
         for limit in ("low", "high"):
             tp_d, fn_d = draws[f"tp_{limit}"], draws[f"fn_{limit}"]
             p_d = tp_d / linked_now if linked_now else np.full(DRAWS, np.nan)
             r_d = tp_d / (tp_d + fn_d)
-            figures[limit] = {"precision": p_d, "recall": r_d, "f1": 2 * p_d * r_d / (p_d + r_d)}
-    points = {"precision": precision, "recall": recall, "f1": f1}
+            figures[limit] = {"precision": p_d, "recall": r_d, "f1": f1(p_d, r_d)}
+    points = {"precision": precision, "recall": recall, "f1": f1_point}
     intervals = {
         figure: _interval(figures["low"][figure], figures["high"][figure], point)
         for figure, point in points.items()
     }
+    return _Figures(points, intervals, tp, fn)
+
+
+def estimate(month: str, con, labels_path: Path | None = None) -> dict | None:
+    """Estimated precision, recall and F1 of ``month``'s linkage with 95% intervals, from its
+    labelled sample (``labels_path``, default ``accuracy_<month>.csv``) and the linkage in the
+    warehouse ``con``; None when the sample is drawn but not labelled. Counts and figures only."""
+    design = read_design(month)
+    labels_path = labels_path or sample_path(month)
+    labels = read_labels(labels_path, design)
+    if labels is None:
+        return None
+    stratum_of = {(min(a, b), max(a, b)): s for a, b, s in design["pairs"]}
+    linked_now = _linked_now(month, con, design, labels, stratum_of)
+    strata = _labelled_strata(design, labels, stratum_of)
+    result = _figures(strata, linked_now)
+    point = {k: None if v is None else round(v, 5) for k, v in result.points.items()}
     return {
         "month": month,
         "labelled_pairs": len(labels),
         "matches_labelled": sum(labels.values()),
         "linked_pairs": linked_now,
         "candidate_pairs": design["candidate_pairs"],
-        "precision": None if precision is None else round(precision, 5),
-        "precision_95": intervals["precision"],
-        "recall": None if recall is None else round(recall, 5),
-        "recall_95": intervals["recall"],
-        "f1": None if f1 is None else round(f1, 5),
-        "f1_95": intervals["f1"],
-        "estimated_matched_linked_pairs": round(tp),
-        "estimated_missed_pairs": round(fn),
+        "precision": point["precision"],
+        "precision_95": result.intervals["precision"],
+        "recall": point["recall"],
+        "recall_95": result.intervals["recall"],
+        "f1": point["f1"],
+        "f1_95": result.intervals["f1"],
+        "estimated_matched_linked_pairs": round(result.tp),
+        "estimated_missed_pairs": round(result.fn),
         "strata": strata,
         "method": "stratified Horvitz-Thompson; 95% intervals from Jeffreys posteriors per stratum "
         "(dtsen_pipeline/linkage/accuracy.py)",
