@@ -31,7 +31,7 @@ from __future__ import annotations
 import duckdb
 
 from dtsen_pipeline.ingest.sources import correction_sources
-from dtsen_pipeline.linkage.config import rules
+from dtsen_pipeline.linkage.config import LinkageRules, rules
 
 DDL = """
 create schema if not exists linkage;
@@ -52,6 +52,17 @@ def link_families(con: duckdb.DuckDBPyConnection, month: str) -> dict:
     """Write the month's families and households from ``linkage.person_clusters``; return counts."""
     r = rules()
     con.execute(DDL)
+    _family_records(con, month, r)
+    _choose_families(con)
+    _members(con, month)
+    _households(con, r)
+    _write(con, month)
+    return _counts(con, month)
+
+
+def _family_records(con: duckdb.DuckDBPyConnection, month: str, r: LinkageRules) -> None:
+    """The temp table ``fam_records``: the month's register records with their person, a valid KK,
+    the source's own family and household ids, address, village and the source's KK authority."""
     con.execute(
         """
         create or replace temp table fam_records as
@@ -64,6 +75,10 @@ def link_families(con: duckdb.DuckDBPyConnection, month: str) -> dict:
         where c.extract_month = ? and i.source not in (select unnest(?::varchar[]))""",
         [list(r.kk_authority), month, list(correction_sources())],
     )
+
+
+def _choose_families(con: duckdb.DuckDBPyConnection) -> None:
+    """The temp table ``person_family``: each person's family (rules 1-4 of the module docstring)."""
     # 1-2: authority first, then the KK most records carry.
     con.execute("""
         create or replace temp table person_family as
@@ -97,6 +112,11 @@ def link_families(con: duckdb.DuckDBPyConnection, month: str) -> dict:
         insert into person_family
         select distinct dtsen_id, null, 'solo:' || dtsen_id, 'none' from fam_records
         where dtsen_id not in (select dtsen_id from person_family)""")
+
+
+def _members(con: duckdb.DuckDBPyConnection, month: str) -> None:
+    """New families get their stable id (``linkage.family_ids``); the temp table ``members``: each
+    person's family id, KK, how it was chosen and relationship to the head."""
     # Stable ids: a family key seen before keeps its id; a new one is named after its members.
     con.execute(
         """
@@ -118,6 +138,10 @@ def link_families(con: duckdb.DuckDBPyConnection, month: str) -> dict:
         from person_family pf join linkage.family_ids ids using (family_key)
         left join relationship using (dtsen_id)""")
 
+
+def _households(con: duckdb.DuckDBPyConnection, r: LinkageRules) -> None:
+    """The temp table ``hh_label``: each family's household, the lowest family id of the families it
+    shares a dwelling with (connected components, by label propagation)."""
     # Households: families linked by a shared dwelling, from records that agree with the family's KK.
     con.execute(
         """
@@ -156,6 +180,9 @@ def link_families(con: duckdb.DuckDBPyConnection, month: str) -> dict:
         if changed == 0:
             break
 
+
+def _write(con: duckdb.DuckDBPyConnection, month: str) -> None:
+    """Replace the month's family_members, families and kk_crosswalk in one transaction."""
     con.execute("begin")
     for table in ("family_members", "families", "kk_crosswalk"):
         con.execute(f"delete from linkage.{table} where extract_month = ?", [month])
@@ -190,6 +217,10 @@ def link_families(con: duckdb.DuckDBPyConnection, month: str) -> dict:
         [month],
     )
     con.execute("commit")
+
+
+def _counts(con: duckdb.DuckDBPyConnection, month: str) -> dict:
+    """The month's families, households, households of several KKs and persons by family basis."""
     families, households, shared = con.execute(
         """
         select count(*), count(distinct dtsen_rt_id),
