@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import duckdb
 
-from dtsen_pipeline.defs.linkage.assets import unlinked_earlier_month
 from dtsen_pipeline.lib import paths
+from dtsen_pipeline.linkage.tables import unlinked_earlier_month
 
 
 def test_linkage_names_the_earlier_month_it_needs(tmp_path, monkeypatch):

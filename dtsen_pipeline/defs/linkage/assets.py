@@ -3,9 +3,14 @@
 Writes linkage.person_clusters, linkage.id_history, linkage.pairwise_predictions and
 linkage.review_pairs (uncertain pairs for clerical review; decisions in data/review/decisions.csv
 are applied on the next run); then families and households (linkage/families.py).
+
+Dagster wiring only: the linkage itself is linkage/run.py, the tables it reads and writes
+linkage/tables.py, reviewers' decisions linkage/decisions.py.
 """
 
 import json
+from pathlib import Path
+from typing import NamedTuple
 
 import pyarrow as pa
 from dagster import (
@@ -23,31 +28,16 @@ from dtsen_pipeline.defs.common.charts import bar
 from dtsen_pipeline.defs.common.graph import OWNERS
 from dtsen_pipeline.defs.common.partitions import ONE_MONTH_PER_RUN, monthly_partitions
 from dtsen_pipeline.defs.common.resources import WAREHOUSE_POOL, WarehouseResource
-from dtsen_pipeline.ingest.sources import correction_sources, load_sources
+from dtsen_pipeline.ingest.sources import correction_sources
 from dtsen_pipeline.lib import paths, reports
-from dtsen_pipeline.lib.warehouse import table_exists
-from dtsen_pipeline.linkage import accuracy, model
+from dtsen_pipeline.linkage import accuracy, model, tables
 from dtsen_pipeline.linkage.config import cluster_threshold, predict_threshold
 from dtsen_pipeline.linkage.decisions import DecisionsTooLargeError, read_decisions
 from dtsen_pipeline.linkage.families import link_families
-from dtsen_pipeline.linkage.ids import assign_ids
-from dtsen_pipeline.linkage.run import link_month
-from dtsen_pipeline.linkage.scoring import fingerprint_sql
+from dtsen_pipeline.linkage.run import LinkageResult, link_month
 
 PERSON_CLUSTERS_KEY = AssetKey(["linkage", "person_clusters"])
 ID_HISTORY_KEY = AssetKey(["linkage", "id_history"])
-
-_CREATE = """
-create schema if not exists linkage;
-create table if not exists linkage.person_clusters (
-    extract_month varchar, record_key varchar, source varchar, cluster_id varchar, dtsen_id varchar);
-create table if not exists linkage.pairwise_predictions (
-    extract_month varchar, record_key_l varchar, record_key_r varchar,
-    match_weight double, match_probability double);
-create table if not exists linkage.review_pairs (
-    extract_month varchar, record_key_l varchar, record_key_r varchar, match_probability double,
-    match_weight double, evidence varchar, decision varchar);
-"""
 
 
 class LinkageConfig(Config):
@@ -60,45 +50,67 @@ class LinkageConfig(Config):
     full_relink: bool = False
 
 
-def unlinked_earlier_month(con, month: str) -> str | None:
-    """The latest month before ``month`` with landed extracts, if it has not been linked."""
-    landed = {
-        d.name
-        for spec in load_sources()
-        if (paths.landing_dir() / spec.name).is_dir()
-        for d in (paths.landing_dir() / spec.name).iterdir()
-        if d.is_dir() and d.name < month
-    }
-    if not landed:
-        return None
-    latest = max(landed)
-    linked = (
-        table_exists(con, "linkage", "person_clusters")
-        and con.execute(
-            "select count(*) from linkage.person_clusters where extract_month = ?", [latest]
-        ).fetchall()[0][0]
-        > 0
+class _Month(NamedTuple):
+    """One month's linkage inputs, as the asset read them."""
+
+    month: str
+    identities: pa.Table
+    reuse: Path | None  # the saved model reused; None: train one
+    previous: pa.Table | None  # last month's persons (incremental); None: a full relink
+    decisions_file: Path
+
+    @property
+    def mode(self) -> str:
+        return "incremental" if self.previous is not None else "full relink"
+
+
+def _inputs(warehouse: WarehouseResource, month: str, config: LinkageConfig) -> _Month:
+    """The month's records, the model to reuse and last month's persons; refused when the month has
+    no records or the month before it has extracts but is not linked yet."""
+    reuse = None if config.retrain else model.latest_model(month)
+    with warehouse.connect() as con:
+        identities = tables.identities(con, month)
+        previous = (
+            None if (reuse is None or config.full_relink) else tables.previous_month(con, month)
+        )
+    if identities.num_rows == 0:
+        raise ValueError(
+            f"linkage {month}: intermediate.int_identitas has no rows for this month; "
+            "materialise the raw and staging assets for it first"
+        )
+    with warehouse.connect() as con:
+        unlinked = tables.unlinked_earlier_month(con, month)
+    if unlinked:
+        raise ValueError(
+            f"linkage {month}: month {unlinked} has extracts under data/landing but is not linked "
+            f"yet, and {month}'s ids build on it. Run {unlinked} first (a backfill runs months "
+            "in order, one at a time)."
+        )
+    return _Month(month, identities, reuse, previous, paths.review_dir() / "decisions.csv")
+
+
+def _link(context: AssetExecutionContext, inputs: _Month) -> LinkageResult:
+    """``link_month`` on the month's inputs, with reviewers' decisions and the run's log."""
+    month, identities, reuse = inputs.month, inputs.identities, inputs.reuse
+    context.log.info(
+        f"linkage {month}: {identities.num_rows} records, {inputs.mode}, "
+        + (f"reusing model {reuse.name}" if reuse else "training the model")
     )
-    return None if linked else latest
-
-
-def previous_month(con, month: str) -> pa.Table | None:
-    """Last linked month's assignment with each record's fingerprint, or None if there is none."""
-    if not table_exists(con, "linkage", "person_clusters"):
-        return None
-    prev = con.execute(
-        "select max(extract_month) from linkage.person_clusters where extract_month < ?", [month]
-    ).fetchall()[0][0]
-    if prev is None:
-        return None
-    return con.sql(
-        f"""
-        select c.record_key, c.dtsen_id, {fingerprint_sql("i.")} as fingerprint
-        from linkage.person_clusters c
-        join intermediate.int_identitas i on i.record_key = c.record_key and i.extract_month = c.extract_month
-        where c.extract_month = ?""",
-        params=[prev],
-    ).to_arrow_table()
+    # Checked against this month's records before any scoring: a bad file fails fast, every problem listed.
+    decisions = read_decisions(inputs.decisions_file, known_keys=identities.column(model.UNIQUE_ID))
+    try:
+        return link_month(
+            identities,
+            paths.models_dir() / f"{model.MODEL_VERSION}_{month}.json",
+            decisions=decisions,
+            charts_dir=paths.linkage_reports_dir() / month,
+            reuse_model=reuse,
+            previous=inputs.previous,
+            attach_only=correction_sources(),
+            progress=lambda message: context.log.info(f"linkage {month}: {message}"),
+        )
+    except DecisionsTooLargeError as exc:
+        raise ValueError(f"{inputs.decisions_file}: {exc}") from None
 
 
 @multi_asset(
@@ -131,148 +143,93 @@ def person_linkage(
     context: AssetExecutionContext, config: LinkageConfig, warehouse: WarehouseResource
 ):
     month = context.partition_key
-    columns = ", ".join(model.INPUT_COLUMNS)
-    reuse = None if config.retrain else model.latest_model(month)
-    with warehouse.connect() as con:
-        identities = con.sql(
-            f"select {columns} from intermediate.int_identitas where extract_month = ?",
-            params=[month],
-        ).to_arrow_table()
-        previous = None if (reuse is None or config.full_relink) else previous_month(con, month)
-    if identities.num_rows == 0:
-        raise ValueError(
-            f"linkage {month}: intermediate.int_identitas has no rows for this month; "
-            "materialise the raw and staging assets for it first"
-        )
-    with warehouse.connect() as con:
-        unlinked = unlinked_earlier_month(con, month)
-    if unlinked:
-        raise ValueError(
-            f"linkage {month}: month {unlinked} has extracts under data/landing but is not linked "
-            f"yet, and {month}'s ids build on it. Run {unlinked} first (a backfill runs months "
-            "in order, one at a time)."
-        )
-    decisions_file = paths.review_dir() / "decisions.csv"
-    mode = "incremental" if previous is not None else "full relink"
-    context.log.info(
-        f"linkage {month}: {identities.num_rows} records, {mode}, "
-        + (f"reusing model {reuse.name}" if reuse else "training the model")
-    )
-    # Checked against this month's records before any scoring: a bad file fails fast, every problem listed.
-    decisions = read_decisions(decisions_file, known_keys=identities.column(model.UNIQUE_ID))
-    try:
-        result = link_month(
-            identities,
-            paths.models_dir() / f"{model.MODEL_VERSION}_{month}.json",
-            decisions=decisions,
-            charts_dir=paths.linkage_reports_dir() / month,
-            reuse_model=reuse,
-            previous=previous,
-            attach_only=correction_sources(),
-            progress=lambda message: context.log.info(f"linkage {month}: {message}"),
-        )
-    except DecisionsTooLargeError as exc:
-        raise ValueError(f"{decisions_file}: {exc}") from None
+    inputs = _inputs(warehouse, month, config)
+    result = _link(context, inputs)
     reports.write_index()
-
     with warehouse.connect() as con:
-        con.execute(_CREATE)
-        con.register("new_predictions", result.predictions)
-        con.execute("begin")
-        id_events = assign_ids(con, month, result.clusters)
-        con.execute("delete from linkage.pairwise_predictions where extract_month = ?", [month])
-        con.execute(
-            "insert into linkage.pairwise_predictions select ?, * from new_predictions", [month]
-        )
-        con.register("new_review", result.review)
-        con.execute("delete from linkage.review_pairs where extract_month = ?", [month])
-        con.execute("insert into linkage.review_pairs select ?, * from new_review", [month])
-        con.execute("commit")
-        stats = con.execute(
-            """
-            with c as (select * from linkage.person_clusters where extract_month = ?),
-            persons as (
-                select dtsen_id, bool_or(source = 'dukcapil') as in_dukcapil, count(*) as n
-                from c group by 1)
-            select c.source, count(*) as records,
-                   avg(case when p.in_dukcapil then 1 else 0 end) as matched_to_dukcapil,
-                   count(*) - count(distinct c.dtsen_id) as within_source_duplicates
-            from c join persons p using (dtsen_id) group by 1 order by 1""",
-            [month],
-        ).fetchall()
-        persons = con.execute(
-            "select count(distinct dtsen_id) from linkage.person_clusters where extract_month = ?",
-            [month],
-        ).fetchone()[0]
+        id_events = tables.save_month(con, month, result)
+        stats, persons = tables.match_rates(con, month)
         labelled = accuracy.summary(month, con)
     if labelled["status"].startswith("not estimated"):
         context.log.warning(f"linkage {month}: labels-based accuracy {labelled['status']}")
-    table = "| source | records | matched to Dukcapil | | duplicates within source |\n|---|---:|---:|---|---:|\n"
-    table += "\n".join(f"| {s} | {r:,} | {m:.1%} | {bar(m)} | {d:,} |" for s, r, m, d in stats)
     yield MaterializeResult(
         asset_key=ID_HISTORY_KEY,
         metadata={"month": month, **{f"{event}": n for event, n in sorted(id_events.items())}},
     )
     yield MaterializeResult(
         asset_key=PERSON_CLUSTERS_KEY,
-        metadata={
-            "month": month,
-            "records": identities.num_rows,
-            "persons (clusters)": persons,
-            # The threshold from config/linkage.yaml, not a copy of it in the label.
-            "pairs kept (at or above the predict threshold)": result.predictions.num_rows,
-            "predict threshold": predict_threshold(),
-            "cluster threshold": cluster_threshold(),
-            "match rate by source": MetadataValue.md(table),
-            "model file": MetadataValue.path(str(result.model_json)),
-            "model version": model.MODEL_VERSION,
-            # Where Splink trained and scored (config/linkage.yaml engine; the rest ran on DuckDB).
-            "engine": result.engine,
-            "model": "trained this month" if result.trained else f"reused {reuse.name}",
-            # Levels no training pair reached this month, given a deliberate value instead of
-            # Splink's default (model.fill_untrained): labels only, no record's values.
-            "levels filled, not trained": MetadataValue.json(
-                result.filled if result.trained else "model reused"
-            ),
-            # Each EM session's pairs, and the kabupaten it sampled when over the cap (counts only).
-            "EM sessions": MetadataValue.json(
-                result.em_sessions if result.trained else "model reused"
-            ),
-            "weights per level": charts.table(
-                [
-                    ("comparison", "string"),
-                    ("level", "string"),
-                    ("m", "float"),
-                    ("u", "float"),
-                    ("weight (bits)", "float"),
-                    ("set by", "string"),
-                ],
-                model.level_weights(json.loads(result.model_json.read_text()), result.filled or ()),
-                {
-                    "set by": "trained (EM / random sampling), fixed in linkage/model.py with its "
-                    "reason, or filled (no training pair reached the level this month)"
-                },
-            ),
-            "seconds per phase": MetadataValue.json(result.seconds),
-            "mode": mode,
-            "records scored again": result.rescored
-            if result.rescored is not None
-            else identities.num_rows,
-            "pairs for clerical review (linkage.review_pairs)": result.review.num_rows,
-            "review decisions applied": MetadataValue.json(
-                result.decisions_applied or {"none": str(decisions_file)}
-            ),
-            # Links the browser opens (the report server of `make ui`; see reports.py).
-            **{
-                f"chart: {name}": MetadataValue.url(reports.url(path))
-                for name, path in result.charts.items()
-            },
-            "all reports": MetadataValue.url(reports.url(anchor=month)),
-            **accuracy_metadata(labelled),
-            "id events (linkage.id_history)": MetadataValue.json(id_events),
-            "dagster/row_count": identities.num_rows,
-        },
+        metadata=_person_clusters_metadata(inputs, result, stats, persons, labelled, id_events),
     )
+
+
+def _person_clusters_metadata(
+    inputs: _Month,
+    result: LinkageResult,
+    stats: list[tuple],
+    persons: int,
+    labelled: dict,
+    id_events: dict[str, int],
+) -> dict:
+    """What linkage/person_clusters shows: counts, thresholds, match rates by source (``stats``,
+    from ``tables.match_rates``), the model and its weights, phase times, review figures, chart
+    links and the labels-based accuracy (``labelled``): counts and labels, never a record's values."""
+    table = "| source | records | matched to Dukcapil | | duplicates within source |\n|---|---:|---:|---|---:|\n"
+    table += "\n".join(f"| {s} | {r:,} | {m:.1%} | {bar(m)} | {d:,} |" for s, r, m, d in stats)
+    return {
+        "month": inputs.month,
+        "records": inputs.identities.num_rows,
+        "persons (clusters)": persons,
+        # The threshold from config/linkage.yaml, not a copy of it in the label.
+        "pairs kept (at or above the predict threshold)": result.predictions.num_rows,
+        "predict threshold": predict_threshold(),
+        "cluster threshold": cluster_threshold(),
+        "match rate by source": MetadataValue.md(table),
+        "model file": MetadataValue.path(str(result.model_json)),
+        "model version": model.MODEL_VERSION,
+        # Where Splink trained and scored (config/linkage.yaml engine; the rest ran on DuckDB).
+        "engine": result.engine,
+        "model": "trained this month" if result.trained else f"reused {inputs.reuse.name}",
+        # Levels no training pair reached this month, given a deliberate value instead of
+        # Splink's default (model.fill_untrained): labels only, no record's values.
+        "levels filled, not trained": MetadataValue.json(
+            result.filled if result.trained else "model reused"
+        ),
+        # Each EM session's pairs, and the kabupaten it sampled when over the cap (counts only).
+        "EM sessions": MetadataValue.json(result.em_sessions if result.trained else "model reused"),
+        "weights per level": charts.table(
+            [
+                ("comparison", "string"),
+                ("level", "string"),
+                ("m", "float"),
+                ("u", "float"),
+                ("weight (bits)", "float"),
+                ("set by", "string"),
+            ],
+            model.level_weights(json.loads(result.model_json.read_text()), result.filled or ()),
+            {
+                "set by": "trained (EM / random sampling), fixed in linkage/model.py with its "
+                "reason, or filled (no training pair reached the level this month)"
+            },
+        ),
+        "seconds per phase": MetadataValue.json(result.seconds),
+        "mode": inputs.mode,
+        "records scored again": result.rescored
+        if result.rescored is not None
+        else inputs.identities.num_rows,
+        "pairs for clerical review (linkage.review_pairs)": result.review.num_rows,
+        "review decisions applied": MetadataValue.json(
+            result.decisions_applied or {"none": str(inputs.decisions_file)}
+        ),
+        # Links the browser opens (the report server of `make ui`; see reports.py).
+        **{
+            f"chart: {name}": MetadataValue.url(reports.url(path))
+            for name, path in result.charts.items()
+        },
+        "all reports": MetadataValue.url(reports.url(anchor=inputs.month)),
+        **accuracy_metadata(labelled),
+        "id events (linkage.id_history)": MetadataValue.json(id_events),
+        "dagster/row_count": inputs.identities.num_rows,
+    }
 
 
 def accuracy_metadata(summary: dict) -> dict:
