@@ -3,10 +3,22 @@
   normaliser per field (macros/normalise.sql), with a flag and a reason for every check. Nothing is
   dropped here; intermediate.identity_issues lists every flagged value with its file and row.
   Each source's model (generated from config/sources/<name>.yaml) is one call of this macro.
+  The schema is declared once, in dtsen_pipeline/ingest/sources.py, and generated into the registry
+  macros: the raw table's canonical columns read here (canonical_columns()) and the staged columns
+  returned, in order (staged_columns()); the SQL below computes each staged column.
 #}
 {% macro stage_identity(source_table, date_formats=[]) -%}
 with raw as (
-    select * from {{ source('raw', source_table) }}
+    select
+        source,
+        extract_month,
+        source_file,
+        source_row,
+    {%- for column in canonical_columns() %}
+        {{ column }},
+    {%- endfor %}
+        attributes
+    from {{ source('raw', source_table) }}
 ),
 
 normalised as (
@@ -86,29 +98,37 @@ checked as (
     left join {{ ref('ref_wilayah') }} desa on desa.kode_desa = n.kode_wilayah
     left join (select distinct kode_kab from {{ ref('ref_wilayah') }}) kab on kab.kode_kab = n.kode_wilayah
     left join by_name on by_name.record_key = n.record_key and by_name.extract_month = n.extract_month
+),
+
+staged as (
+    select
+        *,
+        nik_issue is null as nik_valid,
+        case when nik_issue is null and tanggal_lahir is not null
+             then {{ nik_birth_date_agrees('nik', 'tanggal_lahir') }} end as nik_birth_date_agrees,
+        case when nik_issue is null and jenis_kelamin is not null
+             then {{ nik_sex_agrees('nik', 'jenis_kelamin') }} end as nik_sex_agrees,
+        coalesce(nik_issue is null and tanggal_lahir is not null and jenis_kelamin is not null
+                 and {{ nik_birth_date_agrees('nik', 'tanggal_lahir') }} and {{ nik_sex_agrees('nik', 'jenis_kelamin') }},
+                 false) as nik_matches_birth,
+        substr(coalesce(kode_desa, kode_kab), 1, 2) as kode_prov,
+        -- What linkage compares: a birth date only when it is exact (no issue: not 01-01, a year alone,
+        -- in the future or before 1900), its year unless it is a placeholder year ("01-01-1970" typed
+        -- for unknown), and the name's words in alphabetical order (a name written family name first).
+        case when tanggal_lahir_issue is null then tanggal_lahir end as tanggal_lahir_pasti,
+        case
+            when tanggal_lahir_issue in ('in_the_future', 'implausible_year') then null
+            when tanggal_lahir_issue = 'placeholder_01_01'
+                and tahun_lahir in ({{ var('placeholder_birth_years') | join(', ') }}) then null
+            else tahun_lahir
+        end as tahun_lahir_pasti,
+        array_to_string(list_sort(string_split(nama_normal, ' ')), ' ') as nama_urut
+    from checked
 )
 
 select
-    *,
-    nik_issue is null as nik_valid,
-    case when nik_issue is null and tanggal_lahir is not null
-         then {{ nik_birth_date_agrees('nik', 'tanggal_lahir') }} end as nik_birth_date_agrees,
-    case when nik_issue is null and jenis_kelamin is not null
-         then {{ nik_sex_agrees('nik', 'jenis_kelamin') }} end as nik_sex_agrees,
-    coalesce(nik_issue is null and tanggal_lahir is not null and jenis_kelamin is not null
-             and {{ nik_birth_date_agrees('nik', 'tanggal_lahir') }} and {{ nik_sex_agrees('nik', 'jenis_kelamin') }},
-             false) as nik_matches_birth,
-    substr(coalesce(kode_desa, kode_kab), 1, 2) as kode_prov,
-    -- What linkage compares: a birth date only when it is exact (no issue: not 01-01, a year alone,
-    -- in the future or before 1900), its year unless it is a placeholder year ("01-01-1970" typed
-    -- for unknown), and the name's words in alphabetical order (a name written family name first).
-    case when tanggal_lahir_issue is null then tanggal_lahir end as tanggal_lahir_pasti,
-    case
-        when tanggal_lahir_issue in ('in_the_future', 'implausible_year') then null
-        when tanggal_lahir_issue = 'placeholder_01_01'
-            and tahun_lahir in ({{ var('placeholder_birth_years') | join(', ') }}) then null
-        else tahun_lahir
-    end as tahun_lahir_pasti,
-    array_to_string(list_sort(string_split(nama_normal, ' ')), ' ') as nama_urut
-from checked
+    {%- for column in staged_columns() %}
+        {{ column }}{% if not loop.last %},{% endif %}
+    {%- endfor %}
+from staged
 {%- endmacro %}

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import AfterValidator, field_validator, model_validator
 
@@ -25,7 +25,14 @@ from dtsen_pipeline.lib.settings import (
     validate,
 )
 
-# The canonical identity schema every source maps onto (dbt_project/macros/stage_identity.sql).
+# --- The staged identity schema, declared once ----------------------------------------------------
+# CANONICAL_COLUMNS: the identity columns every source maps onto (its YAML's ``columns``), the text
+# columns of its raw table (ingest/load.py) and what dbt's stage_identity macro reads from it.
+# STAGED_COLUMNS: what every staging model stg_<source>__<entity> returns, in order, with each
+# column's description and dbt data tests. dbt_registry.py writes both into the registry macros
+# (``canonical_columns()``, ``staged_columns()``) that stage_identity selects, and the columns'
+# documentation into the staging models' YAML; dbt computes every value
+# (dbt_project/macros/stage_identity.sql).
 CANONICAL_COLUMNS = (
     "source_record_id",
     "nik",
@@ -42,6 +49,104 @@ CANONICAL_COLUMNS = (
     "hubungan_kk",  # relationship to the family head, in the source's own codes or words
     "id_keluarga_sumber",  # the source's own family grouping (a form or family id), if it has one
     "id_rumah_tangga",  # the source's own household (dwelling) id, if it has one
+)
+
+
+class StagedColumn(NamedTuple):
+    name: str
+    description: str
+    data_tests: tuple[str, ...] = ()
+
+
+STAGED_COLUMNS = (
+    StagedColumn("source", "The registered source (config/sources/<source>.yaml)."),
+    StagedColumn("extract_month", "The extract month, YYYY-MM."),
+    StagedColumn(
+        "record_key",
+        "`<source>:<source_record_id>`, unique per source record and month.",
+        ("not_null",),
+    ),
+    StagedColumn("source_record_id", "The record's id in its source, as given."),
+    StagedColumn("source_file", "Landing file the record came from."),
+    StagedColumn("source_row", "Row in that file (CSV line, Excel row, Parquet record)."),
+    StagedColumn("nik", "NIK digits as given; see nik_issue."),
+    StagedColumn("no_kk", "Family card number, digits as given; see no_kk_issue."),
+    StagedColumn(
+        "nama_normal",
+        "Normalised name: titles off, Muhammad variants unified, old spelling mapped.",
+    ),
+    StagedColumn("nama_ayah", "The father's name a bin/binti carries, normalised, or null."),
+    StagedColumn("tanggal_lahir", "Birth date parsed from any of the sources' forms."),
+    StagedColumn("tanggal_lahir_raw", "Birth date as given."),
+    StagedColumn("jenis_kelamin", "L or P."),
+    StagedColumn("jenis_kelamin_raw", "Sex as given."),
+    StagedColumn("tempat_lahir", "Place of birth, upper case."),
+    StagedColumn(
+        "hubungan_kk",
+        "Relationship to the family head: kepala, pasangan, anak, orang_tua, lainnya, or null.",
+    ),
+    StagedColumn("id_keluarga_sumber", "The source's own family grouping, if it has one."),
+    StagedColumn("id_rumah_tangga", "The source's own household (dwelling) id, if it has one."),
+    StagedColumn(
+        "alamat_kunci",
+        "The address as a key for the same dwelling (upper case, abbreviations unified).",
+    ),
+    StagedColumn("attributes", "The extract's other columns, as JSON text."),
+    StagedColumn("nama_kunci", "Phonetic key of the name, for blocking."),
+    StagedColumn("tahun_lahir", "Birth year, also from a year alone."),
+    StagedColumn(
+        "nik_issue",
+        "Why the NIK cannot be a NIK (missing, wrong_length, unknown_province, bad_region_code, "
+        "bad_birth_date, bad_serial), or null.",
+    ),
+    StagedColumn(
+        "nik_kecamatan_unknown",
+        "The NIK's kecamatan is in no code list (valid structure, flagged).",
+    ),
+    StagedColumn(
+        "nik_prefix_predates_split",
+        "The NIK's kecamatan code predates a region split (valid, flagged).",
+    ),
+    StagedColumn("no_kk_issue", "Why the family card number is not a valid structure, or null."),
+    StagedColumn(
+        "tanggal_lahir_issue",
+        "missing, year_only, not_a_date, in_the_future, implausible_year, placeholder_01_01, or null.",
+    ),
+    StagedColumn("jenis_kelamin_issue", "missing, unknown_code, or null."),
+    StagedColumn("nama_issue", "missing, or null."),
+    StagedColumn(
+        "kode_desa", "Village code, 10 digits, checked against the Kepmendagri reference."
+    ),
+    StagedColumn(
+        "kode_kab",
+        "Kabupaten code, 4 digits, from the village code, a kabupaten code or the names.",
+    ),
+    StagedColumn(
+        "wilayah_issue",
+        "Region problems (kabupaten_only, resolved_from_names, unknown_code, ...), or null.",
+    ),
+    StagedColumn("nik_valid", "The NIK has no issue."),
+    StagedColumn(
+        "nik_birth_date_agrees", "A valid NIK carries the record's birth date (null without both)."
+    ),
+    StagedColumn("nik_sex_agrees", "A valid NIK carries the record's sex (null without both)."),
+    StagedColumn(
+        "nik_matches_birth", "The NIK is valid and carries the record's birth date and sex."
+    ),
+    StagedColumn("kode_prov", "Province code, 2 digits, from the village or kabupaten code."),
+    StagedColumn(
+        "tanggal_lahir_pasti",
+        "The birth date when it is exact (no issue), else null; what linkage compares.",
+    ),
+    StagedColumn(
+        "tahun_lahir_pasti",
+        "The birth year, also from a year alone or a 01-01 date, unless a placeholder year "
+        "(var placeholder_birth_years).",
+    ),
+    StagedColumn(
+        "nama_urut",
+        "The normalised name's words in alphabetical order (the same name written family name first).",
+    ),
 )
 REQUIRED_COLUMNS = ("source_record_id", "nama")
 FORMATS = ("csv", "xlsx", "parquet")

@@ -4,134 +4,94 @@ import duckdb
 import pandas as pd
 import pytest
 
+from dtsen_pipeline.ingest.sources import CANONICAL_COLUMNS, STAGED_COLUMNS
+
 FAKE_MONTH = "2031-01"
 NIK = "3276014512900001"  # a woman born 5 Dec 1990 in Kec. Pancoran Mas, Depok
-COLUMNS = (
-    "source_record_id",
-    "nik",
-    "no_kk",
-    "nama",
-    "tanggal_lahir",
-    "jenis_kelamin",
-    "kode_desa",
-    "nama_desa",
-    "nama_kecamatan",
-    "nama_kabupaten",
-    "hubungan_kk",
-    "alamat",
-)
-
+# id (the record's source_record_id): the canonical columns given; every other canonical column of
+# the registry's schema (CANONICAL_COLUMNS) is null.
 CASES = {
-    # id: (nik, no_kk, nama, tanggal_lahir, jenis_kelamin, kode_desa, nama_desa, nama_kecamatan, nama_kabupaten,
-    #      hubungan_kk, alamat)
-    "plain": (
-        NIK,
-        "3276011203150002",
-        "Siti Rahmawati",
-        "1990-12-05",
-        "PEREMPUAN",
-        "3276011008",
-        None,
-        None,
-        None,
-        "KEPALA KELUARGA",
-        "Jl. Mawar No.1 RT 001/RW 002",
-    ),
-    "titles": (
-        NIK,
-        None,
-        "Hj. SITI RAHMAWATI, S.Pd",
-        "05-12-1990",
-        "P",
-        "32.76.01.1008",
-        None,
-        None,
-        None,
-        "2",
-        "JALAN  MAWAR NO 1, RT 001/RW 002",
-    ),
-    "muhammad": (
-        "3276010512900002",
-        None,
-        "Moh. Jusuf",
-        "05/12/1990",
-        "L",
-        None,
-        None,
-        None,
-        None,
-        "Anak",
-        "Gang Melati 3",
-    ),
-    "muhammad_full": (
-        "3276010512900002",
-        None,
-        "MUHAMMAD YUSUF",
-        "19901205",
-        "1",
-        None,
-        None,
-        None,
-        None,
-        "FAMILI LAIN",
-        None,
-    ),
-    "binti": (
-        NIK,
-        None,
-        "Siti Rahmawati binti Ahmad",
-        "33212",
-        "2",
-        None,
-        None,
-        None,
-        None,
-        "PESERTA",
-        None,
-    ),  # Excel serial
-    "old_spelling": (None, None, "Soekarno Djojo", "1990", "L", None, None, None, None, None, None),
-    "bad_date": (
-        "3276013102800001",
-        None,
-        "Budi",
-        "31-02-1980",
-        "L",
-        None,
-        None,
-        None,
-        None,
-        None,
-        None,
-    ),
-    "placeholder": (NIK, None, "Siti", "01-01-1990", "P", None, None, None, None, None, None),
-    "nik_other_person": (NIK, None, "Budi", "1970-03-03", "L", None, None, None, None, None, None),
-    "by_names": (
-        None,
-        None,
-        "Ani",
-        "1990-12-05",
-        "P",
-        None,
-        "Pancoran Mas",
-        "Pancoran Mas",
-        "Kota Depok",
-        None,
-        None,
-    ),
-    "kab_only": (None, None, "Ani", "1990-12-05", "P", "3276", None, None, None, None, None),
-    "bad_region": (
-        None,
-        "9999999999999999",
-        "Ani",
-        "1990-12-05",
-        "X",
-        "9999999999",
-        None,
-        None,
-        None,
-        None,
-        None,
-    ),
+    "plain": {
+        "nik": NIK,
+        "no_kk": "3276011203150002",
+        "nama": "Siti Rahmawati",
+        "tanggal_lahir": "1990-12-05",
+        "jenis_kelamin": "PEREMPUAN",
+        "kode_desa": "3276011008",
+        "hubungan_kk": "KEPALA KELUARGA",
+        "alamat": "Jl. Mawar No.1 RT 001/RW 002",
+    },
+    "titles": {
+        "nik": NIK,
+        "nama": "Hj. SITI RAHMAWATI, S.Pd",
+        "tanggal_lahir": "05-12-1990",
+        "jenis_kelamin": "P",
+        "kode_desa": "32.76.01.1008",
+        "hubungan_kk": "2",
+        "alamat": "JALAN  MAWAR NO 1, RT 001/RW 002",
+    },
+    "muhammad": {
+        "nik": "3276010512900002",
+        "nama": "Moh. Jusuf",
+        "tanggal_lahir": "05/12/1990",
+        "jenis_kelamin": "L",
+        "hubungan_kk": "Anak",
+        "alamat": "Gang Melati 3",
+    },
+    "muhammad_full": {
+        "nik": "3276010512900002",
+        "nama": "MUHAMMAD YUSUF",
+        "tanggal_lahir": "19901205",
+        "jenis_kelamin": "1",
+        "hubungan_kk": "FAMILI LAIN",
+    },
+    "binti": {
+        "nik": NIK,
+        "nama": "Siti Rahmawati binti Ahmad",
+        "tanggal_lahir": "33212",  # Excel serial
+        "jenis_kelamin": "2",
+        "hubungan_kk": "PESERTA",
+    },
+    "old_spelling": {"nama": "Soekarno Djojo", "tanggal_lahir": "1990", "jenis_kelamin": "L"},
+    "bad_date": {
+        "nik": "3276013102800001",
+        "nama": "Budi",
+        "tanggal_lahir": "31-02-1980",
+        "jenis_kelamin": "L",
+    },
+    "placeholder": {
+        "nik": NIK,
+        "nama": "Siti",
+        "tanggal_lahir": "01-01-1990",
+        "jenis_kelamin": "P",
+    },
+    "nik_other_person": {
+        "nik": NIK,
+        "nama": "Budi",
+        "tanggal_lahir": "1970-03-03",
+        "jenis_kelamin": "L",
+    },
+    "by_names": {
+        "nama": "Ani",
+        "tanggal_lahir": "1990-12-05",
+        "jenis_kelamin": "P",
+        "nama_desa": "Pancoran Mas",
+        "nama_kecamatan": "Pancoran Mas",
+        "nama_kabupaten": "Kota Depok",
+    },
+    "kab_only": {
+        "nama": "Ani",
+        "tanggal_lahir": "1990-12-05",
+        "jenis_kelamin": "P",
+        "kode_desa": "3276",
+    },
+    "bad_region": {
+        "no_kk": "9999999999999999",
+        "nama": "Ani",
+        "tanggal_lahir": "1990-12-05",
+        "jenis_kelamin": "X",
+        "kode_desa": "9999999999",
+    },
 }
 
 
@@ -141,9 +101,13 @@ def staged(first_month_run, data_root):
     with duckdb.connect(str(db)) as con:
         con.executemany(
             "insert into raw.dukcapil__individu "
-            f"(source, extract_month, source_file, source_row, {', '.join(COLUMNS)}) "
-            f"values ('dukcapil', '{FAKE_MONTH}', 'staging_test.csv', ?, ?, {', '.join('?' * (len(COLUMNS) - 1))})",
-            [[i, key, *values] for i, (key, values) in enumerate(CASES.items())],
+            f"(source, extract_month, source_file, source_row, {', '.join(CANONICAL_COLUMNS)}) "
+            f"values ('dukcapil', '{FAKE_MONTH}', 'staging_test.csv', ?, "
+            f"{', '.join('?' * len(CANONICAL_COLUMNS))})",
+            [
+                [i, *({"source_record_id": key, **given}.get(c) for c in CANONICAL_COLUMNS)]
+                for i, (key, given) in enumerate(CASES.items())
+            ],
         )
         try:
             rows = con.execute(
@@ -152,6 +116,12 @@ def staged(first_month_run, data_root):
         finally:
             con.execute("delete from raw.dukcapil__individu where extract_month = ?", [FAKE_MONTH])
     return rows.set_index("source_record_id")
+
+
+def test_the_staging_model_returns_the_declared_staged_schema(staged):
+    """A staging model's columns, in order, are those declared once (sources.STAGED_COLUMNS)."""
+    declared = [c.name for c in STAGED_COLUMNS]
+    assert list(staged.columns) == [c for c in declared if c != staged.index.name]
 
 
 def test_names(staged):
