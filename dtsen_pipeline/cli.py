@@ -353,10 +353,12 @@ def _cmd_query(args: argparse.Namespace) -> int:
 
 
 def check_all(
-    config_dir: Path | None = None, profile: Path | None = None
+    config_dir: Path | None = None, profile: Path | None = None, survivorship: Path | None = None
 ) -> tuple[list[str], list[str]]:
     """Load every YAML a user edits (``config_dir``: default ``paths.config_dir()``; the generator's
-    profile); return what was loaded and every problem found, file and field named."""
+    profile) and the dbt seed that ranks each source (``survivorship``: default the dbt project's
+    seeds/survivorship.csv); return what was loaded and every problem found, file and field named."""
+    from dtsen_pipeline.ingest.dbt_registry import survivorship_problems
     from dtsen_pipeline.ingest.sources import load_sources
     from dtsen_pipeline.lab.generate.world import PROFILE_PATH, PROFILES, load_profile
     from dtsen_pipeline.lib.settings import ConfigError
@@ -368,12 +370,15 @@ def check_all(
     loaded: list[str] = []
     errors: list[str] = []
     try:
-        names = [s.name for s in load_sources(config_dir / "sources")]
-        loaded.append(f"{len(names)} sources")
+        roles: dict[str, str | None] = {
+            s.name: s.role for s in load_sources(config_dir / "sources")
+        }
+        loaded.append(f"{len(roles)} sources")
     except ConfigError as exc:
         errors += exc.messages
         # The other files are still checked against the sources that are declared, broken or not.
-        names = [p.stem for p in (config_dir / "sources").glob("*.yaml")]
+        roles = {p.stem: None for p in (config_dir / "sources").glob("*.yaml")}
+    names = list(roles)
     checks = [
         (lambda: load_rules(config_dir, names), lambda r: "linkage rules"),
         (lambda: load_config(config_dir), lambda c: "publication rules"),
@@ -400,6 +405,10 @@ def check_all(
             loaded.append(describe(load()))
         except ConfigError as exc:
             errors += exc.messages
+    problems = survivorship_problems(roles, survivorship)
+    errors += problems
+    if not problems:
+        loaded.append("survivorship ranks")
     return loaded, errors
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from dtsen_pipeline import cli
 from dtsen_pipeline.ingest import dbt_registry
 from dtsen_pipeline.ingest.sources import RegistryError, load_sources
 from dtsen_pipeline.lab.generate.world import PROFILE_PATH, PROFILES, load_profile
@@ -23,10 +24,9 @@ from dtsen_pipeline.publish import releases
 from dtsen_pipeline.quality.settings import load_expectations
 from tests.conftest import dtsen
 
-SOURCES = (
-    "bpjs_tk, dinsos_kaltim, dinsos_ntt, dtks, dukcapil, p3ke, pbi_jk, phk, regsosek, "
-    "sanggahan, usulan_desa, verifikasi_lapangan"
-)
+# The shipped registry's sources, as messages list them: from the registry, so that adding a
+# source (one YAML file) edits no test.
+SOURCES = ", ".join(sorted(s.name for s in load_sources(paths.CONFIG_DIR / "sources")))
 
 
 @pytest.fixture()
@@ -492,11 +492,17 @@ def test_a_copied_configuration_drives_the_registry_and_dbt_staging(config, monk
 def test_check_config_passes_the_shipped_configuration(cli_env):
     result = dtsen("check-config", env=cli_env)
     assert result.returncode == 0, result.stderr
-    assert re.match(
-        r"configuration OK \(12 sources, linkage rules, publication rules, 27 quality suites, "
-        r"generator profile \(8 registers\), hard profile\)",
-        result.stdout,
-    ), result.stdout
+    # Counted from the loaders, so that adding a source (or a mart's suite) edits no test.
+    sources = load_sources(paths.CONFIG_DIR / "sources")
+    suites = load_expectations(paths.CONFIG_DIR)
+    n_suites = len(sources) + len(suites.marts) + len(suites.mart_warnings)
+    registers = len(load_profile(PROFILE_PATH)["sources"])
+    expected = (
+        f"configuration OK ({len(sources)} sources, linkage rules, publication rules, "
+        f"{n_suites} quality suites, generator profile ({registers} registers), hard profile, "
+        "survivorship ranks)"
+    )
+    assert result.stdout.startswith(expected), result.stdout
 
 
 def test_check_config_lists_every_problem_of_every_file(config, cli_env):
@@ -519,3 +525,115 @@ def test_check_config_lists_every_problem_of_every_file(config, cli_env):
         "publication.yaml",
     }, result.stderr
     assert f"{config}/linkage.yaml: family.kk_authority[2]: no source named 'dtsk'" in result.stderr
+
+
+# --- dbt_project/seeds/survivorship.csv: a rank per source, checked against the registry -------------
+
+
+@pytest.fixture()
+def survivorship(tmp_path) -> Path:
+    """A copy of the dbt project's survivorship seed to break."""
+    return Path(shutil.copy(dbt_registry.survivorship_seed(), tmp_path / "survivorship.csv"))
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (
+            "identitas,dtks,3\n",
+            "identitas,dtsk,3\n",
+            [
+                rf"survivorship\.csv: row 4: source: no source named 'dtsk' \(sources: {SOURCES}\)",
+                r"survivorship\.csv: source dtks: no identitas row; a register needs its rank",
+            ],
+        ),
+        (
+            "identitas,phk,8\n",
+            "",
+            [r"survivorship\.csv: source phk: no identitas row; a register needs its rank"],
+        ),
+        (
+            "identitas,dtks,3\n",
+            "identitas,dtks,three\n",
+            [r"survivorship\.csv: row 4: rank: must be a whole number 0 or more, not 'three'"],
+        ),
+        (
+            "identitas,dtks,3\n",
+            "identitas,dtks,-3\n",
+            [r"survivorship\.csv: row 4: rank: must be a whole number 0 or more, not '-3'"],
+        ),
+        (
+            "wilayah,dtks,3\n",
+            "wilayh,dtks,3\n",
+            [
+                r"survivorship\.csv: row 13: field_group: 'wilayh' is not one of identitas, wilayah, "
+            ],
+        ),
+        (
+            "identitas,dtks,3\n",
+            "identitas,dtks,3\nidentitas,dtks,9\n",
+            [r"survivorship\.csv: row 5: identitas, dtks: repeats row 4 \(one rank per source"],
+        ),
+        (
+            "identitas,dtks,3\n",
+            "identitas,dtks\n",
+            [
+                r"survivorship\.csv: row 4: 2 values, expected 3 \(field_group,source,rank\)",
+                r"survivorship\.csv: source dtks: no identitas row",
+            ],
+        ),
+        (
+            "field_group,source,rank",
+            "field_group,sumber,rank",
+            [r"survivorship\.csv: row 1: the header must be field_group,source,rank"],
+        ),
+    ],
+    ids=[
+        "source-misspelt",
+        "register-without-row",
+        "rank-word",
+        "rank-negative",
+        "group-misspelt",
+        "row-repeated",
+        "value-missing",
+        "header",
+    ],
+)
+def test_a_bad_survivorship_row_is_refused_with_file_row_and_reason(
+    config, survivorship, old, new, expected
+):
+    edit(survivorship, old, new)
+    roles = {s.name: s.role for s in load_sources(config / "sources")}
+    errors = dbt_registry.survivorship_problems(roles, survivorship)
+    assert len(errors) == len(expected), errors
+    for pattern, line in zip(expected, errors, strict=True):
+        assert re.match(rf"{re.escape(str(survivorship.parent))}/{pattern}", line), line
+
+
+def test_check_config_checks_the_survivorship_seed_against_the_registry(config, survivorship):
+    """The shipped seed passes; a source removed from the registry leaves rows naming it, and a
+    source added without its row is named, each with the file and row."""
+    assert cli.check_all(config, survivorship=survivorship)[1] == []
+    other = shutil.copytree(config, config.parent / "other")  # the registry is cached per folder
+    (other / "sources" / "phk.yaml").unlink()
+    shutil.copy(other / "sources" / "dinsos_ntt.yaml", other / "sources" / "dinsos_jatim.yaml")
+    edit(other / "sources" / "dinsos_jatim.yaml", "name: dinsos_ntt", "name: dinsos_jatim")
+    loaded, errors = cli.check_all(other, survivorship=survivorship)
+    assert "survivorship ranks" not in loaded
+    named = sorted(s.name for s in load_sources(other / "sources"))
+    assert errors == [
+        f"{survivorship}: row 10: source: no source named 'phk' (sources: {', '.join(named)})",
+        f"{survivorship}: source dinsos_jatim: no identitas row; a register needs its rank for "
+        "the golden identity (without one its records rank last)",
+    ]
+
+
+def test_the_field_groups_are_those_the_marts_rank_by():
+    """dbt_registry.FIELD_GROUPS names every field group a model reads from the seed, and no other."""
+    models = paths.DBT_PROJECT_DIR / "models"
+    read = {
+        group
+        for sql in models.rglob("*.sql")
+        for group in re.findall(r"field_group\s*=\s*'(\w+)'", sql.read_text(encoding="utf-8"))
+    }
+    assert read == set(dbt_registry.FIELD_GROUPS)

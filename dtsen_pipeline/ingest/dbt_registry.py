@@ -6,11 +6,18 @@ For every ``config/sources/<name>.yaml`` this writes, under ``dbt_project/models
 formats) and its documentation and tests; and ``macros/registry/registry.sql`` with the list of
 staged models that the intermediate models union, and the staged schema (the canonical columns
 ``stage_identity`` reads, the staged columns it returns), declared once in ingest/sources.py.
+
+One dbt file a steward keeps by hand also needs each source: ``seeds/survivorship.csv``, the
+sources' ranks per field group of the golden record. ``survivorship_problems`` checks it against
+the registry (``dtsen check-config`` runs it).
 """
 
 from __future__ import annotations
 
+import csv
 import json
+import re
+from collections.abc import Iterable
 from pathlib import Path
 
 import yaml
@@ -108,3 +115,85 @@ def sync() -> bool:
             path.write_text(text, encoding="utf-8")
             changed = True
     return changed
+
+
+# --- seeds/survivorship.csv: a rank per source and field group, checked against the registry ---------
+
+SURVIVORSHIP_HEADER = ("field_group", "source", "rank")
+# The field groups the marts rank sources by (dtsen_individu.sql, int_keluarga_pmt.sql): a row of
+# any other group is read by nothing.
+FIELD_GROUPS = ("identitas", "wilayah", "sosial_ekonomi", "status_hidup", "pmt")
+# Every register needs a rank for the golden identity: without a row its records would rank last,
+# silently. A correction source needs none: its items change a field only once verified, by the
+# rank of its own row where it has one (usulan_desa, verifikasi_lapangan; sanggahan has none).
+REGISTER_GROUP = "identitas"
+
+
+def survivorship_seed() -> Path:
+    return paths.DBT_PROJECT_DIR / "seeds" / "survivorship.csv"
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(paths.PROJECT_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def survivorship_problems(roles: dict[str, str | None], path: Path | None = None) -> list[str]:
+    """The problems of the survivorship seed, one line each as ``<file>: <where>: <reason>``:
+    a row naming an unknown source or field group, a rank that is not a whole number, a repeated
+    row, a register without its identitas row. ``roles`` maps every registered source to its role
+    (None when the registry could not say: the file is then checked without that last rule)."""
+    path = Path(path) if path else survivorship_seed()
+    where = _shown(path)
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        return [f"{where}: cannot be read ({exc})"]
+    if not rows or tuple(c.strip() for c in rows[0]) != SURVIVORSHIP_HEADER:
+        found = ",".join(rows[0]) if rows else "an empty file"
+        return [f"{where}: row 1: the header must be {','.join(SURVIVORSHIP_HEADER)}, not {found}"]
+    problems = [f"{where}: {line}" for line in _row_problems(rows[1:], sorted(roles))]
+    ranked = {(r[0], r[1]) for r in rows[1:] if len(r) == len(SURVIVORSHIP_HEADER)}
+    problems += [
+        f"{where}: source {name}: no {REGISTER_GROUP} row; a register needs its rank for the golden "
+        f"identity (without one its records rank last)"
+        for name, role in sorted(roles.items())
+        if role == "register" and (REGISTER_GROUP, name) not in ranked
+    ]
+    return problems
+
+
+def _row_problems(rows: Iterable[list[str]], names: list[str]) -> list[str]:
+    """Each data row's problems, the row numbered as a spreadsheet shows it (the header is row 1)."""
+    problems: list[str] = []
+    seen: dict[tuple[str, str], int] = {}
+    for number, row in enumerate(rows, start=2):
+        if not any(v.strip() for v in row):
+            continue
+        if len(row) != len(SURVIVORSHIP_HEADER):
+            problems.append(
+                f"row {number}: {len(row)} values, expected {len(SURVIVORSHIP_HEADER)} "
+                f"({','.join(SURVIVORSHIP_HEADER)})"
+            )
+            continue
+        group, source, rank = row
+        if group not in FIELD_GROUPS:
+            problems.append(
+                f"row {number}: field_group: {group!r} is not one of {', '.join(FIELD_GROUPS)}"
+            )
+        if source not in names:
+            problems.append(
+                f"row {number}: source: no source named {source!r} (sources: {', '.join(names)})"
+            )
+        if not re.fullmatch(r"[0-9]+", rank):
+            problems.append(f"row {number}: rank: must be a whole number 0 or more, not {rank!r}")
+        if (group, source) in seen:
+            problems.append(
+                f"row {number}: {group}, {source}: repeats row {seen[(group, source)]} "
+                "(one rank per source and field group)"
+            )
+        seen.setdefault((group, source), number)
+    return problems
