@@ -15,6 +15,7 @@ from dagster import (
     materialize,
 )
 
+from dtsen_pipeline.ingest.sources import correction_sources
 from dtsen_pipeline.linkage.model import MODEL_VERSION
 from tests.conftest import MONTHS, PERSONS, dtsen
 
@@ -332,7 +333,8 @@ def test_cli_rejects_bad_month(bad, cli_env):
     assert "YYYY-MM" in result.stderr
 
 
-CORRECTION = ("usulan_desa", "sanggahan", "verifikasi_lapangan")
+# The correction sources (role: correction in their YAML), from the registry.
+CORRECTION = correction_sources()
 
 
 def test_corrections_link_to_persons_but_change_nothing_unverified(second_month_built, data_root):
