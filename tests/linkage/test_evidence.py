@@ -256,3 +256,54 @@ def test_relatives_on_one_card_are_never_linked_automatically(scored):
     word only; nothing shared). b2 has no card; b7's year agrees; b3 is on another card."""
     relatives = {key for key, (_, _, is_relative) in scored.items() if is_relative}
     assert relatives == {"b4", "b5", "b10"}
+
+
+# Name pairs reaching each level of the name comparison, and whether the names agree there.
+NAME_PAIRS = {
+    "exact": ("siti aminah", "siti aminah", True),
+    "another order": ("aminah siti", "siti aminah", True),
+    "short form": ("budi s", "budi santoso", True),
+    "shared word only": ("maria simanjuntak", "rosa simanjuntak", False),
+    "close": ("siti aminah", "sitti amina", True),
+    "alike": ("sity aminah", "siti aminha", True),
+    "unalike": ("budi santoso", "agus salim", False),
+}
+
+
+def test_names_agree_is_the_name_comparisons_own_agreement():
+    """``model.names_agree`` (the names that corroborate a pair) is true exactly at the name
+    comparison's agreeing levels, scored by Splink: every level from exact to Jaro-Winkler at
+    NAME_AGREES but the shared word only, never that level or the else level."""
+    con = warehouse.scratch()
+    db_api = DuckDBAPI(connection=con)
+    left = {k: {**BASE, **name(a)} for k, (a, _, _) in NAME_PAIRS.items()}
+    right = {k: {**BASE, **name(b)} for k, (_, b, _) in NAME_PAIRS.items()}
+    everyone = {**{f"l:{k}": r for k, r in left.items()}, **{f"r:{k}": r for k, r in right.items()}}
+    linker = Linker(
+        db_api.register(_table(everyone), dataset_display_name="everyone"),
+        model.settings(),
+        log_level=logging.ERROR,
+    )
+    linker.table_management.compute_tf_table("nama_normal")
+    pairs = linker.inference.score_pairs(
+        db_api.register(_table({f"l:{k}": r for k, r in left.items()}), dataset_display_name="l"),
+        db_api.register(_table({f"r:{k}": r for k, r in right.items()}), dataset_display_name="r"),
+    )
+    evidence = evidence_sql(linker.misc.save_model_to_json())
+    rows = con.execute(f"""
+        select {model.UNIQUE_ID}_l, {model.UNIQUE_ID}_r, json_extract_string({evidence}, '$.nama_normal'),
+               coalesce({model.names_agree()}, false)
+        from {pairs.physical_name}""").fetchall()
+    con.close()
+    found = {
+        left_key[2:]: (level, agree)
+        for left_key, right_key, level, agree in rows
+        if left_key[2:] == right_key[2:]
+    }
+    assert {k: agree for k, (_, agree) in found.items()} == {
+        k: agree for k, (_, _, agree) in NAME_PAIRS.items()
+    }
+    # Each pair reached its own level: every name level but the null level is covered.
+    assert len({level for level, _ in found.values()}) == len(NAME_PAIRS)
+    assert found["shared word only"][0].startswith("a shared word only")
+    assert found["alike"][0].endswith(f">= {model.NAME_AGREES}")
