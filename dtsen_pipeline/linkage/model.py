@@ -241,7 +241,7 @@ def name_comparison(dialect: str = "duckdb") -> cl.CustomComparison:
     """Names: exact (weighted by how common the name is), the same words in another order (family
     name first, as some registers write it), a short form (initials, call names, a word left out),
     then, unless the names share a word and differ in all their others ("Maria Simanjuntak" and
-    "Marta Simanjuntak" share a marga, not a person: their own level), Jaro-Winkler at NAME_CLOSE
+    "Rosa Simanjuntak" share a marga, not a person: their own level), Jaro-Winkler at NAME_CLOSE
     and NAME_AGREES."""
     return cl.CustomComparison(
         output_column_name="nama_normal",

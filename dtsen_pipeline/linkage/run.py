@@ -142,7 +142,7 @@ def link_month(
     keep last month's grouping.
 
     ``decisions`` (record_key_l, record_key_r, decision and optionally the file's row, ``line``) are
-    checked by ``read_decisions``; a person that accepted pairs would grow beyond
+    checked by ``decisions.read_decisions``; a person that accepted pairs would grow beyond
     ``max_records`` (default: person.max_records_per_person) raises DecisionsTooLargeError naming those rows.
 
     Records of the ``attach_only`` sources (the correction sources: proposals, objections, visits)
