@@ -38,9 +38,7 @@ def _module_name(path: Path) -> str:
     return ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
 
 
-MODULES = {
-    _module_name(p): p for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts
-}
+MODULES = {_module_name(p): p for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts}
 
 
 def _imports(path: Path) -> set[str]:
@@ -96,7 +94,9 @@ def test_only_the_cli_the_bench_and_the_lab_import_the_lab():
 
 
 def test_no_domain_package_imports_defs():
-    crossings = [c for d in DOMAIN for c in _offenders(f"dtsen_pipeline.{d}", "dtsen_pipeline.defs")]
+    crossings = [
+        c for d in DOMAIN for c in _offenders(f"dtsen_pipeline.{d}", "dtsen_pipeline.defs")
+    ]
     assert not crossings, "\n".join(crossings)
 
 
@@ -205,9 +205,9 @@ def test_tests_mirror_the_package():
     )
     assert not strays, f"test folders with no package folder: {strays}"
     for layer in (*DOMAIN, "defs"):
-        assert list((TESTS / layer).glob("test_*.py")) or list((TESTS / layer).rglob("test_*.py")), (
-            f"{layer}/ has no tests of its own"
-        )
+        assert list((TESTS / layer).glob("test_*.py")) or list(
+            (TESTS / layer).rglob("test_*.py")
+        ), f"{layer}/ has no tests of its own"
 
 
 def _block(text: str, heading: str) -> list[str]:
@@ -225,7 +225,9 @@ def test_the_readme_layout_lists_every_folder_of_the_package():
             listed.add(m.group(1))
     actual = {p.name for p in PACKAGE.iterdir() if p.is_dir() and p.name != "__pycache__"}
     actual |= {p.name for p in PACKAGE.glob("*.py") if p.name != "__init__.py"}
-    assert listed == actual, f"README lists {sorted(listed - actual)}, misses {sorted(actual - listed)}"
+    assert listed == actual, (
+        f"README lists {sorted(listed - actual)}, misses {sorted(actual - listed)}"
+    )
 
 
 def test_docs_layout_lists_every_module():
