@@ -154,7 +154,7 @@ SNAPSHOTS = ("full", "delta")
 ENCODINGS = ("utf-8", "latin-1", "utf-16")
 # A register describes persons; a correction source (proposals, objections, field visits) speaks
 # about persons the registers describe: it links to them without ever joining two, decides no family,
-# and changes a golden field only once verified (README, "The correction loop").
+# and changes a golden field only once verified (docs/correction-loop.md).
 ROLES = ("register", "correction")
 
 
