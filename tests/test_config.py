@@ -18,7 +18,7 @@ from dtsen_pipeline.ingest.sources import RegistryError, load_sources
 from dtsen_pipeline.lab.generate.world import PROFILE_PATH, PROFILES, load_profile
 from dtsen_pipeline.lib import paths, warehouse
 from dtsen_pipeline.lib.settings import ConfigError
-from dtsen_pipeline.linkage import run
+from dtsen_pipeline.linkage import config as linkage_config
 from dtsen_pipeline.linkage.config import load_rules
 from dtsen_pipeline.publish import releases
 from dtsen_pipeline.quality.settings import load_expectations
@@ -244,7 +244,11 @@ def test_thresholds_are_read_when_used_from_the_configuration_in_force(config, m
     """No threshold is frozen at import: the linkage step reads the configuration folder in force."""
     edit(config / "linkage.yaml", "cluster_threshold: 0.9", "cluster_threshold: 0.95")
     monkeypatch.setenv("DTSEN_CONFIG_DIR", str(config))
-    assert (run.predict_threshold(), run.cluster_threshold(), run.uncorroborated_max()) == (
+    assert (
+        linkage_config.predict_threshold(),
+        linkage_config.cluster_threshold(),
+        linkage_config.uncorroborated_max(),
+    ) == (
         0.5,
         0.95,
         0.9499,
@@ -253,7 +257,7 @@ def test_thresholds_are_read_when_used_from_the_configuration_in_force(config, m
     edit(other / "linkage.yaml", "cluster_threshold: 0.95", "cluster_threshold: 1.5")
     monkeypatch.setenv("DTSEN_CONFIG_DIR", str(other))
     refused(
-        run.cluster_threshold,
+        linkage_config.cluster_threshold,
         r"person\.cluster_threshold: must be a probability in \(0, 1\), not 1\.5",
     )
 

@@ -7,7 +7,7 @@ starts ``python -m dtsen_pipeline.lib.reports`` beside ``dagster dev``) and link
 ``MetadataValue.url``. The port is ``DTSEN_REPORTS_PORT`` (default 3001).
 
 Every report renders with no network: Splink's charts are saved with Vega inlined
-(linkage/run.py), and GX Data Docs pages, whose templates load Bootstrap, jQuery, Vega and fonts
+(linkage/explanations.py), and GX Data Docs pages, whose templates load Bootstrap, jQuery, Vega and fonts
 from CDNs, are rewritten here to load nothing from outside (a small stylesheet stands in for
 Bootstrap). GX's own index is filled by JavaScript from a CDN, so it is replaced by a pointer to
 ``data/reports/index.html``, which lists every month's suites and charts in plain HTML.

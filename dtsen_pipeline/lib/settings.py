@@ -77,6 +77,13 @@ def duplicates(values: Iterable) -> list:
     return repeated
 
 
+def no_repeats(value: list[str]) -> list[str]:
+    """A validator for lists that must not name anything twice."""
+    if duplicates(value):
+        raise ValueError(f"lists {duplicates(value)} more than once")
+    return value
+
+
 def shown(path: Path) -> str:
     """How messages name a file: relative to the package for its own files (config/linkage.yaml)."""
     try:

@@ -12,7 +12,7 @@ from typing import Annotated
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from dtsen_pipeline.lib import paths
-from dtsen_pipeline.lib.settings import Settings, duplicates, read_yaml, validate
+from dtsen_pipeline.lib.settings import Settings, no_repeats, read_yaml, validate
 
 
 @dataclass(frozen=True)
@@ -38,13 +38,7 @@ def _registered(value: str, info: ValidationInfo) -> str:
 SourceName = Annotated[str, AfterValidator(_registered)]
 
 
-def _no_repeats(value: list[str]) -> list[str]:
-    if duplicates(value):
-        raise ValueError(f"lists {duplicates(value)} more than once")
-    return value
-
-
-SourceList = Annotated[list[SourceName], AfterValidator(_no_repeats)]
+SourceList = Annotated[list[SourceName], AfterValidator(no_repeats)]
 
 
 class _Person(Settings):

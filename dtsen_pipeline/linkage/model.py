@@ -466,7 +466,7 @@ def fill_untrained(model_dict: dict, pairs_sampled: int) -> tuple[dict, list[str
 def level_weights(model_dict: dict, filled: list[str] | tuple[str, ...] = ()) -> list[tuple]:
     """Per level of a saved model: (comparison, level label, m, u, weight in bits, how it was set:
     "trained", "fixed" (in this module, with its reason) or "filled" (``fill_untrained``)). What
-    the UI's weights table and the README's chart show; labels and parameters only."""
+    the UI's weights table and the chart in docs/linkage.md show; labels and parameters only."""
     rows = []
     for comparison in model_dict["comparisons"]:
         name = comparison["output_column_name"]
@@ -488,7 +488,7 @@ def level_weights(model_dict: dict, filled: list[str] | tuple[str, ...] = ()) ->
 
 def weights_chart(model_json: Path, out: Path) -> Path:
     """A bar chart (PNG) of each level's weight in a saved model, coloured by trained or fixed:
-    `python -m dtsen_pipeline.linkage.model MODEL_JSON OUT.png` (the README's chart)."""
+    `python -m dtsen_pipeline.linkage.model MODEL_JSON OUT.png` (the chart in docs/linkage.md)."""
     import json
 
     import matplotlib

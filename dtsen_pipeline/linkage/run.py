@@ -37,10 +37,7 @@ from dtsen_pipeline.lib import warehouse
 from dtsen_pipeline.linkage import model
 from dtsen_pipeline.linkage.attach_only import attach_edges, carried_on_registers, drop_unattached
 from dtsen_pipeline.linkage.clustering import cluster, split_touched
-from dtsen_pipeline.linkage.config import cluster_threshold as cluster_threshold
 from dtsen_pipeline.linkage.config import max_records_per_person, rules
-from dtsen_pipeline.linkage.config import predict_threshold as predict_threshold
-from dtsen_pipeline.linkage.config import uncorroborated_max as uncorroborated_max
 from dtsen_pipeline.linkage.decisions import (
     check_accepted_sizes,
     decision_edges,
@@ -51,9 +48,6 @@ from dtsen_pipeline.linkage.explanations import explain
 from dtsen_pipeline.linkage.scoring import Scores, score_full, score_incremental
 from dtsen_pipeline.linkage.training import load_or_train
 from dtsen_pipeline.linkage.workspace import Progress, Workspace, quiet
-
-# The thresholds imported ``as`` themselves are re-exported: tests/test_config.py reads them as
-# run.*; their home is linkage/config.py.
 
 
 @dataclass

@@ -31,7 +31,7 @@ from pydantic import AfterValidator
 
 from dtsen_pipeline.lib import paths, warehouse
 from dtsen_pipeline.lib.checksums import file_sha256
-from dtsen_pipeline.lib.settings import Settings, Text, duplicates, read_yaml, validate
+from dtsen_pipeline.lib.settings import Settings, Text, no_repeats, read_yaml, validate
 from dtsen_pipeline.lib.warehouse import quote_literal
 from dtsen_pipeline.publish import contents
 
@@ -70,13 +70,7 @@ def _release_table(value: str) -> str:
     return value
 
 
-def _no_repeats(value: list[str]) -> list[str]:
-    if duplicates(value):
-        raise ValueError(f"lists {duplicates(value)} more than once")
-    return value
-
-
-_Columns = Annotated[list[Text], AfterValidator(_no_repeats)]
+_Columns = Annotated[list[Text], AfterValidator(no_repeats)]
 
 
 class _PublicationFile(Settings):
