@@ -8,17 +8,24 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
-from great_expectations.core.expectation_validation_result import ExpectationSuiteValidationResult
-from great_expectations.core.run_identifier import RunIdentifier
-from great_expectations.data_context.types.resource_identifiers import (
+from dtsen_pipeline.lib import paths, reports
+from dtsen_pipeline.quality import import_gx
+from dtsen_pipeline.quality.results import ValidationSummary
+from dtsen_pipeline.quality.suites import SuiteSpec
+
+# GX the platform's one way (quality.import_gx: pyspark's notice quiet) before any GX module below:
+# validate.py imports this module first, so here is where a run worker first imports GX.
+import_gx()
+from great_expectations.core.expectation_validation_result import (  # noqa: E402
+    ExpectationSuiteValidationResult,
+)
+from great_expectations.core.run_identifier import RunIdentifier  # noqa: E402
+from great_expectations.data_context.types.resource_identifiers import (  # noqa: E402
     ExpectationSuiteIdentifier,
     ValidationResultIdentifier,
 )
 
-from dtsen_pipeline.lib import paths, reports
-from dtsen_pipeline.quality.results import ValidationSummary
-from dtsen_pipeline.quality.runner import context, scrub
-from dtsen_pipeline.quality.suites import SuiteSpec
+from dtsen_pipeline.quality.runner import context, scrub  # noqa: E402
 
 
 def data_docs_dir() -> Path:

@@ -29,15 +29,3 @@ def in_quality_root(quality_root, monkeypatch) -> Path:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("DTSEN_DATA_DIR", str(quality_root))
     return quality_root
-
-
-def pytest_collection_modifyitems(items) -> None:
-    """GX imports pyspark lazily, sometimes inside a test, where pytest's own warning filters hide
-    the lasting one quality.quiet_pyspark_notice() sets: the same notice is ignored here."""
-    for item in items:
-        if item.path.parent == Path(__file__).parent:
-            item.add_marker(
-                pytest.mark.filterwarnings(
-                    "ignore:PySpark does not yet fully support pandas:FutureWarning"
-                )
-            )

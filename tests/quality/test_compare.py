@@ -41,13 +41,16 @@ def desil_rows(counts: dict[int, int]) -> str:
 EVEN = {d: 10 for d in range(1, 11)}  # 100 families, a tenth in each desil
 
 
+def make_release(path: Path, counts: dict[int, int]) -> Path:
+    path.parent.mkdir(parents=True)
+    with duckdb.connect(str(path)) as con:
+        con.execute(f"create table dtsen_keluarga as {desil_rows(counts)}")
+    return path
+
+
 @pytest.fixture()
 def release(tmp_path) -> Path:
-    path = tmp_path / "release" / "dtsen.duckdb"
-    path.parent.mkdir()
-    with duckdb.connect(str(path)) as con:
-        con.execute(f"create table dtsen_keluarga as {desil_rows(EVEN)}")
-    return path
+    return make_release(tmp_path / "release" / "dtsen.duckdb", EVEN)
 
 
 def compare(release: Path, counts: dict[int, int], spec: SuiteSpec = SPEC) -> list[Comparison]:
@@ -109,6 +112,15 @@ def test_a_value_whose_share_moved_beyond_drift_tolerance_is_flagged(release):
     # Two points between two desils: within tolerance.
     nudged = compare(release, {**EVEN, 1: 12, 2: 8})
     assert judged(nudged[1]).success
+
+
+def test_a_value_new_this_month_had_no_share_in_the_release(tmp_path):
+    nine = make_release(tmp_path / "nine" / "dtsen.duckdb", {d: 10 for d in range(1, 10)})
+    drift = compare(nine, EVEN)[1]
+    new = drift.frame.set_index("value").loc["10"]
+    assert new[["share", "previous_share", "share_change"]].tolist() == pytest.approx([0.1, 0, 0.1])
+    outcome = judged(drift)
+    assert not outcome.success and outcome.unexpected_count == 1  # only desil 10 moved that far
 
 
 def test_an_event_table_or_one_the_release_lacks_is_not_compared(release):
