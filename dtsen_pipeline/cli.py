@@ -7,6 +7,7 @@ import contextlib
 import gc
 import importlib
 import json
+import os
 import sys
 import threading
 from pathlib import Path
@@ -304,38 +305,85 @@ def _cmd_review_estimate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_query(args: argparse.Namespace) -> int:
-    """Query the current release as an analyst would: sandboxed (see warehouse.SANDBOX_CONFIG), so
-    the SQL reads that one database's tables and nothing else (no file, attach, copy or extension).
-    ``--identified`` opens the identified database instead, equally sandboxed."""
-    import duckdb
-
-    from dtsen_pipeline.lib import warehouse
+def _release_db(command: str, month: str | None, name: str) -> Path | None:
+    """``name`` in ``month``'s release (its newest revision) or in `current`; None, said on
+    stderr, when there is none."""
     from dtsen_pipeline.publish import releases
 
-    name = releases.IDENTIFIED_DB if args.identified else releases.RELEASE_DB
-    if args.month:  # an earlier month, as it was published (its newest revision)
+    if month:  # an earlier month, as it was published (its newest revision)
         try:
-            db = releases.release_path(args.month) / name
+            db = releases.release_path(month) / name
         except FileNotFoundError as exc:
             print(
-                f"dtsen query: {exc}; published: {', '.join(releases.published_months()) or 'none'}",
+                f"dtsen {command}: {exc}; published: {', '.join(releases.published_months()) or 'none'}",
                 file=sys.stderr,
             )
-            return 1
+            return None
     else:
         db = paths.current_release() / name
     if not db.exists():
         print(
-            f"dtsen query: no published release at {db}; run `make demo` or `dtsen run` first",
+            f"dtsen {command}: no published release at {db}; run `make demo` or `dtsen run` first",
             file=sys.stderr,
         )
+        return None
+    return db
+
+
+def _show_result(rel, args: argparse.Namespace, fmt: str, target: Path | None) -> None:
+    """The query's result as a table on the terminal, or CSV/JSON on stdout, or written to
+    ``target`` under the exports folder (HUGEINT columns as BIGINT when they fit)."""
+    from dtsen_pipeline.publish import exports
+
+    if fmt == "table" and target is None:
+        rel.show(max_rows=args.max_rows)
+    elif target is None:
+        exports.to_stdout(rel, fmt)
+    else:
+        n = exports.to_file(rel, fmt, target)
+        print(f"dtsen query: {n:,} rows written to {target} ({fmt})", file=sys.stderr)
+
+
+def _cmd_query(args: argparse.Namespace) -> int:
+    """Query the current release as an analyst would: sandboxed (see warehouse.SANDBOX_CONFIG), so
+    the SQL reads that one database's tables and nothing else (no file, attach, copy or extension).
+    ``--identified`` opens the identified database instead, equally sandboxed. The result is
+    printed as a table, as CSV or JSON, or written by this code (never by the SQL) under the
+    exports folder (publish/exports.py)."""
+    import duckdb
+
+    from dtsen_pipeline.lib import warehouse
+    from dtsen_pipeline.publish import exports, releases
+
+    try:
+        fmt = exports.format_for(args.format, args.output)
+        if fmt == "table" and args.output:
+            raise exports.ExportError(
+                "a table is for the terminal: --output needs --format csv, json or parquet"
+            )
+        if fmt == "parquet" and not args.output:
+            raise exports.ExportError(
+                "parquet is a binary file: give --output FILE (written under the exports folder)"
+            )
+        target = exports.output_path(args.output) if args.output else None
+    except exports.ExportError as exc:
+        print(f"dtsen query: {exc}", file=sys.stderr)
+        return 1
+    name = releases.IDENTIFIED_DB if args.identified else releases.RELEASE_DB
+    db = _release_db("query", args.month, name)
+    if db is None:
         return 1
     with warehouse.connect(db, sandboxed=True) as con:
         try:
             rel = con.sql(args.sql)
             if rel is not None:
-                rel.show(max_rows=args.max_rows)
+                _show_result(rel, args, fmt, target)
+        except exports.ExportError as exc:
+            print(f"dtsen query: {exc}", file=sys.stderr)
+            return 1
+        except BrokenPipeError:  # stdout piped into `head`, which stopped reading: not an error
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
         except Exception as exc:  # duckdb raises many error types; show the message, not a trace
             print(f"dtsen query: {exc}", file=sys.stderr)
             if (
@@ -345,10 +393,36 @@ def _cmd_query(args: argparse.Namespace) -> int:
             ):
                 print(
                     "dtsen query is read-only and sandboxed: it reads the release's tables only; files, "
-                    "attach, copy/export, extensions and settings are off",
+                    "attach, copy/export, extensions and settings are off (--format and --output "
+                    "write a result under the exports folder)",
                     file=sys.stderr,
                 )
             return 1
+    return 0
+
+
+def _cmd_worklists(args: argparse.Namespace) -> int:
+    """Write the operators' work lists of a release (publish/worklists.py); counts on the terminal."""
+    from dtsen_pipeline.lib.settings import ConfigError
+    from dtsen_pipeline.publish import worklists
+
+    try:
+        release, folder, written = worklists.write_worklists(
+            args.month, args.kabupaten or None, args.worker
+        )
+    except (FileNotFoundError, LookupError, ConfigError) as exc:
+        print(f"dtsen worklists: {exc}", file=sys.stderr)
+        return 1
+    labels = worklists.load_labels()
+    for kab in written:
+        counts = ", ".join(f"{labels.sheets[k]} {n:,}" for k, n in kab.rows.items())
+        who = f"worker {args.worker}" if args.worker else f"{len(kab.workers)} worker(s)"
+        print(f"{kab.kode_kab} {kab.nama_kabupaten or ''}: {counts}; {who}".replace("  ", " "))
+    files = sum(len(k.files) for k in written)
+    print(
+        f"{files} files (XLSX, and a CSV per sheet) of release {release} under {folder}/ "
+        "(identity: owner-only)"
+    )
     return 0
 
 
@@ -405,6 +479,13 @@ def check_all(
             loaded.append(describe(load()))
         except ConfigError as exc:
             errors += exc.messages
+    # The work lists' labels: their problems are listed; `loaded` keeps its long-standing list.
+    from dtsen_pipeline.publish import worklists
+
+    try:
+        errors += worklists.seed_problems(worklists.load_labels(config_dir))
+    except ConfigError as exc:
+        errors += exc.messages
     problems = survivorship_problems(roles, survivorship)
     errors += problems
     if not problems:
@@ -522,7 +603,21 @@ def _add_query(sub) -> None:
         help="run SQL on the current published release (read-only, sandboxed, pseudonymised)",
     )
     q.add_argument("sql")
-    q.add_argument("--max-rows", type=int, default=40)
+    q.add_argument("--max-rows", type=int, default=40, help="rows a table shows (default 40)")
+    q.add_argument(
+        "--format",
+        choices=["table", "csv", "json", "parquet"],
+        help="table (the default, on the terminal), csv or json (on stdout, or to --output) or "
+        "parquet (needs --output); in csv, json and parquet a HUGEINT column (what sum() of "
+        "integers gives) is written as BIGINT when every value fits, so it stays an integer",
+    )
+    q.add_argument(
+        "--output",
+        metavar="FILE",
+        help="write the result to FILE under the exports folder (DTSEN_EXPORTS_DIR, default "
+        "<data root>/exports; owner-only), and nowhere else: a path outside it is refused; the "
+        "format is --format's or FILE's suffix (.csv, .json, .parquet)",
+    )
     q.add_argument(
         "--month",
         type=_month,
@@ -535,6 +630,30 @@ def _add_query(sub) -> None:
         "for roles that need identity (equally sandboxed)",
     )
     q.set_defaults(func=_cmd_query)
+
+
+def _add_worklists(sub) -> None:
+    w = sub.add_parser(
+        "worklists",
+        help="write a release's work lists for Dinsos operators (XLSX, and a CSV per sheet, in "
+        "Indonesian, with names and No. KK from the identified database) per kabupaten and "
+        "field worker, under <data root>/identitas/daftar_kerja/<YYYY-MM>/ (owner-only)",
+    )
+    w.add_argument(
+        "--month",
+        type=_month,
+        help="that month's release (its newest revision; default: the current release)",
+    )
+    w.add_argument(
+        "--kabupaten",
+        action="append",
+        metavar="KODE",
+        help="only this kabupaten (4-digit code, e.g. 6401); repeat for several",
+    )
+    w.add_argument(
+        "--worker", metavar="ID", help="only this field worker's lists (e.g. TKSK-6401-01)"
+    )
+    w.set_defaults(func=_cmd_worklists)
 
 
 def _add_check_config(sub) -> None:
@@ -554,7 +673,14 @@ def build_parser() -> argparse.ArgumentParser:
     """``dtsen`` and its sub-commands, each group added by its own function."""
     parser = argparse.ArgumentParser(prog="dtsen", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_generate, _add_run_and_evaluate, _add_review, _add_query, _add_check_config):
+    for add in (
+        _add_generate,
+        _add_run_and_evaluate,
+        _add_review,
+        _add_query,
+        _add_worklists,
+        _add_check_config,
+    ):
         add(sub)
     return parser
 

@@ -89,6 +89,23 @@ def logs_dir() -> Path:
     return _env_path("DTSEN_LOGS_DIR", data_root() / "logs")
 
 
+def exports_dir() -> Path:
+    """Where `dtsen query --output` writes an analyst's results (``DTSEN_EXPORTS_DIR``), and nowhere
+    else. Owner-only: an export of the identified database holds identity."""
+    return _env_path("DTSEN_EXPORTS_DIR", data_root() / "exports")
+
+
+def identity_dir() -> Path:
+    """Files drawn from a release's identified database for the roles that need identity, kept
+    outside the immutable releases (``DTSEN_IDENTITY_DIR``): the operators' work lists."""
+    return _env_path("DTSEN_IDENTITY_DIR", data_root() / "identitas")
+
+
+def worklists_dir() -> Path:
+    """`dtsen worklists`: ``<YYYY-MM>/<kode_kab>/`` per release month and kabupaten."""
+    return identity_dir() / "daftar_kerja"
+
+
 def pseudonym_salt_file() -> Path:
     """The salt of the pseudonymised release's hashes (when DTSEN_PSEUDONYM_SALT is not set)."""
     return _env_path("DTSEN_PSEUDONYM_SALT_FILE", data_root() / "secrets" / "pseudonym_salt")
@@ -128,8 +145,9 @@ def private_dirs() -> list[Path]:
     """Folders whose files carry identity (NIK, names, addresses) or what protects it, for the
     pipeline's owner only: agencies' extracts (landing), ground truth, the working warehouse and its
     models, clerical review pairs and decisions, logs and reports (drawn from identified data), the
-    Dagster instance (run logs) and the pseudonym salt. ``publish`` is not among them: analysts read
-    it; its ``identitas/`` folder is made owner-only by the publication itself."""
+    Dagster instance (run logs), the pseudonym salt, analysts' exports (an identified query's
+    result) and the identity folder (work lists with names and No. KK). ``publish`` is not among
+    them: analysts read it; its ``identitas/`` folder is made owner-only by the publication itself."""
     return [
         landing_dir(),
         truth_dir(),
@@ -140,6 +158,8 @@ def private_dirs() -> list[Path]:
         reports_dir(),
         dagster_home(),
         pseudonym_salt_file().parent,
+        exports_dir(),
+        identity_dir(),
     ]
 
 

@@ -1,4 +1,4 @@
-"""The one DuckDB connection helper.
+"""The one DuckDB connection helper (and SQL quoting, the analysts' sandbox, integer results).
 
 DuckDB allows one writer process or many readers, never both: the working warehouse is opened by
 pipeline steps one at a time, and analysts read the published release instead (see publish/).
@@ -54,6 +54,39 @@ SANDBOX_CONFIG = {
     "python_enable_replacements": False,  # no Python variable of the caller is readable as a table
     "lock_configuration": True,
 }
+
+
+# DuckDB sums integers into HUGEINT (128 bits), which pandas, JSON readers and most Parquet
+# readers take as a float or a decimal; a result column of these types is narrowed to BIGINT when
+# every value fits (bigint_results).
+_HUGE_TYPES = ("HUGEINT", "UHUGEINT")
+_BIGINT_RANGE = (-(2**63), 2**63 - 1)
+
+
+def bigint_results(rel: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation:
+    """``rel`` with each HUGEINT or UHUGEINT column cast to BIGINT when all its values fit (an
+    integer ``sum()`` comes back as an integer, not a float); a column that does not fit is left as
+    it is. Counts its bounds with one more run of ``rel``, only when it has such a column."""
+    huge = [c for c, t in zip(rel.columns, rel.types, strict=True) if str(t) in _HUGE_TYPES]
+    if not huge:
+        return rel
+    bounds = rel.aggregate(
+        ", ".join(f"min({quote_ident(c)}), max({quote_ident(c)})" for c in huge)
+    ).fetchall()[0]
+    low, high = _BIGINT_RANGE
+    fits = {
+        c
+        for c, lo, hi in zip(huge, bounds[0::2], bounds[1::2], strict=True)
+        if (lo is None or lo >= low) and (hi is None or hi <= high)
+    }
+    if not fits:
+        return rel
+    return rel.project(
+        ", ".join(
+            f"{quote_ident(c)}::BIGINT as {quote_ident(c)}" if c in fits else quote_ident(c)
+            for c in rel.columns
+        )
+    )
 
 
 def _is_lock_error(exc: Exception) -> bool:

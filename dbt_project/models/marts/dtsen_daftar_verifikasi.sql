@@ -80,7 +80,7 @@ kinds as (
         min(r.kode_kab) as kode_kab,
         max(r.jarak) as jarak,
         max(r.umur_hari) as umur_hari,
-        string_agg(r.rincian, ', ' order by r.rincian asc) as rincian
+        string_agg(r.rincian, '; ' order by r.rincian asc) as rincian
     from reasons as r
     inner join {{ ref('verifikasi_prioritas') }} as w on r.alasan = w.alasan
     group by r.sasaran, r.alasan, w.bobot
