@@ -17,7 +17,7 @@ ENGINES      ?= duckdb
 BASELINES    ?= yes
 OLD_DUCKDB   := 1.0.0 1.1.3
 
-.PHONY: setup java lint demo test test-slow browser ui bench clean-data
+.PHONY: setup java lint demo test test-slow browser ui docs bench clean-data
 
 setup: $(STAMP) java
 	$(BIN)/python -m dtsen_pipeline.defs.dbt.project
@@ -88,6 +88,13 @@ ui: setup
 		$(BIN)/python -m dtsen_pipeline.lib.reports & reports=$$!; \
 		trap 'kill $$reports 2>/dev/null' EXIT INT TERM; \
 		$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+# The documentation site of the current release (MONTH=YYYY-MM for another): dbt docs of the
+# release's tables and columns as analysts see them, one offline page under data/reports/docs/,
+# served by `make ui` (dtsen_pipeline/publish/docs_site.py; each publication builds its own too).
+MONTH ?=
+docs: setup
+	$(BIN)/python -m dtsen_pipeline.publish.docs_site $(if $(MONTH),--month $(MONTH))
 
 bench: setup
 	$(BIN)/python -m dtsen_pipeline.bench --sizes="$(SIZES)" --profiles="$(PROFILES)" --generate-sizes="$(GEN_SIZES)" --ingest-sizes="$(INGEST_SIZES)" --incremental-sizes="$(INCR_SIZES)" --year-sizes="$(YEAR_SIZES)" --engines="$(ENGINES)" $(if $(filter no,$(BASELINES)),--no-baselines)

@@ -10,7 +10,9 @@ Every report renders with no network: Splink's charts are saved with Vega inline
 (linkage/explanations.py), and GX Data Docs pages, whose templates load Bootstrap, jQuery, Vega and fonts
 from CDNs, are rewritten here to load nothing from outside (a small stylesheet stands in for
 Bootstrap). GX's own index is filled by JavaScript from a CDN, so it is replaced by a pointer to
-``data/reports/index.html``, which lists every month's suites and charts in plain HTML.
+``data/reports/index.html``, which lists every month's suites and charts in plain HTML, and each
+release's documentation site (``docs/<release>/index.html``, dbt's static page with everything
+inlined: dtsen_pipeline/publish/docs_site.py).
 Reports hold counts only (see quality/validate.py), never a NIK or a name.
 """
 
@@ -114,8 +116,23 @@ def replace_gx_index(site: Path) -> None:
 # --- The index ---------------------------------------------------------------------------------
 
 
+_RELEASE = re.compile(r"(\d{4}-\d{2})(?:\.r(\d+))?")
+
+
+def docs_sites() -> list[tuple[str, Path]]:
+    """Each release's documentation site (``docs/<release>/index.html``) as (release, page), oldest
+    release first."""
+    root = paths.reports_dir() / "docs"
+    found = []
+    for page in root.glob("*/index.html") if root.is_dir() else []:
+        m = _RELEASE.fullmatch(page.parent.name)
+        if m:
+            found.append(((m.group(1), int(m.group(2) or 1)), page.parent.name, page))
+    return [(name, page) for _, name, page in sorted(found)]
+
+
 def _months() -> list[str]:
-    found = set()
+    found = {name[:7] for name, _ in docs_sites()}
     for folder in (paths.quality_results_dir(), paths.linkage_reports_dir()):
         if folder.is_dir():
             found |= {
@@ -138,6 +155,13 @@ def render_index() -> str:
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>DTSEN reports</title>',
         f"<style>{OFFLINE_CSS}</style></head><body><h1>DTSEN reports</h1>",
     ]
+    sites = docs_sites()
+    if sites:
+        name, page = sites[-1]
+        parts.append(
+            f"<p>What a release holds, table by table and column by column: "
+            f"{_link(page, f'release {name} documentation (dbt docs)')}.</p>"
+        )
     months = _months()
     if not months:
         parts.append(
@@ -161,6 +185,13 @@ def render_index() -> str:
                     f"<td>{r['rows']:,}</td><td>{failed}</td><td>{docs}</td></tr>"
                 )
             parts.append("</table>")
+        released = [(name, page) for name, page in sites if name[:7] == month]
+        if released:
+            parts.append(
+                "<h3>Release documentation (dbt docs)</h3><ul>"
+                + "".join(f"<li>{_link(page, f'release {name}')}</li>" for name, page in released)
+                + "</ul>"
+            )
         charts = sorted((paths.linkage_reports_dir() / month).glob("*.html"))
         if charts:
             parts.append(

@@ -10,6 +10,16 @@ published beside it and leaves ``current`` where it is (advance_current).
 
 The release databases are written in DuckDB's v1.0.0 storage format, so that analysts' tools with
 an older DuckDB (DBeaver and other bundled drivers) open them: DuckDB 1.0.0 or newer.
+
+A release is documented from its dbt YAML (contents.table_docs): every table and column of both
+databases carries its description as a ``COMMENT`` (kept by the v1.0.0 format: ``duckdb_tables()``,
+``duckdb_columns()``), every Parquet file as field and schema metadata (``description``), and each
+database has its data dictionary beside it (dictionary.py: ``kamus_data.md``, ``kamus_data.csv``).
+A hashed column ``<col>_hash`` is described as ``<col>`` plus a note that it is a salted hash; a
+published column without a description is refused, naming its table, column and YAML file. The code
+lists (contents.code_lists: each code of a coded column with its Indonesian label) go into every
+release; codes of the data that their list does not label are recorded in the manifest
+(``unlabelled_codes``).
 """
 
 from __future__ import annotations
@@ -32,13 +42,14 @@ from pydantic import AfterValidator
 from dtsen_pipeline.lib import paths, warehouse
 from dtsen_pipeline.lib.checksums import file_sha256
 from dtsen_pipeline.lib.settings import Settings, Text, no_repeats, read_yaml, validate
-from dtsen_pipeline.lib.warehouse import quote_literal
-from dtsen_pipeline.publish import contents
+from dtsen_pipeline.lib.warehouse import quote_ident, quote_literal
+from dtsen_pipeline.publish import contents, dictionary
 
 RELEASE_DB = "dtsen.duckdb"  # pseudonymised, general use
 IDENTIFIED_DB = "identitas/dtsen_identitas.duckdb"  # identified, restricted roles
 PARQUET_DIR = "parquet"
 MANIFEST = "manifest.json"
+_PARQUET_BATCH_ROWS = 250_000  # rows per Parquet row group, and in memory at a time
 _RELEASE_NAME = re.compile(r"^(\d{4}-\d{2})(?:\.r(\d+))?$")
 # The storage format of the release databases: what DuckDB 1.0.0 reads (and so every client since).
 # The working warehouse keeps DuckDB's newest format; only what analysts open is pinned.
@@ -273,10 +284,112 @@ def remove_incomplete() -> list[str]:
     return [p.name for p in stale]
 
 
+def _described(
+    con, catalog: str, name: str, doc: contents.TableDoc | None, *, pseudonymised: bool
+) -> dictionary.Table:
+    """``catalog``'s table ``name`` described from its dbt YAML (refused when a column is not), its
+    description and every column's written into the database as ``COMMENT``\\ s."""
+    columns = con.execute(
+        "select column_name, data_type from information_schema.columns where table_catalog = ? "
+        "and table_schema = 'main' and table_name = ? order by ordinal_position",
+        [catalog, name],
+    ).fetchall()
+    cfg = config()
+    privacy = dictionary.Privacy(
+        frozenset(cfg.hashed(name)), frozenset(cfg.dropped(name)), frozenset(IDENTITY_COLUMNS)
+    )
+    table = dictionary.describe_table(
+        name,
+        columns,
+        doc,
+        privacy,
+        pseudonymised=pseudonymised,
+        code_lists=contents.code_lists(),
+    )
+    # COMMENT takes no parameters: the texts are quoted.
+    relation = f"{catalog}.main.{quote_ident(name)}"
+    con.execute(f"comment on table {relation} is {quote_literal(table.description)}")
+    for c in table.columns:
+        con.execute(
+            f"comment on column {relation}.{quote_ident(c.column)} is {quote_literal(c.description)}"
+        )
+    return table
+
+
+def _write_parquet(con, relation: str, path: Path, table: dictionary.Table) -> None:
+    """``relation`` as Parquet (zstd), batch by batch, every field carrying its description (and
+    privacy class, unit or code list) as field metadata and the table's as schema metadata."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    reader = con.sql(f"select * from {relation}").to_arrow_reader(_PARQUET_BATCH_ROWS)
+    columns = {c.column: c for c in table.columns}
+
+    def metadata(c: dictionary.Column) -> dict[bytes, bytes]:
+        meta = {b"description": c.description, b"kelas_privasi": c.privacy}
+        if c.unit_or_code:
+            meta[b"satuan_atau_kode"] = c.unit_or_code
+        return {k: v.encode("utf-8") for k, v in meta.items()}
+
+    schema = pa.schema(
+        [f.with_metadata(metadata(columns[f.name])) for f in reader.schema],
+        metadata={b"description": table.description.encode("utf-8")},
+    )
+    with pq.ParquetWriter(str(path), schema, compression="zstd") as writer:
+        for batch in reader:
+            writer.write_batch(pa.RecordBatch.from_arrays(batch.columns, schema=schema))
+
+
+def _write_table(
+    con, tmp: Path, name: str, source: str, doc: contents.TableDoc | None
+) -> tuple[dictionary.Table, dictionary.Table]:
+    """One table into both databases (identified as it is, the other pseudonymised) and Parquet,
+    described: (pseudonymised, identified)."""
+    con.execute(f"create table identified.main.{name} as select * from {source}")
+    select = _pseudonymised_select(name, source, con).replace(
+        "$salt", "(select salt from pseudonym_salt)"
+    )
+    con.execute(f"create table release.main.{name} as {select}")
+    identified = _described(con, "identified", name, doc, pseudonymised=False)
+    pseudonymised = _described(con, "release", name, doc, pseudonymised=True)
+    _write_parquet(
+        con, f"release.main.{name}", tmp / PARQUET_DIR / f"{name}.parquet", pseudonymised
+    )
+    return pseudonymised, identified
+
+
+def _unlabelled_codes(con, tables: dict[str, dictionary.Table]) -> dict[str, list[str]]:
+    """``table.column`` -> codes the data holds that its code list does not label (the first 20)."""
+    found = {}
+    for table in tables.values():
+        for c in table.columns:
+            if c.code_list not in tables:
+                continue
+            codes = con.execute(
+                f"select distinct cast({quote_ident(c.column)} as varchar) as code "
+                f"from release.main.{table.name} where {quote_ident(c.column)} is not null "
+                f"and cast({quote_ident(c.column)} as varchar) not in "
+                f"(select cast(kode as varchar) from release.main.{c.code_list}) order by 1 limit 20"
+            ).fetchall()
+            if codes:
+                found[f"{table.name}.{c.column}"] = [r[0] for r in codes]
+    return found
+
+
+def _code_rows(con, names) -> dictionary.CodeRows:
+    out = {}
+    for name in names:
+        rel = con.sql(f"select * from release.main.{name} order by kode")
+        out[name] = (list(rel.columns), rel.fetchall())
+    return out
+
+
 def write_release(
     month: str, tables: dict[str, str], extra: dict | None = None, *, _fail_after: str | None = None
 ) -> Path:
-    """Build ``month``'s release from ``{release_table: warehouse_table}`` and move it into place.
+    """Build ``month``'s release from ``{release_table: warehouse_table}`` (and every code list,
+    contents.code_lists) and move it into place. Every table and column is described (comments,
+    Parquet metadata, the data dictionaries) from its dbt YAML; an undescribed one is refused.
 
     ``_fail_after`` names a step after which to fail, for tests of crash safety only.
     """
@@ -288,7 +401,11 @@ def write_release(
     (tmp / "identitas").mkdir(mode=0o700)
     try:
         pseudo, ident = tmp / RELEASE_DB, tmp / IDENTIFIED_DB
-        counts, checksums = {}, {}
+        tables = {**tables, **contents.code_lists()}
+        docs = contents.table_docs()
+        revision = len([p for m, _, p in _releases() if m == month]) + 1
+        name = month if revision == 1 else f"{month}.r{revision}"
+        counts, written = {}, {}
         salt = pseudonym_salt()
         with warehouse.connect() as con:
             # ATTACH and COPY take no parameters: the paths are quoted (a data root may hold a ').
@@ -296,35 +413,44 @@ def write_release(
             con.execute(f"attach {quote_literal(str(pseudo))} as release {storage}")
             con.execute(f"attach {quote_literal(str(ident))} as identified {storage}")
             con.execute("create or replace temp table pseudonym_salt as select ? as salt", [salt])
-            for name, source in tables.items():
-                con.execute(f"create table identified.main.{name} as select * from {source}")
-                select = _pseudonymised_select(name, source, con).replace(
-                    "$salt", "(select salt from pseudonym_salt)"
-                )
-                con.execute(f"create table release.main.{name} as {select}")
-                parquet = tmp / PARQUET_DIR / f"{name}.parquet"
-                con.execute(
-                    f"copy release.main.{name} to {quote_literal(str(parquet))} "
-                    "(format parquet, compression zstd)"
-                )
-                counts[name] = con.execute(f"select count(*) from release.main.{name}").fetchall()[
-                    0
-                ][0]
+            for table, source in tables.items():
+                written[table] = _write_table(con, tmp, table, source, docs.get(table))
+                counts[table] = con.execute(
+                    f"select count(*) from release.main.{table}"
+                ).fetchall()[0][0]
                 if _fail_after == "first_table":
                     raise RuntimeError("simulated crash in the middle of publishing")
+            unlabelled = _unlabelled_codes(con, {t: p for t, (p, _) in written.items()})
+            code_rows = _code_rows(con, [t for t, (p, _) in written.items() if p.code_list])
             con.execute("drop table pseudonym_salt")
             con.execute("detach release")
             con.execute("detach identified")
-        for path in (pseudo, ident, *sorted((tmp / PARQUET_DIR).glob("*.parquet"))):
-            checksums[str(path.relative_to(tmp))] = file_sha256(path)
-        previous = [p for m, _, p in _releases() if m == month]
-        revision = len(previous) + 1
+        dictionaries = []
+        for folder, database, index in (
+            (tmp, RELEASE_DB, 0),
+            (tmp / "identitas", IDENTIFIED_DB, 1),
+        ):
+            dictionaries += dictionary.write(
+                folder,
+                [pair[index] for pair in written.values()],
+                database=database,
+                release=name,
+                code_rows=code_rows,
+            )
+        files = (pseudo, ident, *dictionaries, *sorted((tmp / PARQUET_DIR).glob("*.parquet")))
+        checksums = {str(path.relative_to(tmp)): file_sha256(path) for path in files}
         manifest = {
             "month": month,
             "revision": revision,
             "published_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "tables": counts,
+            "code_lists": sorted(t for t, (p, _) in written.items() if p.code_list),
             "files": checksums,
+            "dictionary": {
+                RELEASE_DB: dictionary.MARKDOWN,
+                IDENTIFIED_DB: f"identitas/{dictionary.MARKDOWN}",
+            },
+            "unlabelled_codes": unlabelled,
             "duckdb": {"storage_version": STORAGE_VERSION, "min_client_version": MIN_DUCKDB_CLIENT},
             "pseudonymised": {
                 "hash": "sha256(salt || value)",
@@ -337,7 +463,7 @@ def write_release(
         if _fail_after == "manifest":
             raise RuntimeError("simulated crash before the release was moved into place")
         _make_read_only(tmp)
-        final = root / (month if revision == 1 else f"{month}.r{revision}")
+        final = root / name
         os.rename(tmp, final)  # atomic; never over an existing release
         return final
     except BaseException:

@@ -23,6 +23,7 @@ from tests.conftest import MONTHS, dtsen
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 RELEASE_TABLES = contents.release_tables()
+PUBLISHED_TABLES = contents.published_tables()  # the marts and the code lists
 
 
 @pytest.fixture()
@@ -33,11 +34,15 @@ def release(first_month_run, data_root) -> Path:
 def test_release_holds_databases_parquet_and_a_true_manifest(release, data_root):
     manifest = json.loads((release / "manifest.json").read_text())
     assert manifest["month"] == MONTHS[0] and manifest["revision"] == 1
-    assert set(manifest["tables"]) == set(RELEASE_TABLES)
+    assert set(manifest["tables"]) == set(PUBLISHED_TABLES)
     expected_files = {
         "dtsen.duckdb",
         "identitas/dtsen_identitas.duckdb",
-        *[f"parquet/{t}.parquet" for t in RELEASE_TABLES],
+        "kamus_data.md",
+        "kamus_data.csv",
+        "identitas/kamus_data.md",
+        "identitas/kamus_data.csv",
+        *[f"parquet/{t}.parquet" for t in PUBLISHED_TABLES],
     }
     assert set(manifest["files"]) == expected_files
     for name, digest in manifest["files"].items():
@@ -108,7 +113,7 @@ def test_pseudonymised_database_holds_no_nik_or_name(release, data_root):
         tables = [
             r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()
         ]
-        assert set(tables) == set(RELEASE_TABLES)
+        assert set(tables) == set(PUBLISHED_TABLES)
         assert leaks(con, tables) == {}
         assert (
             leaks(
@@ -286,6 +291,12 @@ def test_republishing_an_earlier_month_in_dagster_says_current_is_unchanged(
     assert [r.data["suite"] for r in meta["gate"].records] == sorted(RELEASE_TABLES)
     assert isinstance(meta["reports"], UrlMetadataValue)
     assert meta["reports"].value == f"http://127.0.0.1:3001/index.html#{month}"
+    # Issue 33: the release's documentation site, built with it and served by the report server.
+    assert (
+        meta["documentation (dbt docs)"].value == f"http://127.0.0.1:3001/docs/{month}/index.html"
+    )
+    assert (tmp_path / "reports" / "docs" / month / "index.html").is_file()
+    assert meta["data dictionary"].value == str(paths.publish_dir() / month / "kamus_data.md")
     # Issue 19, step 4: the proposal pipeline, every item of dtsen_usulan counted once by stage.
     with duckdb.connect(str(paths.warehouse_db()), read_only=True) as con:
         by_stage = dict(
@@ -310,7 +321,12 @@ _READ_ALL = """
 import duckdb, json, sys
 con = duckdb.connect(sys.argv[1], read_only=True)
 tables = [r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()]
-print(json.dumps([duckdb.__version__, {t: len(con.execute(f'select * from "{t}"').fetchall()) for t in tables}]))
+comments = con.execute(
+    "select table_name, null, comment from duckdb_tables() where not internal union all "
+    "select table_name, column_name, comment from duckdb_columns() where not internal"
+).fetchall()
+print(json.dumps([duckdb.__version__, {t: len(con.execute(f'select * from "{t}"').fetchall()) for t in tables},
+                  sorted(comments, key=str)]))
 """
 
 
@@ -349,9 +365,17 @@ def test_older_duckdb_clients_open_both_release_databases(release, old_duckdb):
             timeout=120,
         )
         assert proc.returncode == 0, f"DuckDB {version} cannot open {db}: {proc.stderr[-600:]}"
-        client, rows = json.loads(proc.stdout)
+        client, rows, comments = json.loads(proc.stdout)
         assert client == version
         assert rows == manifest["tables"], db
+        # Issue 33: the tables' and columns' descriptions survive the v1.0.0 storage format.
+        with duckdb.connect(str(release / db), read_only=True) as con:
+            now = con.execute(
+                "select table_name, null, comment from duckdb_tables() where not internal union all "
+                "select table_name, column_name, comment from duckdb_columns() where not internal"
+            ).fetchall()
+        assert comments == sorted((list(r) for r in now), key=str), db
+        assert all(c for _, _, c in comments), f"{db}: a table or column without its comment"
     # The manifest says which clients can read it.
     assert manifest["duckdb"] == {"storage_version": "v1.0.0", "min_client_version": OLD_DUCKDB[0]}
 

@@ -11,7 +11,7 @@ from dtsen_pipeline.defs.common.resources import WAREHOUSE_POOL, WarehouseResour
 from dtsen_pipeline.lib import paths, reports
 from dtsen_pipeline.lib.checksums import file_sha256
 from dtsen_pipeline.linkage import accuracy, model
-from dtsen_pipeline.publish import contents, releases
+from dtsen_pipeline.publish import contents, dictionary, docs_site, releases
 from dtsen_pipeline.quality.results import gate_results, gate_table
 
 
@@ -23,9 +23,48 @@ def _linkage_model(month: str) -> dict:
     return {"version": model.MODEL_VERSION, "file": used.name, "sha256": file_sha256(used)}
 
 
+def _documentation(context: AssetExecutionContext, release) -> dict:
+    """The release's documentation site (dbt docs, served by `make ui`), linked from the UI. A site
+    that cannot be built is reported, never a reason to hold the release (`make docs` builds it)."""
+    try:
+        page = docs_site.build(release)
+    except Exception as exc:  # any failure of dbt docs: reported, the release goes on
+        context.log.warning(
+            f"publish: the documentation site of {release.name} was not built ({exc}); "
+            "`make docs` builds it"
+        )
+        return {}
+    reports.write_index()
+    return {"documentation (dbt docs)": MetadataValue.url(reports.url(page))}
+
+
+def _release_metadata(context: AssetExecutionContext, release) -> dict:
+    """What the written release holds, for the UI: its files, tables, dictionary, codes of the data
+    without a label (a warning) and its documentation site."""
+    manifest = json.loads((release / releases.MANIFEST).read_text(encoding="utf-8"))
+    metadata = {
+        "release": MetadataValue.path(str(release)),
+        "revision": manifest["revision"],
+        "analyst database (pseudonymised)": MetadataValue.path(str(release / releases.RELEASE_DB)),
+        "oldest DuckDB that opens it": releases.MIN_DUCKDB_CLIENT,
+        "tables": charts.table(
+            [("table", "string"), ("rows", "int")], list(manifest["tables"].items())
+        ),
+        "linkage model": manifest["linkage_model"]["file"] or "none",
+        "data dictionary": MetadataValue.path(str(release / dictionary.MARKDOWN)),
+    }
+    if manifest["unlabelled_codes"]:
+        context.log.warning(
+            f"publish {manifest['month']}: codes without a label in their code list "
+            f"(seeds/kode_label.csv and the seeds it names): {manifest['unlabelled_codes']}"
+        )
+        metadata["codes without a label"] = MetadataValue.json(manifest["unlabelled_codes"])
+    return {**metadata, **_documentation(context, release)}
+
+
 @asset(
     key=AssetKey(["publish", "dtsen_release"]),
-    deps=[*(AssetKey(name) for name in contents.release_tables()), GATE_KEY],
+    deps=[*(AssetKey(name) for name in contents.published_tables()), GATE_KEY],
     group_name="publish",
     partitions_def=monthly_partitions,
     backfill_policy=ONE_MONTH_PER_RUN,
@@ -34,7 +73,10 @@ def _linkage_model(month: str) -> dict:
     owners=OWNERS,
     description="The month's release under data/publish/YYYY-MM/: a pseudonymised analyst DuckDB, "
     "Parquet per mart, an identified DuckDB for restricted roles, and a manifest (row "
-    "counts, checksums, linkage model, gate results). Immutable; `current` switches to it "
+    "counts, checksums, linkage model, gate results), with the code lists (kode_*) and a data "
+    "dictionary (kamus_data.md/.csv; every table and column also carries its description as a "
+    "comment and as Parquet metadata) and a documentation site (dbt docs) linked here. "
+    "Immutable; `current` switches to it "
     "atomically when it is the latest month (a month published again leaves `current` on a "
     "later month). Readable by DuckDB 1.0.0 or newer. Runs only after every blocking quality "
     "check passed.",
@@ -113,21 +155,7 @@ def dtsen_release(
             "dagster_run_id": context.run.run_id,
         },
     )
-    manifest = json.loads((release / releases.MANIFEST).read_text(encoding="utf-8"))
-    metadata.update(
-        {
-            "release": MetadataValue.path(str(release)),
-            "revision": manifest["revision"],
-            "analyst database (pseudonymised)": MetadataValue.path(
-                str(release / releases.RELEASE_DB)
-            ),
-            "oldest DuckDB that opens it": releases.MIN_DUCKDB_CLIENT,
-            "tables": charts.table(
-                [("table", "string"), ("rows", "int")], list(manifest["tables"].items())
-            ),
-            "linkage model": manifest["linkage_model"]["file"] or "none",
-        }
-    )
+    metadata.update(_release_metadata(context, release))
     change = releases.advance_current(release)  # the last thing that can fail
     metadata["previous current"] = change.previous or "none"
     metadata["current"] = change.current if change.moved else f"unchanged, still {change.current}"
