@@ -74,6 +74,16 @@ def test_every_attack_fails_with_a_clear_message(query, data_root, tmp_path):
     assert not list(tmp_path.iterdir()), "an attack wrote a file"
 
 
+def test_every_attack_fails_as_well_when_the_result_is_exported(query, data_root, tmp_path):
+    """`--format`/`--output` write the result from Python: the SQL itself gains no file access."""
+    for name, sql in _attacks(data_root, tmp_path, identified=False).items():
+        status, out, err = query(sql, "--format", "json", "--output", "attack.json")
+        assert status == 1, f"{name} succeeded: {out}"
+        assert SANDBOX_HINT in err, f"{name}: {err}"
+    assert not list(tmp_path.iterdir()), "an attack wrote a file"
+    assert not (paths.exports_dir() / "attack.json").exists()
+
+
 def test_identified_access_only_through_its_own_flag(query):
     status, out, err = query("select count(nik) > 0 as has_nik from dtsen_individu", "--identified")
     assert status == 0 and "true" in out, err
