@@ -277,3 +277,35 @@ def test_the_labels_file_is_checked(tmp_path):
     ]
     _, errors = cli.check_all(config)
     assert any("kolom: 'no_kk' is missing" in e for e in errors)
+
+
+def test_every_code_of_every_list_gets_its_label():
+    """The lists' codes as the marts write them (the session's first month has no late proposal)."""
+    labels = worklists.load_labels()
+    row = worklists._labelled(
+        {
+            "sumber": "sanggahan",
+            "status_usulan": "awaiting_visit",
+            "penugasan": "kunjungan_sebelumnya",
+            "status_sasaran": "exclusion_error",
+            "status_keluarga": "hampir_graduasi",
+            "alasan_utama": "meninggal_masih_menerima",
+            "alasan": "meninggal_masih_menerima:dtks; exclusion_error:PKH; exclusion_error:SEMBAKO; "
+            "desil_lompat:2->6",
+            "desil": 3,
+        },
+        labels,
+    )
+    assert row == {
+        "sumber": "Sanggahan",
+        "status_usulan": "Menunggu kunjungan",
+        "penugasan": "Kunjungan sebelumnya",
+        "status_sasaran": "Kesalahan eksklusi",
+        "status_keluarga": "Hampir graduasi",
+        "alasan_utama": "Meninggal masih menerima",
+        "alasan": "Meninggal masih menerima: DTKS; Kesalahan eksklusi: PKH, SEMBAKO; "
+        "Desil melompat: 2 ke 6",
+        "desil": 3,
+    }
+    with pytest.raises(ConfigError, match=r"label\.status_usulan: no label for 'lost'"):
+        worklists._labelled({"status_usulan": "lost"}, labels)
