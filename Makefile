@@ -55,15 +55,18 @@ lint: setup
 	$(BIN)/sqlfluff lint $(SQL_PATHS) --disable-progress-bar
 
 demo: setup
-	$(BIN)/dtsen generate --persons $(DEMO_PERSONS) --start $(DEMO_MONTH) --months 1
-	$(BIN)/dtsen run --month $(DEMO_MONTH)
-	$(BIN)/dtsen evaluate --month $(DEMO_MONTH)
-	$(BIN)/dtsen query "select kode_prov, count(*) as persons, count(*) filter (where in_dtks) as in_dtks from dtsen_individu group by 1 order by 1"
+	@log=$$($(BIN)/python -m dtsen_pipeline.lib.paths logs_dir)/demo.log; : > "$$log"; \
+	echo "dtsen demo: a $(DEMO_PERSONS)-person world, month $(DEMO_MONTH); every step's output goes to $$log"; \
+	step() { echo "  $$1"; shift; "$$@" >> "$$log" 2>&1 || { echo "failed: $$*; the end of $$log:"; tail -n 20 "$$log"; exit 1; }; }; \
+	step "generating the agencies' extracts and the truth ..." $(BIN)/dtsen generate --persons $(DEMO_PERSONS) --start $(DEMO_MONTH) --months 1; \
+	step "running the monthly job (ingest, staging, Splink, marts, gate, release: about a minute) ..." $(BIN)/dtsen run --month $(DEMO_MONTH); \
+	step "evaluating linkage against the truth (JSON in the log) ..." $(BIN)/dtsen evaluate --month $(DEMO_MONTH); \
+	echo ""; $(BIN)/dtsen status --month $(DEMO_MONTH)
 	@echo ""
-	@echo "Published release : $$($(BIN)/python -m dtsen_pipeline.lib.paths current_release)/dtsen.duckdb (read-only)"
-	@echo "Query it          : $(BIN)/dtsen query \"select count(*) from dtsen_individu\""
-	@echo "Reports           : data/reports/index.html (or make ui, then http://127.0.0.1:3001/)"
-	@echo "Dagster UI        : make ui, then open http://localhost:3000 (this run is in Runs)"
+	@echo "Query it      : $(BIN)/dtsen query \"select kode_prov, count(*) from dtsen_individu group by 1\""
+	@echo "Work lists    : $(BIN)/dtsen worklists --month $(DEMO_MONTH)   (XLSX for Dinsos operators)"
+	@echo "Reports       : data/reports/index.html (or make ui, then http://127.0.0.1:3001/)"
+	@echo "Dagster UI    : make ui, then open http://localhost:3000 (this run is in Runs)"
 
 test: setup browser
 	$(BIN)/python -m pytest

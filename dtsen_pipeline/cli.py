@@ -493,6 +493,67 @@ def check_all(
     return loaded, errors
 
 
+def _cmd_status(args: argparse.Namespace) -> int:
+    """A month's release in a few lines: where it is, what it holds, its gate, its accuracy."""
+    from dtsen_pipeline.publish import releases
+
+    month = args.month or releases.current_month()
+    try:
+        if month is None:
+            raise FileNotFoundError("nothing is published yet: run `dtsen run --month YYYY-MM`")
+        release = releases.release_path(month)
+        manifest = json.loads((release / releases.MANIFEST).read_text(encoding="utf-8"))
+    except (FileNotFoundError, LookupError) as exc:
+        print(f"dtsen status: {exc}", file=sys.stderr)
+        return 1
+    for line in _status_lines(release, manifest, _evaluation(month)):
+        print(line)
+    return 0
+
+
+def _evaluation(month: str) -> dict | None:
+    """Accuracy against the generator's truth, where the month has one (a generated world)."""
+    if not (paths.truth_dir() / month).exists():
+        return None
+    from dtsen_pipeline.lab.evaluate import evaluate_month
+
+    try:
+        return evaluate_month(month)
+    except (FileNotFoundError, LookupError):
+        return None
+
+
+def _status_lines(release: Path, manifest: dict, evaluation: dict | None) -> list[str]:
+    from dtsen_pipeline.publish import releases
+
+    rows, gate = manifest.get("tables", {}), manifest.get("gate", {})
+    failed = sorted(name for name, suite in gate.items() if not suite["success"])
+    current = "current" if releases.current_name() == release.name else "not current"
+    lines = [
+        f"release {release.name} ({current}): {release}/",
+        f"  persons {rows.get('dtsen_individu', 0):,}, families {rows.get('dtsen_keluarga', 0):,}, "
+        f"households {rows.get('dtsen_rumah_tangga', 0):,}, source records linked "
+        f"{rows.get('dtsen_crosswalk', 0):,}",
+        f"  programme targets {rows.get('dtsen_program_sasaran', 0):,}, visits listed "
+        f"{rows.get('dtsen_daftar_verifikasi', 0):,}, proposals {rows.get('dtsen_usulan', 0):,}",
+        (
+            f"  quality gate: {len(gate) - len(failed)} of {len(gate)} suites passed"
+            + (f" (failed: {', '.join(failed)})" if failed else "")
+            if gate
+            else "  quality gate: not recorded in the manifest"
+        ),
+        f"  linkage model {manifest.get('linkage_model', {}).get('version', 'not recorded')}; "
+        f"clerical estimate: {manifest.get('linkage_accuracy', {}).get('status', 'estimated')}",
+    ]
+    if evaluation:
+        ours, nik = evaluation["splink"], evaluation["nik_only_baseline"]
+        lines.append(
+            f"  accuracy against the generator's truth: F1 {ours['f1']:.4f} (precision "
+            f"{ours['precision']:.4f}, recall {ours['recall']:.4f}); a NIK-only join: F1 {nik['f1']:.4f}"
+        )
+    return lines
+
+
 def _cmd_check_config(args: argparse.Namespace) -> int:
     """Load every YAML a user edits; list every problem with its file and field."""
     from dtsen_pipeline.lib.settings import shown
@@ -563,6 +624,14 @@ def _add_run_and_evaluate(sub) -> None:
     )
     ev.add_argument("--month", type=_month, required=True)
     ev.set_defaults(func=_cmd_evaluate)
+
+    st = sub.add_parser(
+        "status",
+        help="a release in a few lines: where it is, persons and families, the gate, the linkage "
+        "model, and accuracy against the truth where the world was generated",
+    )
+    st.add_argument("--month", type=_month, help="default: the month `current` points at")
+    st.set_defaults(func=_cmd_status)
 
 
 def _add_review(sub) -> None:

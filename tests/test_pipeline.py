@@ -98,6 +98,27 @@ def test_cli_evaluate_reports_linkage_accuracy(first_month_run, cli_env):
     assert report["families_and_households"]["households"]["true_pairs"] > 0
 
 
+def test_cli_status_sums_up_the_release_in_a_few_lines(first_month_run, cli_env, data_root):
+    """`dtsen status` (the end of `make demo`): the release's path, its counts as the manifest has
+    them, the gate, and the F1 `dtsen evaluate` gives; a month with nothing published says so."""
+    result = dtsen("status", "--month", MONTHS[0], env=cli_env)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) <= 8
+    release = data_root / "publish" / MONTHS[0]
+    manifest = json.loads((release / "manifest.json").read_text())
+    assert lines[0] == f"release {MONTHS[0]} (current): {release}/"
+    assert f"persons {manifest['tables']['dtsen_individu']:,}," in lines[1]
+    assert f"families {manifest['tables']['dtsen_keluarga']:,}," in lines[1]
+    gate = manifest["gate"]
+    assert f"quality gate: {len(gate)} of {len(gate)} suites passed" in result.stdout
+    f1 = json.loads(dtsen("evaluate", "--month", MONTHS[0], env=cli_env).stdout)["splink"]["f1"]
+    assert f"accuracy against the generator's truth: F1 {f1:.4f}" in result.stdout
+    missing = dtsen("status", "--month", "2031-01", env=cli_env)
+    assert missing.returncode == 1 and "2031-01" in missing.stderr
+    assert "Traceback" not in missing.stderr
+
+
 def test_cli_run_fails_clearly_without_extracts(first_month_run, cli_env):
     result = dtsen("run", "--month", "2025-06", env=cli_env)
     assert result.returncode == 1
