@@ -8,8 +8,9 @@ columns appear as ``<col>_hash``, dropped columns are absent, and the pseudonymi
 source holds no identity column. Exposures name what reads the release: the analysts, the Dinsos
 operators' work lists and the BPJS Ketenagakerjaan gap list.
 
-``dbt docs generate --static --empty-catalog`` then builds the page without opening a database,
-and ``<reports>/docs/<release>/index.html`` is dbt's ``static_index.html``: one file with its
+``dbt docs generate --static`` then builds the page, its catalog (column types, comments) read by
+dbt-duckdb from the release's own databases, attached read-only; nothing else is opened. The page,
+``<reports>/docs/<release>/index.html``, is dbt's ``static_index.html``: one file with its
 scripts, styles, manifest and catalog inlined, loading nothing from outside (dbt's usage tracking is
 off in the generated project, and its loader's address is removed from the page). The report server
 (`make ui`) serves it; the reports index and the publish asset link it. ``manifest.json`` and
@@ -202,12 +203,17 @@ def write_project(release: Path, folder: Path) -> Path:
         ),
         encoding="utf-8",
     )
+    # dbt reads the catalog (column types, row counts) from the release itself, opened read-only.
+    attach = [
+        {"path": str(release / db), "alias": name, "read_only": True}
+        for name, db in SOURCES.items()
+    ]
     (folder / "profiles.yml").write_text(
         yaml.safe_dump(
             {
                 PROJECT: {
                     "target": "docs",
-                    "outputs": {"docs": {"type": "duckdb", "path": ":memory:"}},
+                    "outputs": {"docs": {"type": "duckdb", "path": ":memory:", "attach": attach}},
                 }
             }
         ),
@@ -239,7 +245,6 @@ def _dbt(project: Path, target: Path) -> None:
             "docs",
             "generate",
             "--static",
-            "--empty-catalog",
             "--project-dir",
             str(project),
             "--profiles-dir",
