@@ -7,7 +7,9 @@ from the family's golden record), written only under ``paths.worklists_dir()``
 files (0600), outside the immutable release. Per kabupaten, one workbook with one sheet per list,
 and per field worker one workbook with the lists kept per worker; beside each workbook, each sheet
 as a semicolon-separated CSV in UTF-8 with a BOM (what Excel in an Indonesian locale opens as
-columns). Sheet names, headers and the label of every code are in ``config/daftar_kerja.yaml``.
+columns). Sheet names and headers are in ``config/daftar_kerja.yaml``; a code's Indonesian label is
+the release's own, from its code lists (``kode_*``, held by the identified database), else from the
+dbt seeds those lists are built from (``seeds/kode_label.csv``, ``verifikasi_prioritas.csv``).
 Nothing personal is logged or put in an error message: kabupaten codes, worker ids, counts and
 the marts' codes only.
 """
@@ -32,7 +34,10 @@ from dtsen_pipeline.lib.settings import ConfigError, Settings, Text, read_yaml, 
 from dtsen_pipeline.publish import releases
 
 LABELS_FILE = "daftar_kerja.yaml"
-SEED = paths.DBT_PROJECT_DIR / "seeds" / "verifikasi_prioritas.csv"
+SEEDS = paths.DBT_PROJECT_DIR / "seeds"
+SEED = SEEDS / "verifikasi_prioritas.csv"
+CODE_LABELS = SEEDS / "kode_label.csv"
+MARTS_DIR = paths.DBT_PROJECT_DIR / "models" / "marts"
 
 # The head of family's name and No. KK, and the village, for every list's family.
 _KELUARGA = """
@@ -154,8 +159,8 @@ SHEETS = (
     ),
 )
 
-# Column -> the kind of code it holds (its labels in the labels file). `alasan` is a list of
-# kind:detail reasons (dtsen_daftar_verifikasi), each kind labelled from `alasan`.
+# Column -> the kind of code it holds. `alasan` is a list of kind:detail reasons
+# (dtsen_daftar_verifikasi), each kind labelled from `alasan`.
 LABELLED = {
     "alasan_utama": "alasan",
     "alasan": "alasan",
@@ -164,6 +169,16 @@ LABELLED = {
     "sumber": "sumber",
     "status_usulan": "status_usulan",
     "status_keluarga": "status_keluarga",
+}
+# Kind -> the release's code list labelling it (dbt_project/models/reference/kode/) and the mart
+# column it labels there. `sumber` (dtsen_usulan.source, a receipt source) has no code list in the
+# release: its labels are the labels file's `sumber`.
+CODE_LISTS = {
+    "alasan": ("kode_alasan_verifikasi", "dtsen_daftar_verifikasi", "alasan_utama"),
+    "penugasan": ("kode_penugasan", "dtsen_daftar_verifikasi", "penugasan"),
+    "status_sasaran": ("kode_status_sasaran", "dtsen_program_sasaran", "status"),
+    "status_usulan": ("kode_status_usulan", "dtsen_usulan", "status"),
+    "status_keluarga": ("kode_status_graduasi", "dtsen_graduasi_pendamping", "status_keluarga"),
 }
 _SHEET_NAME_BAD = re.compile(r"[:\\/?*\[\]]")
 
@@ -179,37 +194,48 @@ def _sheet_name(value: str) -> str:
 class _LabelsFile(Settings):
     lembar: dict[str, Annotated[Text, AfterValidator(_sheet_name)]]
     kolom: dict[str, Text]
-    label: dict[str, dict[str, Text]]
+    sumber: dict[str, Text]
 
 
 @dataclass(frozen=True)
 class Labels:
-    """Sheet names, column headers and code labels (config/daftar_kerja.yaml)."""
+    """Sheet names and column headers (config/daftar_kerja.yaml), and code labels: per kind, code
+    -> label, and where they were read (a release's code list, or a seed)."""
 
     path: Path
     sheets: dict[str, str]
     headers: dict[str, str]
     codes: dict[str, dict[str, str]]
+    origin: dict[str, str]
 
     def code(self, kind: str, value: str) -> str:
         label = self.codes[kind].get(value)
         if label is None:
             raise ConfigError(
-                f"{shown(self.path)}: label.{kind}: no label for {value!r}, a code of this "
-                "release: add one"
+                f"{kind}: no label for {value!r}, a code of this release, in {self.origin[kind]}: "
+                f"add one ({_fix(kind)})"
             )
         return label
 
 
+def _fix(kind: str) -> str:
+    if kind == "sumber":
+        return f"config/{LABELS_FILE} sumber"
+    if kind == "alasan":
+        return f"dbt_project/seeds/{SEED.name}"
+    return (
+        f"dbt_project/seeds/{CODE_LABELS.name}, daftar {CODE_LISTS[kind][0].removeprefix('kode_')}"
+    )
+
+
 def _labels_problems(doc: object) -> list[tuple[str, str]]:
-    """Every sheet, column and kind of code the lists use must be named; sheet names differ."""
+    """Every sheet and column the lists use must be named; sheet names differ."""
     if not isinstance(doc, dict):
         return []
     problems = []
     wanted = {
         "lembar": [s.key for s in SHEETS],
         "kolom": sorted({c for s in SHEETS for c in s.columns}),
-        "label": sorted(set(LABELLED.values())),
     }
     for part, keys in wanted.items():
         given = doc.get(part)
@@ -233,25 +259,96 @@ def labels_path(config_dir: Path | None = None) -> Path:
     return path if path.exists() else paths.CONFIG_DIR / LABELS_FILE
 
 
-def load_labels(config_dir: Path | None = None) -> Labels:
+def _seed_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def seed_codes(seeds: Path = SEEDS) -> dict[str, dict[str, str | None]]:
+    """Kind -> code -> label as the code lists read them from the dbt seeds (models/reference/kode/:
+    kode_alasan_verifikasi from verifikasi_prioritas.csv, the others from kode_label.csv); an
+    empty label is None."""
+    out: dict[str, dict[str, str | None]] = {
+        "alasan": {r["alasan"]: r.get("label") or None for r in _seed_rows(seeds / SEED.name)}
+    }
+    rows = _seed_rows(seeds / CODE_LABELS.name)
+    for kind, (table, _, _) in CODE_LISTS.items():
+        if kind != "alasan":
+            daftar = table.removeprefix("kode_")
+            out[kind] = {r["kode"]: r["label"] or None for r in rows if r["daftar"] == daftar}
+    return out
+
+
+def _release_codes(con) -> dict[str, dict[str, str]] | None:
+    """Kind -> code -> label from the release's code lists, or None if the database lacks one."""
+    tables = {t for (t,) in con.execute("select table_name from duckdb_tables()").fetchall()}
+    if not {t for t, _, _ in CODE_LISTS.values()} <= tables:
+        return None
+    return {
+        kind: {
+            str(k): lab
+            for k, lab in con.execute(
+                f"select cast(kode as varchar), label from {table}"
+            ).fetchall()
+            if lab
+        }
+        for kind, (table, _, _) in CODE_LISTS.items()
+    }
+
+
+def load_labels(config_dir: Path | None = None, con=None, release: str | None = None) -> Labels:
+    """The labels file, and the code labels of the release open on ``con`` (its code lists), else
+    of the dbt seeds."""
     path = labels_path(config_dir)
     raw = read_yaml(path)
     doc = validate(_LabelsFile, raw, path, problems=_labels_problems(raw))
-    return Labels(
-        path, dict(doc.lembar), dict(doc.kolom), {k: dict(v) for k, v in doc.label.items()}
-    )
+    found = _release_codes(con) if con is not None else None
+    if found is not None:
+        codes = found
+        origin = {k: f"code list {t} of release {release}" for k, (t, _, _) in CODE_LISTS.items()}
+    else:
+        codes = {k: {c: v for c, v in m.items() if v} for k, m in seed_codes().items()}
+        origin = {
+            k: f"dbt_project/seeds/{SEED.name if k == 'alasan' else CODE_LABELS.name}"
+            for k in CODE_LISTS
+        }
+    codes["sumber"] = dict(doc.sumber)
+    origin["sumber"] = f"{shown(path)} sumber"
+    return Labels(path, dict(doc.lembar), dict(doc.kolom), codes, origin)
 
 
-def seed_problems(labels: Labels, seed: Path = SEED) -> list[str]:
-    """Reasons of the verification seed with no label (the work lists would stop on them)."""
-    with seed.open(encoding="utf-8") as fh:
-        reasons = [row["alasan"] for row in csv.DictReader(fh)]
-    return [
-        f"{shown(labels.path)}: label.alasan: no label for {r!r} (a reason of "
-        f"dbt_project/seeds/{seed.name})"
-        for r in reasons
-        if r not in labels.codes["alasan"]
-    ]
+def _accepted_values(model: str, column: str) -> list[str]:
+    """The codes a mart's column may hold, by its dbt ``accepted_values`` test (none if untested)."""
+    doc = read_yaml(MARTS_DIR / f"{model}.yml")
+    for m in doc.get("models", []):
+        for c in m.get("columns", []) if m.get("name") == model else []:
+            for test in c.get("data_tests", []) if c.get("name") == column else []:
+                if isinstance(test, dict) and "accepted_values" in test:
+                    return [str(v) for v in test["accepted_values"]["arguments"]["values"]]
+    return []
+
+
+def seed_problems(seeds: Path = SEEDS) -> list[str]:
+    """Codes the work lists show with no label in the dbt seeds the code lists are built from: each
+    code of a list's seed rows with an empty label, and each code a mart's ``accepted_values`` test
+    allows that its list does not label (dbt tests those values, not that they are labelled). The
+    reasons of dtsen_daftar_verifikasi come from verifikasi_prioritas.csv (a dbt relationships
+    test), so each is labelled when its row is."""
+    problems = []
+    codes = seed_codes(seeds)
+    for kind, (table, model, column) in CODE_LISTS.items():
+        seed = SEED.name if kind == "alasan" else CODE_LABELS.name
+        where = f"dbt_project/seeds/{seed}" + ("" if kind == "alasan" else f" ({table})")
+        wanted = [
+            *codes[kind],
+            *(v for v in _accepted_values(model, column) if v not in codes[kind]),
+        ]
+        problems += [
+            f"{where}: no label for {code!r} (shown as {model}.{column} in the work lists)"
+            for code in wanted
+            if not codes[kind].get(code)
+        ]
+    return problems
 
 
 # --- reading the release ------------------------------------------------------------------------
@@ -473,15 +570,15 @@ def write_worklists(
     those kabupaten (default: every one) or of one worker only; the release's name, the month's
     folder and what each kabupaten's files hold (for one worker: that worker's rows). Raises
     FileNotFoundError (no release), LookupError (no such kabupaten or worker in the release) or
-    ConfigError (a code with no label)."""
+    ConfigError (a code with no label: its kind, its code and where the labels were read)."""
     release = releases.release_path(month) if month else paths.current_release().resolve()
     db = release / releases.IDENTIFIED_DB
     if not db.exists():
         raise FileNotFoundError(
             f"no identified database at {db}; run `make demo` or `dtsen run` first"
         )
-    labels = load_labels()
     with warehouse.connect(db, sandboxed=True) as con:
+        labels = load_labels(con=con, release=release.name)
         rows = {s.key: _read(con, s, labels, kabupaten) for s in SHEETS}
         names = _kabupaten_names(con)
         found = sorted({r["_kab"] for rs in rows.values() for r in rs if r["_kab"]})

@@ -17,7 +17,7 @@ import openpyxl
 import pytest
 
 from dtsen_pipeline import cli
-from dtsen_pipeline.lib import paths
+from dtsen_pipeline.lib import paths, warehouse
 from dtsen_pipeline.lib.settings import ConfigError
 from dtsen_pipeline.publish import releases, worklists
 from tests.conftest import MONTHS
@@ -269,14 +269,45 @@ def test_the_labels_file_is_checked(tmp_path):
     message = str(caught.value)
     assert "daftar_kerja.yaml: kolom: 'no_kk' is missing" in message
     assert "lembar.kunjungan: " in message and "not an Excel sheet name" in message
-    seed = tmp_path / "verifikasi_prioritas.csv"
-    seed.write_text("alasan,bobot,keterangan\nexclusion_error,3,x\nbaru,2,y\n", encoding="utf-8")
-    assert worklists.seed_problems(worklists.load_labels(), seed) == [
-        "config/daftar_kerja.yaml: label.alasan: no label for 'baru' (a reason of "
-        "dbt_project/seeds/verifikasi_prioritas.csv)"
-    ]
     _, errors = cli.check_all(config)
     assert any("kolom: 'no_kk' is missing" in e for e in errors)
+    # no code labels of its own but the proposals' sources: the others are the code lists'
+    assert set(worklists.read_yaml(worklists.labels_path())) == {"lembar", "kolom", "sumber"}
+
+
+def test_the_seeds_label_every_code_the_lists_show(tmp_path):
+    """Labels live once, in the seeds of the release's code lists; check-config finds a gap there."""
+    assert worklists.seed_problems() == []
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "verifikasi_prioritas.csv").write_text(
+        "alasan,bobot,label,keterangan\nexclusion_error,3,Kesalahan eksklusi,x\nbaru,2,,y\n",
+        encoding="utf-8",
+    )
+    rows = (worklists.SEEDS / "kode_label.csv").read_text(encoding="utf-8").splitlines()
+    (seeds / "kode_label.csv").write_text(
+        "\n".join(r for r in rows if not r.startswith("status_usulan,awaiting_visit,")) + "\n",
+        encoding="utf-8",
+    )
+    assert worklists.seed_problems(seeds) == [
+        "dbt_project/seeds/verifikasi_prioritas.csv: no label for 'baru' (shown as "
+        "dtsen_daftar_verifikasi.alasan_utama in the work lists)",
+        "dbt_project/seeds/kode_label.csv (kode_status_usulan): no label for 'awaiting_visit' "
+        "(shown as dtsen_usulan.status in the work lists)",
+    ]
+
+
+def test_the_lists_read_the_releases_code_lists(first_month_run, data_root):
+    """The identified database holds the code lists; their labels are the ones the lists show."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DTSEN_DATA_DIR", str(data_root))
+        db = releases.release_path(MONTHS[0]) / releases.IDENTIFIED_DB
+        with warehouse.connect(db, sandboxed=True) as con:  # as write_worklists opens it
+            labels = worklists.load_labels(con=con, release=MONTHS[0])
+            in_db = dict(con.execute("select kode, label from kode_status_usulan").fetchall())
+    assert labels.codes["status_usulan"] == in_db
+    assert labels.origin["status_usulan"] == f"code list kode_status_usulan of release {MONTHS[0]}"
+    assert labels.codes["alasan"]["exclusion_error"] == "Kesalahan eksklusi"
 
 
 def test_every_code_of_every_list_gets_its_label():
@@ -307,5 +338,7 @@ def test_every_code_of_every_list_gets_its_label():
         "Desil melompat: 2 ke 6",
         "desil": 3,
     }
-    with pytest.raises(ConfigError, match=r"label\.status_usulan: no label for 'lost'"):
+    with pytest.raises(ConfigError, match=r"status_usulan: no label for 'lost'.*kode_label\.csv"):
         worklists._labelled({"status_usulan": "lost"}, labels)
+    with pytest.raises(ConfigError, match=r"alasan: no label for 'baru'"):
+        worklists._labelled({"alasan": "baru:1"}, labels)
