@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import os
 import stat
+import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
+
+_T = TypeVar("_T")
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
@@ -161,6 +166,22 @@ def private_dirs() -> list[Path]:
         exports_dir(),
         identity_dir(),
     ]
+
+
+def write_private(path: Path, write: Callable[[Path], _T]) -> _T:
+    """Write ``path`` through a temporary name beside it, created mode 0600 before ``write`` fills
+    it: the file appears whole or not at all, and is never readable by others, even while written.
+    Returns what ``write`` returns."""
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        result = write(tmp)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return result
 
 
 def make_private(path: Path) -> Path:

@@ -15,9 +15,7 @@ import datetime as dt
 import decimal
 import json
 import math
-import os
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -167,19 +165,12 @@ def to_file(rel: duckdb.DuckDBPyRelation, fmt: str, target: Path) -> int:
     _check_columns(rel, fmt)
     paths.make_private(paths.exports_dir())
     target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
-    try:
-        reader = _batches(bigint_results(rel))
+    reader = _batches(bigint_results(rel))
+
+    def write(tmp: Path) -> int:
         if fmt == "parquet":
-            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-            n = _write_parquet(reader, tmp)
-        else:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
-                n = (_write_csv if fmt == "csv" else _write_json)(reader, out)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return n
+            return _write_parquet(reader, tmp)
+        with tmp.open("w", encoding="utf-8", newline="") as out:
+            return (_write_csv if fmt == "csv" else _write_json)(reader, out)
+
+    return paths.write_private(target, write)

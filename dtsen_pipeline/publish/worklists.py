@@ -19,10 +19,8 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import decimal
-import os
 import re
-import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -419,19 +417,6 @@ def _cell_text(value: Any) -> str:
     )
 
 
-def _private_file(path: Path, write: Callable[[Path], None]) -> None:
-    """Write ``path`` through a temporary name in its (owner-only) folder: mode 0600, whole or absent."""
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    try:
-        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        write(tmp)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def _write_csv(path: Path, headers: list[str], rows: list[list]) -> None:
     with path.open("w", encoding="utf-8-sig", newline="") as fh:
         out = csv.writer(fh, delimiter=";", lineterminator="\r\n")
@@ -478,7 +463,7 @@ def _write_book(path: Path, sheets: list[tuple[str, list[str], list[list]]], tit
             _write_sheet(book, book.add_worksheet(name), headers, rows)
         book.close()
 
-    _private_file(path, write)
+    paths.write_private(path, write)
 
 
 @dataclass
@@ -509,7 +494,7 @@ def _files(
     written = [book]
     for sheet, headers, table in content:
         csv_path = folder / f"{stem}_{sheet.key}.csv"
-        _private_file(csv_path, lambda tmp, h=headers, t=table: _write_csv(tmp, h, t))
+        paths.write_private(csv_path, lambda tmp, h=headers, t=table: _write_csv(tmp, h, t))
         written.append(csv_path)
     return written
 
