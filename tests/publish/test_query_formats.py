@@ -16,9 +16,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 
-from dtsen_pipeline import cli
 from dtsen_pipeline.lib import paths, warehouse
 from dtsen_pipeline.publish import releases
 
@@ -26,27 +24,6 @@ SQL = (
     "select kode_kab, nama_kabupaten, count(*) as keluarga, sum(anggota) as persons "
     "from dtsen_keluarga group by all order by kode_kab"
 )
-
-
-@pytest.fixture()
-def query(first_month_run, data_root, monkeypatch, capsys):
-    """`dtsen query` in this process on the session's release; (status, stdout, stderr)."""
-    monkeypatch.setenv("DTSEN_DATA_DIR", str(data_root))
-    monkeypatch.delenv("DAGSTER_HOME", raising=False)
-    for var in (
-        "DTSEN_PUBLISH_DIR",
-        "DTSEN_WAREHOUSE_DIR",
-        "DTSEN_PSEUDONYM_SALT_FILE",
-        "DTSEN_EXPORTS_DIR",
-    ):
-        monkeypatch.delenv(var, raising=False)
-
-    def run(sql: str, *flags: str) -> tuple[int, str, str]:
-        status = cli.main(["query", *flags, sql])
-        out = capsys.readouterr()
-        return status, out.out, out.err
-
-    return run
 
 
 def _expected() -> list[tuple]:

@@ -5,9 +5,6 @@ leave no trace; the README's example queries must still run through it."""
 
 from __future__ import annotations
 
-import pytest
-
-from dtsen_pipeline import cli
 from dtsen_pipeline.lib import paths
 from dtsen_pipeline.lib.warehouse import quote_literal
 from dtsen_pipeline.publish import releases
@@ -15,22 +12,6 @@ from tests.conftest import MONTHS, dtsen
 from tests.publish.test_releases import _readme_queries
 
 SANDBOX_HINT = "dtsen query is read-only and sandboxed"
-
-
-@pytest.fixture()
-def query(first_month_run, data_root, monkeypatch, capsys):
-    """Run `dtsen query` in this process (the same code as the console script) on the session's release."""
-    monkeypatch.setenv("DTSEN_DATA_DIR", str(data_root))
-    monkeypatch.delenv("DAGSTER_HOME", raising=False)
-    for var in ("DTSEN_PUBLISH_DIR", "DTSEN_WAREHOUSE_DIR", "DTSEN_PSEUDONYM_SALT_FILE"):
-        monkeypatch.delenv(var, raising=False)
-
-    def run(sql: str, *flags: str) -> tuple[int, str, str]:
-        status = cli.main(["query", *flags, sql])
-        out = capsys.readouterr()
-        return status, out.out, out.err
-
-    return run
 
 
 def _attacks(data_root, tmp_path, identified: bool) -> dict[str, str]:
