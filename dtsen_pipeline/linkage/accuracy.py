@@ -96,7 +96,7 @@ import pyarrow as pa
 from splink import DuckDBAPI, Linker
 
 from dtsen_pipeline.ingest.sources import correction_sources
-from dtsen_pipeline.lib import paths, warehouse
+from dtsen_pipeline.lib import paths, spreadsheets, warehouse
 from dtsen_pipeline.linkage import model, review_files
 
 SEED = 7
@@ -285,8 +285,7 @@ class Sample:
 
 
 def _safe_cell(value) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(review_files.FORMULA_START) else text
+    return spreadsheets.safe_cell("" if value is None else str(value))
 
 
 @contextlib.contextmanager

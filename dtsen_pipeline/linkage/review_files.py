@@ -16,11 +16,13 @@ import io
 from collections.abc import Sequence
 from pathlib import Path
 
+from dtsen_pipeline.lib import spreadsheets
+
 # Separators a spreadsheet in another locale writes, named in the header's message.
 _OTHER_SEPARATORS = (("';'", ";"), ("tab", "\t"), ("'|'", "|"))
 # A cell a spreadsheet would run as a formula (CSV injection): refused in the decisions read back
 # (decisions.read_decisions), written with a leading quote in the sample sent out (accuracy).
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_START = spreadsheets.FORMULA_START
 
 
 class Problems:

@@ -27,7 +27,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator
 
-from dtsen_pipeline.lib import paths, warehouse
+from dtsen_pipeline.lib import paths, spreadsheets, warehouse
 from dtsen_pipeline.lib.settings import ConfigError, Settings, Text, read_yaml, shown, validate
 from dtsen_pipeline.publish import releases
 
@@ -409,12 +409,7 @@ def _cell_text(value: Any) -> str:
         return ""
     if isinstance(value, dt.date):
         return value.isoformat()
-    text = str(value)
-    return (
-        "'" + text
-        if isinstance(value, str) and text[:1] in ("=", "+", "-", "@", "\t", "\r")
-        else text
-    )
+    return spreadsheets.safe_cell(value) if isinstance(value, str) else str(value)
 
 
 def _write_csv(path: Path, headers: list[str], rows: list[list]) -> None:
