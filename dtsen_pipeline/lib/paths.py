@@ -131,8 +131,10 @@ def screenshots_dir() -> Path:
     return _env_path("DTSEN_SCREENSHOTS_DIR", PROJECT_ROOT / "data" / "screenshots")
 
 
-_DAGSTER_YAML = """# Local Dagster instance for dtsen-pipeline (written by dtsen_pipeline.lib.paths.ensure_dirs;
-# edit that function, not this file).
+_DAGSTER_YAML = """# Local Dagster instance for dtsen-pipeline: a default written once by
+# dtsen_pipeline.lib.paths.ensure_dirs where no dagster.yaml existed. It is yours: edit it (storage,
+# run coordinator, run monitoring); dtsen never overwrites it. Keep the two limits below, whatever
+# else changes: the pipeline relies on one run and one warehouse writer at a time.
 telemetry:
   enabled: false
 concurrency:
@@ -202,17 +204,30 @@ def make_private(path: Path) -> Path:
 
 
 def ensure_dirs() -> None:
-    """Create every data folder and a minimal dagster.yaml, so a fresh clone runs at once; folders
-    holding identity are made owner-only (also when they already exist, for data roots made before)."""
+    """Create every data folder and, where $DAGSTER_HOME has none, a minimal dagster.yaml, so a fresh
+    clone runs at once; folders holding identity are made owner-only (also when they already exist,
+    for data roots made before). An existing dagster.yaml is the user's (a PostgreSQL instance, a
+    comment) and is never rewritten."""
     for d in private_dirs():
         make_private(d)
     publish_dir().mkdir(parents=True, exist_ok=True)
     salt = pseudonym_salt_file()
     if salt.exists() and stat.S_IMODE(salt.stat().st_mode) & 0o077:
         os.chmod(salt, stat.S_IMODE(salt.stat().st_mode) & ~0o077)
-    config = dagster_home() / "dagster.yaml"
-    if not config.exists() or config.read_text(encoding="utf-8") != _DAGSTER_YAML:
-        config.write_text(_DAGSTER_YAML, encoding="utf-8")
+    write_default_dagster_yaml(dagster_home() / "dagster.yaml")
+
+
+def write_default_dagster_yaml(config: Path) -> bool:
+    """Write the default instance config at ``config`` unless a file (or a link) is already there;
+    True when written. Created exclusively (O_EXCL): two processes starting at once never
+    replace each other's file, nor a user's placed between the check and the write."""
+    try:
+        fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(_DAGSTER_YAML)
+    return True
 
 
 def export_env() -> None:

@@ -29,3 +29,89 @@ def test_ensure_dirs_writes_a_dagster_instance_config(monkeypatch, tmp_path):
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     paths.ensure_dirs()
     assert "enabled: false" in (tmp_path / "dagster_home" / "dagster.yaml").read_text()
+
+
+POSTGRES_INSTANCE = """# Our production instance (ops team): do not touch.
+storage:
+  postgres:
+    postgres_url:
+      env: DTSEN_TEST_PG_URL
+run_coordinator:
+  module: dagster.core.run_coordinator
+  class: QueuedRunCoordinator
+"""
+
+COMMENTED_INSTANCE = """# Edited by hand: run monitoring on, telemetry off.
+telemetry:
+  enabled: false
+run_monitoring:
+  enabled: true
+  poll_interval_seconds: 30
+"""
+
+
+def _user_instance(monkeypatch, tmp_path, text: str):
+    monkeypatch.setenv("DTSEN_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    home = tmp_path / "dagster_home"
+    home.mkdir(mode=0o700)
+    (home / "dagster.yaml").write_text(text)
+    return home / "dagster.yaml"
+
+
+def test_a_users_dagster_yaml_is_never_overwritten(monkeypatch, tmp_path):
+    """dagster.yaml is the user's (issue 32): ensure_dirs, and `python -m dtsen_pipeline.lib.paths`
+    (make ui, make demo), leave a PostgreSQL instance config byte for byte as it was."""
+    import os
+    import subprocess
+    import sys
+
+    config = _user_instance(monkeypatch, tmp_path, POSTGRES_INSTANCE)
+    paths.ensure_dirs()
+    env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
+    out = subprocess.run(
+        [sys.executable, "-m", "dtsen_pipeline.lib.paths", "dagster_home"],
+        env=env | {"DTSEN_DATA_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.strip() == str(config.parent)
+    assert config.read_text() == POSTGRES_INSTANCE
+    assert paths.write_default_dagster_yaml(config) is False
+
+
+def test_a_users_dagster_yaml_survives_a_run_and_dtsen_run(monkeypatch, tmp_path):
+    """The paths that load the instance too: a run's recovery (runlock, every run) and `dtsen run`
+    (here on a month with no data, refused after ensure_dirs)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from dtsen_pipeline.defs.common import runlock
+
+    config = _user_instance(monkeypatch, tmp_path, COMMENTED_INSTANCE)
+    with runlock.hold_data_root("user-config-run"):
+        pass
+    env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
+    run = subprocess.run(
+        [str(Path(sys.executable).parent / "dtsen"), "run", "--month", "2031-01"],
+        env=env | {"DTSEN_DATA_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode != 0
+    assert config.read_text() == COMMENTED_INSTANCE
+
+
+def test_the_default_is_written_where_none_exists(monkeypatch, tmp_path):
+    monkeypatch.setenv("DTSEN_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    paths.ensure_dirs()
+    config = tmp_path / "dagster_home" / "dagster.yaml"
+    assert "never overwrites it" in config.read_text()
+    config.write_text(config.read_text() + "# mine\n")
+    paths.ensure_dirs()
+    assert config.read_text().endswith("# mine\n")
