@@ -206,6 +206,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         f"dtsen run {args.month}: warehouse {paths.warehouse_db()}, Dagster home {paths.dagster_home()}",
         file=sys.stderr,
     )
+    from dtsen_pipeline.defs.common.partitions import month_refusal
+
+    refusal = month_refusal(args.month)  # before anything runs: no partition marked materialised
+    if refusal:
+        print(f"dtsen run {args.month}: refused: {refusal}", file=sys.stderr)
+        return 1
     result = run_month(args.month, retrain=args.retrain, full_relink=args.full_relink)
     if result.success:
         from dtsen_pipeline.publish import releases

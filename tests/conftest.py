@@ -12,6 +12,10 @@ import pytest
 PERSONS = 1500
 MONTHS = ("2025-01", "2025-02")
 BIN = Path(sys.executable).parent
+# The definitions load once per process, with whatever data root is set then, and the partitions
+# end at the latest month landed there (defs/common/partitions.py): in this process they end at a
+# fixed month instead. The CLI's processes (cli_env) read their own landing folder.
+os.environ.setdefault("DTSEN_LAST_MONTH", "2025-12")
 
 
 def dtsen(*args: str, env: dict) -> subprocess.CompletedProcess:

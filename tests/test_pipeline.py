@@ -119,8 +119,23 @@ def test_cli_status_sums_up_the_release_in_a_few_lines(first_month_run, cli_env,
     assert "Traceback" not in missing.stderr
 
 
-def test_cli_run_fails_clearly_without_extracts(first_month_run, cli_env):
+def test_cli_run_refuses_a_month_past_the_landed_data(first_month_run, cli_env, data_root):
+    """The partitions end at the latest month with landed files (issue 32): a later month is
+    refused before any asset is marked materialised."""
+    from dagster import AssetKey, DagsterInstance
+
     result = dtsen("run", "--month", "2025-06", env=cli_env)
+    assert result.returncode == 1
+    assert "2025-06 has no landed files (the months end at 2025-02" in result.stderr
+    with DagsterInstance.from_config(str(data_root / "dagster_home")) as instance:
+        assert "2025-06" not in instance.get_materialized_partitions(
+            AssetKey(["raw", "dtks__individu"])
+        )
+
+
+def test_cli_run_fails_clearly_without_extracts(first_month_run, cli_env):
+    # A month opened ahead of its files (a configured last month) runs, and fails clearly.
+    result = dtsen("run", "--month", "2025-06", env=cli_env | {"DTSEN_LAST_MONTH": "2025-06"})
     assert result.returncode == 1
     # A missing file is a warning naming the source; a full snapshot without it has 0 rows, which
     # blocks what is downstream (the release would lose everyone only that source lists)...

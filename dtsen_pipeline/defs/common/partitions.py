@@ -1,11 +1,84 @@
-"""Monthly extract partitions: keys are ``YYYY-MM``; and how a backfill over several months runs."""
+"""Monthly extract partitions: keys are ``YYYY-MM``, from the first month to the latest month that
+has landed files; and how a backfill over several months runs."""
 
 import contextlib
+import os
+import re
 import warnings
+from datetime import UTC, datetime
 
 from dagster import AssetCheckSpec, BackfillPolicy, MonthlyPartitionsDefinition, PreviewWarning
 
-monthly_partitions = MonthlyPartitionsDefinition(start_date="2025-01", fmt="%Y-%m", end_offset=1)
+FIRST_MONTH = "2025-01"
+# A configured last month (YYYY-MM), for a data root whose landing folder is not yet fed (a new
+# environment) or to open months ahead of their files; otherwise the partitions end at the data.
+LAST_MONTH_ENV = "DTSEN_LAST_MONTH"
+MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
+
+
+def landed_months() -> list[str]:
+    """Months (``YYYY-MM``) with at least one file a source would read under landing/<source>/."""
+    from dtsen_pipeline.ingest.sources import load_sources
+    from dtsen_pipeline.lib import paths
+
+    months = set()
+    for spec in load_sources():
+        folder = paths.landing_dir() / spec.name
+        if folder.is_dir():
+            months |= {
+                d.name
+                for d in folder.iterdir()
+                if d.is_dir() and MONTH.fullmatch(d.name) and any(spec.landing_files(d.name))
+            }
+    return sorted(months)
+
+
+def last_month() -> str:
+    """Where the partitions end: the configured month (DTSEN_LAST_MONTH), else the latest month with
+    landed files, else (nothing landed yet: a fresh clone) the current calendar month."""
+    configured = os.environ.get(LAST_MONTH_ENV, "").strip()
+    if configured:
+        if not MONTH.fullmatch(configured):
+            raise ValueError(f"{LAST_MONTH_ENV}={configured!r} is not a month (YYYY-MM)")
+        return max(configured, FIRST_MONTH)
+    months = [m for m in landed_months() if m >= FIRST_MONTH]
+    return months[-1] if months else datetime.now(UTC).strftime("%Y-%m")
+
+
+def _month_after(month: str) -> str:
+    year, mon = int(month[:4]), int(month[5:])
+    return f"{year + mon // 12}-{mon % 12 + 1:02d}"
+
+
+def month_partitions() -> MonthlyPartitionsDefinition:
+    """The partitions as the data stands now: FIRST_MONTH .. last_month(), both included. The
+    UI's "Latest" is then a month with files, and "Missing" lists no month still to come."""
+    return MonthlyPartitionsDefinition(
+        start_date=FIRST_MONTH,
+        end_date=_month_after(last_month()),
+        fmt="%Y-%m",
+        end_offset=1,  # the month in progress too, when its files have landed (capped by end_date)
+    )
+
+
+def month_refusal(month: str) -> str | None:
+    """Why ``month`` cannot run now (None when it can): a month past the partitions' end has no
+    landed file, and is refused before any asset is marked materialised."""
+    end = last_month()
+    if FIRST_MONTH <= month <= end:
+        return None
+    if month < FIRST_MONTH:
+        return f"{month} is before the first month {FIRST_MONTH}"
+    return (
+        f"{month} has no landed files (the months end at {end}, the latest month with files under "
+        f"the landing folder): deliver its extracts first, or set {LAST_MONTH_ENV}"
+    )
+
+
+# Read when the definitions load (each `dtsen run`, each code-location load or reload): a month
+# that lands later becomes a partition when the code location reloads (the landing sensor says
+# so; the daemon reloads the code servers it starts itself every minute).
+monthly_partitions = month_partitions()
 
 # Every partitioned asset backfills ONE MONTH PER RUN, and all share this one policy, so a backfill
 # launched from the asset graph, a group or Job -> Partitions becomes one run per month holding every
