@@ -16,6 +16,14 @@ a pass that shares nothing with its reader:
 
 ``Census.breaks`` holds a ``Break`` (ordinal, engine line, line) wherever a record's lines stop
 following the previous record's by one: a plain file has one entry, however long it is.
+
+A stray quote that a later quoted field closes makes one "record" of every line between them, and
+the parser and the quote-aware scan agree on it. So the CSV census also counts without quotes:
+every line that is not a record's start (the lines the breaks leave between records) is looked
+at on its own, and one that holds at least the header's number of delimiters looks like a whole
+record. The record holding it is a ``Swallow``: its lines, kept whole, are each counted as a
+record (``Census.counted``) and quarantined one by one by the loader. A plain file has no such
+lines, and the pass does not run.
 """
 
 from __future__ import annotations
@@ -45,6 +53,17 @@ class Break(NamedTuple):
     line: int  # the line it starts on in an editor (XLSX: the sheet's row)
 
 
+class Swallow(NamedTuple):
+    """A record that holds lines looking like whole records: a quote opened on ``start`` closes
+    on ``end``."""
+
+    start: int
+    end: int
+    whole: int  # lines after the first holding at least the header's delimiters
+    delimiters: int  # the header's delimiters
+    lines: list[tuple[int, str]]  # (line, text) of each of its non-blank lines, whole
+
+
 class Formula(NamedTuple):
     """An XLSX formula cell without a cached value."""
 
@@ -61,6 +80,14 @@ class Census:
     nul_bytes: int = 0  # CSV: NUL bytes anywhere in the file
     formulas: list[Formula] = field(default_factory=list)  # XLSX
     problem: str = ""  # why records is None
+    swallowed: list[Swallow] = field(default_factory=list)  # CSV
+
+    @property
+    def counted(self) -> int | None:
+        """The records, each line of a swallowing record counted as one."""
+        if self.records is None:
+            return None
+        return self.records + sum(len(s.lines) - 1 for s in self.swallowed)
 
 
 def take_census(spec: SourceSpec, path: Path) -> Census:
@@ -273,11 +300,74 @@ def _csv_census(path: Path, delimiter: str, encoding: str) -> Census:
         base += len(chunk)
     records = max(scan.records - 1, 0)
     if not scan.in_quote:
-        return Census(records, scan.breaks, nul_bytes=scan.nul)
+        census = Census(records, scan.breaks, nul_bytes=scan.nul)
+        last_line = scan.line - 1 if scan.prev == 0x0A else scan.line  # after a final line break
+        census.swallowed = _swallowed(path, encoding, delimiter, census, last_line)
+        return census
     # A quote never closed swallows the rest of the file into one value: count what follows its
     # line as an editor shows it (non-blank lines), so a whole-file quarantine states the file's size.
     tail = _non_blank_lines_after(path, encoding, scan.quote_offset)
     return Census(records + tail, scan.breaks, open_quote_line=scan.quote_line, nul_bytes=scan.nul)
+
+
+def _lines(path: Path, encoding: str):
+    """(first line number, lines) per chunk: the file's physical lines, split without quotes."""
+    number, partial = 1, b""
+    for chunk in _chunks(path, encoding):
+        parts = _LINE_BREAKS.split(partial + chunk)
+        partial = parts.pop()
+        yield number, parts
+        number += len(parts)
+    yield number, [partial] if partial else []
+
+
+def _gaps(census: Census, last_line: int) -> list[tuple[int, int, int]]:
+    """(start line of a record, first and last line after it before the next record's start)
+    wherever a record is followed by lines that start no record: its own lines, or blank ones."""
+    gaps, breaks = [], census.breaks
+    if not breaks:
+        return [(1, 2, last_line)] if last_line >= 2 else []
+    if breaks[0].line > 2:
+        gaps.append((1, 2, breaks[0].line - 1))
+    ends = [(b.ordinal - 1, b.line) for b in breaks[1:]] + [(census.records, last_line + 1)]
+    for b, (last, next_start) in zip(breaks, ends):
+        start = b.line + last - b.ordinal
+        if next_start - 1 > start:
+            gaps.append((start, start + 1, next_start - 1))
+    return gaps
+
+
+def _swallowed(
+    path: Path, encoding: str, delimiter: str, census: Census, last_line: int
+) -> list[Swallow]:
+    """The records whose lines after the first hold, counted without quotes, a whole record's
+    delimiters (at least the header's); their non-blank lines, whole."""
+    gaps = _gaps(census, last_line)
+    if not gaps:
+        return []
+    d, header, flagged = delimiter.encode(), None, {}
+    for first, lines in _lines(path, encoding):
+        if header is None and lines:
+            header = lines[0].count(d)
+        for start, lo, hi in gaps:
+            if hi < first or lo >= first + len(lines):
+                continue
+            for n in range(max(lo, first), min(hi, first + len(lines) - 1) + 1):
+                if header and lines[n - first].count(d) >= header:
+                    flagged.setdefault(start, [hi, 0, header])[1] += 1
+    if not flagged:
+        return []
+    kept: dict[int, list[tuple[int, str]]] = {s: [] for s in flagged}
+    text = "utf-8" if encoding == "utf-16" else encoding
+    for first, lines in _lines(path, encoding):
+        for start, (end, _, _) in flagged.items():
+            for n in range(max(start, first), min(end, first + len(lines) - 1) + 1):
+                if lines[n - first]:
+                    kept[start].append((n, lines[n - first].decode(text, errors="replace")))
+    return [
+        Swallow(start, kept[start][-1][0], whole, header, kept[start])
+        for start, (end, whole, header) in sorted(flagged.items())
+    ]
 
 
 def _non_blank_lines_after(path: Path, encoding: str, offset: int) -> int:

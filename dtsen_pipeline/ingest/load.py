@@ -30,10 +30,12 @@ from typing import NamedTuple
 import duckdb
 import pyarrow as pa
 
-from dtsen_pipeline.ingest.census import Census, take_census
+from dtsen_pipeline.ingest.census import Census, Swallow, take_census
+from dtsen_pipeline.ingest.inventory import NotSettled
 from dtsen_pipeline.ingest.readers import ExtractError, read_extract
 from dtsen_pipeline.ingest.sources import CANONICAL_COLUMNS, SourceSpec
 from dtsen_pipeline.lib.checksums import file_sha256
+from dtsen_pipeline.lib.printable import printable
 from dtsen_pipeline.lib.warehouse import quote_ident, quote_literal
 
 _SCHEMA = """
@@ -159,6 +161,49 @@ def _flag_rows(
         where contains(v, chr(0))""")
 
 
+def _swallow_reason(s: Swallow) -> str:
+    return (
+        f"a quoted field opens on line {s.start} and closes on line {s.end}, and {s.whole} of "
+        f"the lines after its first hold a whole record's {s.delimiters} delimiters: a stray "
+        "quote made one record of them"
+    )
+
+
+def _quarantine_swallowed(con: duckdb.DuckDBPyConnection, census: Census, name: str, quar: str):
+    """Each line of a record that swallowed others is quarantined on its own line, whole (not
+    the parser's reject, which holds one record cut short); the lines join ``_records`` so a
+    disagreement is still placed. The file's note, or ""."""
+    if not census.swallowed:
+        return ""
+    rows = {"line": [], "reason": [], "raw": []}
+    for s in census.swallowed:
+        con.execute(f"delete from {quar} where _row between ? and ?", [s.start, s.end])
+        why = _swallow_reason(s)
+        for line, text in s.lines:
+            rows["line"].append(line)
+            rows["reason"].append(f"{name}: line {line}: {why}; the line is kept whole, not loaded")
+            rows["raw"].append(text)
+    table = pa.table(
+        {
+            "line": pa.array(rows["line"], pa.int64()),
+            "reason": pa.array(rows["reason"], pa.string()),
+            "raw": pa.array(rows["raw"], pa.string()),
+        }
+    )
+    con.register("_swallowed_lines", table)
+    con.execute(f"insert into {quar} select line, null, reason, raw from _swallowed_lines")
+    con.execute(
+        "insert into _records select null, null, line from _swallowed_lines "
+        "where line not in (select line from _records)"
+    )
+    con.unregister("_swallowed_lines")
+    return "; ".join(
+        f"{name}: lines {s.start}-{s.end}: {_swallow_reason(s)}; its {len(s.lines)} lines are "
+        "quarantined whole, none loaded; remove the stray quote and deliver the file again"
+        for s in census.swallowed
+    )
+
+
 def _quarantine_whole(
     con: duckdb.DuckDBPyConnection,
     spec: SourceSpec,
@@ -180,17 +225,23 @@ def _quarantine_whole(
 def _whole_file_reason(path: Path, sha: str, census: Census, earlier: dict[str, str]) -> str | None:
     """Why the (opened) file is not read at all: delivered twice in the month, or a quoted field
     never closed; None to read it. A file read is added to ``earlier``."""
+    name = printable(path)
     if sha in earlier:
         return (
-            f"{path.name}: same content as {earlier[sha]} (sha256 {sha[:12]}...); the file was "
+            f"{name}: same content as {printable(earlier[sha])} (sha256 {sha[:12]}...); the file was "
             "delivered twice and is loaded once"
         )
     earlier[sha] = path.name
     if census.open_quote_line is not None:
         return (
-            f"{path.name}: line {census.open_quote_line}: a quoted field opens here and is never "
+            f"{name}: line {census.open_quote_line}: a quoted field opens here and is never "
             f"closed, so the rest of the file would be read as one value; no row of this file was "
             f"loaded ({census.records} rows); close or remove the quote"
+        )
+    if census.swallowed and census.swallowed[0].start == 1:
+        return (
+            f"{name}: line 1: the header {_swallow_reason(census.swallowed[0])}; no row of this "
+            f"file was loaded ({census.counted} rows); remove the stray quote"
         )
     return None
 
@@ -205,7 +256,7 @@ def _read_columns(con: duckdb.DuckDBPyConnection, spec: SourceSpec, path: Path) 
         # The registry's names are safe to show; the file's are not (a header-less file's
         # "columns" are its first record).
         raise ExtractError(
-            f"{path.name}: required columns {missing} are missing from its header "
+            f"{printable(path)}: required columns {missing} are missing from its header "
             f"({len(present) - 1} columns); see config/sources/{spec.name}.yaml"
         )
     return present
@@ -229,6 +280,7 @@ def _stage_rows(
         f"create or replace temp table _canonical as select _row, {_mapping_sql(spec, present)} from _extract"
     )
     con.execute(f"insert into {quar} select * from _rejects")
+    note = _quarantine_swallowed(con, census, printable(path), quar)
     _flag_rows(con, spec, census, present, quar)
     # Hard rules: a row needs its record id, and the id must be unique within the file.
     con.execute(f"""
@@ -257,15 +309,15 @@ def _stage_rows(
         + con.execute("select count(*) from _rejects").fetchone()[0]
     )
     result = FileResult(
-        path.name, sha, "loaded", read, loaded, quarantined, rows_counted=census.records
+        path.name, sha, "loaded", read, loaded, quarantined, note, rows_counted=census.counted
     )
     if census.records is None:
         # The parser read a file the census could not (a damaged page, say): not trusted, blocked.
         result.reason = (
-            f"{path.name}: its records could not be counted independently of the parser "
+            f"{printable(path)}: its records could not be counted independently of the parser "
             f"({census.problem}); reconciliation blocks it"
         )
-    if census.records is not None and census.records != loaded + quarantined:
+    if census.records is not None and census.counted != loaded + quarantined:
         result.first_unaccounted_line = _first_unaccounted_line(con, n)
     return result
 
@@ -294,21 +346,46 @@ def stage_file(
     problem = _landing_entry_problem(path)
     if problem:
         reason = (
-            f"{path.name}: {problem}; a landing entry must be the delivered file itself "
+            f"{printable(path)}: {problem}; a landing entry must be the delivered file itself "
             "(it was not opened)"
         )
         return _quarantine_whole(con, spec, path, n, reason, None, None)
+    before = path.stat()
     sha = file_sha256(path)
     census = take_census(spec, path)
     reason = _whole_file_reason(path, sha, census, earlier)
     if reason:
-        return _quarantine_whole(con, spec, path, n, reason, sha, census.records)
-    _records_table(con, census)
+        result = _quarantine_whole(con, spec, path, n, reason, sha, census.counted)
+    else:
+        _records_table(con, census)
+        try:
+            present = _read_columns(con, spec, path)
+        except ExtractError as exc:
+            result = _quarantine_whole(con, spec, path, n, str(exc), sha, census.counted)
+        else:
+            result = _stage_rows(con, spec, month, path, n, sha, census, present)
+    _unchanged_since(path, before)
+    return result
+
+
+def _unchanged_since(path: Path, before) -> None:
+    """NotSettled if the file's size or modification time changed while it was read: it is still
+    being written, and what was read is part of it."""
     try:
-        present = _read_columns(con, spec, path)
-    except ExtractError as exc:
-        return _quarantine_whole(con, spec, path, n, str(exc), sha, census.records)
-    return _stage_rows(con, spec, month, path, n, sha, census, present)
+        after = path.stat()
+        same = (after.st_size, after.st_mtime_ns, after.st_ino) == (
+            before.st_size,
+            before.st_mtime_ns,
+            before.st_ino,
+        )
+    except FileNotFoundError:
+        same = False
+    if not same:
+        raise NotSettled(
+            f"{printable(path)}: changed while it was being read (size or modification time): "
+            "it is still being written; nothing of the month was loaded; run the month again "
+            "when the delivery is complete"
+        )
 
 
 def _first_unaccounted_line(con: duckdb.DuckDBPyConnection, n: int) -> int | None:

@@ -23,6 +23,7 @@ import duckdb
 import pyarrow as pa
 
 from dtsen_pipeline.ingest.sources import SourceSpec
+from dtsen_pipeline.lib.printable import printable
 from dtsen_pipeline.lib.warehouse import quote_ident, quote_literal
 
 MAX_LINE_BYTES = 8 * 1024 * 1024
@@ -35,7 +36,7 @@ class ExtractError(Exception):
 
 def read_extract(con: duckdb.DuckDBPyConnection, spec: SourceSpec, path: Path) -> None:
     if path.stat().st_size == 0:
-        raise ExtractError(f"{path.name}: the file is empty (0 bytes)")
+        raise ExtractError(f"{printable(path)}: the file is empty (0 bytes)")
     {"csv": _read_csv, "xlsx": _read_xlsx, "parquet": _read_parquet}[spec.format](con, spec, path)
 
 
@@ -60,7 +61,7 @@ def _csv_header(spec: SourceSpec, path: Path) -> list[str]:
         )
     except UnicodeDecodeError as exc:
         raise ExtractError(
-            f"{path.name}: the header is not {opts.encoding} text ({exc.reason} at byte "
+            f"{printable(path)}: the header is not {opts.encoding} text ({exc.reason} at byte "
             f"{exc.start}); check csv.encoding in config/sources/{spec.name}.yaml"
         ) from None
     header = [
@@ -70,13 +71,15 @@ def _csv_header(spec: SourceSpec, path: Path) -> list[str]:
     # NIK and a name into the log.
     if len(header) < 2 or not all(header):
         raise ExtractError(
-            f"{path.name}: no '{opts.delimiter}'-separated header in the first line "
+            f"{printable(path)}: no '{opts.delimiter}'-separated header in the first line "
             f"({len(header)} fields, {sum(not h for h in header)} empty); is it the right file "
             "and delimiter?"
         )
     if len(set(header)) != len(header):
         repeated = [i + 1 for i, h in enumerate(header) if header.index(h) != i]
-        raise ExtractError(f"{path.name}: the header repeats a column name (fields {repeated})")
+        raise ExtractError(
+            f"{printable(path)}: the header repeats a column name (fields {repeated})"
+        )
     return header
 
 
@@ -97,7 +100,7 @@ def _read_csv(con: duckdb.DuckDBPyConnection, spec: SourceSpec, path: Path) -> N
         )
     except duckdb.Error as exc:
         raise ExtractError(
-            f"{path.name}: cannot be read as {opts.encoding} CSV: {str(exc).splitlines()[0]}"
+            f"{printable(path)}: cannot be read as {opts.encoding} CSV: {printable(str(exc).splitlines()[0])}"
         ) from None
     # Each rejected record is one row of the file: a data row lost to the parser, kept here, on
     # the line where its record starts.
@@ -141,23 +144,27 @@ def _read_xlsx(con: duckdb.DuckDBPyConnection, spec: SourceSpec, path: Path) -> 
     try:
         book = CalamineWorkbook.from_path(str(path))
         if opts.sheet is not None and opts.sheet not in book.sheet_names:
-            raise ExtractError(f"{path.name}: no sheet '{opts.sheet}' (sheets: {book.sheet_names})")
+            raise ExtractError(
+                f"{printable(path)}: no sheet '{opts.sheet}' (sheets: {book.sheet_names})"
+            )
         sheet = book.get_sheet_by_name(opts.sheet) if opts.sheet else book.get_sheet_by_index(0)
         rows = sheet.to_python(skip_empty_area=False)
     except ExtractError:
         raise
     except Exception as exc:  # calamine raises its own types for corrupt or non-XLSX files
-        raise ExtractError(f"{path.name}: cannot be read as XLSX: {exc}") from None
+        raise ExtractError(
+            f"{printable(path)}: cannot be read as XLSX: {printable(str(exc))}"
+        ) from None
     if len(rows) < opts.header_row:
         raise ExtractError(
-            f"{path.name}: has {len(rows)} rows, the header should be on row {opts.header_row}"
+            f"{printable(path)}: has {len(rows)} rows, the header should be on row {opts.header_row}"
         )
     header = [_cell_text(h) or "" for h in rows[opts.header_row - 1]]
     while header and not header[-1]:
         header.pop()
     if not header or len(set(header)) != len(header) or not all(header):
         raise ExtractError(
-            f"{path.name}: row {opts.header_row} is not a header of distinct names "
+            f"{printable(path)}: row {opts.header_row} is not a header of distinct names "
             f"({len(header)} cells, {sum(not h for h in header)} empty, "
             f"{len(header) - len(set(header))} repeated); check xlsx.header_row"
         )
@@ -199,7 +206,7 @@ def _read_parquet(con: duckdb.DuckDBPyConnection, spec: SourceSpec, path: Path) 
         described = con.execute("describe _parquet").fetchall()
     except duckdb.Error as exc:
         raise ExtractError(
-            f"{path.name}: cannot be read as Parquet: {str(exc).splitlines()[0]}"
+            f"{printable(path)}: cannot be read as Parquet: {printable(str(exc).splitlines()[0])}"
         ) from None
     cols = [c[0] for c in described if c[0] != "file_row_number"]
     con.execute(

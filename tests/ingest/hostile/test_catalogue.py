@@ -14,9 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pytest
 
+from dtsen_pipeline.ingest.load import load_month
 from dtsen_pipeline.ingest.sources import get_source
 from tests.ingest.hostile.files import (
     DUKCAPIL_HEADER,
@@ -29,6 +31,8 @@ from tests.ingest.hostile.files import (
     flat_table,
     ingest,
     member,
+    name,
+    nik,
     p3ke_row,
     parquet_file,
     regsosek_table,
@@ -144,6 +148,20 @@ def wrong_types(d: Path) -> Path:
     return parquet_file(d, t)
 
 
+def bpjs_stray_quote(d: Path) -> Path:
+    """A quote before the name on line 3, closed by a quoted programme list on line 7."""
+    rows = [b"KPJ|NIK|NAMA_TK|TGL_LAHIR|JNS_KELAMIN|SEGMEN|PROGRAM|KODE_KAB|TGL_KEPESERTAAN"]
+    for i in range(1, 9):
+        quote = '"' if i == 2 else ""
+        programme = '"JKK|JHT"' if i == 6 else "JKK"
+        rows.append(
+            f"2{i:010d}|{nik(i)}|{quote}{name(i)}|19900101|P|PU|{programme}|3276|20250101".encode()
+        )
+    path = d / "bpjs_tk_peserta_202501.csv"
+    path.write_bytes(b"\n".join(rows) + b"\n")
+    return path
+
+
 def symlink_to(target: Callable[[Path], Path]):
     def make(d: Path) -> Path:
         link = d / "dukcapil_penduduk_2025-01.csv"
@@ -257,6 +275,73 @@ CASES = [
         10,
         "line 3: a quoted field opens",
         note="DuckDB alone loads 1 row, no reject",
+    ),
+    Case(
+        "a stray quote closed by a later quoted field swallows the records between",
+        "dukcapil",
+        one(
+            lambda d: csv_file(
+                d,
+                rows_with(
+                    {
+                        3: csv_row(3, name_text='"' + "NAMA ORANG 003"),
+                        7: csv_row(7, address='"JL. A, 5"'),
+                    }
+                ),
+            )
+        ),
+        ("loaded",),
+        5,
+        5,
+        "lines 4-8: a quoted field opens on line 4 and closes on line 8, and 4 of the lines after "
+        "its first hold a whole record's 9 delimiters",
+        lines=(4, 5, 6, 7, 8),
+        loaded_lines=(2, 3, 9, 10, 11),
+        note="DuckDB and the quote-aware scan agree on 6 records (4 lost); the quote-naive look at "
+        "the lines between records finds whole records inside one",
+    ),
+    Case(
+        "a stray quote closed on the next line (two records made one)",
+        "dukcapil",
+        one(
+            lambda d: csv_file(
+                d,
+                rows_with({5: csv_row(5, address='"JL'), 6: csv_row(6, address='"JL. A, 5"')}),
+            )
+        ),
+        ("loaded",),
+        8,
+        2,
+        "a stray quote made one record",
+        lines=(6, 7),
+    ),
+    Case(
+        "swallowed records that parse as one valid row",
+        "dukcapil",
+        one(
+            lambda d: csv_file(
+                d,
+                rows_with(
+                    {2: csv_row(2, name_text='"NAMA ORANG 002'), 5: csv_row(5, name_text='NAMA 5"')}
+                ),
+            )
+        ),
+        ("loaded",),
+        6,
+        4,
+        "lines 3-6",
+        lines=(3, 4, 5, 6),
+        note="DuckDB loads lines 3-6 as one row whose name holds three records: not loaded",
+    ),
+    Case(
+        "a pipe-delimited file with a stray quote",
+        "bpjs_tk",
+        one(bpjs_stray_quote),
+        ("loaded",),
+        3,
+        5,
+        "a stray quote",
+        lines=(3, 4, 5, 6, 7),
     ),
     Case(
         "stray quote inside an unquoted field",
@@ -770,3 +855,26 @@ def test_links_are_not_opened_and_not_hashed(tmp_path):
     )
     [r] = out.results
     assert (r.sha256, r.rows_counted) == (None, None)
+
+
+def test_swallowed_lines_are_kept_whole_in_the_quarantine(tmp_path):
+    """Each line a stray quote swallowed is one quarantine row holding the whole line (DuckDB's
+    reject keeps one record cut at 10,000 characters), however long."""
+    long_address = "JL. " + "PANJANG " * 4000  # 32,004 characters
+    rows = rows_with(
+        {
+            3: csv_row(3, name_text='"' + name(3)),
+            5: csv_row(5, address=long_address),
+            7: csv_row(7, address='"A, 5"'),
+        }
+    )
+    path = csv_file(tmp_path, rows)
+    lines = path.read_text().split("\n")
+    with duckdb.connect() as con:
+        load_month(con, get_source("dukcapil"), "2025-01", [path])
+        kept = con.execute(
+            "select source_row, raw_value from raw.quarantine order by source_row"
+        ).fetchall()
+    assert [r for r, _ in kept] == [4, 5, 6, 7, 8]
+    assert [v for _, v in kept] == lines[3:8]
+    assert len(kept[2][1]) > 32_000
