@@ -11,8 +11,16 @@ and reports (``recover``):
 
 - the run stays STARTED in Dagster's run storage, and keeps its slot in the ``duckdb_warehouse``
   pool: every later run would wait for that slot forever. A run's liveness is a second flock, on
-  ``locks/runs/<run_id>.lock``, held by the run's process: a run whose lock can be taken is dead.
-  Dead runs are marked FAILURE and their pool slots freed;
+  ``locks/runs/<run_id>.lock``, taken before the data root and held by the run's process: a run
+  whose lock can be taken is dead, whether it was killed or died by an exception. The file is
+  never removed by its own run (a run that raised may leave its status STARTED and its slot
+  claimed when Dagster's storage failed); the next run, once it knows the run dead, marks it
+  FAILURE, frees its pool slots and removes the file. A slot held by a run that does not hold its
+  liveness lock is freed at once: runs execute steps only while holding the data root, which the
+  recovering run holds. A slot of a run whose process is alive (which no run of this code does
+  without the data root) is waited for, re-checked every second, for at most
+  ``SLOT_WAIT_SECONDS``, after which the run stops with ``DataRootBusyError`` naming that run, its
+  process and the remedy: it never waits in Dagster's own slot loop for a run that cannot finish;
 - child processes go on after their parent died (PPID 1), perhaps still writing the warehouse
   (dbt, when the dbt resource's ``in_process`` is off; in process it dies with the run). Every
   child inherits ``DTSEN_RUN_ID``; the processes of a dead run are found by it and stopped;
@@ -40,6 +48,12 @@ NO_LIVENESS_GRACE_SECONDS = (
     120  # a STARTED run that never took its liveness lock is dead after this
 )
 ACTIVE_STATUSES = ("STARTING", "STARTED", "CANCELING", "NOT_STARTED")
+SLOT_WAIT_SECONDS = 60  # how long a run waits for a pool slot held by another live process
+
+
+class DataRootBusyError(RuntimeError):
+    """A pool slot is held by a live process that does not hold the data root; what and why."""
+
 
 _held: dict[str, object] = {}  # this process's lock state: file handle, depth, run id
 
@@ -91,9 +105,7 @@ def hold_data_root(
         raise RuntimeError(
             f"this process already runs {_held['run_id']}; one run per data root at a time"
         )
-    (locks_dir() / "runs").mkdir(parents=True, exist_ok=True)
-    alive = _liveness_file(run_id).open("a")
-    fcntl.flock(alive, fcntl.LOCK_EX)  # our own, fresh file: never contended
+    alive = _take_liveness(run_id)
     root = (locks_dir() / "data_root.lock").open("a")
     try:
         waited, next_report = time.monotonic(), 0.0
@@ -117,6 +129,7 @@ def hold_data_root(
         os.environ[RUN_ID_ENV] = run_id  # inherited by dbt and any other child
         _held.update(run_id=run_id, depth=1, cleaned=[])
         cleaned = recover(run_id, instance)
+        cleaned += _wait_for_pool_slots(run_id, instance, log)
         _held["cleaned"] = cleaned
         for line in cleaned:
             log(f"recovered: {line}")
@@ -124,9 +137,87 @@ def hold_data_root(
     finally:
         _held.clear()
         os.environ.pop(RUN_ID_ENV, None)
-        root.close()  # closing drops the flock
+        # Liveness first, then the data root (closing drops a flock): whoever takes the data root
+        # next finds this run's process known ended. The file stays: the next run's recovery
+        # removes it once it has marked the run and freed its slots (this run's own exit may be an
+        # exception that left both behind).
         alive.close()
-        _liveness_file(run_id).unlink(missing_ok=True)
+        root.close()
+
+
+def _take_liveness(run_id: str):
+    """Open and lock ``run_id``'s liveness file, writing this process's id into it; the open file
+    is returned (its flock lasts as long as it is open). A file removed by another run's recovery
+    between the open and the lock is opened again, so the lock held is always on the file's path."""
+    path = _liveness_file(run_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        fh = path.open("a")
+        fcntl.flock(fh, fcntl.LOCK_EX)  # our own file: contended only by a checker, for an instant
+        try:
+            if os.stat(path).st_ino == os.fstat(fh.fileno()).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        fh.close()
+    try:  # who holds it, for a waiting run's message; the lock, not the text, is what counts
+        fh.truncate(0)
+        fh.write(json.dumps({"pid": os.getpid()}))
+        fh.flush()
+    except OSError:
+        pass
+    return fh
+
+
+def _liveness_pid(run_id: str) -> str:
+    try:
+        return str(json.loads(_liveness_file(run_id).read_text(encoding="utf-8"))["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return "unknown"
+
+
+def _foreign_claims(current_run_id: str, instance) -> dict[str, set[str]]:
+    """Run id -> the pools in which it holds a slot, for every run but ``current_run_id``."""
+    storage = instance.event_log_storage
+    if not storage.supports_global_concurrency_limits:
+        return {}
+    claims: dict[str, set[str]] = {}
+    for key in storage.get_concurrency_keys():
+        for claim in storage.get_concurrency_info(key).claimed_slots:
+            if claim.run_id != current_run_id:
+                claims.setdefault(claim.run_id, set()).add(key)
+    return claims
+
+
+def _wait_for_pool_slots(run_id: str, instance, log: Callable[[str], None]) -> list[str]:
+    """After recovery: wait while a live process holds a pool slot (re-checked every second,
+    recovering again as soon as it is gone), for at most ``SLOT_WAIT_SECONDS``; then raise
+    ``DataRootBusyError`` naming it. Returns what the later recoveries cleaned."""
+    from contextlib import nullcontext
+
+    cleaned: list[str] = []
+    deadline, next_report = time.monotonic() + SLOT_WAIT_SECONDS, 0.0
+    with nullcontext(instance) if instance is not None else _data_root_instance() as inst:
+        while claims := _foreign_claims(run_id, inst):
+            other, pools = sorted(claims.items())[0]
+            what = (
+                f"run {other} (pid {_liveness_pid(other)}) to give up its "
+                f"{', '.join(sorted(pools))} pool slot"
+            )
+            if time.monotonic() >= deadline:
+                raise DataRootBusyError(
+                    f"{what[:1].upper()}{what[1:]}: waited {SLOT_WAIT_SECONDS} s. Its process is "
+                    "alive but does not hold the data root, so its steps cannot finish and every "
+                    "step of this run would wait for that slot. Stop that process (or terminate "
+                    f"run {other} in the Dagster UI), then run again."
+                )
+            if time.monotonic() >= next_report:
+                log(f"waiting for {what}; re-checking every second")
+                next_report = time.monotonic() + WAIT_REPORT_SECONDS
+            time.sleep(1.0)
+            if any(run_is_alive(r) is not True for r in claims):
+                cleaned += recover(run_id, inst)
+    return cleaned
 
 
 def run_is_alive(run_id: str) -> bool | None:
@@ -231,16 +322,7 @@ def recover(current_run_id: str, instance=None) -> list[str]:
             if storage.supports_global_concurrency_limits:
                 storage.free_concurrency_slots_for_run(run.run_id)
                 cleaned.append(f"freed the warehouse pool slot(s) of run {run.run_id}")
-        if storage.supports_global_concurrency_limits:
-            # Slots claimed by runs that are no longer active (a run marked failed elsewhere).
-            for key in storage.get_concurrency_keys():
-                for claim in storage.get_concurrency_info(key).claimed_slots:
-                    if claim.run_id == current_run_id:
-                        continue
-                    run = instance.get_run_by_id(claim.run_id)
-                    if run is None or run.is_finished:
-                        storage.free_concurrency_slots_for_run(claim.run_id)
-                        cleaned.append(f"freed pool slot {key} held by finished run {claim.run_id}")
+        cleaned += _free_orphan_slots(current_run_id, instance)
     for path in _dead_liveness_files(paths_only=True):
         path.unlink(missing_ok=True)
     from dtsen_pipeline.publish import releases
@@ -257,6 +339,25 @@ def recover(current_run_id: str, instance=None) -> list[str]:
             shutil.rmtree(scratch, ignore_errors=True)
             where = scratch.relative_to(paths.warehouse_dir()).as_posix()
             cleaned.append(f"removed {what} from warehouse/{where}")
+    return cleaned
+
+
+def _free_orphan_slots(current_run_id: str, instance) -> list[str]:
+    """Free the pool slots of runs that cannot be using them: finished runs (a run marked failed
+    elsewhere), and runs whose process does not hold its liveness lock (dead, or not started:
+    a run executes steps only while holding the data root, which the caller holds)."""
+    cleaned = []
+    storage = instance.event_log_storage
+    for other, pools in sorted(_foreign_claims(current_run_id, instance).items()):
+        run = instance.get_run_by_id(other)
+        if run is None or run.is_finished:
+            why = "it had finished"
+        elif run_is_alive(other) is not True:
+            why = "its process does not hold its liveness lock"
+        else:
+            continue
+        storage.free_concurrency_slots_for_run(other)
+        cleaned.append(f"freed pool slot {', '.join(sorted(pools))} held by run {other}: {why}")
     return cleaned
 
 
