@@ -211,6 +211,31 @@ def release_path(month: str) -> Path:
     return revisions[-1]
 
 
+def landed_inputs(month: str) -> dict[str, str]:
+    """The month's landed files a source reads, ``<source>/<YYYY-MM>/<file>`` -> sha256: what a
+    release of the month is built from (the manifest's ``inputs``; the landing sensor compares)."""
+    from dtsen_pipeline.ingest.sources import load_sources
+
+    landing = paths.landing_dir()
+    return {
+        str(f.relative_to(landing)): file_sha256(f)
+        for spec in load_sources()
+        for f in spec.landing_files(month)
+        if f.is_file() and not f.is_symlink()
+    }
+
+
+def published_from(month: str) -> tuple[dict[str, str] | None, datetime | None]:
+    """The newest release of ``month``: the landed files it was built from (None for a release
+    written before manifests kept them) and when it was published; (None, None) when unpublished."""
+    try:
+        manifest = json.loads((release_path(month) / MANIFEST).read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return None, None
+    published = manifest.get("published_at")
+    return manifest.get("inputs"), datetime.fromisoformat(published) if published else None
+
+
 def published_months(before: str | None = None) -> list[str]:
     return sorted({m for m, _, _ in _releases() if before is None or m < before})
 
@@ -446,6 +471,7 @@ def write_release(
             "tables": counts,
             "code_lists": sorted(t for t, (p, _) in written.items() if p.code_list),
             "files": checksums,
+            "inputs": landed_inputs(month),  # the landed files it was built from, with checksums
             "dictionary": {
                 RELEASE_DB: dictionary.MARKDOWN,
                 IDENTIFIED_DB: f"identitas/{dictionary.MARKDOWN}",
