@@ -484,22 +484,23 @@ def reconciliation(
     ).fetchall()
     out = []
     for file, counted, status, line, loaded, quarantined in rows:
+        shown = printable(file)
         if status == "quarantined":
             quarantined = counted or 0
             balanced = loaded == 0
         else:
             balanced = counted is not None and counted == loaded + quarantined
         if balanced:
-            note = f"{file}: {counted} records, {loaded} loaded + {quarantined} quarantined"
+            note = f"{shown}: {counted} records, {loaded} loaded + {quarantined} quarantined"
         elif counted is None:
             note = (
-                f"{file}: its records could not be counted independently of the parser; {loaded} loaded, "
+                f"{shown}: its records could not be counted independently of the parser; {loaded} loaded, "
                 f"{quarantined} quarantined"
             )
         else:
             where = f"; first unaccounted record at line {line}" if line is not None else ""
             note = (
-                f"{file}: the file holds {counted} records, but {loaded} were loaded and {quarantined} "
+                f"{shown}: the file holds {counted} records, but {loaded} were loaded and {quarantined} "
                 f"quarantined ({loaded + quarantined - counted:+d}){where}"
             )
         out.append(Reconciled(file, counted, loaded, quarantined, balanced, line, note))

@@ -17,6 +17,7 @@ from dagster import (
     AssetKey,
     AssetsDefinition,
     AssetSpec,
+    Failure,
     MaterializeResult,
     MetadataValue,
     asset,
@@ -29,7 +30,15 @@ from dtsen_pipeline.defs.common.partitions import (
     monthly_partitions,
 )
 from dtsen_pipeline.defs.common.resources import WAREHOUSE_POOL, WarehouseResource
-from dtsen_pipeline.defs.ingest.landing import landing_key, landing_materialization
+from dtsen_pipeline.defs.ingest.landing import (
+    landing_inventory,
+    landing_key,
+    landing_materialization,
+)
+from dtsen_pipeline.ingest.inventory import (
+    NotSettled,
+    settled_files,
+)
 from dtsen_pipeline.ingest.load import (
     SnapshotChange,
     load_month,
@@ -37,6 +46,7 @@ from dtsen_pipeline.ingest.load import (
     snapshot_change,
 )
 from dtsen_pipeline.ingest.sources import SourceSpec, load_sources
+from dtsen_pipeline.lib.printable import printable
 
 RECONCILED = "rows_reconciled"
 READABLE = "files_readable"
@@ -49,8 +59,8 @@ def _files_table(results) -> str:
         "|---|---|---:|---:|---:|---:|---|",
     ]
     lines += [
-        f"| `{r.file}` | {r.status} | {r.rows_counted} | {r.rows_read} | {r.rows_loaded} | {r.rows_quarantined} "
-        f"| {r.reason} |"
+        f"| `{printable(r.file)}` | {r.status} | {r.rows_counted} | {r.rows_read} "
+        f"| {r.rows_loaded} | {r.rows_quarantined} | {r.reason} |"
         for r in results
     ]
     return "\n".join(lines)
@@ -133,6 +143,11 @@ class _Month:
         return [r for r in self.results if r.status == "quarantined"]
 
     @property
+    def noted_files(self) -> list:
+        """Files loaded with a note: read in part (lines a stray quote swallowed), or not counted."""
+        return [r for r in self.results if r.status == "loaded" and r.reason]
+
+    @property
     def missing_snapshot(self) -> bool:
         return not self.files and self.spec.snapshot == "full"
 
@@ -144,12 +159,17 @@ class _Month:
 def _load(context: AssetExecutionContext, warehouse: WarehouseResource, spec: SourceSpec) -> _Month:
     """Load the partition's month of the source (what was delivered is logged first, as read)."""
     month = context.partition_key
-    files = spec.landing_files(month)
-    context.log_event(landing_materialization(spec, month, files))  # what was delivered, as read
-    with warehouse.connect() as con:
-        results = load_month(con, spec, month, files)
-        recon = reconciliation(con, spec, month)
-        snapshot = snapshot_change(con, spec, month) if spec.snapshot == "full" else None
+    try:
+        # A file still being written or transferred is waited for, then refused: the month fails
+        # (nothing downstream runs) rather than publish part of a delivery.
+        files = settled_files(spec, month, log=context.log.info)
+        context.log_event(landing_materialization(spec, month, files))  # what was delivered
+        with warehouse.connect() as con:
+            results = load_month(con, spec, month, files)
+            recon = reconciliation(con, spec, month)
+            snapshot = snapshot_change(con, spec, month) if spec.snapshot == "full" else None
+    except NotSettled as exc:
+        raise Failure(description=str(exc)) from None
     return _Month(spec, month, files, results, recon, snapshot)
 
 
@@ -158,7 +178,9 @@ def _log(context: AssetExecutionContext, m: _Month) -> None:
     unbalanced files, an incomplete snapshot; then the counts."""
     spec, where = m.spec, m.where
     for r in m.bad_files:
-        context.log.warning(f"{where}: file {r.file} quarantined whole: {r.reason}")
+        context.log.warning(f"{where}: file {printable(r.file)} quarantined whole: {r.reason}")
+    for r in m.noted_files:
+        context.log.warning(f"{where}: {r.reason}")
     if m.quarantined_rows:
         context.log.warning(f"{where}: {m.quarantined_rows} rows quarantined (raw.quarantine)")
     if m.missing_snapshot:
@@ -197,9 +219,9 @@ def _reconciled_check(m: _Month) -> AssetCheckResult:
             "source": m.spec.name,
             "month": m.month,
             "files": len(recon),
-            "unbalanced files": ", ".join(r.file for r in unbalanced) or "none",
+            "unbalanced files": ", ".join(printable(r.file) for r in unbalanced) or "none",
             "first unaccounted lines": ", ".join(
-                f"{r.file}: {r.line}" for r in unbalanced if r.line is not None
+                f"{printable(r.file)}: {r.line}" for r in unbalanced if r.line is not None
             )
             or "none",
             "details": MetadataValue.md("\n".join(f"- {r.note}" for r in recon) or "no file"),
@@ -212,7 +234,8 @@ def _reconciled_check(m: _Month) -> AssetCheckResult:
 
 def _readable_check(m: _Month) -> AssetCheckResult:
     spec, bad_files = m.spec, m.bad_files
-    problems = [f"{r.file}: quarantined whole" for r in bad_files]
+    problems = [f"{printable(r.file)}: quarantined whole" for r in bad_files]
+    problems += [r.reason for r in m.noted_files]
     if m.missing_snapshot:
         problems.append(f"no file at landing/{spec.name}/{m.month}/{spec.file_glob}")
     return AssetCheckResult(
@@ -224,8 +247,10 @@ def _readable_check(m: _Month) -> AssetCheckResult:
             "source": spec.name,
             "month": m.month,
             "files quarantined": len(bad_files),
-            "quarantined files": ", ".join(r.file for r in bad_files) or "none",
-            "reasons": MetadataValue.md("\n".join(f"- {r.reason}" for r in bad_files) or "none"),
+            "quarantined files": ", ".join(printable(r.file) for r in bad_files) or "none",
+            "reasons": MetadataValue.md(
+                "\n".join(f"- {r.reason}" for r in bad_files + m.noted_files) or "none"
+            ),
             "file expected but missing": m.missing_snapshot,
         },
     )
@@ -284,5 +309,6 @@ def build_ingest_asset(spec: SourceSpec) -> AssetsDefinition:
 
 # One landing and one raw asset per registered source: the registry is read once, here.
 _SOURCES = load_sources()
-landing_assets = [landing_asset(spec) for spec in _SOURCES]
+# The month's landing inventory rides with the landing assets (every entry read or named).
+landing_assets = [*(landing_asset(spec) for spec in _SOURCES), landing_inventory]
 ingest_assets = [build_ingest_asset(spec) for spec in _SOURCES]

@@ -59,6 +59,8 @@ def run(source: str, month: str):
 @pytest.fixture()
 def data_root(tmp_path, monkeypatch):
     monkeypatch.setenv("DTSEN_DATA_DIR", str(tmp_path))
+    # Files are written a moment before each run: no settle wait (tested on its own below).
+    monkeypatch.setenv("DTSEN_LANDING_SETTLE_SECONDS", "0")
     return tmp_path
 
 
@@ -172,3 +174,82 @@ def test_a_file_the_census_and_the_parser_disagree_on_blocks_with_its_line(data_
     parquet_file(folder, regsosek_table())
     result, checks, ran = run("regsosek", "2025-01")
     assert result.success and ran and checks["rows_reconciled"].passed
+
+
+def test_a_stray_quote_that_swallows_records_is_quarantined_line_by_line(data_root):
+    """A quote before a name on line 4, closed by a quoted field on line 8, used to lose 4 of 10
+    records with every check passing."""
+    rows = bpjs_rows(10)
+    rows[2] = rows[2].replace(name(3), '"' + name(3))
+    rows[6] = rows[6].replace("JKK,JKM,JHT", '"JKK|JKM"')
+    deliver(
+        data_root,
+        "bpjs_tk",
+        "2025-01",
+        "bpjs_tk_peserta_202501.csv",
+        "\n".join([BPJS_HEADER, *rows]) + "\n",
+    )
+    result, checks, ran = run("bpjs_tk", "2025-01")
+    recon = checks["rows_reconciled"]
+    assert recon.passed and recon.metadata["rows counted"].value == 10
+    assert (recon.metadata["rows loaded"].value, recon.metadata["rows quarantined"].value) == (5, 5)
+    readable = checks["files_readable"]
+    assert not readable.passed
+    assert readable.description.startswith(
+        "bpjs_tk 2025-01: bpjs_tk_peserta_202501.csv: lines 4-8: a quoted field opens on line 4 "
+        "and closes on line 8"
+    )
+    assert not CELL_CONTENT.search(readable.description)
+
+
+def test_a_file_in_transfer_refuses_the_month_and_names_it(data_root, monkeypatch):
+    monkeypatch.setenv("DTSEN_LANDING_MAX_WAIT_SECONDS", "0")
+    folder = deliver(
+        data_root,
+        "bpjs_tk",
+        "2025-01",
+        "bpjs_tk_peserta_202501.csv",
+        "\n".join([BPJS_HEADER, *bpjs_rows(5)]) + "\n",
+    )
+    (folder / "bpjs_tk_peserta_202501_b.csv.part").write_text(BPJS_HEADER + "\n")
+    result, checks, ran = run("bpjs_tk", "2025-01")
+    assert not result.success and not ran and not checks
+    [failure] = [e for e in result.all_events if e.event_type == DagsterEventType.STEP_FAILURE]
+    message = failure.event_specific_data.error.message
+    assert "bpjs_tk 2025-01: not read, after waiting 0 s" in message
+    assert "bpjs_tk_peserta_202501_b.csv.part: a transfer in progress" in message
+    # Renamed to its final name, the delivery is read whole.
+    (folder / "bpjs_tk_peserta_202501_b.csv.part").rename(folder / "bpjs_tk_peserta_202501_b.csv")
+    result, checks, ran = run("bpjs_tk", "2025-01")
+    assert result.success and ran
+
+
+def test_the_landing_inventory_warns_of_every_file_not_read(data_root):
+    from dtsen_pipeline.defs.ingest.landing import landing_inventory
+
+    deliver(data_root, "phk", "2025-01", "kemnaker_phk_202501.CSV", "x\n")
+    (data_root / "landing/phk/2025-01/sub").mkdir()
+    (data_root / "landing/phk/2025-01/sub/kemnaker_phk_202501_2.csv").write_text("x\n")
+    deliver(data_root, "p3ke_dihapus", "2025-01", "P3KE_202501.xlsx", "x")
+    deliver(data_root, "phk", "2025-01", "laporan\x1b[31m\n.csv", "x")
+    result = materialize([landing_inventory], partition_key="2025-01", raise_on_error=False)
+    assert result.success
+    [check] = [
+        e.event_specific_data
+        for e in result.all_events
+        if e.event_type == DagsterEventType.ASSET_CHECK_EVALUATION
+    ]
+    assert check.check_name == "landing_accounted" and not check.passed
+    assert check.severity.value == "WARN"
+    assert check.description.startswith("landing 2025-01: 4 of 5 entries not read: ")
+    for shown in (
+        "landing/p3ke_dihapus/2025-01/P3KE_202501.xlsx: not read (landing/p3ke_dihapus/ is no "
+        "registered source",
+        "landing/phk/2025-01/sub/kemnaker_phk_202501_2.csv: not read (in a subfolder (sub/)",
+        "landing/phk/2025-01/laporan\\x1b[31m\\n.csv: not read (no source matches its name",
+    ):
+        assert shown in check.description
+    assert "\x1b" not in check.description and "\n" not in check.description
+    [materialization] = result.get_asset_materialization_events()
+    metadata = materialization.materialization.metadata
+    assert (metadata["entries"].value, metadata["read"].value) == (5, 1)
