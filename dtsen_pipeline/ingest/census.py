@@ -458,6 +458,11 @@ def _xlsx_census(path: Path, sheet: str | None, header_row: int) -> Census:
     return Census(records, breaks, formulas=formulas)
 
 
+def xlsx_rows(path: Path, sheet: str) -> int:
+    """The rows of a sheet that hold a value or a formula, header or not (a sheet not read)."""
+    return _xlsx_census(path, sheet, 0).records or 0
+
+
 # ---------------------------------------------------------------- Parquet
 
 

@@ -23,6 +23,7 @@ value, an XLSX formula without a cached value.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -30,10 +31,10 @@ from typing import NamedTuple
 import duckdb
 import pyarrow as pa
 
-from dtsen_pipeline.ingest.census import Census, Swallow, take_census
+from dtsen_pipeline.ingest.census import Census, Swallow, take_census, xlsx_rows
 from dtsen_pipeline.ingest.inventory import NotSettled
-from dtsen_pipeline.ingest.readers import ExtractError, read_extract
-from dtsen_pipeline.ingest.sources import CANONICAL_COLUMNS, SourceSpec
+from dtsen_pipeline.ingest.readers import ExtractError, read_extract, sheet_header, sheet_names
+from dtsen_pipeline.ingest.sources import CANONICAL_COLUMNS, SourceSpec, XlsxOptions
 from dtsen_pipeline.lib.checksums import file_sha256
 from dtsen_pipeline.lib.printable import printable
 from dtsen_pipeline.lib.warehouse import quote_ident, quote_literal
@@ -78,6 +79,7 @@ class FileResult:
     rows_quarantined: int
     reason: str = ""
     rows_counted: int | None = None  # the census; None when the file could not be counted
+    rows_not_read: int = 0  # XLSX: rows on sheets with another header, reported in the reason
     first_unaccounted_line: int | None = None
 
 
@@ -404,6 +406,61 @@ def _first_unaccounted_line(con: duckdb.DuckDBPyConnection, n: int) -> int | Non
         """).fetchone()[0]
 
 
+def _sheets(spec: SourceSpec, path: Path) -> tuple[list[str], list[tuple[str, int]]]:
+    """The workbook's other sheets that hold rows (the census's count, header or not): those
+    whose header row is the source sheet's (read too), and the others with their rows."""
+    names = sheet_names(path)
+    main = spec.xlsx.sheet if spec.xlsx.sheet is not None else names[0]
+    others = [(n, xlsx_rows(path, n)) for n in names if n != main]
+    others = [(n, rows) for n, rows in others if rows]
+    if not others:
+        return [], []
+    want = sheet_header(spec, path, main)
+    same = [n for n, _ in others if sheet_header(spec, path, n) == want]
+    return same, [(n, rows) for n, rows in others if n not in same]
+
+
+def _other_sheets(
+    con: duckdb.DuckDBPyConnection,
+    spec: SourceSpec,
+    month: str,
+    path: Path,
+    first: FileResult,
+    n: int,
+) -> list[FileResult]:
+    """A workbook's other sheets: one with the source sheet's header is staged as its own entry,
+    ``<file> [<sheet>]`` (its rows numbered as Excel shows them on that sheet); one holding rows
+    under another header is not read, and ``first`` says so with the sheet's rows."""
+    try:
+        same, others = _sheets(spec, path)
+    except Exception as exc:  # the source sheet was read: a sheet that is not is reported
+        first.reason = (
+            f"{printable(path)}: its other sheets could not be listed ({type(exc).__name__})"
+        )
+        return []
+    results = []
+    for sheet in same:
+        variant = dataclasses.replace(
+            spec, xlsx=XlsxOptions(sheet=sheet, header_row=spec.xlsx.header_row)
+        )
+        r = stage_file(con, variant, month, path, n + len(results), {})
+        r.file = f"{path.name} [{sheet}]"
+        con.execute(f"update _load_{n + len(results)} set source_file = ?", [r.file])
+        results.append(r)
+    if others:
+        first.rows_not_read = sum(rows for _, rows in others)
+        first.reason = "; ".join(
+            [first.reason] * bool(first.reason)
+            + [
+                f"{printable(path)}: sheet '{printable(sheet)}' holds {rows} rows that are not "
+                f"read: its row {spec.xlsx.header_row} is not the header of the sheet read "
+                f"('{printable(spec.xlsx.sheet or sheet_names(path)[0])}')"
+                for sheet, rows in others
+            ]
+        )
+    return results
+
+
 def load_month(
     con: duckdb.DuckDBPyConnection, spec: SourceSpec, month: str, files: list[Path]
 ) -> list[FileResult]:
@@ -412,7 +469,11 @@ def load_month(
     con.execute(_SCHEMA)
     con.execute(raw_table_ddl(spec))
     earlier: dict[str, str] = {}
-    results = [stage_file(con, spec, month, f, n, earlier) for n, f in enumerate(files)]
+    results: list[FileResult] = []
+    for f in files:
+        results.append(stage_file(con, spec, month, f, len(results), earlier))
+        if spec.format == "xlsx" and results[-1].status == "loaded":
+            results += _other_sheets(con, spec, month, f, results[-1], len(results))
     con.execute("begin")
     try:
         con.execute(f"delete from raw.{spec.raw_table} where extract_month = ?", [month])

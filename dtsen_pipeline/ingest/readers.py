@@ -193,6 +193,39 @@ def _read_xlsx(con: duckdb.DuckDBPyConnection, spec: SourceSpec, path: Path) -> 
     _no_rejects(con)
 
 
+def _header_cells(rows: list, header_row: int) -> list[str]:
+    header = [
+        _cell_text(h) or "" for h in (rows[header_row - 1] if len(rows) >= header_row else [])
+    ]
+    while header and not header[-1]:
+        header.pop()
+    return header
+
+
+def sheet_names(path: Path) -> list[str]:
+    """The workbook's sheets, in order; ExtractError if it cannot be opened."""
+    from python_calamine import CalamineWorkbook
+
+    try:
+        return list(CalamineWorkbook.from_path(str(path)).sheet_names)
+    except Exception as exc:  # calamine raises its own types for corrupt or non-XLSX files
+        raise ExtractError(
+            f"{printable(path)}: cannot be read as XLSX: {printable(str(exc))}"
+        ) from None
+
+
+def sheet_header(spec: SourceSpec, path: Path, sheet: str) -> list[str]:
+    """The cells of the sheet's header row (``xlsx.header_row``), trailing blanks dropped."""
+    from python_calamine import CalamineWorkbook
+
+    rows = (
+        CalamineWorkbook.from_path(str(path))
+        .get_sheet_by_name(sheet)
+        .to_python(skip_empty_area=False, nrows=spec.xlsx.header_row)
+    )
+    return _header_cells(rows, spec.xlsx.header_row)
+
+
 def _read_parquet(con: duckdb.DuckDBPyConnection, spec: SourceSpec, path: Path) -> None:
     scan = f"read_parquet({quote_literal(str(path))}, file_row_number=true)"
     try:

@@ -19,9 +19,9 @@ from dtsen_pipeline.ingest.inventory import (
     settled_files,
     source_files,
 )
-from dtsen_pipeline.ingest.load import _unchanged_since, load_month
+from dtsen_pipeline.ingest.load import _unchanged_since, load_month, reconciliation
 from dtsen_pipeline.ingest.sources import get_source, load_sources
-from tests.ingest.hostile.files import csv_file, csv_rows, p3ke_row, xlsx_file
+from tests.ingest.hostile.files import P3KE_HEADER, csv_file, csv_rows, p3ke_row, xlsx_file
 
 MONTH = "2025-01"
 
@@ -144,3 +144,58 @@ def test_a_file_that_changes_while_it_is_read_is_refused(tmp_path):
         fh.write(b"DK4,")
     with pytest.raises(NotSettled, match="changed while it was being read"):
         _unchanged_since(path, before)
+
+
+def workbook(folder, sheets: dict[str, list[list]]):
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    book.remove(book.active)
+    for title, rows in sheets.items():
+        ws = book.create_sheet(title)
+        for row in rows:
+            ws.append(row)
+    path = folder / "P3KE_202501.xlsx"
+    book.save(path)
+    return path
+
+
+def test_rows_on_other_worksheets_are_read_or_reported(tmp_path):
+    """A second sheet with the source sheet's header is read as its own entry; a sheet under
+    another header is reported with its rows (counted from the sheet's XML); an empty one is not
+    mentioned."""
+    path = workbook(
+        tmp_path,
+        {
+            "Data P3KE": [P3KE_HEADER, *(p3ke_row(i) for i in range(1, 4))],
+            "Data P3KE (2)": [P3KE_HEADER, *(p3ke_row(i) for i in range(4, 9))],
+            "Catatan": [["catatan"], ["baris 1"], ["baris 2"]],
+            "Kosong": [],
+        },
+    )
+    spec = get_source("p3ke")
+    with duckdb.connect() as con:
+        results = load_month(con, spec, MONTH, [path])
+        recon = reconciliation(con, spec, MONTH)
+        loaded = con.execute(
+            "select source_file, count(*), min(source_row), max(source_row) from raw.p3ke__individu "
+            "group by 1 order by 1"
+        ).fetchall()
+    assert [(r.file, r.status, r.rows_loaded) for r in results] == [
+        ("P3KE_202501.xlsx", "loaded", 3),
+        ("P3KE_202501.xlsx [Data P3KE (2)]", "loaded", 5),
+    ]
+    assert loaded == [("P3KE_202501.xlsx", 3, 2, 4), ("P3KE_202501.xlsx [Data P3KE (2)]", 5, 2, 6)]
+    assert all(r.balanced for r in recon)
+    assert results[0].rows_not_read == 3
+    assert results[0].reason == (
+        "P3KE_202501.xlsx: sheet 'Catatan' holds 3 rows that are not read: its row 1 is "
+        "not the header of the sheet read ('Data P3KE')"
+    )
+
+
+def test_a_single_sheet_workbook_has_no_note(tmp_path):
+    path = workbook(tmp_path, {"Data P3KE": [P3KE_HEADER, p3ke_row(1)], "Kosong": []})
+    with duckdb.connect() as con:
+        [result] = load_month(con, get_source("p3ke"), MONTH, [path])
+    assert (result.rows_loaded, result.reason, result.rows_not_read) == (1, "", 0)
