@@ -438,6 +438,7 @@ def check_all(
     """Load every YAML a user edits (``config_dir``: default ``paths.config_dir()``; the generator's
     profile) and the dbt seed that ranks each source (``survivorship``: default the dbt project's
     seeds/survivorship.csv); return what was loaded and every problem found, file and field named."""
+    from dtsen_pipeline.defs.common.alerts import load_alerts
     from dtsen_pipeline.ingest.dbt_registry import survivorship_problems
     from dtsen_pipeline.ingest.sources import load_sources
     from dtsen_pipeline.lab.generate.world import PROFILE_PATH, PROFILES, load_profile
@@ -462,6 +463,10 @@ def check_all(
     checks = [
         (lambda: load_rules(config_dir, names), lambda r: "linkage rules"),
         (lambda: load_config(config_dir), lambda c: "publication rules"),
+        (
+            lambda: load_alerts(config_dir),
+            lambda a: f"alert targets ({', '.join(a.targets()) or 'none'})",
+        ),
         (
             lambda: load_expectations(config_dir, names),
             lambda e: f"{len(names) + len(e.marts) + len(e.mart_warnings)} quality suites",

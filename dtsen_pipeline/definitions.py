@@ -3,6 +3,7 @@
 from dagster import Definitions, colored_console_logger, in_process_executor
 
 from dtsen_pipeline.defs.common.jobs import monthly_refresh_job, monthly_refresh_schedule
+from dtsen_pipeline.defs.common.monitoring import late_month_alert, run_failure_alert
 from dtsen_pipeline.defs.common.progress import progress_logger
 from dtsen_pipeline.defs.common.resources import WarehouseResource
 from dtsen_pipeline.defs.dbt.assets import dbt_marts_assets, dbt_resource, dbt_staging_assets
@@ -30,7 +31,7 @@ defs = Definitions(
     asset_checks=GX_CHECKS,
     jobs=[monthly_refresh_job],
     schedules=[monthly_refresh_schedule],
-    sensors=[landing_sensor],
+    sensors=[landing_sensor, run_failure_alert, late_month_alert],
     resources={
         "warehouse": WarehouseResource(),
         "dbt": dbt_resource(),

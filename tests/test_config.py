@@ -390,6 +390,42 @@ def test_identity_columns_must_be_hashed_or_dropped(config, old, new, expected):
     refused(lambda: releases.load_config(config), rf"publication\.yaml: {expected}")
 
 
+# --- config/alerts.yaml ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (
+            "landed_by_day: 20",
+            "landed_by_day: 31",
+            r"late\.landed_by_day: .*less than or equal to 28",
+        ),
+        ('  url: ""', "  url: hooks.example/x", r"webhook\.url: .*http:// or https:// URL"),
+        ('smtp_host: ""', "smtp_host: mail.example", r"email\.recipients: smtp_host is set"),
+        ("password_env: DTSEN_SMTP_PASSWORD", "password: hunter2", r"email\.password: unknown"),
+        ("smtp_port: 25", 'smtp_port: "25"', r"email\.smtp_port: "),
+    ],
+    ids=["day", "url", "no-recipient", "password-in-file", "port-text"],
+)
+def test_a_bad_alert_setting_is_refused_with_file_and_field(config, old, new, expected):
+    from dtsen_pipeline.defs.common.alerts import load_alerts
+
+    edit(config / "alerts.yaml", old, new)
+    refused(lambda: load_alerts(config), rf"alerts\.yaml: {expected}")
+
+
+def test_alert_targets_come_from_the_file_and_the_environment(config, monkeypatch):
+    from dtsen_pipeline.defs.common.alerts import load_alerts
+
+    monkeypatch.delenv("DTSEN_ALERT_WEBHOOK_URL", raising=False)
+    assert load_alerts(config).targets() == []
+    monkeypatch.setenv("DTSEN_ALERT_WEBHOOK_URL", "http://127.0.0.1:9/hook")
+    edit(config / "alerts.yaml", 'smtp_host: ""', "smtp_host: 127.0.0.1")
+    edit(config / "alerts.yaml", "recipients: []", "recipients: [ops@example.org]")
+    assert load_alerts(config).targets() == ["webhook", "email"]
+
+
 def test_publishing_refuses_a_table_that_still_holds_an_identity_column(tmp_path):
     """Second line of defence, on the real columns: a mart that gained `nama` is not published."""
     with warehouse.connect(tmp_path / "w.duckdb") as con:
@@ -503,6 +539,7 @@ def test_check_config_passes_the_shipped_configuration(cli_env):
     registers = len(load_profile(PROFILE_PATH)["sources"])
     expected = (
         f"configuration OK ({len(sources)} sources, linkage rules, publication rules, "
+        "alert targets (none), "
         f"{n_suites} quality suites, generator profile ({registers} registers), hard profile, "
         "survivorship ranks)"
     )
