@@ -199,3 +199,23 @@ def test_a_single_sheet_workbook_has_no_note(tmp_path):
     with duckdb.connect() as con:
         [result] = load_month(con, get_source("p3ke"), MONTH, [path])
     assert (result.rows_loaded, result.reason, result.rows_not_read) == (1, "", 0)
+
+
+def test_a_file_name_with_control_characters_is_shown_escaped(tmp_path):
+    """A delivered name with an ANSI sequence and a line break reaches no message raw."""
+    bad = tmp_path / "dukcapil_penduduk_\x1b[2J\x1b[31mOK\n2025-01.csv"
+    bad.write_bytes(b"")  # empty: quarantined whole, its name in the reason
+    twice = csv_file(tmp_path, csv_rows(2), name_="dukcapil_penduduk_\x1b]0;x\x07.csv")
+    copy = tmp_path / "dukcapil_penduduk_b.csv"
+    copy.write_bytes(twice.read_bytes())
+    spec = get_source("dukcapil")
+    with duckdb.connect() as con:
+        results = load_month(con, spec, MONTH, [bad, twice, copy])
+        notes = [r.note for r in reconciliation(con, spec, MONTH)]
+    reasons = [r.reason for r in results if r.reason]
+    assert reasons[0].startswith(
+        "dukcapil_penduduk_\\x1b[2J\\x1b[31mOK\\n2025-01.csv: the file is empty"
+    )
+    assert "same content as dukcapil_penduduk_\\x1b]0;x\\x07.csv" in reasons[1]
+    for text in reasons + notes:
+        assert not any(ch in text for ch in "\x1b\x07\n"), text
