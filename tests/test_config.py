@@ -340,8 +340,8 @@ def test_a_bad_expectation_is_refused_with_file_and_field(config, old, new, expe
     ("old", "new", "expected"),
     [
         (
-            "dtsen_individu: [nama, tanggal_lahir]",
-            "dtsen_individu: [tanggal_lahir]",
+            "dtsen_individu: [nama, tanggal_lahir, alamat]",
+            "dtsen_individu: [tanggal_lahir, alamat]",
             r"drop_columns\.dtsen_individu: identity column 'nama' of dtsen_individu is neither hashed nor dropped",
         ),
         (
@@ -350,14 +350,14 @@ def test_a_bad_expectation_is_refused_with_file_and_field(config, old, new, expe
             r"drop_columns\.dtsen_crosswalk: identity column 'source_record_id' of dtsen_crosswalk",
         ),
         (
-            "drop_columns:\n  dtsen_individu: [nama, tanggal_lahir]",
+            "drop_columns:\n  dtsen_individu: [nama, tanggal_lahir, alamat]\n  dtsen_keluarga: [alamat]",
             "drop_columns: {}",
             r"drop_columns\.dtsen_individu: identity column 'tanggal_lahir' of dtsen_individu",
         ),
         (
-            "dtsen_individu: [nama, tanggal_lahir]",
-            "dtsen_individu: [nama, tanggal_lahir, nik]",
-            r"drop_columns\.dtsen_individu\[2\]: 'nik' is also in hash_columns\.dtsen_individu",
+            "dtsen_individu: [nama, tanggal_lahir, alamat]",
+            "dtsen_individu: [nama, tanggal_lahir, alamat, nik]",
+            r"drop_columns\.dtsen_individu\[3\]: 'nik' is also in hash_columns\.dtsen_individu",
         ),
         (
             "dtsen_keluarga: [no_kk]",
@@ -552,8 +552,8 @@ def test_check_config_lists_every_problem_of_every_file(config, cli_env):
     edit(config / "expectations.yaml", "row_count_tolerance: 0.25 ", "row_count_tolerance: abc ")
     edit(
         config / "publication.yaml",
-        "dtsen_individu: [nama, tanggal_lahir]",
-        "dtsen_individu: [tanggal_lahir]",
+        "dtsen_individu: [nama, tanggal_lahir, alamat]",
+        "dtsen_individu: [tanggal_lahir, alamat]",
     )
     result = dtsen("check-config", env={**cli_env, "DTSEN_CONFIG_DIR": str(config)})
     assert result.returncode == 1 and "configuration OK" not in result.stdout

@@ -14,7 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 DOCS = ROOT / "docs"
-MAX_README_LINES = 320
+MAX_README_LINES = 300
 DEEP_DIVES = (
     "analysts.md",
     "benchmarks.md",

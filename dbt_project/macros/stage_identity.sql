@@ -45,6 +45,7 @@ normalised as (
         {{ normalise_relationship('hubungan_kk') }} as hubungan_kk,
         nullif(trim(id_keluarga_sumber), '') as id_keluarga_sumber,
         nullif(trim(id_rumah_tangga), '') as id_rumah_tangga,
+        nullif(trim(regexp_replace(alamat, '[[:space:][:cntrl:]]+', ' ', 'g')), '') as alamat,
         {{ address_key('alamat') }} as alamat_kunci,
         attributes,
         {{ month_end('extract_month') }} as month_end

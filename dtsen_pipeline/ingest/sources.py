@@ -88,6 +88,10 @@ STAGED_COLUMNS = (
     StagedColumn("id_keluarga_sumber", "The source's own family grouping, if it has one."),
     StagedColumn("id_rumah_tangga", "The source's own household (dwelling) id, if it has one."),
     StagedColumn(
+        "alamat",
+        "The street address as given, spaces collapsed: what a field visit needs; never compared.",
+    ),
+    StagedColumn(
         "alamat_kunci",
         "The address as a key for the same dwelling (upper case, abbreviations unified).",
     ),

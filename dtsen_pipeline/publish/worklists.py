@@ -1,8 +1,8 @@
 """The Dinsos operators' work lists (`dtsen worklists`): a release's correction-loop marts as XLSX
 and CSV files per kabupaten and per field worker, in Indonesian, with what a visit needs.
 
-Read from the release's **identified** database (the head of family's name and No. KK; the village
-from the family's golden record), written only under ``paths.worklists_dir()``
+Read from the release's **identified** database (the head of family's name and No. KK; the street
+address and village from the family's golden record), written only under ``paths.worklists_dir()``
 (``<data root>/identitas/daftar_kerja/<YYYY-MM>/<kode_kab>/``): owner-only folders (0700) and
 files (0600), outside the immutable release. Per kabupaten, one workbook with one sheet per list,
 and per field worker one workbook with the lists kept per worker; beside each workbook, each sheet
@@ -37,10 +37,10 @@ SEED = SEEDS / "verifikasi_prioritas.csv"
 CODE_LABELS = SEEDS / "kode_label.csv"
 MARTS_DIR = paths.DBT_PROJECT_DIR / "models" / "marts"
 
-# The head of family's name and No. KK, and the village, for every list's family.
+# The head of family's name and No. KK, the street address and the village, for every list's family.
 _KELUARGA = """
 keluarga as (
-    select k.dtsen_kk_id, k.no_kk, k.kode_desa, k.nama_desa, i.nama as nama_kepala
+    select k.dtsen_kk_id, k.no_kk, k.alamat, k.kode_desa, k.nama_desa, i.nama as nama_kepala
     from dtsen_keluarga as k
     left join dtsen_individu as i on k.kepala_dtsen_id = i.dtsen_id
 )"""
@@ -69,6 +69,7 @@ SHEETS = (
             "alasan_utama",
             "no_kk",
             "nama_kepala",
+            "alamat",
             "nama_desa",
             "kode_desa",
             "desil",
@@ -78,7 +79,7 @@ SHEETS = (
             "sasaran",
         ),
         True,
-        """select v.kode_kab as _kab, v.*, k.no_kk, k.nama_kepala, k.nama_desa, k.kode_desa
+        """select v.kode_kab as _kab, v.*, k.no_kk, k.nama_kepala, k.alamat, k.nama_desa, k.kode_desa
         from dtsen_daftar_verifikasi as v left join keluarga as k on v.dtsen_kk_id = k.dtsen_kk_id
         order by v.kode_kab, v.peringkat_kabupaten""",
     ),
@@ -91,13 +92,14 @@ SHEETS = (
             "desil",
             "no_kk",
             "nama_kepala",
+            "alamat",
             "nama_desa",
             "kode_desa",
             "id_petugas",
         ),
         False,
         """select s.kode_kab as _kab, v.peringkat_kabupaten, s.programme as program,
-            s.status as status_sasaran, s.desil, k.no_kk, k.nama_kepala, k.nama_desa, k.kode_desa,
+            s.status as status_sasaran, s.desil, k.no_kk, k.nama_kepala, k.alamat, k.nama_desa, k.kode_desa,
             v.id_petugas
         from dtsen_program_sasaran as s
         left join keluarga as k on s.dtsen_kk_id = k.dtsen_kk_id
@@ -119,13 +121,14 @@ SHEETS = (
             "id_petugas",
             "no_kk",
             "nama_kepala",
+            "alamat",
             "nama_desa",
             "kode_desa",
         ),
         False,
         """select u.kode_kab as _kab, u.source as sumber, u.id_usulan, u.tanggal_terima, u.jenis,
             u.alasan as alasan_usulan, u.status as status_usulan, u.umur_hari,
-            u.batas_layanan_hari, u.id_petugas, k.no_kk, k.nama_kepala, k.nama_desa, k.kode_desa
+            u.batas_layanan_hari, u.id_petugas, k.no_kk, k.nama_kepala, k.alamat, k.nama_desa, k.kode_desa
         from dtsen_usulan as u left join keluarga as k on u.dtsen_kk_id = k.dtsen_kk_id
         where u.terbuka and u.lewat_batas
         order by u.kode_kab, u.umur_hari desc, u.source, u.id_usulan""",
@@ -141,6 +144,7 @@ SHEETS = (
             "kunjungan_terakhir",
             "no_kk",
             "nama_kepala",
+            "alamat",
             "nama_desa",
             "kode_desa",
             "graduasi_petugas",
@@ -148,7 +152,7 @@ SHEETS = (
             "sisa_target",
         ),
         True,
-        """select g.kode_kab as _kab, g.*, k.no_kk, k.nama_kepala, k.nama_desa, k.kode_desa
+        """select g.kode_kab as _kab, g.*, k.no_kk, k.nama_kepala, k.alamat, k.nama_desa, k.kode_desa
         from dtsen_graduasi_pendamping as g
         left join keluarga as k on g.dtsen_kk_id = k.dtsen_kk_id
         order by g.kode_kab, g.id_petugas,

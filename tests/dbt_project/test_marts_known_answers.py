@@ -110,9 +110,12 @@ def test_a_broken_mart_fails_its_known_answer(warehouse_env, tmp_path):
     results = _dbt(
         project, tmp_path / "target", "test", "--select", "dtsen_keluarga,test_type:unit"
     )
-    [result] = results["results"]
-    assert result["unique_id"].endswith("keluarga_desil_weighted_by_persons")
-    assert result["status"] == "fail"
+    status = {r["unique_id"].rsplit(".", 1)[1]: r["status"] for r in results["results"]}
+    # the desil test fails; the model's other known answer (the address) does not read the order
+    assert status == {
+        "keluarga_desil_weighted_by_persons": "fail",
+        "keluarga_address_is_the_heads": "pass",
+    }
 
 
 def test_every_published_mart_is_documented_column_by_column_and_tested(first_month_run, data_root):

@@ -1,6 +1,6 @@
 """`dtsen worklists` (issue 33): a release's correction-loop marts as the Dinsos operators' work
 lists, per kabupaten and per field worker, XLSX and CSV, in Indonesian, with the head of family's
-name, No. KK and village from the identified database, in owner-only files outside the release.
+name, No. KK, street address and village from the identified database, in owner-only files outside the release.
 
 Built from the session's first release; every row count is the marts' own for that kabupaten."""
 
@@ -97,7 +97,7 @@ def test_one_workbook_per_kabupaten_with_a_sheet_per_list(written, kabupaten):
             assert len(rows) - 1 == expected, sheet.key
             if sheet.key in ("kunjungan", "salah_sasaran", "graduasi"):
                 assert expected > 0, f"the test world has no {sheet.key} rows in {kabupaten}"
-    assert "No. KK" in rows[0] and "Nama Kepala Keluarga" in rows[0] and "Desa/Kelurahan" in rows[0]
+    assert {"No. KK", "Nama Kepala Keluarga", "Alamat", "Desa/Kelurahan"} <= set(rows[0])
 
 
 def test_rows_carry_what_a_visit_needs_in_indonesian(written, kabupaten):
@@ -109,21 +109,25 @@ def test_rows_carry_what_a_visit_needs_in_indonesian(written, kabupaten):
     col = {h: i for i, h in enumerate(header)}
     with _identified() as con:
         families = {
-            kk_id: (no_kk, nama, desa)
-            for kk_id, no_kk, nama, desa in con.execute(
-                "select k.dtsen_kk_id, k.no_kk, i.nama, k.nama_desa from dtsen_keluarga k "
+            kk_id: (no_kk, nama, alamat, desa)
+            for kk_id, no_kk, nama, alamat, desa in con.execute(
+                "select k.dtsen_kk_id, k.no_kk, i.nama, k.alamat, k.nama_desa from dtsen_keluarga k "
                 "left join dtsen_individu i on i.dtsen_id = k.kepala_dtsen_id",
             ).fetchall()
         }
     with_family = [r for r in rows if r[col["ID Sasaran"]] in families]
     assert with_family, "no visit of a known family"
     assert [r for r in with_family if r[col["No. KK"]] and r[col["Nama Kepala Keluarga"]]]
+    # the street address the visit needs: most families have one (Dukcapil and Regsosek give it)
+    addressed = [r for r in with_family if r[col["Alamat"]]]
+    assert len(addressed) >= 0.8 * len(with_family), (len(addressed), len(with_family))
     for r in with_family:
-        no_kk, nama, desa = families[r[col["ID Sasaran"]]]
+        no_kk, nama, alamat, desa = families[r[col["ID Sasaran"]]]
         # text, every digit kept (a number cell would drop a leading zero or round 16 digits)
         assert r[col["No. KK"]] == (no_kk or "")
-        assert (r[col["Nama Kepala Keluarga"]], r[col["Desa/Kelurahan"]]) == (
+        assert (r[col["Nama Kepala Keluarga"]], r[col["Alamat"]], r[col["Desa/Kelurahan"]]) == (
             nama or "",
+            alamat or "",
             desa or "",
         )
     reasons = set(labels.codes["alasan"].values())

@@ -40,6 +40,7 @@ records as (
         i.jenis_kelamin,
         i.kode_kab,
         i.kode_desa,
+        i.alamat,
         c.dtsen_id,
         -- a sortable survivorship key per field group: rank, then valid NIK, then record key
         lpad(cast(coalesce(s_id.rank, 99) as varchar), 3, '0') || case when i.nik_valid then '0' else '1' end
@@ -84,11 +85,13 @@ golden as (
     group by dtsen_id
 ),
 
--- The village: from the best-ranked usable record in the chosen kabupaten.
+-- The village: from the best-ranked usable record in the chosen kabupaten; the street address from
+-- the best-ranked of those records that has one (for field visits: identified release only).
 golden_desa as (
     select
         r.dtsen_id,
-        arg_min(r.kode_desa, r.key_wilayah) as kode_desa
+        arg_min(r.kode_desa, r.key_wilayah) as kode_desa,
+        arg_min(r.alamat, r.key_wilayah) filter (where r.alamat is not null) as alamat
     from records as r
     inner join golden as g on r.dtsen_id = g.dtsen_id and substr(r.kode_desa, 1, 4) = g.kode_kab
     where r.wilayah_usable and r.kode_desa is not null
@@ -287,6 +290,7 @@ select
     w.nama_desa,
     coalesce(w.nama_kabupaten, k.nama_kabupaten) as nama_kabupaten,
     coalesce(w.nama_provinsi, k.nama_provinsi) as nama_provinsi,
+    gd.alamat,
     g.wilayah_sumber,
     m.dtsen_kk_id,
     m.hubungan_kk,

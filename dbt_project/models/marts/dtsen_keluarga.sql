@@ -27,6 +27,18 @@ families as (
     where f.extract_month = '{{ extract_month() }}'
 ),
 
+-- The family's street address, for field visits (identified release only): the head's, else the
+-- first member's (by dtsen_id) that has one.
+addresses as (
+    select
+        f.dtsen_kk_id,
+        arg_min(i.alamat, case when i.dtsen_id = f.kepala_dtsen_id then '0' else '1' end || i.dtsen_id) as alamat
+    from families as f
+    inner join {{ ref('dtsen_individu') }} as i on f.dtsen_kk_id = i.dtsen_kk_id
+    where i.alamat is not null
+    group by f.dtsen_kk_id
+),
+
 scored as (
     select
         fam.*,
@@ -66,6 +78,7 @@ select
     w.nama_desa,
     w.nama_kabupaten,
     w.nama_provinsi,
+    a.alamat,
     s.anggota,
     s.anggota_anak,
     s.anggota_lansia,
@@ -105,3 +118,4 @@ select
     end as desil_provinsi
 from ranked as s
 left join {{ ref('ref_wilayah') }} as w on s.kode_desa = w.kode_desa
+left join addresses as a on s.dtsen_kk_id = a.dtsen_kk_id
