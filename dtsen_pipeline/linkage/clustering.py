@@ -2,12 +2,24 @@
 
 A full run clusters every record. An incremental run first splits off the records no new, changed or
 reviewed record touches (``split_touched``): they keep last month's person without clustering again.
+
+A reviewer's reject is a cannot-link constraint: its two records never end in one person.
+Splink's clustering (connected components) knows no constraint, so a person it makes holding a
+rejected pair, joined through other records, is clustered again by ``keep_rejected_apart``:
+constrained single linkage (``Groups``), the links added strongest first and any link that would
+join a rejected pair left out. Connected components are what adding every link in any order
+gives; adding them strongest first and refusing those that would join a rejected pair cuts, on
+the paths between the two records, the weakest links (those the model is least sure of) and no
+more than it must. Reviewers' accepts are added before any scored link and are never cut (their
+contradictions with rejects are settled before, by ``decisions.resolve_decisions``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
+import pyarrow as pa
 from splink.clustering import cluster_pairwise_predictions_at_threshold
 
 from dtsen_pipeline.linkage import model
@@ -79,3 +91,110 @@ def cluster(ws: Workspace, edges: str, touched: Touched | None = None) -> str:
         clusters += f" union all select {key}, cluster_id from {touched.untouched}"
     ws.con.execute(f"create or replace temp table final_clusters as {clusters}")
     return "final_clusters"
+
+
+class Groups:
+    """Records joined into groups one link at a time (union-find), never putting two records a
+    reviewer rejected in one group: ``join`` says whether the link was applied."""
+
+    def __init__(self, rejects: Iterable[tuple[str, str]] = ()):
+        self._parent: dict[str, str] = {}
+        self._members: dict[str, set[str]] = {}
+        self._apart: dict[str, set[str]] = {}  # a group's root -> records rejected with a member
+        for a, b in rejects:
+            self._apart.setdefault(self.find(a), set()).add(b)
+            self._apart.setdefault(self.find(b), set()).add(a)
+
+    def find(self, key: str) -> str:
+        """The root of ``key``'s group (a record not seen yet is a group of its own)."""
+        if key not in self._parent:
+            self._parent[key], self._members[key] = key, {key}
+            return key
+        root = key
+        while self._parent[root] != root:
+            root = self._parent[root]
+        while self._parent[key] != root:
+            self._parent[key], key = root, self._parent[key]
+        return root
+
+    def members(self, key: str) -> set[str]:
+        return self._members[self.find(key)]
+
+    def join(self, a: str, b: str) -> bool:
+        """Join the groups of ``a`` and ``b``, unless that would put a rejected pair in one group
+        (then False, and nothing changes)."""
+        ra, rb = self.find(a), self.find(b)
+        if ra == rb:
+            return True
+        small, large = sorted((ra, rb), key=lambda r: len(self._members[r]))
+        apart = self._apart.get(large, set())
+        if any(m in apart for m in self._members[small]):
+            return False
+        self._parent[small] = large
+        self._members[large] |= self._members.pop(small)
+        self._apart[large] = apart | self._apart.pop(small, set())
+        return True
+
+
+@dataclass(frozen=True)
+class Apart:
+    """What ``keep_rejected_apart`` did: ``clusters``, the relation (record_key, cluster_id) with
+    no rejected pair in one person; ``rows``, the reject rows whose records the links had joined
+    (each split); ``cut``, the links left out to split them."""
+
+    clusters: str
+    rows: list[int] = field(default_factory=list)
+    cut: int = 0
+
+
+def keep_rejected_apart(ws: Workspace, clusters: str, edges: str, decided: str) -> Apart:
+    """``clusters`` with every person that holds a rejected pair (``decided``: a, b, decision, line)
+    clustered again under the constraint (``Groups``): accepted pairs first, then ``edges`` at or
+    above the cluster threshold inside that person, strongest first (ties by keys), a link that
+    would join a rejected pair left out. Persons holding no rejected pair are as they were."""
+    key = model.UNIQUE_ID
+    joined = ws.con.execute(f"""
+        select d.line, ca.cluster_id from {decided} d
+        join {clusters} ca on ca.{key} = d.a join {clusters} cb on cb.{key} = d.b
+        where d.decision = 'reject' and ca.cluster_id = cb.cluster_id order by d.line""").fetchall()
+    if not joined:
+        return Apart(clusters)
+    ws.register("split_ids", pa.table({"cluster_id": sorted({c for _, c in joined})}))
+    ws.con.execute(f"""
+        create or replace temp table split_members as
+        select {key} as k, cluster_id from {clusters} where cluster_id in (select cluster_id from split_ids)""")
+    inside = """join split_members ml on ml.k = {l} join split_members mr on mr.k = {r}
+                where ml.cluster_id = mr.cluster_id"""
+    pairs = {
+        decision: ws.con.execute(
+            f"select d.a, d.b from {decided} d {inside.format(l='d.a', r='d.b')} "
+            f"and d.decision = '{decision}' order by d.line"
+        ).fetchall()
+        for decision in ("accept", "reject")
+    }
+    links = ws.con.execute(
+        f"select e.record_key_l, e.record_key_r from {edges} e "
+        f"{inside.format(l='e.record_key_l', r='e.record_key_r')} and e.match_probability >= ? "
+        "order by e.match_probability desc, e.record_key_l, e.record_key_r",
+        [cluster_threshold()],
+    ).fetchall()
+    groups = Groups(pairs["reject"])
+    for a, b in pairs["accept"]:
+        groups.join(a, b)  # never refused: decisions.resolve_decisions left no contradiction
+    cut = sum(not groups.join(a, b) for a, b in links)
+    members = ws.con.execute("select k, cluster_id from split_members order by k").fetchall()
+    piece: dict[str, str] = {}  # a group's root -> its new cluster id
+    seen: dict[str, int] = {}  # an old cluster id -> pieces named so far
+    new_ids = []
+    for k, cluster_id in members:  # pieces named in the order of their lowest key
+        root = groups.find(k)
+        if root not in piece:
+            seen[cluster_id] = seen.get(cluster_id, 0) + 1
+            piece[root] = f"{cluster_id} #{seen[cluster_id]}"  # no record key holds a space
+        new_ids.append(piece[root])
+    ws.register("split_pieces", pa.table({key: [k for k, _ in members], "cluster_id": new_ids}))
+    ws.con.execute(f"""
+        create or replace temp table constrained_clusters as
+        select {key}, cluster_id from {clusters} where cluster_id not in (select cluster_id from split_ids)
+        union all select {key}, cluster_id from split_pieces""")
+    return Apart("constrained_clusters", [line for line, _ in joined], cut)

@@ -2,15 +2,20 @@
 
 A reviewer accepts or rejects a pair the clerical review table showed (linkage.review_pairs). The
 file is checked row by row against the month's records before any scoring (``read_decisions``);
-``link_month`` then normalises the decisions (``normalise_decisions``), removes rejected pairs and
-adds accepted ones (``decision_edges``, with last month's carried links), and refuses a person that
-accepted pairs grew beyond person.max_records_per_person (``check_accepted_sizes``).
+``link_month`` then normalises the decisions (``normalise_decisions``), settles accepts that
+contradict a reject through other accepts (``resolve_decisions``: the reject wins, reported by
+row), removes rejected pairs and adds accepted ones (``decision_edges``, with last month's carried
+links), keeps every rejected pair in two persons after clustering
+(``clustering.keep_rejected_apart``) and refuses a person that accepted pairs grew beyond
+person.max_records_per_person (``check_accepted_sizes``).
 """
 
 from __future__ import annotations
 
 import re
+from collections import deque
 from collections.abc import Collection
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
@@ -18,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dtsen_pipeline.linkage import model, review_files
+from dtsen_pipeline.linkage.clustering import Groups
 from dtsen_pipeline.linkage.workspace import Workspace
 
 
@@ -132,8 +138,19 @@ def read_decisions(
             "record_key_r": pa.array([r.record_key_r for r in rows], pa.string()),
             "decision": pa.array([r.decision for r in rows], pa.string()),
             "line": pa.array([r.line for r in rows], pa.int64()),
-        }
+        },
+        metadata={FILE_METADATA: str(path)},  # the file its rows are in, for messages by row
     )
+
+
+FILE_METADATA = "file"
+
+
+def decisions_file(decisions: pa.Table | None) -> str:
+    """The file ``decisions`` were read from (``read_decisions`` records it), for a message that
+    names rows; "the decisions" for a table built in code."""
+    metadata = (decisions.schema.metadata or {}) if decisions is not None else {}
+    return metadata.get(FILE_METADATA.encode(), b"the decisions").decode()
 
 
 def normalise_decisions(ws: Workspace, decisions: pa.Table | None) -> str:
@@ -200,3 +217,80 @@ def check_accepted_sizes(ws: Workspace, clusters: str, decided: str, limit: int)
             f"person.max_records_per_person ({limit}) records (config/linkage.yaml); no decision was applied; "
             f"reject or remove those rows and run again. {persons}"
         )
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """Reviewers' decisions as applied: ``decided``, the relation (a, b, decision, line) of every
+    reject and of the accepts applied; ``overridden``, the rows of accepts not applied, each
+    contradicting a reject through other accepts; ``contradictions``, one message per such row,
+    naming the file and rows (never a record's values)."""
+
+    decided: str
+    overridden: list[int]
+    contradictions: list[str]
+
+
+def _rows_between(links: dict[str, list[tuple[str, int]]], start: str, end: str) -> list[int]:
+    """The rows of the applied accepts on the path from ``start`` to ``end`` (breadth first)."""
+    came: dict[str, tuple[str, int] | None] = {start: None}
+    todo = deque([start])
+    while todo and end not in came:
+        here = todo.popleft()
+        for there, line in links.get(here, []):
+            if there not in came:
+                came[there] = (here, line)
+                todo.append(there)
+    rows, at = [], end
+    while came.get(at) is not None:
+        at, line = came[at]
+        rows.append(line)
+    return rows
+
+
+def resolve_decisions(ws: Workspace, decided: str, source: str = "the decisions") -> Resolution:
+    """Settle accepts that contradict a reject (accept A-B, accept B-C, reject A-C: the three
+    cannot all hold). The rule: a reject always holds (a cannot-link, ``clustering.Groups``);
+    accepts are applied in the file's row order, and one that would put a rejected pair in one
+    person, through the accepts applied before it, is not applied and is reported by row
+    (``source``: the file). A reject whose records only scored links join is kept apart later
+    (``clustering.keep_rejected_apart``)."""
+    rows = ws.con.execute(f"select a, b, decision, line from {decided} order by line").fetchall()
+    rejects = {(a, b): line for a, b, decision, line in rows if decision == "reject"}
+    groups = Groups(rejects)
+    links: dict[str, list[tuple[str, int]]] = {}
+    overridden, contradictions = [], []
+    for a, b, decision, line in rows:
+        if decision != "accept":
+            continue
+        if groups.join(a, b):
+            links.setdefault(a, []).append((b, line))
+            links.setdefault(b, []).append((a, line))
+            continue
+        side_a, side_b = groups.members(a), groups.members(b)
+        against = sorted(
+            (r_line, p if p in side_a else q, q if p in side_a else p)
+            for (p, q), r_line in rejects.items()
+            if (p in side_a and q in side_b) or (p in side_b and q in side_a)
+        )
+        first, end_a, end_b = against[0]
+        via = sorted(_rows_between(links, a, end_a) + _rows_between(links, b, end_b))
+        overridden.append(line)
+        contradictions.append(
+            f"{source}: the accept on row {line} was not applied: "
+            + (
+                f"with the accept{'s' if len(via) > 1 else ''} on row{'s' if len(via) > 1 else ''} "
+                f"{', '.join(map(str, via))} "
+                if via
+                else ""
+            )
+            + f"it would put in one person the two records rejected on row"
+            f"{'s' if len(against) > 1 else ''} {', '.join(str(r) for r, _, _ in against)} "
+            "(a reject wins over accepts that contradict it); check these rows"
+        )
+    ws.register("overridden_rows", pa.table({"line": pa.array(overridden, pa.int64())}))
+    ws.con.execute(f"""
+        create or replace temp table decided_applied as
+        select * from {decided}
+        where not (decision = 'accept' and line in (select line from overridden_rows))""")
+    return Resolution("decided_applied", overridden, contradictions)

@@ -12,12 +12,14 @@ warehouse and writes the results back, so the warehouse file holds no Splink scr
    others carried over);
 3. ``evidence.corroborate``: the scored pairs, capped below the cluster threshold when they agree
    on no identity field or look like two relatives;
-4. ``decisions.decision_edges``: rejected pairs removed, accepted and carried ones added; with
-   attach-only sources (the correction sources), ``attach_only.carried_on_registers`` before and
-   ``attach_only.attach_edges`` after;
+4. ``decisions.resolve_decisions`` (accepts that contradict a reject through other accepts are
+   not applied, reported by row), ``decisions.decision_edges``: rejected pairs removed, accepted
+   and carried ones added; with attach-only sources (the correction sources),
+   ``attach_only.carried_on_registers`` before and ``attach_only.attach_edges`` after;
 5. ``clustering.cluster`` (incremental runs: ``clustering.split_touched`` first, so persons no new,
-   changed or reviewed record touches keep their id), ``attach_only.drop_unattached`` with
-   attach-only sources, then ``decisions.check_accepted_sizes``;
+   changed or reviewed record touches keep their id), ``clustering.keep_rejected_apart`` (a
+   person holding a rejected pair is split, its weakest scored links cut), ``attach_only.drop_unattached``
+   with attach-only sources, then ``decisions.check_accepted_sizes``;
 6. ``explanations.explain``: the model JSON, its charts and the clerical review table.
 
 Each phase reads the relations (tables in the run's scratch connection) it is given by name and
@@ -36,12 +38,15 @@ import pyarrow as pa
 from dtsen_pipeline.lib import warehouse
 from dtsen_pipeline.linkage import model
 from dtsen_pipeline.linkage.attach_only import attach_edges, carried_on_registers, drop_unattached
-from dtsen_pipeline.linkage.clustering import cluster, split_touched
+from dtsen_pipeline.linkage.clustering import Apart, cluster, keep_rejected_apart, split_touched
 from dtsen_pipeline.linkage.config import max_records_per_person, rules
 from dtsen_pipeline.linkage.decisions import (
+    Resolution,
     check_accepted_sizes,
     decision_edges,
+    decisions_file,
     normalise_decisions,
+    resolve_decisions,
 )
 from dtsen_pipeline.linkage.evidence import corroborate
 from dtsen_pipeline.linkage.explanations import explain
@@ -57,7 +62,9 @@ class LinkageResult:
     review: pa.Table  # uncertain pairs with their evidence and any decision already taken
     model_json: Path
     charts: dict[str, Path]
-    decisions_applied: dict[str, int]
+    # Decisions applied and overridden, counted; and what was reported by row (linkage asset's
+    # "review decisions applied"): see ``decisions_applied``.
+    decisions_applied: dict[str, int | list[str]]
     trained: bool  # False when an earlier month's model was reused
     seconds: dict[str, float]  # time per phase: train, predict, cluster
     rescored: int | None = None  # incremental runs: records scored again (new, changed or reviewed)
@@ -95,11 +102,12 @@ def persons(
     decided: str,
     last_month: str | None,
     attach_only: tuple[str, ...],
-) -> str:
+) -> tuple[str, Apart]:
     """Phases 4 and 5: the edges (the corroborated ``scored`` pairs, reviewers' ``decided`` pairs
-    and the links ``scores`` carried over) clustered into persons; with ``last_month`` (incremental
-    runs) only the persons a new, changed or reviewed record touches. The clusters' relation is
-    returned (record_key, cluster_id)."""
+    as ``decisions.resolve_decisions`` applies them, and the links ``scores`` carried over)
+    clustered into persons, no rejected pair in one; with ``last_month`` (incremental runs) only
+    the persons a new, changed or reviewed record touches. The clusters' relation is returned
+    (record_key, cluster_id), with what keeping rejected pairs apart did."""
     carried = scores.carried
     if attach_only:
         carried = carried_on_registers(ws, carried, attach_only)
@@ -109,10 +117,42 @@ def persons(
     touched = None
     if last_month is not None:
         touched = split_touched(ws, last_month, scores.rescore_keys, scored, decided)
-    clusters = cluster(ws, edges, touched)
+    apart = keep_rejected_apart(ws, cluster(ws, edges, touched), edges, decided)
+    clusters = apart.clusters
     if attach_only:
         clusters = drop_unattached(ws, clusters, attach_only)
-    return clusters
+    return clusters, apart
+
+
+def decision_report(
+    ws: Workspace, resolution: Resolution, apart: Apart, source: str
+) -> dict[str, int | list[str]]:
+    """What the run did with reviewers' decisions, for the linkage asset's metadata: accepts and
+    rejects applied, accepts overridden by a reject, rejects that split a person and the scored
+    links cut for them (counts only when there are any), and one line per row reported (file and
+    row numbers, never a record's values)."""
+    counts: dict[str, int | list[str]] = dict(
+        ws.con.execute(
+            f"select decision, count(*) from {resolution.decided} group by 1 order by 1"
+        ).fetchall()
+    )
+    reported = list(resolution.contradictions)
+    if resolution.overridden:
+        counts["accepts not applied (contradict a reject)"] = len(resolution.overridden)
+    if apart.rows:
+        counts["rejects that split a person"] = len(apart.rows)
+        counts["scored links cut to keep rejected pairs apart"] = apart.cut
+        many, links = len(apart.rows) > 1, f"{apart.cut} link{'s' if apart.cut > 1 else ''}"
+        reported.append(
+            f"{source}: the reject{'s' if many else ''} on row{'s' if many else ''} "
+            f"{', '.join(map(str, apart.rows))}: scored links joined "
+            + ("each pair's records" if many else "its two records")
+            + f" through other records; the weakest links between them were cut ({links}), so "
+            + ("each pair is two persons" if many else "they are two persons")
+        )
+    if reported:
+        counts["reported"] = reported
+    return counts
 
 
 def link_month(
@@ -136,7 +176,11 @@ def link_month(
     keep last month's grouping.
 
     ``decisions`` (record_key_l, record_key_r, decision and optionally the file's row, ``line``) are
-    checked by ``decisions.read_decisions``; a person that accepted pairs would grow beyond
+    checked by ``decisions.read_decisions``. They are constraints: a rejected pair never ends in one
+    person. An accept that would join one through other accepts is not applied (the reject wins);
+    scored links that join one through other records are cut, the weakest first. Both are said to
+    ``progress`` and listed, with every decision counted, in ``decisions_applied``
+    (``decision_report``). A person that accepted pairs would grow beyond
     ``max_records`` (default: person.max_records_per_person) raises DecisionsTooLargeError naming those rows.
 
     Records of the ``attach_only`` sources (the correction sources: proposals, objections, visits)
@@ -159,6 +203,9 @@ def link_month(
         clock.mark("train")
 
         decided = normalise_decisions(ws, decisions)
+        resolution = resolve_decisions(ws, decided, decisions_file(decisions))
+        for message in resolution.contradictions:
+            progress(message)
         last_month = ws.register("previous_in", previous) if incremental else None
         clock.say(
             f"scoring on {ws.dialect}: "
@@ -172,9 +219,14 @@ def link_month(
 
         clock.say("clustering the scored pairs")
         scored = corroborate(ws, linker, scores.parts)
-        clusters = persons(ws, scores, scored, decided, last_month, attach_only)
+        clusters, apart = persons(ws, scores, scored, resolution.decided, last_month, attach_only)
+        applied = decision_report(ws, resolution, apart, decisions_file(decisions))
+        for message in applied.get("reported", [])[len(resolution.contradictions) :]:
+            progress(message)
         clock.mark("cluster")
-        check_accepted_sizes(ws, clusters, decided, max_records or max_records_per_person())
+        check_accepted_sizes(
+            ws, clusters, resolution.decided, max_records or max_records_per_person()
+        )
 
         clock.say("saving the model, its charts and the review table")
         charts, review = explain(ws, linker, scored, decided, model_path, charts_dir)
@@ -192,9 +244,7 @@ def link_month(
             review=review,
             model_json=model_path,
             charts=charts,
-            decisions_applied=dict(
-                con.execute(f"select decision, count(*) from {decided} group by 1").fetchall()
-            ),
+            decisions_applied=applied,
             trained=reuse_model is None,
             seconds=clock.seconds(),
             rescored=scores.rescored,
