@@ -204,8 +204,6 @@ def link_month(
 
         decided = normalise_decisions(ws, decisions)
         resolution = resolve_decisions(ws, decided, decisions_file(decisions))
-        for message in resolution.contradictions:
-            progress(message)
         last_month = ws.register("previous_in", previous) if incremental else None
         clock.say(
             f"scoring on {ws.dialect}: "
@@ -221,7 +219,7 @@ def link_month(
         scored = corroborate(ws, linker, scores.parts)
         clusters, apart = persons(ws, scores, scored, resolution.decided, last_month, attach_only)
         applied = decision_report(ws, resolution, apart, decisions_file(decisions))
-        for message in applied.get("reported", [])[len(resolution.contradictions) :]:
+        for message in applied.get("reported", []):  # contradictions, splits: by file and row
             progress(message)
         clock.mark("cluster")
         check_accepted_sizes(
