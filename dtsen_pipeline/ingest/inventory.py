@@ -147,7 +147,7 @@ def _pending(spec: SourceSpec, month: str, seconds: float) -> list[str]:
             f"{spec.name} {month} is read once it has its final name "
             f"({printable(final_name(p.name) or '')}), or remove it if the transfer was abandoned"
         )
-    for p in source_files(spec, month):
+    for p in source_files(spec, month) if seconds > 0 else []:
         try:
             age = now - p.lstat().st_mtime
         except FileNotFoundError:
@@ -195,7 +195,11 @@ def inventory(month: str, specs: list[SourceSpec]) -> list[Entry]:
     out: list[Entry] = []
     for folder in _entries(paths.landing_dir()):
         month_dir = folder / month
-        if folder.is_symlink() or not month_dir.is_dir():
+        if folder.is_symlink() and month_dir.is_dir():
+            why = "the folder is a symbolic link: not followed, nothing in it is read"
+            out.append(Entry(f"{folder.name}/{month}", "link", "not read", "", why))
+            continue
+        if not month_dir.is_dir():
             continue
         spec = by_name.get(folder.name)
         for top in _entries(month_dir):

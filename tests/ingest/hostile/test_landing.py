@@ -219,3 +219,23 @@ def test_a_file_name_with_control_characters_is_shown_escaped(tmp_path):
     assert "same content as dukcapil_penduduk_\\x1b]0;x\\x07.csv" in reasons[1]
     for text in reasons + notes:
         assert not any(ch in text for ch in "\x1b\x07\n"), text
+
+
+def test_a_linked_source_folder_is_named_not_followed(landing, tmp_path):
+    elsewhere = tmp_path / "elsewhere" / MONTH
+    elsewhere.mkdir(parents=True)
+    csv_file(elsewhere, csv_rows(2))
+    os.symlink(tmp_path / "elsewhere", landing / "pbi_jk")
+    [entry] = [e for e in inventory(MONTH, load_sources()) if e.path.startswith("pbi_jk")]
+    assert (entry.path, entry.kind, entry.status) == ("pbi_jk/2025-01", "link", "not read")
+    assert "symbolic link: not followed" in entry.reason
+
+
+def test_no_settle_time_reads_at_once(landing):
+    spec = get_source("dukcapil")
+    path = csv_file(landing / "dukcapil" / MONTH, csv_rows(2))
+    future = time.time() + 3600
+    os.utime(path, (future, future))
+    assert settled_files(spec, MONTH, seconds=0, max_wait=0) == [path]
+    with pytest.raises(NotSettled, match="modified 3600 s in the future"):
+        settled_files(spec, MONTH, seconds=5, max_wait=0)
