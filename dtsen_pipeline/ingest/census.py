@@ -28,6 +28,7 @@ lines, and the pass does not run.
 
 from __future__ import annotations
 
+import bisect
 import codecs
 import re
 import zipfile
@@ -314,8 +315,9 @@ def _lines(path: Path, encoding: str):
     """(first line number, lines) per chunk: the file's physical lines, split without quotes."""
     number, partial = 1, b""
     for chunk in _chunks(path, encoding):
-        parts = _LINE_BREAKS.split(partial + chunk)
-        partial = parts.pop()
+        data = partial + chunk
+        parts = data.splitlines()  # bytes: \r\n, \r and \n only, as the scan counts them
+        partial = parts.pop() if parts and not data.endswith((b"\n", b"\r")) else b""
         yield number, parts
         number += len(parts)
     yield number, [partial] if partial else []
@@ -345,14 +347,15 @@ def _swallowed(
     gaps = _gaps(census, last_line)
     if not gaps:
         return []
-    d, header, flagged = delimiter.encode(), None, {}
+    d, header, flagged, at = delimiter.encode(), None, {}, 0
     for first, lines in _lines(path, encoding):
         if header is None and lines:
             header = lines[0].count(d)
-        for start, lo, hi in gaps:
-            if hi < first or lo >= first + len(lines):
-                continue
-            for n in range(max(lo, first), min(hi, first + len(lines) - 1) + 1):
+        last = first + len(lines) - 1
+        while at < len(gaps) and gaps[at][2] < first:
+            at += 1  # gaps are in line order: those ended before this chunk are done
+        for start, lo, hi in gaps[at : bisect.bisect_right(gaps, last, key=lambda g: g[1])]:
+            for n in range(max(lo, first), min(hi, last) + 1):
                 if header and lines[n - first].count(d) >= header:
                     flagged.setdefault(start, [hi, 0, header])[1] += 1
     if not flagged:
