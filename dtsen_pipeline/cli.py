@@ -112,6 +112,7 @@ def run_month(
             run_config=run_config,
             asset_selection=selection,
             run_id=run_id,
+            tags={"dtsen/trigger": "cli"},  # the release's audit trail (defs/common/audit.py)
         )
     return result
 

@@ -24,6 +24,7 @@ release; codes of the data that their list does not label are recorded in the ma
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -234,6 +235,80 @@ def published_from(month: str) -> tuple[dict[str, str] | None, datetime | None]:
         return None, None
     published = manifest.get("published_at")
     return manifest.get("inputs"), datetime.fromisoformat(published) if published else None
+
+
+def code_version() -> str:
+    """The code a release was built with: ``git:<commit>`` of this checkout (``+dirty`` when a
+    tracked file differs from it), else ``package:dtsen-pipeline==<version>`` (an installed copy)."""
+    import subprocess
+    from importlib.metadata import PackageNotFoundError, version
+
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(
+                ["git", "-C", str(paths.PROJECT_ROOT), *args],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    top = git("rev-parse", "--show-toplevel")
+    commit = git("rev-parse", "HEAD")
+    if top and Path(top).resolve() == paths.PROJECT_ROOT and commit:
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+        return f"git:{commit}" + ("+dirty" if dirty else "")
+    try:
+        return f"package:dtsen-pipeline=={version('dtsen-pipeline')}"
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def config_checksums() -> dict[str, str]:
+    """sha256 of every file of the configuration in force (``paths.config_dir()``), and under
+    ``all`` one hash of them all: two releases built with the same settings show the same."""
+    root = paths.config_dir()
+    files = {
+        str(p.relative_to(root)): file_sha256(p)
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts
+    }
+    every = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
+    return {"all": every, **files}
+
+
+PUBLICATION_LOG = "publications.jsonl"
+
+
+def publication_log_path() -> Path:
+    """One JSON line per publication and per release the gate refused, across months, appended to
+    and never rewritten: ``data/publish/publications.jsonl`` (no personal data)."""
+    return paths.publish_dir() / PUBLICATION_LOG
+
+
+def log_publication(event: str, month: str, **fields) -> dict:
+    """Append ``event`` (published | refused) for ``month`` to the publication log; the row."""
+    row = {"at": datetime.now(UTC).isoformat(timespec="seconds"), "event": event, "month": month}
+    row.update(fields)
+    if isinstance(row.get("trigger"), dict) and "run_id" in row["trigger"]:
+        row.setdefault("run_id", row["trigger"]["run_id"])
+    path = publication_log_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, (json.dumps(row, sort_keys=True) + "\n").encode())  # one write: one line
+    finally:
+        os.close(fd)
+    return row
+
+
+def publication_log() -> list[dict]:
+    path = publication_log_path()
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
 
 
 def published_months(before: str | None = None) -> list[str]:
@@ -472,6 +547,8 @@ def write_release(
             "code_lists": sorted(t for t, (p, _) in written.items() if p.code_list),
             "files": checksums,
             "inputs": landed_inputs(month),  # the landed files it was built from, with checksums
+            "code_version": code_version(),
+            "config_sha256": config_checksums(),
             "dictionary": {
                 RELEASE_DB: dictionary.MARKDOWN,
                 IDENTIFIED_DB: f"identitas/{dictionary.MARKDOWN}",

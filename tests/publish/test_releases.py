@@ -420,3 +420,30 @@ def test_cli_query_reads_the_pseudonymised_release_unless_asked(first_month_run,
         "query", "--identified", "select count(nik) > 0 as has_nik from dtsen_individu", env=cli_env
     )
     assert identified.returncode == 0 and "true" in identified.stdout, identified.stderr
+
+
+def test_a_release_records_its_code_configuration_inputs_and_trigger(release, data_root):
+    """The audit trail of a release made by `dtsen run` (issue 32): the code version, the hash of
+    every config file, the landed files it was built from, the trigger, and a publication log row."""
+    manifest = json.loads((release / "manifest.json").read_text())
+    assert re.fullmatch(
+        r"(git:[0-9a-f]{40}(\+dirty)?|package:dtsen-pipeline==.+)", manifest["code_version"]
+    )
+    assert {"all", "publication.yaml", "linkage.yaml", "sources/dtks.yaml"} <= set(
+        manifest["config_sha256"]
+    )
+    landing = data_root / "landing"
+    assert manifest["inputs"] and all(k.split("/")[1] == MONTHS[0] for k in manifest["inputs"])
+    for key, digest in manifest["inputs"].items():
+        assert file_sha256(landing / key) == digest, key
+    assert {k.split("/")[0] for k in manifest["inputs"]} >= {"dtks", "dukcapil"}
+    trigger = manifest["trigger"]
+    assert (trigger["kind"], trigger["name"]) == ("cli", "dtsen run")
+    assert trigger["run_id"] == manifest["dagster_run_id"]
+    log = [
+        json.loads(line)
+        for line in (data_root / "publish" / "publications.jsonl").read_text().splitlines()
+    ]
+    [row] = [r for r in log if r["event"] == "published" and r["release"] == release.name]
+    assert (row["month"], row["gate"], row["run_id"]) == (MONTHS[0], "passed", trigger["run_id"])
+    assert row["trigger"]["kind"] == "cli" and row["previous_current"] is None

@@ -2,7 +2,8 @@
 
 - ``run_failure_alert``: any run of this code location that fails (the monthly job, a backfill's
   run, a materialisation launched from the graph) says which month, which step and why. A
-  blocked gate fails its run, so the alert carries the checks that failed.
+  blocked gate fails its run, so the alert carries the checks that failed, and the refusal goes
+  to the publication log (data/publish/publications.jsonl; the publish step logs its own).
 - ``late_month_alert``: the current month (UTC) with no landed file by ``late.landed_by_day``, or
   not published by ``late.published_by_day``: said once per month and kind.
 
@@ -41,9 +42,7 @@ def failure_alert(context: RunFailureSensorContext) -> alerts.Alert:
     failures = context.get_step_failure_events()
     if failures:
         step = failures[0].step_key or ""
-        error = failures[0].step_failure_data.error
-        while error is not None and error.cause is not None:  # Dagster's wrapper -> the step's own
-            error = error.cause
+        error = _root_error(failures[0])
         if error is not None:
             reason = error.message
     return alerts.Alert(
@@ -61,6 +60,40 @@ def _log(log, lines: list[str]) -> None:
         (log.warning if "NOT delivered" in line or "could not" in line else log.info)(line)
 
 
+def _root_error(event):
+    error = event.step_failure_data.error
+    while error is not None and error.cause is not None:  # Dagster's wrapper -> the step's own
+        error = error.cause
+    return error
+
+
+def blocked_checks(context: RunFailureSensorContext) -> list[str]:
+    """The blocking checks whose failure stopped the run (``<asset>: <check>``): a refused gate."""
+    checks = []
+    for event in context.get_step_failure_events():
+        error = _root_error(event)
+        if error is not None and error.cls_name == "DagsterAssetCheckFailedError":
+            checks += [line.strip() for line in error.message.splitlines()[1:] if line.strip()]
+    return checks
+
+
+def _log_refusal(context: RunFailureSensorContext, alert: alerts.Alert) -> None:
+    """A run stopped by a blocking check goes to the publication log as a refused release."""
+    from dtsen_pipeline.defs.common import audit
+    from dtsen_pipeline.publish import releases
+
+    checks = blocked_checks(context)
+    if checks and alert.partition:
+        trigger = audit.trigger(context.dagster_run)
+        releases.log_publication(
+            "refused",
+            alert.partition,
+            gate="blocked",
+            failed=checks,
+            trigger=trigger,
+        )
+
+
 @run_failure_sensor(
     name="run_failure_alert",
     default_status=DefaultSensorStatus.RUNNING,
@@ -68,7 +101,12 @@ def _log(log, lines: list[str]) -> None:
     "run id, job, month, failed step and reason (no personal data).",
 )
 def run_failure_alert(context: RunFailureSensorContext):
-    _log(context.log, alerts.deliver(failure_alert(context)))
+    alert = failure_alert(context)
+    _log(context.log, alerts.deliver(alert))
+    try:
+        _log_refusal(context, alert)
+    except Exception as exc:  # the log is said, never a reason for the sensor to fail
+        context.log.warning(f"the publication log was not written: {alerts.masked(exc)}")
 
 
 def late_alerts(now: datetime, said: dict[str, list[str]]) -> list[alerts.Alert]:

@@ -4,7 +4,7 @@ import json
 
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
-from dtsen_pipeline.defs.common import charts
+from dtsen_pipeline.defs.common import audit, charts
 from dtsen_pipeline.defs.common.graph import GATE_KEY, OWNERS
 from dtsen_pipeline.defs.common.partitions import ONE_MONTH_PER_RUN, monthly_partitions
 from dtsen_pipeline.defs.common.resources import WAREHOUSE_POOL, WarehouseResource
@@ -117,7 +117,9 @@ def dtsen_release(
     gate = gate_results(month)
     tables = contents.release_tables()
     failed = [name for name, r in gate.items() if r["suite"] in tables and not r["success"]]
-    if failed:
+    trigger = audit.trigger(context.run)
+    if failed:  # the refusal goes to the publication log, then fails the run (and alerts)
+        releases.log_publication("refused", month, gate="failed", failed=failed, trigger=trigger)
         raise ValueError(
             f"publish {month}: the quality gate failed for {', '.join(failed)}; "
             "see the gx_* checks and their Data Docs pages; `current` is unchanged"
@@ -153,6 +155,7 @@ def dtsen_release(
             "linkage_accuracy": linkage_accuracy,
             "gate": gate,
             "dagster_run_id": context.run.run_id,
+            "trigger": trigger,
         },
     )
     metadata.update(_release_metadata(context, release))
@@ -160,6 +163,7 @@ def dtsen_release(
     metadata["previous current"] = change.previous or "none"
     metadata["current"] = change.current if change.moved else f"unchanged, still {change.current}"
     metadata["current path"] = MetadataValue.path(str(paths.current_release()))
+    metadata.update(audit.record_publication(context.log, release, trigger, change))
     if change.moved:
         context.log.info(f"published {month} as {release.name}; {change.describe(release)}")
     else:
