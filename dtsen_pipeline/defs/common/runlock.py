@@ -91,8 +91,10 @@ def hold_data_root(
     run_id: str, log: Callable[[str], None] = lambda _: None, instance=None
 ) -> Iterator[list[str]]:
     """Hold the data root for ``run_id``: wait (saying for whom) while another run holds it, then
-    clear what dead runs left in ``instance`` (default: the data root's Dagster instance). Yields
-    the list of what was cleaned up. Re-entrant within a process (the CLI takes it before the job,
+    clear what dead runs left in ``instance`` (default: the data root's Dagster instance) and wait,
+    at most ``SLOT_WAIT_SECONDS``, for a pool slot a live process holds (``_wait_for_pool_slots``),
+    so the run's steps never wait in Dagster's slot loop for a run that cannot finish. Yields the
+    list of what was cleaned up. Re-entrant within a process (the CLI takes it before the job,
     the job's resource again inside)."""
     if _held.get("run_id") == run_id:
         _held["depth"] = int(_held["depth"]) + 1
