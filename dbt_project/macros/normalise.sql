@@ -3,8 +3,13 @@
   Each returns a SQL expression over a text column.
 #}
 
+{#
+  Digits as given: everything but decimal digits dropped. Digits of other scripts (Arabic-Indic
+  ٣٢٧٦, fullwidth ３２７６) are kept, so nik_issue and no_kk_issue say 'non_ascii_digits' rather
+  than 'missing' (they were dropped with the rest before).
+#}
 {% macro digits_only(col) -%}
-    nullif(regexp_replace(coalesce({{ col }}, ''), '[^0-9]', '', 'g'), '')
+    nullif(regexp_replace(coalesce({{ col }}, ''), '[^\p{Nd}]', '', 'g'), '')
 {%- endmacro %}
 
 {# Two-digit day/month/year parts of a 16-digit number, as integers (NULL when not digits). #}
@@ -33,6 +38,7 @@
 {% macro nik_issue(nik, province_known, reference) -%}
     case
         when {{ nik }} is null then 'missing'
+        when regexp_matches({{ nik }}, '[^0-9]') then 'non_ascii_digits'
         when length({{ nik }}) <> 16 then 'wrong_length'
         when not {{ province_known }} then 'unknown_province'
         when substr({{ nik }}, 3, 2) = '00' or substr({{ nik }}, 5, 2) = '00' then 'bad_region_code'
@@ -45,6 +51,7 @@
 {% macro no_kk_issue(no_kk, prefix_status) -%}
     case
         when {{ no_kk }} is null then 'missing'
+        when regexp_matches({{ no_kk }}, '[^0-9]') then 'non_ascii_digits'
         when length({{ no_kk }}) <> 16 then 'wrong_length'
         when {{ prefix_status }} is null then 'unknown_kecamatan'
         when not {{ part(no_kk, 7) }} between 1 and 31 or not {{ part(no_kk, 9) }} between 1 and 12 then 'bad_issue_date'
@@ -105,15 +112,39 @@
   Names, inside out: degrees after a comma dropped (", S.Pd"); bin/binti and what follows split
   off (see nama_ayah); punctuation and digits to spaces; titles removed (H., Hj., Drs., dr., ...);
   the Muhammad family of spellings (M., Moh, Muh., ...) unified; old orthography mapped to the new
-  (oe -> u, dj -> j, tj -> c); spaces collapsed.
+  (oe -> u, dj -> j, tj -> c); spaces collapsed. Before all that, letters that only look Latin are
+  made Latin (latin_letters): accents dropped (JOSÉ -> JOSE), Cyrillic and Greek look-alikes
+  (А, Е, О, Р, С, Н, Κ, ...) and fullwidth letters mapped, where they used to be stripped
+  (FАTHАN with Cyrillic А became F TH N). Letters of other scripts are still dropped:
+  name_script_issue says so.
 #}
+{% macro latin_letters(col) -%}
+    translate(strip_accents(upper(coalesce({{ col }}, ''))),
+        'АВЕКМНОРСТУХІЈЅԚԜΑΒΕΖΗΙΚΜΝΟΡΤΥΧＡＢＣＤＥＦＧＨＩＪＫＬＭＮＯＰＱＲＳＴＵＶＷＸＹＺ',
+        'ABEKMHOPCTYXIJSQWABEZHIKMNOPTYXABCDEFGHIJKLMNOPQRSTUVWXYZ')
+{%- endmacro %}
+
+{#
+  Why a name's letters are not all Latin as given, or NULL: 'non_latin_letters' when a letter of
+  another script (no look-alike: Ф, Л, Arabic) is dropped by normalise_name, 'look_alike_letters'
+  when letters that look Latin (Cyrillic, Greek, fullwidth) were mapped. For nama_issue.
+#}
+{% macro name_script_issue(col) -%}
+    case
+        when regexp_matches(regexp_replace({{ latin_letters(col) }}, '[A-Z]', '', 'g'), '\p{L}')
+            then 'non_latin_letters'
+        when {{ latin_letters(col) }} <> strip_accents(upper(coalesce({{ col }}, '')))
+            then 'look_alike_letters'
+    end
+{%- endmacro %}
+
 {% macro normalise_name(col) -%}
     nullif(trim(regexp_replace(
         replace(replace(replace(
             regexp_replace(
                 regexp_replace(
                     regexp_replace(
-                        regexp_replace(regexp_replace(upper(coalesce({{ col }}, '')), ',.*$', ''),
+                        regexp_replace(regexp_replace({{ latin_letters(col) }}, ',.*$', ''),
                                        '\s+(BIN|BINTI)\s+.*$', ''),
                         '[^A-Z]+', ' ', 'g'),
                     '\b(H|HJ|DRS|DRA|IR|DR|DRG|KH|PROF)\b', ' ', 'g'),

@@ -85,6 +85,15 @@ CASES = {
         "jenis_kelamin": "P",
         "kode_desa": "3276",
     },
+    # Letters that only look Latin (Cyrillic а, Greek Κ, fullwidth), and digits of other scripts.
+    "look_alikes": {
+        "nama": "F\u0430th\u0430n M\u0430rdhiy\u0430h \u039aus\uff35m\u00e1",
+        "nik": "\uff13\uff12\uff17\uff16\uff10\uff11\uff14\uff15\uff11\uff12\uff19\uff10"
+        "\uff10\uff10\uff10\uff11",
+        "no_kk": "\u0663\u0662\u0667\u0666\u0660\u0661\u0661\u0662\u0660\u0663\u0661\u0665"
+        "\u0660\u0660\u0660\u0662",
+        "jenis_kelamin": "P",
+    },
     "bad_region": {
         "no_kk": "9999999999999999",
         "nama": "Ani",
@@ -134,6 +143,19 @@ def test_names(staged):
     assert staged.loc["binti", "nama_normal"] == "SITI RAHMAWATI"
     assert staged.loc["binti", "nama_ayah"] == "AHMAD"
     assert staged.loc["old_spelling", "nama_normal"] == "SUKARNO JOJO"
+    # Cyrillic and Greek look-alikes, fullwidth letters and accents are read as the Latin letters
+    # they show (they used to be stripped: F TH N M RDHIY).
+    assert staged.loc["look_alikes", "nama_normal"] == "FATHAN MARDHIYAH KUSUMA"
+
+
+def test_digits_of_other_scripts_are_flagged_as_such(staged):
+    """Fullwidth and Arabic-Indic digits are kept and flagged, not dropped and called missing."""
+    assert staged.loc["look_alikes", "nik_issue"] == "non_ascii_digits"
+    assert staged.loc["look_alikes", "no_kk_issue"] == "non_ascii_digits"
+    assert (
+        len(staged.loc["look_alikes", "nik"]) == 16 and not staged.loc["look_alikes", "nik_valid"]
+    )
+
 
 
 def test_dates_in_every_form(staged):
