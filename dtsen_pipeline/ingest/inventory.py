@@ -26,12 +26,12 @@ from __future__ import annotations
 import os
 import re
 import time
-from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import NamedTuple
 
 from dtsen_pipeline.ingest.sources import SourceSpec
 from dtsen_pipeline.lib import paths
+from dtsen_pipeline.lib.landing_names import final_name, matches_glob
 from dtsen_pipeline.lib.printable import printable
 
 MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
@@ -39,16 +39,6 @@ SETTLE_ENV = "DTSEN_LANDING_SETTLE_SECONDS"
 MAX_WAIT_ENV = "DTSEN_LANDING_MAX_WAIT_SECONDS"
 DEFAULT_SETTLE_SECONDS = 5.0
 DEFAULT_MAX_WAIT_SECONDS = 120.0
-_TRANSFER_SUFFIXES = (
-    ".part",
-    ".partial",
-    ".tmp",
-    ".temp",
-    ".crdownload",
-    ".download",
-    ".filepart",
-    ".!ut",
-)
 
 
 class NotSettled(Exception):
@@ -82,30 +72,9 @@ def max_wait_seconds() -> float:
     return _seconds(MAX_WAIT_ENV, DEFAULT_MAX_WAIT_SECONDS)
 
 
-def final_name(name: str) -> str | None:
-    """The name a transfer in progress will have (``x.csv.part`` -> ``x.csv``); None if ``name``
-    marks no transfer."""
-    lower = name.lower()
-    for suffix in _TRANSFER_SUFFIXES:
-        if lower.endswith(suffix) and len(name) > len(suffix):
-            return name[: -len(suffix)]
-    if name.startswith("~$") and len(name) > 2:
-        return name[2:]
-    if name.startswith(".~lock.") and name.endswith("#"):
-        return name[len(".~lock.") : -1]
-    rsync = re.fullmatch(r"\.(.+)\.[A-Za-z0-9]{6}", name)  # rsync's temporary .<name>.<6 random>
-    if rsync:
-        return rsync.group(1)
-    return None
-
-
 def matches(spec: SourceSpec, name: str) -> bool:
     """``name`` matches the source's file_glob, its extension compared in any case."""
-    stem, dot, ext = spec.file_glob.rpartition(".")
-    if dot and ext and not any(c in ext for c in "*?["):
-        n_stem, n_dot, n_ext = name.rpartition(".")
-        return bool(n_dot) and n_ext.lower() == ext.lower() and fnmatchcase(n_stem, stem)
-    return fnmatchcase(name, spec.file_glob)
+    return matches_glob(spec.file_glob, name)
 
 
 def month_folder(spec: SourceSpec, month: str) -> Path:
@@ -121,12 +90,8 @@ def _entries(folder: Path) -> list[Path]:
 
 def source_files(spec: SourceSpec, month: str) -> list[Path]:
     """The landing entries the source reads this month (links and folders included: the loader
-    refuses them, with the reason)."""
-    return [
-        p
-        for p in _entries(month_folder(spec, month))
-        if final_name(p.name) is None and matches(spec, p.name)
-    ]
+    refuses them, with the reason): ``SourceSpec.landing_files``."""
+    return spec.landing_files(month)
 
 
 def in_transfer(spec: SourceSpec, month: str) -> list[Path]:

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal, NamedTuple
 from pydantic import AfterValidator, field_validator, model_validator
 
 from dtsen_pipeline.lib import paths
+from dtsen_pipeline.lib.landing_names import final_name, matches_glob
 from dtsen_pipeline.lib.settings import (
     ConfigError,
     Settings,
@@ -227,7 +228,18 @@ class SourceSpec:
         return {c for m in self.columns.values() for c in m.columns}
 
     def landing_files(self, month: str) -> list[Path]:
-        return sorted((paths.landing_dir() / self.name / month).glob(self.file_glob))
+        """What the source reads this month: the entries directly in landing/<source>/<month>/
+        whose name matches file_glob, the extension in any case, and marks no transfer in
+        progress (a .part, a lock file: ingest/inventory.py waits for those)."""
+        try:
+            entries = sorted((paths.landing_dir() / self.name / month).iterdir())
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        return [
+            p
+            for p in entries
+            if final_name(p.name) is None and matches_glob(self.file_glob, p.name)
+        ]
 
 
 # --- The schema of a source file: what a data steward may write, checked before anything runs. ---
