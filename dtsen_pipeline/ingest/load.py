@@ -33,7 +33,7 @@ import pyarrow as pa
 
 from dtsen_pipeline.ingest.census import Census, Swallow, take_census, xlsx_rows
 from dtsen_pipeline.ingest.inventory import NotSettled
-from dtsen_pipeline.ingest.readers import ExtractError, read_extract, sheet_header, sheet_names
+from dtsen_pipeline.ingest.readers import ExtractError, read_extract, sheet_headers, sheet_names
 from dtsen_pipeline.ingest.sources import CANONICAL_COLUMNS, SourceSpec, XlsxOptions
 from dtsen_pipeline.lib.checksums import file_sha256
 from dtsen_pipeline.lib.printable import printable
@@ -415,8 +415,8 @@ def _sheets(spec: SourceSpec, path: Path) -> tuple[list[str], list[tuple[str, in
     others = [(n, rows) for n, rows in others if rows]
     if not others:
         return [], []
-    want = sheet_header(spec, path, main)
-    same = [n for n, _ in others if sheet_header(spec, path, n) == want]
+    headers = sheet_headers(spec, path, [main, *(n for n, _ in others)])
+    same = [n for n, _ in others if headers[n] == headers[main]]
     return same, [(n, rows) for n, rows in others if n not in same]
 
 

@@ -214,16 +214,21 @@ def sheet_names(path: Path) -> list[str]:
         ) from None
 
 
-def sheet_header(spec: SourceSpec, path: Path, sheet: str) -> list[str]:
-    """The cells of the sheet's header row (``xlsx.header_row``), trailing blanks dropped."""
+def sheet_headers(spec: SourceSpec, path: Path, sheets: list[str]) -> dict[str, list[str]]:
+    """The cells of each sheet's header row (``xlsx.header_row``), trailing blanks dropped; the
+    workbook is opened once."""
     from python_calamine import CalamineWorkbook
 
-    rows = (
-        CalamineWorkbook.from_path(str(path))
-        .get_sheet_by_name(sheet)
-        .to_python(skip_empty_area=False, nrows=spec.xlsx.header_row)
-    )
-    return _header_cells(rows, spec.xlsx.header_row)
+    book = CalamineWorkbook.from_path(str(path))
+    return {
+        sheet: _header_cells(
+            book.get_sheet_by_name(sheet).to_python(
+                skip_empty_area=False, nrows=spec.xlsx.header_row
+            ),
+            spec.xlsx.header_row,
+        )
+        for sheet in sheets
+    }
 
 
 def _read_parquet(con: duckdb.DuckDBPyConnection, spec: SourceSpec, path: Path) -> None:
