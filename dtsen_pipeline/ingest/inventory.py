@@ -237,3 +237,28 @@ def describe(entry: Entry) -> str:
     """One line for a person: the entry's path, shown safely, and what became of it."""
     shown = "/".join(printable(part) for part in entry.path.split("/"))
     return f"landing/{shown}: {entry.status}" + (f" ({entry.reason})" if entry.reason else "")
+
+
+_INVENTORY_DDL = """
+create schema if not exists raw;
+create table if not exists raw.landing_inventory (
+    extract_month varchar, entry varchar, kind varchar, status varchar, source varchar,
+    reason varchar, inventoried_at timestamp with time zone)"""
+
+
+def record_inventory(con, month: str, entries: list[Entry]) -> None:
+    """Replace the month's rows of ``raw.landing_inventory`` (entries as delivered, not escaped:
+    a table, not a terminal) in one transaction."""
+    con.execute(_INVENTORY_DDL)
+    con.execute("begin")
+    try:
+        con.execute("delete from raw.landing_inventory where extract_month = ?", [month])
+        if entries:
+            con.executemany(
+                "insert into raw.landing_inventory values (?, ?, ?, ?, ?, ?, now())",
+                [[month, *e] for e in entries],
+            )
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise

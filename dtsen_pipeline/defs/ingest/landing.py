@@ -3,8 +3,9 @@ count, bytes, arrival time and each file's checksum. Recorded by ``landing_senso
 arrive and by the raw asset when it reads them, so the landing layer shows each delivered month.
 
 ``landing_inventory`` (an asset per month, with the warning check ``landing_accounted``) lists
-every entry under data/landing/*/<YYYY-MM>/ and what became of it (ingest/inventory.py): a file no
-source reads is named, with the reason, in the check, the run's log and ``dtsen run``'s warnings."""
+every entry under data/landing/*/<YYYY-MM>/ and what became of it (ingest/inventory.py), also in the
+warehouse table raw.landing_inventory: a file no source reads is named, with the reason, in the
+check, the run's log and ``dtsen run``'s warnings."""
 
 from __future__ import annotations
 
@@ -30,8 +31,8 @@ from dtsen_pipeline.defs.common.partitions import (
     monthly_check_spec,
     monthly_partitions,
 )
-from dtsen_pipeline.defs.common.resources import WAREHOUSE_POOL
-from dtsen_pipeline.ingest.inventory import Entry, describe, inventory, not_read
+from dtsen_pipeline.defs.common.resources import WAREHOUSE_POOL, WarehouseResource
+from dtsen_pipeline.ingest.inventory import Entry, describe, inventory, not_read, record_inventory
 from dtsen_pipeline.ingest.sources import SourceSpec, load_sources
 from dtsen_pipeline.lib.checksums import file_sha256
 from dtsen_pipeline.lib.printable import printable
@@ -155,7 +156,8 @@ def inventory_result(month: str, entries: list[Entry]) -> tuple[dict, AssetCheck
     owners=OWNERS,
     description="Every entry under data/landing/*/YYYY-MM/ (subfolders too): read by a source, "
     "in transfer, or not read with the reason (no source matches its name, no registered source "
-    "for its folder, in a subfolder). Nothing delivered goes unmentioned.",
+    "for its folder, in a subfolder), also in raw.landing_inventory. Nothing delivered goes "
+    "unmentioned.",
     check_specs=[
         monthly_check_spec(
             ACCOUNTED,
@@ -165,9 +167,11 @@ def inventory_result(month: str, entries: list[Entry]) -> tuple[dict, AssetCheck
         )
     ],
 )
-def landing_inventory(context):
+def landing_inventory(context, warehouse: WarehouseResource):
     month = context.partition_key
     entries = inventory(month, load_sources())
+    with warehouse.connect() as con:
+        record_inventory(con, month, entries)
     for e in not_read(entries):
         context.log.warning(describe(e))
     metadata, check = inventory_result(month, entries)

@@ -232,7 +232,12 @@ def test_the_landing_inventory_warns_of_every_file_not_read(data_root):
     (data_root / "landing/phk/2025-01/sub/kemnaker_phk_202501_2.csv").write_text("x\n")
     deliver(data_root, "p3ke_dihapus", "2025-01", "P3KE_202501.xlsx", "x")
     deliver(data_root, "phk", "2025-01", "laporan\x1b[31m\n.csv", "x")
-    result = materialize([landing_inventory], partition_key="2025-01", raise_on_error=False)
+    result = materialize(
+        [landing_inventory],
+        partition_key="2025-01",
+        resources={"warehouse": WarehouseResource()},
+        raise_on_error=False,
+    )
     assert result.success
     [check] = [
         e.event_specific_data
@@ -253,3 +258,10 @@ def test_the_landing_inventory_warns_of_every_file_not_read(data_root):
     [materialization] = result.get_asset_materialization_events()
     metadata = materialization.materialization.metadata
     assert (metadata["entries"].value, metadata["read"].value) == (5, 1)
+    with duckdb.connect(str(data_root / "warehouse" / "dtsen.duckdb"), read_only=True) as con:
+        stored = con.execute(
+            "select entry, status, source from raw.landing_inventory where extract_month = '2025-01' "
+            "order by entry"
+        ).fetchall()
+    assert stored[0] == ("p3ke_dihapus/2025-01/P3KE_202501.xlsx", "not read", "")
+    assert ("phk/2025-01/kemnaker_phk_202501.CSV", "read", "phk") in stored and len(stored) == 5
