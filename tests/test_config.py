@@ -496,7 +496,7 @@ def test_a_bad_profile_value_is_refused_with_file_and_field(tmp_path, old, new, 
             "dob_year_only: 0.03",
             "dob_year_only: 0.93",
             r"sources\.dtks\.noise: dob_day_month_swap \+ dob_placeholder \+ dob_invalid \+ dob_year_only \+ "
-            r"dob_fixed_placeholder add up to 1\.012",
+            r"dob_fixed_placeholder \+ dob_day_placeholder add up to 1\.012",
         ),
         (
             "mononym_java: 0.35",

@@ -81,6 +81,62 @@ def _false_merges(con: duckdb.DuckDBPyConnection, pred: str) -> dict:
     return {"person_pairs": pairs, "within_family": family, "within_household": household}
 
 
+# Must-stay-apart pairs: two different persons the truth says look alike. Twins: same family, same
+# birth date. Namesakes: same full name (upper case, letters only) and birth date in one kabupaten.
+# Only persons with a record being evaluated count: a pair is merged when both persons have a record
+# in one predicted person.
+_APART_PAIRS = """
+create or replace temp table apart_pairs as
+with p as (
+    select person_id, family_id, tanggal_lahir, substr(replace(kode_desa, '.', ''), 1, 4) as kab,
+           nullif(trim(regexp_replace(upper(nama), '[^A-Z]+', ' ', 'g')), '') as nama_key
+    from read_parquet(?) where person_id in (select person_id from evaluated))
+select 'twins' as kind, a.person_id as p1, b.person_id as p2
+from p a join p b on a.family_id = b.family_id and a.tanggal_lahir = b.tanggal_lahir
+ and a.person_id < b.person_id
+union all
+select 'namesakes', a.person_id, b.person_id
+from p a join p b on a.nama_key = b.nama_key and a.tanggal_lahir = b.tanggal_lahir and a.kab = b.kab
+ and a.person_id < b.person_id
+"""
+
+_APART_MERGED = """
+with m as (select distinct {pred} as pred, person_id from evaluated),
+merged as (select distinct a.person_id as p1, b.person_id as p2
+           from m a join m b on a.pred = b.pred and a.person_id < b.person_id)
+select kind, count(*), count(merged.p1) from apart_pairs left join merged using (p1, p2) group by kind
+"""
+
+
+def _load_apart_pairs(con: duckdb.DuckDBPyConnection, truth: Path) -> None:
+    """The month's must-stay-apart pairs (``_APART_PAIRS``) from the truth's persons beside
+    ``truth``, as temp table apart_pairs; none when the truth has no persons file."""
+    persons = truth.parent / "persons.parquet"
+    if persons.exists():
+        con.execute(_APART_PAIRS, [str(persons)])
+
+
+def _must_stay_apart(con: duckdb.DuckDBPyConnection, pred: str) -> dict | None:
+    """Twins and namesakes merged into one person, per kind: pairs, merged, merged share."""
+    tables = con.execute(
+        "select 1 from duckdb_tables() where temporary and table_name = 'apart_pairs'"
+    ).fetchall()
+    if not tables:
+        return None
+    found = {
+        kind: (int(n), int(k))
+        for kind, n, k in con.execute(_APART_MERGED.format(pred=pred)).fetchall()
+    }
+    return {
+        kind: {
+            "pairs": found.get(kind, (0, 0))[0],
+            "merged": found.get(kind, (0, 0))[1],
+            "merged_share": round(found[kind][1] / found[kind][0], 4) if kind in found else None,
+        }
+        for kind in ("twins", "namesakes")
+    }
+
+
 def _pairwise(tp: float, predicted: float, actual: float) -> dict:
     """Pairwise precision, recall and F1 from pair counts: 1.0 with nothing to divide by, and F1 0.0
     when precision and recall are both 0."""
@@ -106,6 +162,7 @@ def _scores(con: duckdb.DuckDBPyConnection, pred: str) -> dict:
         "predicted_pairs": int(predicted),
         "true_positive_pairs": int(tp),
         "false_merges": _false_merges(con, pred),
+        "must_stay_apart_merged": _must_stay_apart(con, pred),
         "recall_by_error_kind": _by_error_kind(con, pred),
     }
 
@@ -409,6 +466,7 @@ def evaluate_month(month: str, truth_root: Path | None = None) -> dict:
             where c.extract_month = ? and c.source not in (select unnest(?::varchar[]))""",
             [str(truth), month, correction],
         )
+        _load_apart_pairs(con, truth)
         con.execute(
             "create temp table evaluated_sources as select distinct split_part(record_key, ':', 1) "
             "as source from evaluated"
@@ -461,6 +519,7 @@ def score_grouping(month: str, groups, truth_root: Path | None = None) -> dict:
             join read_parquet(?) t on g.record_key = {TRUTH_RECORD_KEY}""",
             [str(truth)],
         )
+        _load_apart_pairs(con, truth)
         return _scores(con, "cluster_id")
     finally:
         con.close()

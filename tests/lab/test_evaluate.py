@@ -57,3 +57,63 @@ def test_false_merges_inside_one_family_are_counted_apart(in_data_root):
     assert scores["false_merges"] == {"person_pairs": 2, "within_family": 1, "within_household": 2}
     # The pair counts the existing keys report agree: 3 + 1 + 1 true pairs linked of 3 + 1 + 1.
     assert scores["true_pairs"] == 3 + 1 + 1 and scores["true_positive_pairs"] == 1 + 1
+
+
+# The truth's persons for the must-stay-apart pairs: person, family, birth date, village, name.
+PERSONS = [
+    (1, 10, "1990-01-02", "3201010001", "Siti Aminah"),
+    (2, 10, "1990-01-02", "3201010001", "Siti Aminah Putri"),  # 1's twin: merged (c1)
+    (3, 20, "1985-05-05", "3201020002", "Budi Santoso"),
+    (4, 30, "1985-05-05", "3201030003", "BUDI  SANTOSO"),  # 3's namesake (same kab): merged (c4)
+    # Not pairs: 5 and 6 share a name and a date but not a kabupaten; 7 is 1's sibling.
+    (5, 40, "1970-07-07", "3201010001", "Agus"),
+    (6, 50, "1970-07-07", "3301010001", "Agus"),
+    (7, 10, "1992-03-03", "3201010001", "Siti"),
+]
+MORE_RECORDS = [
+    ("r9", "c5", 5, 40, 400, ""),
+    ("r10", "c6", 6, 50, 500, ""),
+    ("r11", "c7", 7, 10, 100, ""),
+]
+
+
+def test_twins_and_namesakes_merged_are_their_own_figures(in_data_root, tmp_path):
+    import pandas as pd
+
+    from dtsen_pipeline.lab.evaluate import _load_apart_pairs
+
+    persons = pd.DataFrame(
+        PERSONS, columns=["person_id", "family_id", "tanggal_lahir", "kode_desa", "nama"]
+    )
+    persons["tanggal_lahir"] = pd.to_datetime(persons["tanggal_lahir"]).dt.date
+    persons.to_parquet(tmp_path / "persons.parquet", index=False)
+    con = warehouse.scratch()
+    try:
+        con.execute(
+            "create temp table evaluated (record_key varchar, dtsen_id varchar, person_id bigint, "
+            "family_id bigint, household_id bigint, errors varchar, nik_valid boolean)"
+        )
+        con.executemany(
+            "insert into evaluated values (?, ?, ?, ?, ?, ?, true)", RECORDS + MORE_RECORDS
+        )
+        _load_apart_pairs(con, tmp_path / "records.parquet")
+        merged = _scores(con, "dtsen_id")["must_stay_apart_merged"]
+        # Apart, each person in its own record's cluster: nothing merged.
+        apart = _scores(con, "record_key")["must_stay_apart_merged"]
+    finally:
+        con.close()
+    assert merged == {
+        "twins": {"pairs": 1, "merged": 1, "merged_share": 1.0},
+        "namesakes": {"pairs": 1, "merged": 1, "merged_share": 1.0},
+    }
+    assert apart["twins"]["merged"] == 0 and apart["namesakes"]["merged"] == 0
+    # Without a truth persons file there is no figure (an older truth).
+    con = warehouse.scratch()
+    try:
+        con.execute("create temp table evaluated (record_key varchar, person_id bigint)")
+        _load_apart_pairs(con, tmp_path / "elsewhere" / "records.parquet")
+        from dtsen_pipeline.lab.evaluate import _must_stay_apart
+
+        assert _must_stay_apart(con, "record_key") is None
+    finally:
+        con.close()

@@ -12,7 +12,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from dtsen_pipeline.lab.generate import attributes, identity, names, regions
+from dtsen_pipeline.lab.generate import attributes, identity, lookalikes, names, regions
 
 HUB_KEPALA, HUB_PASANGAN, HUB_ANAK, HUB_ORANG_TUA = 1, 2, 3, 6
 
@@ -185,6 +185,17 @@ def build_world(n_persons: int, seed: int, month: str, profile: dict) -> World:
     village_names = regions.villages().set_index("kode_desa")["nama_kabupaten"]
     person_prov = pd.Series(fam_village[family_idx]).str.slice(0, 2).to_numpy()
     nama = _names(female, family_idx, hub, person_prov, pop, rng)
+    # Twins and namesakes (population.twins, .namesakes; 0 in the default and hard profiles: no
+    # draw, so those worlds stay as they were for a seed), then their NIKs (no draw either).
+    if pop.get("twins", 0.0) > 0 or pop.get("namesakes", 0.0) > 0:
+        birth, nama = lookalikes.plant_twins(
+            pop.get("twins", 0.0), family_idx, hub == HUB_ANAK, birth, nama, rng
+        )
+        kabupaten = pd.Series(fam_village[family_idx]).str.slice(0, 5).to_numpy()
+        birth, nama = lookalikes.plant_namesakes(
+            pop.get("namesakes", 0.0), family_idx, female, kabupaten, birth, nama, rng
+        )
+        nik = identity.make_nik(first_village, birth, female)
     persons = pd.DataFrame(
         {
             "person_id": np.arange(1, n_persons + 1, dtype=np.int64),

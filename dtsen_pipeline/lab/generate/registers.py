@@ -23,6 +23,7 @@ DOB_NOISE = (
     "dob_invalid",
     "dob_year_only",
     "dob_fixed_placeholder",
+    "dob_day_placeholder",  # 01-07 or 31-12 of the year: a register's "day unknown"
 )
 # Name errors of the harder world, each its own draw among the records whose name allows it, in this order.
 NAME_NOISE = ("name_old_spelling", "name_short_form", "name_order_flip", "name_typo")
@@ -135,6 +136,11 @@ def apply_noise(new: pd.DataFrame, rates: dict, rng: np.random.Generator) -> pd.
     fixed = (
         rng.choice(FIXED_PLACEHOLDERS, n) if rates.get("dob_fixed_placeholder", 0.0) > 0 else iso
     )
+    day_placeholder = (  # no draw at 0: the other profiles' draws stay as they were
+        np.where(rng.random(n) < 0.5, year + "-07-01", year + "-12-31")
+        if rates.get("dob_day_placeholder", 0.0) > 0
+        else iso
+    )
     out["tanggal_lahir"] = np.select(
         [
             swappable,
@@ -142,8 +148,9 @@ def apply_noise(new: pd.DataFrame, rates: dict, rng: np.random.Generator) -> pd.
             dob_flag == "dob_invalid",
             dob_flag == "dob_year_only",
             dob_flag == "dob_fixed_placeholder",
+            dob_flag == "dob_day_placeholder",
         ],
-        [swapped, placeholder, invalid_date, year, fixed],
+        [swapped, placeholder, invalid_date, year, fixed, day_placeholder],
         iso,
     )
     out["noise_tanggal_lahir"] = np.where(

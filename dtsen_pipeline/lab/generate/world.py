@@ -26,7 +26,11 @@ WRITERS = {**REGISTER_WRITERS, **koreksi.WRITERS}
 EVENT_SOURCES = ("phk", *koreksi.WRITERS)  # events of the month, not registers
 PROFILE_PATH = Path(__file__).with_name("profile.yaml")
 # A named profile is a file of overrides beside the default (profile_<name>.yaml), merged over it.
-PROFILES = {"default": None, "hard": Path(__file__).with_name("profile_hard.yaml")}
+PROFILES = {
+    "default": None,
+    "hard": Path(__file__).with_name("profile_hard.yaml"),
+    "lookalikes": Path(__file__).with_name("profile_lookalikes.yaml"),
+}
 TRUTH_COLUMNS = [
     "source",
     "source_record_id",
@@ -72,6 +76,7 @@ class _Noise(Settings):
     dob_invalid: Share = 0.0
     dob_year_only: Share = 0.0
     dob_fixed_placeholder: Share = 0.0
+    dob_day_placeholder: Share = 0.0  # 01-07 or 31-12 of the year
     sex_wrong: Share = 0.0
     duplicate_record: Share = 0.0
     old_kabupaten: Share = 0.0  # of families (persons, for a person register)
@@ -121,6 +126,8 @@ class _Population(Settings):
     mononym: Share
     mononym_java: Share | None = None  # the mononym share in Java, where one name is the custom
     marga: Share = 0.0  # families carrying a family name where that is the custom
+    twins: Share = 0.0  # families with 2+ children whose second is the first's twin (lookalikes.py)
+    namesakes: Share = 0.0  # persons whose name and birth date another of their kabupaten shares
     muhammad: Share
 
     @model_validator(mode="after")
