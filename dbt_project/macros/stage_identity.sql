@@ -32,6 +32,7 @@ normalised as (
         {{ digits_only('nik') }} as nik,
         {{ digits_only('no_kk') }} as no_kk,
         {{ normalise_name('nama') }} as nama_normal,
+        {{ name_script_issue('nama') }} as nama_script_issue,
         {{ father_name('nama') }} as nama_ayah,
         {{ parse_date('tanggal_lahir', date_formats) }} as tanggal_lahir,
         tanggal_lahir as tanggal_lahir_raw,
@@ -77,7 +78,7 @@ checked as (
         {{ date_issue('n.tanggal_lahir_raw', 'n.tanggal_lahir', 'n.month_end') }} as tanggal_lahir_issue,
         case when n.jenis_kelamin_raw is null then 'missing'
              when n.jenis_kelamin is null then 'unknown_code' end as jenis_kelamin_issue,
-        case when n.nama_normal is null then 'missing' end as nama_issue,
+        coalesce(case when n.nama_normal is null then 'missing' end, n.nama_script_issue) as nama_issue,
         -- Region: a 10-digit village code, a 4-digit kabupaten code, or names resolved above.
         case when length(n.kode_wilayah) = 10 and desa.kode_desa is not null then n.kode_wilayah
              else by_name.kode_desa end as kode_desa,

@@ -101,8 +101,8 @@ STAGED_COLUMNS = (
     StagedColumn("tahun_lahir", "Birth year, also from a year alone."),
     StagedColumn(
         "nik_issue",
-        "Why the NIK cannot be a NIK (missing, wrong_length, unknown_province, bad_region_code, "
-        "bad_birth_date, bad_serial), or null.",
+        "Why the NIK cannot be a NIK (missing, non_ascii_digits, wrong_length, unknown_province, "
+        "bad_region_code, bad_birth_date, bad_serial), or null.",
     ),
     StagedColumn(
         "nik_kecamatan_unknown",
@@ -118,7 +118,11 @@ STAGED_COLUMNS = (
         "missing, year_only, not_a_date, in_the_future, implausible_year, placeholder_01_01, or null.",
     ),
     StagedColumn("jenis_kelamin_issue", "missing, unknown_code, or null."),
-    StagedColumn("nama_issue", "missing, or null."),
+    StagedColumn(
+        "nama_issue",
+        "missing, non_latin_letters (a letter of another script, dropped), look_alike_letters "
+        "(Cyrillic, Greek or fullwidth letters read as the Latin they show), or null.",
+    ),
     StagedColumn(
         "kode_desa", "Village code, 10 digits, checked against the Kepmendagri reference."
     ),

@@ -94,6 +94,7 @@ CASES = {
         "\u0660\u0660\u0660\u0662",
         "jenis_kelamin": "P",
     },
+    "other_script": {"nama": "\u0424\u0430\u0442\u0438\u043c\u0430 Siti", "jenis_kelamin": "P"},
     "bad_region": {
         "no_kk": "9999999999999999",
         "nama": "Ani",
@@ -146,6 +147,12 @@ def test_names(staged):
     # Cyrillic and Greek look-alikes, fullwidth letters and accents are read as the Latin letters
     # they show (they used to be stripped: F TH N M RDHIY).
     assert staged.loc["look_alikes", "nama_normal"] == "FATHAN MARDHIYAH KUSUMA"
+    assert staged.loc["look_alikes", "nama_issue"] == "look_alike_letters"
+    # Letters with no Latin look-alike (Cyrillic Ф, т, и) are still dropped, and flagged.
+    assert staged.loc["other_script", "nama_issue"] == "non_latin_letters"
+    assert pd.isna(staged.loc["plain", "nama_issue"]) and pd.isna(
+        staged.loc["titles", "nama_issue"]
+    )
 
 
 def test_digits_of_other_scripts_are_flagged_as_such(staged):
