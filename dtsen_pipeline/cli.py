@@ -359,10 +359,10 @@ def _cmd_query(args: argparse.Namespace) -> int:
     exports folder (publish/exports.py)."""
     import duckdb
 
-    from dtsen_pipeline.lib import warehouse
-    from dtsen_pipeline.publish import exports, releases
+    from dtsen_pipeline.publish import exports, query_limits, releases
 
     try:
+        timeout = query_limits.timeout_seconds(args.timeout)
         fmt = exports.format_for(args.format, args.output)
         if fmt == "table" and args.output:
             raise exports.ExportError(
@@ -373,38 +373,38 @@ def _cmd_query(args: argparse.Namespace) -> int:
                 "parquet is a binary file: give --output FILE (written under the exports folder)"
             )
         target = exports.output_path(args.output) if args.output else None
-    except exports.ExportError as exc:
+    except (exports.ExportError, ValueError) as exc:
         print(f"dtsen query: {exc}", file=sys.stderr)
         return 1
     name = releases.IDENTIFIED_DB if args.identified else releases.RELEASE_DB
     db = _release_db("query", args.month, name)
     if db is None:
         return 1
-    with warehouse.connect(db, sandboxed=True) as con:
-        try:
+    try:
+        with query_limits.limited_connection(db, timeout) as con:  # timeout, spill under tmp/
             rel = con.sql(args.sql)
             if rel is not None:
                 _show_result(rel, args, fmt, target)
-        except exports.ExportError as exc:
-            print(f"dtsen query: {exc}", file=sys.stderr)
-            return 1
-        except BrokenPipeError:  # stdout piped into `head`, which stopped reading: not an error
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            return 0
-        except Exception as exc:  # duckdb raises many error types; show the message, not a trace
-            print(f"dtsen query: {exc}", file=sys.stderr)
-            if (
-                isinstance(exc, duckdb.PermissionException)
-                or "has been locked" in str(exc)
-                or "read-only mode" in str(exc)
-            ):
-                print(
-                    "dtsen query is read-only and sandboxed: it reads the release's tables only; files, "
-                    "attach, copy/export, extensions and settings are off (--format and --output "
-                    "write a result under the exports folder)",
-                    file=sys.stderr,
-                )
-            return 1
+    except (exports.ExportError, query_limits.QueryTimeout) as exc:
+        print(f"dtsen query: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # stdout piped into `head`, which stopped reading: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except Exception as exc:  # duckdb raises many error types; show the message, not a trace
+        print(f"dtsen query: {exc}", file=sys.stderr)
+        if (
+            isinstance(exc, duckdb.PermissionException)
+            or "has been locked" in str(exc)
+            or "read-only mode" in str(exc)
+        ):
+            print(
+                "dtsen query is read-only and sandboxed: it reads the release's tables only; files, "
+                "attach, copy/export, extensions and settings are off (--format and --output "
+                "write a result under the exports folder)",
+                file=sys.stderr,
+            )
+        return 1
     return 0
 
 
@@ -687,6 +687,12 @@ def _add_query(sub) -> None:
     )
     q.add_argument("sql")
     q.add_argument("--max-rows", type=int, default=40, help="rows a table shows (default 40)")
+    q.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="stop the query after this many seconds (default: DTSEN_QUERY_TIMEOUT, else 300)",
+    )
     q.add_argument(
         "--format",
         choices=["table", "csv", "json", "parquet"],

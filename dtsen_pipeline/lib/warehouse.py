@@ -54,6 +54,9 @@ SANDBOX_CONFIG = {
     "python_enable_replacements": False,  # no Python variable of the caller is readable as a table
     "lock_configuration": True,
 }
+# Set after the others when the sandbox spills to a folder of its own: DuckDB refuses a
+# temp_directory once external access is off, so the two come in a first statement, before any SQL.
+_SANDBOX_LOCKS = ("enable_external_access", "lock_configuration")
 
 
 # DuckDB sums integers into HUGEINT (128 bits), which pandas, JSON readers and most Parquet
@@ -132,17 +135,25 @@ def connect(
     read_only: bool = False,
     wait: float = LOCK_WAIT_SECONDS,
     sandboxed: bool = False,
+    spill_to: Path | None = None,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the warehouse (or another DuckDB file) and always close it, so dbt can write next.
 
-    ``sandboxed`` (read-only, SANDBOX_CONFIG) is for analysts' SQL: it reaches this file's tables only."""
+    ``sandboxed`` (read-only, SANDBOX_CONFIG) is for analysts' SQL: it reaches this file's tables only.
+    ``spill_to``: the folder DuckDB spills to beyond its memory cap (its default is beside ``db``)."""
     db = Path(path) if path is not None else paths.warehouse_db()
     if sandboxed:
         read_only = True
     if not read_only:
         db.parent.mkdir(parents=True, exist_ok=True)
-    con = _open(db, read_only, wait, SANDBOX_CONFIG if sandboxed else None)
+    config = dict(SANDBOX_CONFIG) if sandboxed else {}
+    if spill_to is not None:
+        config = {k: v for k, v in config.items() if k not in _SANDBOX_LOCKS}
+        config["temp_directory"] = str(spill_to)
+    con = _open(db, read_only, wait, config)
     try:
+        if spill_to is not None and sandboxed:  # the locks, before any of the caller's SQL runs
+            con.execute("set enable_external_access = false; set lock_configuration = true")
         yield con
     finally:
         con.close()
