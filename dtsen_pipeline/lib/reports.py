@@ -4,7 +4,8 @@
 Dagster can only copy a file path (``MetadataValue.path``), and a browser will not open a
 ``file://`` link from a web page, so the reports are served over HTTP on 127.0.0.1 (``make ui``
 starts ``python -m dtsen_pipeline.lib.reports`` beside ``dagster dev``) and linked with
-``MetadataValue.url``. The port is ``DTSEN_REPORTS_PORT`` (default 3001).
+``MetadataValue.url``. The port is ``DTSEN_REPORTS_PORT`` (default 3001). The server answers only
+the user it runs as (see ``peer_uid``): the reports folder is owner-only, and so is its server.
 
 Every report renders with no network: Splink's charts are saved with Vega inlined
 (linkage/explanations.py), and GX Data Docs pages, whose templates load Bootstrap, jQuery, Vega and fonts
@@ -216,11 +217,59 @@ def write_index() -> Path:
 # --- The server --------------------------------------------------------------------------------
 
 
+# Access rule: the reports folder is its owner's (0700), so the server answers only connections
+# made by the user it runs as (the folder's owner: ``make ui`` runs as them). Over TCP on
+# 127.0.0.1 any local user could connect; Linux names the user of each socket in /proc/net/tcp,
+# so the peer's socket is looked up there and a connection of another user is refused (403). Where
+# the user cannot be known the connection is refused too. Links stay plain URLs (no token to leak
+# into the Dagster UI's metadata or a browser history).
+_TCP_TABLES = ("/proc/net/tcp", "/proc/net/tcp6")
+_ESTABLISHED = "01"
+
+
+def peer_uid(peer_port: int, server_port: int) -> int | None:
+    """The user id owning the local client socket connected from ``peer_port`` to this server's
+    ``server_port``, from the kernel's socket tables; None when it is not found."""
+    for table in _TCP_TABLES:
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) < 8 or fields[3] != _ESTABLISHED:
+                continue
+            local_port = int(fields[1].rsplit(":", 1)[1], 16)
+            remote_port = int(fields[2].rsplit(":", 1)[1], 16)
+            if local_port == peer_port and remote_port == server_port:
+                return int(fields[7])
+    return None
+
+
 class _Handler(SimpleHTTPRequestHandler):
+    def _owner_only(self) -> bool:
+        """True when the connection is the server's own user's; else answered 403, False."""
+        uid = peer_uid(self.client_address[1], self.server.server_address[1])
+        if uid == os.getuid():
+            return True
+        self.send_error(
+            403,
+            "The reports are their owner's only",
+            "This server answers only the user it runs as (the owner of the reports folder); "
+            "open the link as that user",
+        )
+        return False
+
     def do_GET(self):  # noqa: N802 (http.server's name)
+        if not self._owner_only():
+            return
         if self.path.split("?", 1)[0] in ("/", f"/{INDEX}"):
             write_index()  # always the reports as they are now, also those of runs before this server
         super().do_GET()
+
+    def do_HEAD(self):  # noqa: N802 (http.server's name)
+        if self._owner_only():
+            super().do_HEAD()
 
     def log_message(self, format, *args):  # noqa: A002 (http.server's name): quiet beside dagster dev
         pass
@@ -228,7 +277,8 @@ class _Handler(SimpleHTTPRequestHandler):
 
 def server(port_number: int | None = None) -> ThreadingHTTPServer:
     """A server of data/reports/ on 127.0.0.1 (never another interface: the reports describe
-    identified data), not yet serving: call ``serve_forever`` (or run it in a thread)."""
+    identified data) to its own user only (``_Handler._owner_only``), not yet serving: call
+    ``serve_forever`` (or run it in a thread)."""
     root = paths.reports_dir()
     paths.make_private(root)
     return ThreadingHTTPServer(
