@@ -17,7 +17,7 @@ ENGINES      ?= duckdb
 BASELINES    ?= yes
 OLD_DUCKDB   := 1.0.0 1.1.3
 
-.PHONY: setup java lint demo test test-slow browser ui docs bench clean-data
+.PHONY: setup java lint demo test test-slow browser ui serve docs bench clean-data
 
 setup: $(STAMP) java
 	$(BIN)/python -m dtsen_pipeline.defs.dbt.project
@@ -91,6 +91,12 @@ ui: setup
 		$(BIN)/python -m dtsen_pipeline.lib.reports & reports=$$!; \
 		trap 'kill $$reports 2>/dev/null' EXIT INT TERM; \
 		$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+# The deployment (docs/operations.md, "Deployment"): PostgreSQL (a cluster under data/postgres, or
+# DTSEN_POSTGRES_URL), the code location, the daemon and the webserver on http://127.0.0.1:3000,
+# each its own process; Ctrl-C stops them all. `make ui` stays the quick local path.
+serve: setup
+	$(BIN)/dtsen serve
 
 # The documentation site of the current release (MONTH=YYYY-MM for another): dbt docs of the
 # release's tables and columns as analysts see them, one offline page under data/reports/docs/,

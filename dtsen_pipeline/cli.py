@@ -758,6 +758,22 @@ def _add_check_config(sub) -> None:
     cc.set_defaults(func=_cmd_check_config)
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from dtsen_pipeline.defs.common import deployment
+
+    return deployment.serve(port=args.port, log=lambda line: print(line, flush=True))
+
+
+def _add_serve(sub) -> None:
+    sv = sub.add_parser(
+        "serve",
+        help="run the deployment: PostgreSQL, the code location, the daemon and the webserver as "
+        "separate processes (docs/operations.md, Deployment); Ctrl-C stops them all",
+    )
+    sv.add_argument("--port", type=int, default=3000, help="the UI's port (default 3000)")
+    sv.set_defaults(func=_cmd_serve)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """``dtsen`` and its sub-commands, each group added by its own function."""
     parser = argparse.ArgumentParser(prog="dtsen", description=__doc__)
@@ -769,6 +785,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_query,
         _add_worklists,
         _add_check_config,
+        _add_serve,
     ):
         add(sub)
     return parser
