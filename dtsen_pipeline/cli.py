@@ -213,7 +213,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if refusal:
         print(f"dtsen run {args.month}: refused: {refusal}", file=sys.stderr)
         return 1
-    result = run_month(args.month, retrain=args.retrain, full_relink=args.full_relink)
+    from dtsen_pipeline.defs.common.runlock import DataRootBusyError
+    from dtsen_pipeline.lib.state_files import DamagedStateError, check_all
+
+    try:
+        check_all()  # a damaged warehouse or Dagster storage: one line with the file and remedy
+        result = run_month(args.month, retrain=args.retrain, full_relink=args.full_relink)
+    except (DataRootBusyError, DamagedStateError) as exc:
+        print(f"dtsen run {args.month}: {exc}", file=sys.stderr)
+        return 1
     if result.success:
         from dtsen_pipeline.publish import releases
 
@@ -593,16 +601,49 @@ def _month(value: str) -> str:
     return value
 
 
+MIN_PERSONS = 100  # below this the synthetic world has too few families to draw from
+
+
+def _at_least(minimum: int):
+    """An argparse type: an integer of at least ``minimum`` (a one-line usage error otherwise)."""
+
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+        if number < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum:,}, not {number}")
+        return number
+
+    return parse
+
+
+def _share(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not 0 <= number <= 1:
+        raise argparse.ArgumentTypeError(f"a share is between 0 and 1, not {value}")
+    return number
+
+
 def _add_generate(sub) -> None:
     gen = sub.add_parser("generate", help="write synthetic agency extracts and ground truth")
-    gen.add_argument("--persons", type=int, default=5000)
+    gen.add_argument(
+        "--persons",
+        type=_at_least(MIN_PERSONS),
+        default=5000,
+        help=f"persons in the world (at least {MIN_PERSONS}; default 5000)",
+    )
     gen.add_argument("--start", type=_month, default="2025-01", help="first month, YYYY-MM")
-    gen.add_argument("--months", type=int, default=1)
-    gen.add_argument("--seed", type=int, default=42)
+    gen.add_argument("--months", type=_at_least(1), default=1)
+    gen.add_argument("--seed", type=_at_least(0), default=42)
     gen.add_argument("--out", help="data root to write under (default: DTSEN_DATA_DIR or ./data)")
     gen.add_argument(
         "--reverified",
-        type=float,
+        type=_share,
         default=None,
         help="share of each register's records re-verified (re-typed) each month after the first; "
         "raises monthly change, e.g. for the incremental benchmark (default: profile, 0)",
