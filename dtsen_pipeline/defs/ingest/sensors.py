@@ -63,7 +63,7 @@ def _scan(seen: dict[str, list]):
         for month_dir in sorted(
             p for p in folder.iterdir() if p.is_dir() and MONTH_DIR.fullmatch(p.name)
         ):
-            files = sorted(month_dir.glob(spec.file_glob))
+            files = spec.landing_files(month_dir.name)  # the files the raw asset reads
             changed = False
             for f in files:
                 stat, key = f.lstat(), str(f.relative_to(landing))

@@ -81,3 +81,20 @@ def test_a_file_touched_but_unchanged_is_not_a_change(monkeypatch, tmp_path):
         os.utime(paths.landing_dir() / "dtks" / "2025-01" / "DTKS_ART_1.csv", (later, later))
         months, _, result = _tick(instance, None)
         assert months == []  # same checksum as the release's input: not run again
+
+
+def test_the_sensor_reads_the_files_the_raw_asset_reads(monkeypatch, tmp_path):
+    """An extension in capitals is read (SourceSpec.landing_files); a transfer in progress is not:
+    the sensor's files are the release's inputs, so a published month stays published."""
+    monkeypatch.setenv("DTSEN_DATA_DIR", str(tmp_path))
+    _land("2025-01", "DTKS_ART_1.CSV", "a\n")
+    _publish("2025-01", {"inputs": releases.landed_inputs("2025-01")})
+    assert list(releases.landed_inputs("2025-01")) == ["dtks/2025-01/DTKS_ART_1.CSV"]
+    with DagsterInstance.ephemeral() as instance:
+        months, cursor, _ = _tick(instance, None)
+        assert months == []
+        _land("2025-01", "DTKS_ART_2.csv.part", "half a file")  # still arriving: not a change
+        months, cursor, _ = _tick(instance, cursor)
+        assert months == []
+        _land("2025-01", "DTKS_ART_1.CSV", "a, corrected\n")  # a change the raw asset would read
+        assert _tick(instance, cursor)[0] == ["2025-01"]
