@@ -17,8 +17,9 @@ the file's own count): a landing entry that is a symbolic link or not a regular 
 a file with the same content as an earlier file of the source's month, a file that cannot be read,
 and a CSV whose census ends inside a quoted field (a quote never closed: DuckDB would silently
 read the rest of the file as one value, or drop it; the reason names the line where it opened).
-Quarantined by row: rejected by the parser, no record id, a repeated record id, a NUL byte in a
-value, an XLSX formula without a cached value.
+Quarantined by row: rejected by the parser, no record id, a repeated record id (within its file,
+or loaded by a file of the month read before it: the reason names both files and rows), a NUL
+byte in a value, an XLSX formula without a cached value.
 """
 
 from __future__ import annotations
@@ -461,6 +462,46 @@ def _other_sheets(
     return results
 
 
+def _quarantine_ids_of_earlier_files(con: duckdb.DuckDBPyConnection, results: list) -> None:
+    """A record id loads once a month: a row whose id a file read earlier in the month (in the
+    order the source reads them, by name) already loads is quarantined, its reason naming both
+    files and rows, and its file's counts and reason say so. Staged tables ``_load_<n>`` and
+    ``_quar_<n>`` are updated in place, before the month's transaction."""
+    for n, later in enumerate(results):
+        if later.status != "loaded":
+            continue
+        moved = 0
+        for m, first in enumerate(results[:n]):
+            if first.status != "loaded":
+                continue
+            prefix = "record id repeats row "
+            suffix = (
+                f" of {printable(first.file)}, a file of the month read before this one, where it "
+                f"is loaded (this row: {printable(later.file)} row "
+            )
+            moved += con.execute(
+                f"""insert into _quar_{n}
+                select l.source_row, 'source_record_id', ? || e.source_row || ? || l.source_row || ')',
+                       l.source_record_id
+                from _load_{n} l join _load_{m} e using (source_record_id)""",
+                [prefix, suffix],
+            ).fetchone()[0]
+            con.execute(
+                f"delete from _load_{n} where source_record_id in "
+                f"(select source_record_id from _load_{m})"
+            )
+        if moved:
+            later.rows_loaded -= moved
+            later.rows_quarantined += moved
+            later.reason = "; ".join(
+                [later.reason] * bool(later.reason)
+                + [
+                    f"{printable(later.file)}: {moved} rows carry record ids that a file of the "
+                    "month read before it already loads: quarantined (each names the other row)"
+                ]
+            )
+
+
 def load_month(
     con: duckdb.DuckDBPyConnection, spec: SourceSpec, month: str, files: list[Path]
 ) -> list[FileResult]:
@@ -474,6 +515,7 @@ def load_month(
         results.append(stage_file(con, spec, month, f, len(results), earlier))
         if spec.format == "xlsx" and results[-1].status == "loaded":
             results += _other_sheets(con, spec, month, f, results[-1], len(results))
+    _quarantine_ids_of_earlier_files(con, results)
     con.execute("begin")
     try:
         con.execute(f"delete from raw.{spec.raw_table} where extract_month = ?", [month])
