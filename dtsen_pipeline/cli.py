@@ -239,6 +239,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             )
         except FileNotFoundError:  # a run limited to some layers publishes nothing
             print(f"run {result.run_id} succeeded")
+        _apply_retention(f"dtsen run {args.month}")
         warnings = _warnings(result)
         if warnings:
             print(
@@ -256,6 +257,26 @@ def _cmd_run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 1
+
+
+def _apply_retention(command: str, dry_run: bool = False) -> int:
+    """The retention rule (config/retention.yaml, publish/retention.py), each removal said on
+    stderr with the bytes freed; 1 when the rule cannot be read or applied (said in one line)."""
+    from dtsen_pipeline.publish.retention import apply_retention
+
+    try:
+        report = apply_retention(dry_run=dry_run)
+    except Exception as exc:  # housekeeping after a publication: said, never a traceback
+        print(f"{command}: retention not applied: {exc}", file=sys.stderr)
+        return 1
+    for line in report.lines():
+        print(f"{command}: {line}", file=sys.stderr)
+    return 0
+
+
+def _cmd_clean(args: argparse.Namespace) -> int:
+    paths.ensure_dirs()
+    return _apply_retention("dtsen clean", dry_run=args.dry_run)
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
@@ -454,6 +475,7 @@ def check_all(
     from dtsen_pipeline.lib.settings import ConfigError
     from dtsen_pipeline.linkage.config import load_rules
     from dtsen_pipeline.publish.releases import load_config
+    from dtsen_pipeline.publish.retention import load_retention
     from dtsen_pipeline.quality.settings import load_expectations
 
     config_dir = Path(config_dir) if config_dir else paths.config_dir()
@@ -505,6 +527,10 @@ def check_all(
 
     try:
         worklists.load_labels(config_dir)
+    except ConfigError as exc:
+        errors += exc.messages
+    try:
+        load_retention(config_dir)  # config/retention.yaml (publish/retention.py)
     except ConfigError as exc:
         errors += exc.messages
     errors += worklists.seed_problems()
@@ -797,6 +823,14 @@ def _add_check_config(sub) -> None:
         help="configuration folder to check (default: DTSEN_CONFIG_DIR or the package's config/)",
     )
     cc.set_defaults(func=_cmd_check_config)
+    cl = sub.add_parser(
+        "clean",
+        help="apply the retention rule (config/retention.yaml): old releases, reports, Dagster "
+        "runs and dbt run folders; never `current` or the newest release (also after each "
+        "`dtsen run` that publishes)",
+    )
+    cl.add_argument("--dry-run", action="store_true", help="list what would go, remove nothing")
+    cl.set_defaults(func=_cmd_clean)
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:

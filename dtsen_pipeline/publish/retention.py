@@ -1,0 +1,300 @@
+"""Retention: what the data root keeps, by the rule of ``config/retention.yaml``.
+
+Nothing was ever deleted, so a data root grew every month (releases, Dagster's run history, the
+reports, dbt's run folders). The rule, applied after each publication by ``dtsen run`` and at any
+time by ``dtsen clean`` (``--dry-run`` lists without removing), removes:
+
+- releases: every revision of months older than the newest ``releases.keep_months`` published
+  months; never the release ``current`` names, nor the newest release (the last one the gate
+  passed: a release is only written when its gate passed);
+- reports: a month's report folders (gate results, GX validations and Data Docs pages, Splink's
+  charts, the release's documentation site) whose newest file is older than ``reports.keep_days``,
+  never those of ``current``'s month; the reports index is written again;
+- Dagster runs created more than ``dagster_runs.keep_days`` ago and no longer running, through the
+  instance's ``delete_run`` (their events go with them), with their compute logs and SQLite event
+  shard;
+- dbt's run folders under ``dbt_project/target`` beyond the ``dbt_artifacts.keep_newest`` newest
+  that are also older than ``dbt_artifacts.keep_days``.
+
+Each removal is reported: what, and the bytes it freed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AfterValidator
+
+from dtsen_pipeline.lib import paths
+from dtsen_pipeline.lib.settings import Settings, read_yaml, validate
+
+RETENTION_FILE = "retention.yaml"
+DAY_S = 86400
+_RELEASE = re.compile(r"^(\d{4}-\d{2})(?:\.r(\d+))?$")
+_MONTH_SUFFIX = re.compile(r"-(\d{4}-\d{2})$")
+_DBT_RUN_DIR = re.compile(
+    r"^(?:\w+-[0-9a-f]{7}-)?[0-9a-f]{7}$"
+)  # as defs/dbt/project.py names them
+
+
+def _at_least_one(value: int) -> int:
+    if value < 1:
+        raise ValueError(f"must be at least 1, not {value!r}")
+    return value
+
+
+def _not_negative(value: int) -> int:
+    if value < 0:
+        raise ValueError(f"must not be negative, not {value!r}")
+    return value
+
+
+AtLeastOne = Annotated[int, AfterValidator(_at_least_one)]
+NotNegative = Annotated[int, AfterValidator(_not_negative)]
+
+
+class ReleasesRule(Settings):
+    keep_months: AtLeastOne
+
+
+class DaysRule(Settings):
+    keep_days: AtLeastOne
+
+
+class DbtRule(Settings):
+    keep_newest: AtLeastOne
+    keep_days: NotNegative
+
+
+class RetentionSettings(Settings):
+    releases: ReleasesRule
+    reports: DaysRule
+    dagster_runs: DaysRule
+    dbt_artifacts: DbtRule
+
+
+def load_retention(config_dir: Path | None = None) -> RetentionSettings | None:
+    """``config/retention.yaml`` as settings; ConfigError naming the file and field; None when the
+    configuration has no such file (a copy made before it existed): then nothing is removed."""
+    path = Path(config_dir or paths.config_dir()) / RETENTION_FILE
+    if not path.exists():
+        return None
+    return validate(RetentionSettings, read_yaml(path), path)
+
+
+@dataclass(frozen=True)
+class Removed:
+    kind: str  # release | report | dagster run | dbt run folder
+    what: str
+    bytes: int
+
+
+@dataclass
+class RetentionReport:
+    removed: list[Removed] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)  # protected releases, with the reason
+    dry_run: bool = False
+
+    @property
+    def bytes_freed(self) -> int:
+        return sum(r.bytes for r in self.removed)
+
+    def lines(self) -> list[str]:
+        verb = "would remove" if self.dry_run else "removed"
+        out = [f"{verb} {r.kind} {r.what} ({_size_text(r.bytes)})" for r in self.removed]
+        kinds: dict[str, int] = {}
+        for r in self.removed:
+            kinds[r.kind] = kinds.get(r.kind, 0) + 1
+        counts = ", ".join(f"{n} {k}(s)" for k, n in kinds.items()) or "nothing"
+        out.append(f"retention: {verb} {counts}; {_size_text(self.bytes_freed)} freed")
+        return out
+
+
+def _size_text(n: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:,} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} bytes"
+
+
+def _size(path: Path) -> int:
+    if not path.exists() and not path.is_symlink():
+        return 0
+    if not path.is_dir() or path.is_symlink():
+        return path.lstat().st_size
+    total = 0
+    for dirpath, _, filenames in os.walk(path):
+        total += sum((Path(dirpath) / f).lstat().st_size for f in filenames)
+    return total
+
+
+def _newest_mtime(path: Path) -> float:
+    newest = path.lstat().st_mtime
+    for dirpath, _, filenames in os.walk(path):
+        for f in filenames:
+            newest = max(newest, (Path(dirpath) / f).lstat().st_mtime)
+    return newest
+
+
+def _remove(path: Path) -> None:
+    """Remove ``path`` (a release is read-only: its folders are made writable first)."""
+    if path.is_dir() and not path.is_symlink():
+        for dirpath, _, _ in os.walk(path):
+            os.chmod(dirpath, 0o700)
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _take(report: RetentionReport, kind: str, path: Path, what: str | None = None) -> None:
+    size = _size(path)
+    if not report.dry_run:
+        _remove(path)
+    report.removed.append(Removed(kind, what or str(path), size))
+
+
+def _release_folders() -> list[tuple[str, int, Path]]:
+    root = paths.publish_dir()
+    found = []
+    for p in root.iterdir() if root.is_dir() else []:
+        m = _RELEASE.match(p.name)
+        if m and p.is_dir() and not p.is_symlink():
+            found.append((m.group(1), int(m.group(2) or 1), p))
+    return sorted(found)
+
+
+def current_release_name() -> str | None:
+    link = paths.current_release()
+    return os.readlink(link) if link.is_symlink() else None
+
+
+def prune_releases(rule: ReleasesRule, report: RetentionReport) -> set[str]:
+    """Releases of months outside the newest ``keep_months``; the months kept."""
+    found = _release_folders()
+    months = sorted({m for m, _, _ in found})
+    keep = set(months[-rule.keep_months :])
+    protected = {
+        current_release_name(): "current",
+        (found[-1][2].name if found else None): "newest",
+    }
+    for month, _, folder in found:
+        if folder.name in protected:
+            report.kept.append(f"{folder.name} ({protected[folder.name]})")
+            keep.add(month)
+        elif month not in keep:
+            _take(report, "release", folder, folder.name)
+    return keep
+
+
+def _report_folders() -> Iterator[tuple[str, Path]]:
+    """(month, folder) of every month's reports."""
+    month = re.compile(r"^\d{4}-\d{2}$")
+    for root in (paths.quality_results_dir(), paths.linkage_reports_dir()):
+        for p in sorted(root.iterdir()) if root.is_dir() else []:
+            if p.is_dir() and month.match(p.name):
+                yield p.name, p
+    docs = paths.reports_dir() / "docs"
+    for p in sorted(docs.iterdir()) if docs.is_dir() else []:
+        m = _RELEASE.match(p.name)
+        if m and p.is_dir():
+            yield m.group(1), p
+    gx = paths.reports_dir() / "quality" / "gx" / "uncommitted"
+    for store in (gx / "validations", gx / "data_docs" / "local_site" / "validations"):
+        for p in sorted(store.glob("*/*")) if store.is_dir() else []:
+            m = _MONTH_SUFFIX.search(p.name)
+            if m and p.is_dir():
+                yield m.group(1), p
+
+
+def prune_reports(rule: DaysRule, report: RetentionReport, now: float) -> None:
+    current = current_release_name()
+    current_month = current[:7] if current else None
+    before = len(report.removed)
+    for month, folder in list(_report_folders()):
+        if month != current_month and now - _newest_mtime(folder) > rule.keep_days * DAY_S:
+            _take(report, "report", folder, str(folder.relative_to(paths.reports_dir())))
+    if len(report.removed) > before and not report.dry_run:
+        from dtsen_pipeline.lib import reports
+
+        reports.write_index()
+
+
+def prune_dagster_runs(rule: DaysRule, report: RetentionReport, now: float) -> None:
+    """Runs created before the window and no longer running, deleted by the instance."""
+    home = paths.dagster_home()
+    if not (home / "dagster.yaml").exists() and not (home / "history").exists():
+        return
+    from datetime import UTC, datetime
+
+    from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+
+    finished = [s for s in DagsterRunStatus if s.value in ("SUCCESS", "FAILURE", "CANCELED")]
+    cutoff = datetime.fromtimestamp(now - rule.keep_days * DAY_S, tz=UTC)
+    previous = os.environ.get("DAGSTER_HOME")
+    os.environ["DAGSTER_HOME"] = str(home)  # the data root's instance, as every command opens it
+    try:
+        instance = DagsterInstance.get()
+    finally:
+        if previous is None:
+            os.environ.pop("DAGSTER_HOME", None)
+        else:
+            os.environ["DAGSTER_HOME"] = previous
+    with instance:
+        records = instance.get_run_records(RunsFilter(created_before=cutoff, statuses=finished))
+        for record in records:
+            run_id = record.dagster_run.run_id
+            leftovers = [home / "storage" / run_id] + [
+                home / "history" / "runs" / f"{run_id}.db{suffix}"
+                for suffix in ("", "-wal", "-shm")
+            ]
+            size = sum(_size(p) for p in leftovers)
+            if not report.dry_run:
+                instance.delete_run(run_id)
+                for p in leftovers:
+                    if p.exists():
+                        _remove(p)
+            report.removed.append(Removed("dagster run", run_id, size))
+
+
+def prune_dbt_runs(rule: DbtRule, report: RetentionReport, now: float, target: Path) -> None:
+    folders = sorted(
+        (p for p in target.iterdir() if p.is_dir() and _DBT_RUN_DIR.match(p.name))
+        if target.is_dir()
+        else [],
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    for folder in folders[rule.keep_newest :]:
+        if now - folder.stat().st_mtime > rule.keep_days * DAY_S:
+            _take(report, "dbt run folder", folder, folder.name)
+
+
+def apply_retention(
+    settings: RetentionSettings | None = None,
+    *,
+    dry_run: bool = False,
+    now: float | None = None,
+    dbt_target: Path | None = None,
+) -> RetentionReport:
+    """Apply the rule to the data root (and dbt's target folder); what was removed, and why kept."""
+    settings = settings or load_retention()
+    now = time.time() if now is None else now
+    report = RetentionReport(dry_run=dry_run)
+    if settings is None:
+        report.kept.append(f"everything: the configuration has no {RETENTION_FILE}")
+        return report
+    prune_releases(settings.releases, report)
+    prune_reports(settings.reports, report, now)
+    prune_dagster_runs(settings.dagster_runs, report, now)
+    prune_dbt_runs(
+        settings.dbt_artifacts, report, now, dbt_target or paths.DBT_PROJECT_DIR / "target"
+    )
+    return report
