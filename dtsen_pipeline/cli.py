@@ -239,7 +239,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             )
         except FileNotFoundError:  # a run limited to some layers publishes nothing
             print(f"run {result.run_id} succeeded")
-        _apply_retention(f"dtsen run {args.month}")
+        _apply_retention(f"dtsen run {args.month}", quiet=True)
         warnings = _warnings(result)
         if warnings:
             print(
@@ -259,9 +259,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 1
 
 
-def _apply_retention(command: str, dry_run: bool = False) -> int:
+def _apply_retention(command: str, dry_run: bool = False, quiet: bool = False) -> int:
     """The retention rule (config/retention.yaml, publish/retention.py), each removal said on
-    stderr with the bytes freed; 1 when the rule cannot be read or applied (said in one line)."""
+    stderr with the bytes freed; 1 when the rule cannot be read or applied (said in one line).
+    ``quiet``: nothing said when nothing was removed (after a run)."""
     from dtsen_pipeline.publish.retention import apply_retention
 
     try:
@@ -269,6 +270,8 @@ def _apply_retention(command: str, dry_run: bool = False) -> int:
     except Exception as exc:  # housekeeping after a publication: said, never a traceback
         print(f"{command}: retention not applied: {exc}", file=sys.stderr)
         return 1
+    if quiet and not report.removed:
+        return 0
     for line in report.lines():
         print(f"{command}: {line}", file=sys.stderr)
     return 0

@@ -102,6 +102,12 @@ def refused(load, *patterns: str) -> str:
             r"file_glob: must be a plain file name pattern",
         ),
         (
+            "dtks",
+            'not_read: {"DTKS_RUTA_*.csv"',
+            'not_read: {"../DTKS_RUTA_*.csv"',
+            r"not_read\.\.\./DTKS_RUTA_\*\.csv: .*must be a plain file name pattern",
+        ),
+        (
             "dinsos_kaltim",
             'extract: "^(.*),[^,]*$"',
             'extract: "^.*,[^,]*$"',
@@ -135,6 +141,7 @@ def refused(load, *patterns: str) -> str:
         "header-row-zero",
         "glob-parent-folder",
         "glob-absolute",
+        "not-read-glob-parent-folder",
         "regex-no-group",
         "regex-broken",
         "typo-nested-key",

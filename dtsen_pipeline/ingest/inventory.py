@@ -8,8 +8,9 @@ as written), and that are not a transfer in progress (below).
 subfolders too, with what became of it: ``read`` by a source, ``in transfer`` (not read yet), or
 ``not read``, with the reason: no source matches its name, its folder is no registered source
 (no config/sources/<folder>.yaml), or it lies in a subfolder (only the month folder's own files
-are read). A file read can still be refused by the loader (a link, a duplicate): the raw asset says
-so.
+are read); or ``declared not read``: the source's YAML names it under ``not_read`` with a reason
+(DTKS's household file beside its member file), listed but not warned of. A file read can
+still be refused by the loader (a link, a duplicate): the raw asset says so.
 
 **Settling** (what file-transfer tools call a read lock): a file is read only once the sender is
 done with it. A name that marks a transfer in progress (``.part``, ``.partial``, ``.tmp``,
@@ -39,6 +40,10 @@ SETTLE_ENV = "DTSEN_LANDING_SETTLE_SECONDS"
 MAX_WAIT_ENV = "DTSEN_LANDING_MAX_WAIT_SECONDS"
 DEFAULT_SETTLE_SECONDS = 5.0
 DEFAULT_MAX_WAIT_SECONDS = 120.0
+
+
+# A file the source's YAML declares it does not read (``not_read``): listed, not warned of.
+DECLARED = "declared not read"
 
 
 class NotSettled(Exception):
@@ -201,6 +206,8 @@ def _classify(top: Path, spec: SourceSpec | None, folder: str, month: str) -> li
         entry = Entry(rel, kind, "in transfer", source, why)
     elif matches(spec, top.name):
         entry = Entry(rel, kind, "read", spec.name, "")
+    elif declared := [why for glob, why in spec.not_read.items() if matches_glob(glob, top.name)]:
+        entry = Entry(rel, kind, DECLARED, "", f"{spec.name} declares it not read: {declared[0]}")
     else:
         entry = Entry(
             rel,
@@ -230,7 +237,8 @@ def _classify(top: Path, spec: SourceSpec | None, folder: str, month: str) -> li
 
 
 def not_read(entries: list[Entry]) -> list[Entry]:
-    return [e for e in entries if e.status != "read"]
+    """The entries someone should hear of: neither read nor declared by their source."""
+    return [e for e in entries if e.status not in ("read", DECLARED)]
 
 
 def describe(entry: Entry) -> str:

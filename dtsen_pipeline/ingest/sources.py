@@ -216,6 +216,9 @@ class SourceSpec:
     shrink_tolerance: float = 0.2
     role: str = "register"
     path: Path | None = None
+    # Files delivered beside the source's that it knows it does not read: pattern -> why (the
+    # landing inventory lists them as "declared", not as a delivery nobody read).
+    not_read: dict[str, str] = field(default_factory=dict)
 
     @property
     def raw_table(self) -> str:
@@ -374,6 +377,7 @@ class _SourceFile(Settings):
     parquet: _ParquetFile = _ParquetFile()
     shrink_tolerance: Annotated[float, AfterValidator(_shrink)] = 0.2
     role: Literal[ROLES] = "register"  # type: ignore[valid-type]
+    not_read: dict[Annotated[str, AfterValidator(_file_glob)], Text] = {}
 
     @field_validator("name")
     @classmethod
@@ -427,6 +431,7 @@ def _parse(path: Path) -> SourceSpec:
         shrink_tolerance=float(doc.shrink_tolerance),
         role=doc.role,
         path=path,
+        not_read=dict(doc.not_read),
     )
 
 

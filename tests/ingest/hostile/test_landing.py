@@ -81,6 +81,24 @@ def test_every_landing_entry_is_read_or_named_with_its_reason(landing):
     assert not any("\x1b" in line or "\n" in line for line in lines)
 
 
+def test_a_file_its_source_declares_not_read_is_listed_but_not_warned_of(landing):
+    """DTKS delivers its household table beside the members; dtks.yaml declares it (not_read), so
+    the inventory lists it with the declared reason and it is no warning; an undeclared file is."""
+    month = landing / "dtks" / MONTH
+    month.mkdir(parents=True)
+    (month / "DTKS_RUTA_202501.csv").write_text("IDBDT;KDPROP\n1;64\n")
+    (month / "DTKS_RUTA_202501_lama.xlsx").write_text("x")  # the pattern is a .csv: not declared
+    entries = {e.path: e for e in inventory(MONTH, load_sources())}
+    declared = entries["dtks/2025-01/DTKS_RUTA_202501.csv"]
+    assert (declared.status, declared.source) == ("declared not read", "")
+    assert declared.reason == (
+        "dtks declares it not read: the household table (RUTA): no household source is registered"
+    )
+    assert [e.path for e in not_read(list(entries.values()))] == [
+        "dtks/2025-01/DTKS_RUTA_202501_lama.xlsx"
+    ]
+
+
 def test_an_upper_case_extension_is_read(landing):
     month = landing / "dukcapil" / MONTH
     path = old(csv_file(month, csv_rows(4), name_="dukcapil_penduduk_2025-01.CSV"))
