@@ -70,35 +70,43 @@ def remove_stale_spill() -> list[Path]:
 
 
 @contextmanager
-def limited_connection(db: Path, timeout: float) -> Iterator[duckdb.DuckDBPyConnection]:
-    """``db`` opened sandboxed (lib/warehouse.py) for an analyst's SQL, spilling under
-    :func:`tmp_root`; every statement run on it within the block is interrupted after ``timeout``
-    seconds, which raises :class:`QueryTimeout`."""
+def release_connection(db: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """``db`` (a release's database) opened sandboxed (lib/warehouse.py), spilling to an
+    owner-only folder under :func:`tmp_root`, removed afterwards: never into the release."""
     remove_stale_spill()
     spill = tmp_root() / f"query-{os.getpid()}"
     paths.make_private(tmp_root())  # an identified query's spill holds identity
     paths.make_private(spill)
-    fired = threading.Event()
     try:
         with warehouse.connect(db, sandboxed=True, spill_to=spill) as con:
-
-            def stop() -> None:
-                fired.set()
-                con.interrupt()
-
-            timer = threading.Timer(timeout, stop)
-            timer.daemon = True
-            timer.start()
-            try:
-                yield con
-            except duckdb.InterruptException as exc:
-                if fired.is_set():
-                    raise QueryTimeout(
-                        f"the query was stopped after {timeout:g} s, its time limit "
-                        f"(--timeout SECONDS or {TIMEOUT_ENV} sets another)"
-                    ) from exc
-                raise
-            finally:
-                timer.cancel()
+            yield con
     finally:
         shutil.rmtree(spill, ignore_errors=True)
+
+
+@contextmanager
+def limited_connection(db: Path, timeout: float) -> Iterator[duckdb.DuckDBPyConnection]:
+    """:func:`release_connection` for an analyst's SQL: every statement run on it within the
+    block is interrupted after ``timeout`` seconds, which raises :class:`QueryTimeout`."""
+    fired = threading.Event()
+    with release_connection(db) as con:
+
+
+        def stop() -> None:
+            fired.set()
+            con.interrupt()
+
+        timer = threading.Timer(timeout, stop)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield con
+        except duckdb.InterruptException as exc:
+            if fired.is_set():
+                raise QueryTimeout(
+                    f"the query was stopped after {timeout:g} s, its time limit "
+                    f"(--timeout SECONDS or {TIMEOUT_ENV} sets another)"
+                ) from exc
+            raise
+        finally:
+            timer.cancel()

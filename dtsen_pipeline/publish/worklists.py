@@ -27,9 +27,9 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator
 
-from dtsen_pipeline.lib import paths, spreadsheets, warehouse
+from dtsen_pipeline.lib import paths, spreadsheets
 from dtsen_pipeline.lib.settings import ConfigError, Settings, Text, read_yaml, shown, validate
-from dtsen_pipeline.publish import releases
+from dtsen_pipeline.publish import query_limits, releases
 
 LABELS_FILE = "daftar_kerja.yaml"
 SEEDS = paths.DBT_PROJECT_DIR / "seeds"
@@ -561,7 +561,7 @@ def write_worklists(
         raise FileNotFoundError(
             f"no identified database at {db}; run `make demo` or `dtsen run` first"
         )
-    with warehouse.connect(db, sandboxed=True) as con:
+    with query_limits.release_connection(db) as con:  # spills outside the release
         labels = load_labels(con=con, release=release.name)
         rows = {s.key: _read(con, s, labels, kabupaten) for s in SHEETS}
         names = _kabupaten_names(con)
