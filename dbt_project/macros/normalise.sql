@@ -97,6 +97,11 @@
                                       then cast(trim({{ raw }}) as integer) end)
 {%- endmacro %}
 
+{#
+  A birth date's first problem, or NULL. A day and month registers type for an unknown day (var
+  placeholder_birth_day_months in dbt_project.yml, 'DD-MM': 01-01, 01-07, 31-12) is
+  'placeholder_DD_MM': linkage keeps its year, not the date.
+#}
 {% macro date_issue(raw, parsed, month_end) -%}
     case
         when {{ raw }} is null then 'missing'
@@ -104,7 +109,11 @@
         when {{ parsed }} is null then 'not_a_date'
         when {{ parsed }} > {{ month_end }} then 'in_the_future'
         when year({{ parsed }}) < 1900 then 'implausible_year'
-        when day({{ parsed }}) = 1 and month({{ parsed }}) = 1 then 'placeholder_01_01'
+    {%- for day_month in var('placeholder_birth_day_months') %}
+        {%- set day, month = day_month.split('-') %}
+        when day({{ parsed }}) = {{ day | int }} and month({{ parsed }}) = {{ month | int }}
+            then 'placeholder_{{ day }}_{{ month }}'
+    {%- endfor %}
     end
 {%- endmacro %}
 

@@ -23,17 +23,34 @@ if TYPE_CHECKING:
     from splink.internals.splink_dataframe import SplinkDataFrame
 
 
+def twins_sql() -> str:
+    """True for a pair on one family card with one exact birth date that is two people: two NIKs
+    of one kecamatan, each carrying its own record's birth date and sex (so they differ only in the
+    serial, n and n+1, or a woman's day, +40) under names that are not the same, however alike
+    ("MEGAWATI" / "MEGAWATI NURHAYATI"); or no NIK to tell but the sexes differ and the names are
+    unalike. One person whose NIK was mistyped keeps an exact name, or the typo falls in the
+    region (another kecamatan): not twins."""
+    return (
+        "coalesce(no_kk_l = no_kk_r and tanggal_lahir_pasti_l = tanggal_lahir_pasti_r, false) and ("
+        "coalesce(nik_l <> nik_r and nik_matches_birth_l and nik_matches_birth_r "
+        "and substr(nik_l, 1, 6) = substr(nik_r, 1, 6) and nama_normal_l <> nama_normal_r, false) "
+        f"or coalesce(jenis_kelamin_l <> jenis_kelamin_r and ({model.names_unalike()}), false))"
+    )
+
+
 def relatives_sql() -> str:
     """True for a scored pair that looks like two members of one family rather than one person: on
     the same family card and either born years apart (person.relatives_years_apart), even with one
-    NIK (a member recorded with the head's), or with unalike names and two NIKs each carrying its own
-    record's birth date and sex (twins: one card, one birth date, one village)."""
+    NIK (a member recorded with the head's) unless the NIK says one date is a slip of the other
+    (``model.SLIP_THE_NIK_CORRECTS``: 1990 typed 1909), or with unalike names and two NIKs each
+    carrying its own record's birth date and sex (siblings), or twins (``twins_sql``)."""
     return (
         "coalesce(no_kk_l = no_kk_r, false) and ("
-        "coalesce(abs(tahun_lahir_pasti_l - tahun_lahir_pasti_r) "
+        "(coalesce(abs(tahun_lahir_pasti_l - tahun_lahir_pasti_r) "
         f">= {rules().relatives_years_apart}, false) "
+        f"and not coalesce(nik_l = nik_r and {model.SLIP_THE_NIK_CORRECTS}, false)) "
         "or (coalesce(nik_l <> nik_r and nik_matches_birth_l and nik_matches_birth_r, false) "
-        f"and ({model.names_unalike()})))"
+        f"and ({model.names_unalike()})) or ({twins_sql()}))"
     )
 
 

@@ -17,9 +17,11 @@ from dtsen_pipeline.lib import paths
 from dtsen_pipeline.linkage.config import ENGINES
 
 UNIQUE_ID = "record_key"
-MODEL_VERSION = "person-v6"  # v2: NIKs differing but each matching its birth date; v3: shared NIKs;
+MODEL_VERSION = "person-v7"  # v2: NIKs differing but each matching its birth date; v3: shared NIKs;
 # v4: trusted birth dates, partial dates, names in another order; v5: a shared word only (a marga);
-# v6: short forms, every NIK level trained or fixed, a kabupaten no longer a veto
+# v6: short forms, every NIK level trained or fixed, a kabupaten no longer a veto; v7: two
+# self-consistent NIKs beyond a typo (Dukcapil's own apart), a date slip the NIK corrects, a word
+# left out on one card and birth date (twins?)
 
 # Jaro-Winkler similarity of two normalised names: at or above NAME_CLOSE nearly the same spelling;
 # at or above NAME_AGREES the same name spelt differently. NAME_AGREES is the model's lower name level
@@ -56,6 +58,35 @@ _SWAPPED = (
     "and year(tanggal_lahir_pasti_l) = year(tanggal_lahir_pasti_r)"
 )
 
+# One NIK, and exactly one record's birth date (and sex) is the one the NIK encodes while the other
+# date differs in one part only (day, month or year: a slipped or transposed digit, 1971 / 1917):
+# the NIK says which date is right, so the pair is one person with a date slip, not a NIK shared by
+# two people (whose dates, a head's and a member's, differ in more than one part).
+SLIP_THE_NIK_CORRECTS = (
+    "coalesce(nik_matches_birth_l, false) <> coalesce(nik_matches_birth_r, false) and ("
+    "cast(year(tanggal_lahir_pasti_l) = year(tanggal_lahir_pasti_r) as int) "
+    "+ cast(month(tanggal_lahir_pasti_l) = month(tanggal_lahir_pasti_r) as int) "
+    "+ cast(day(tanggal_lahir_pasti_l) = day(tanggal_lahir_pasti_r) as int)) = 2"
+)
+
+# Both records carry a NIK that encodes their own birth date and sex (so each is a structurally
+# valid NIK, and neither is a relative's borrowed one).
+_BOTH_SELF_CONSISTENT = "nik_matches_birth_l and nik_matches_birth_r"
+# Two such NIKs whose date parts (DDMMYY, +40 for women) differ: the records differ in birth date or
+# sex just as their NIKs do, one digit apart or not (a man and a woman born the same day: 13 / 53).
+_NIK_DATES_DIFFER = "substr(nik_l, 7, 6) <> substr(nik_r, 7, 6)"
+_BOTH_DUKCAPIL = "source_l = 'dukcapil' and source_r = 'dukcapil'"
+
+# m of the two "beyond a typo" NIK levels (fixed; u is trained by random sampling, where most pairs
+# of two people reach them: 0.8, and 0.1 for two Dukcapil records, on a 10,000-person hard world).
+# One person's two records reach them only when both NIKs were
+# mistyped where a NIK stays valid and self-consistent (2-5% of records carry a one-digit NIK typo,
+# about half of them there: ~1e-4 of pairs at most) or the person was issued a second NIK, which
+# the registry's own rules forbid. Dukcapil issues NIKs and deduplicates its own register, so two
+# of its records with two NIKs are two people ten times more surely.
+NIK_APART_M = 1e-4
+NIK_APART_DUKCAPIL_M = 1e-5
+
 
 def nik_comparison() -> cl.CustomComparison:
     return cl.CustomComparison(
@@ -77,7 +108,8 @@ def nik_comparison() -> cl.CustomComparison:
                 cll.ExactMatchLevel("nik"),
                 cll.CustomLevel(
                     "tanggal_lahir_pasti_l is not null and tanggal_lahir_pasti_r is not null "
-                    f"and tanggal_lahir_pasti_l <> tanggal_lahir_pasti_r and not ({_SWAPPED})"
+                    f"and tanggal_lahir_pasti_l <> tanggal_lahir_pasti_r and not ({_SWAPPED}) "
+                    f"and not ({SLIP_THE_NIK_CORRECTS})"
                 ),
             ).configure(
                 label_for_charts="exact, birth dates differ (a shared NIK)",
@@ -95,6 +127,11 @@ def nik_comparison() -> cl.CustomComparison:
             cll.And(
                 cll.DamerauLevenshteinLevel("nik", 1),
                 cll.CustomLevel("substr(nik_l, 13, 4) = substr(nik_r, 13, 4)"),
+                # Nor the day's +40 alone: a man's and a woman's NIK of one day and kecamatan
+                # (a record whose sex was typed wrong then looks like the other's typo).
+                cll.CustomLevel(
+                    "abs(cast(substr(nik_l, 7, 2) as int) - cast(substr(nik_r, 7, 2) as int)) <> 40"
+                ),
                 cll.CustomLevel(
                     "not (coalesce(nik_matches_birth_l, false) "
                     "and coalesce(nik_matches_birth_r, false))"
@@ -108,9 +145,48 @@ def nik_comparison() -> cl.CustomComparison:
                 u_probability=0.000005,
                 fix_u_probability=True,
             ),
-            # Two different NIKs, each carrying its own record's birth date and sex: two people.
-            cll.CustomLevel("nik_matches_birth_l and nik_matches_birth_r").configure(
-                label_for_charts="different, each agrees with its own birth date"
+            # Two NIKs, each carrying its own record's birth date and sex, that differ beyond one
+            # typo (more than one digit changed or one adjacent pair swapped) or in the birth date
+            # and sex they encode (then the records differ there too): by the registry's own rules
+            # two people. Strong evidence by design, not left to EM (which learned -6
+            # bits, too little to outweigh a namesake's name, birth date and region): m fixed
+            # (NIK_APART_M), strongest when both records are Dukcapil's.
+            cll.And(
+                cll.CustomLevel(f"{_BOTH_SELF_CONSISTENT} and {_BOTH_DUKCAPIL}"),
+                cll.Or(
+                    cll.Not(cll.DamerauLevenshteinLevel("nik", 1)),
+                    cll.CustomLevel(_NIK_DATES_DIFFER),
+                ),
+            ).configure(
+                label_for_charts="different beyond a typo, both Dukcapil, each its own birth date",
+                m_probability=NIK_APART_DUKCAPIL_M,
+                fix_m_probability=True,
+            ),
+            cll.And(
+                cll.CustomLevel(_BOTH_SELF_CONSISTENT),
+                cll.Or(
+                    cll.Not(cll.DamerauLevenshteinLevel("nik", 1)),
+                    cll.CustomLevel(_NIK_DATES_DIFFER),
+                ),
+            ).configure(
+                label_for_charts="different beyond a typo, each agrees with its own birth date",
+                m_probability=NIK_APART_M,
+                fix_m_probability=True,
+            ),
+            # One digit apart outside the date part, each carrying its own birth date and sex: two
+            # people born the same day in one kecamatan (the serial counts them: n and n+1, twins
+            # among them, whom linkage/evidence.py keeps apart), or in two kecamatan a digit apart,
+            # or one person with a region or serial typo. Fixed at -6 bits, what person-v6 trained
+            # for its one "different NIKs" level: trained alone, EM sees how rare such pairs are
+            # among random ones (u ~1e-5) but not that the birth-date and region comparisons
+            # already count the shared day and kecamatan, and learned +8.6 bits, which merged 49
+            # pairs of such neighbours on a 10,000-person default world.
+            cll.CustomLevel(_BOTH_SELF_CONSISTENT).configure(
+                label_for_charts="one typo apart, each agrees with its own birth date",
+                m_probability=0.01,
+                u_probability=0.64,
+                fix_m_probability=True,
+                fix_u_probability=True,
             ),
             cll.ElseLevel(),
         ],
@@ -214,6 +290,23 @@ def shared_word_only(dialect: str) -> str:
     )
 
 
+# Two records on one family card with one exact birth date: one person, or twins.
+TWINS_CANDIDATES = (
+    "no_kk_l = no_kk_r and tanggal_lahir_pasti_l = tanggal_lahir_pasti_r "
+    "and nama_normal_l <> nama_normal_r"
+)
+
+
+def word_left_out(dialect: str) -> str:
+    """One name is the other with words left out ("MEGAWATI" / "MEGAWATI NURHAYATI"): one side has
+    no word of its own. Guarded by a CASE, as ``short_form``."""
+    size = "len" if dialect == "duckdb" else "size"
+    return (
+        f"case when {_share_a_word(dialect)} then {size}({_distinct_words('l', 'r', dialect)}) = 0 "
+        f"or {size}({_distinct_words('r', 'l', dialect)}) = 0 else false end"
+    )
+
+
 def names_agree() -> str:
     """SQL (DuckDB) over a pair's name columns: the names agree as the name comparison below says,
     at one of its levels from exact to Jaro-Winkler at NAME_AGREES: at least that alike and not
@@ -250,6 +343,17 @@ def name_comparison(dialect: str = "duckdb") -> cl.CustomComparison:
             cll.ExactMatchLevel("nama_normal", term_frequency_adjustments=True),
             cll.ExactMatchLevel("nama_urut").configure(
                 label_for_charts="same words, another order"
+            ),
+            # Twins are named alike ("MEGAWATI" / "MEGAWATI NURHAYATI"): on one card with one birth
+            # date, a name with a word left out does not count as the same name. Fixed at 0 bits
+            # (m = u): EM would learn it from the many one-person pairs that write a name short and
+            # make it evidence for, the twins' merge.
+            cll.CustomLevel(f"{TWINS_CANDIDATES} and {word_left_out(dialect)}").configure(
+                label_for_charts="a word left out, one card and birth date (twins?)",
+                m_probability=0.01,
+                u_probability=0.01,
+                fix_m_probability=True,
+                fix_u_probability=True,
             ),
             cll.CustomLevel(short_form(dialect)).configure(
                 label_for_charts="a short form (initial, call name, a word left out)"
@@ -439,7 +543,12 @@ def fill_untrained(model_dict: dict, pairs_sampled: int) -> tuple[dict, list[str
     filled = untrained_levels(model_dict)
     for comparison in model_dict["comparisons"]:
         levels = [lvl for lvl in comparison["comparison_levels"] if not lvl.get("is_null_level")]
-        trained_m = [lvl["m_probability"] for lvl in levels if lvl.get("m_probability")]
+        # m set by hand (a fixed level, with its reason) is not evidence of what training saw.
+        trained_m = [
+            lvl["m_probability"]
+            for lvl in levels
+            if lvl.get("m_probability") and not lvl.get("fix_m_probability")
+        ]
         # The weight of the nearest trained level above (a closer agreement). A level fixed in
         # this module is not one: its weight is set by hand for its reason and may say "against"
         # (the shared-NIK level, -2 bits), which must not drag a plain exact NIK below it.

@@ -65,6 +65,12 @@ CASES = {
         "tanggal_lahir": "01-01-1990",
         "jenis_kelamin": "P",
     },
+    # Indonesian registers' other placeholders for an unknown day: 1 July and 31 December.
+    "placeholder_01_07": {"nama": "Siti", "tanggal_lahir": "01-07-1985", "jenis_kelamin": "P"},
+    "placeholder_31_12": {"nama": "Siti", "tanggal_lahir": "1985-12-31", "jenis_kelamin": "P"},
+    # Not a placeholder: another day of July, the first of another month.
+    "near_placeholder": {"nama": "Siti", "tanggal_lahir": "02-07-1985", "jenis_kelamin": "P"},
+    "first_of_month": {"nama": "Siti", "tanggal_lahir": "01-12-1985", "jenis_kelamin": "P"},
     "nik_other_person": {
         "nik": NIK,
         "nama": "Budi",
@@ -164,7 +170,6 @@ def test_digits_of_other_scripts_are_flagged_as_such(staged):
     )
 
 
-
 def test_dates_in_every_form(staged):
     for key in ("plain", "titles", "muhammad", "muhammad_full", "binti"):
         assert str(staged.loc[key, "tanggal_lahir"])[:10] == "1990-12-05", key
@@ -172,6 +177,24 @@ def test_dates_in_every_form(staged):
     assert staged.loc["old_spelling", "tahun_lahir"] == 1990
     assert staged.loc["bad_date", "tanggal_lahir_issue"] == "not_a_date"
     assert staged.loc["placeholder", "tanggal_lahir_issue"] == "placeholder_01_01"
+
+
+def test_placeholder_days_keep_their_year_only(staged):
+    """01-01, 01-07 and 31-12 (dbt var placeholder_birth_day_months) are flagged each by its own
+    issue; linkage gets their year (tahun_lahir_pasti), never the date (tanggal_lahir_pasti)."""
+    for key, issue in (
+        ("placeholder", "placeholder_01_01"),
+        ("placeholder_01_07", "placeholder_01_07"),
+        ("placeholder_31_12", "placeholder_31_12"),
+    ):
+        assert staged.loc[key, "tanggal_lahir_issue"] == issue, key
+        assert pd.isna(staged.loc[key, "tanggal_lahir_pasti"]), key
+    assert staged.loc["placeholder", "tahun_lahir_pasti"] == 1990
+    assert staged.loc["placeholder_01_07", "tahun_lahir_pasti"] == 1985
+    assert staged.loc["placeholder_31_12", "tahun_lahir_pasti"] == 1985
+    for key, day in (("near_placeholder", "1985-07-02"), ("first_of_month", "1985-12-01")):
+        assert pd.isna(staged.loc[key, "tanggal_lahir_issue"]), key
+        assert str(staged.loc[key, "tanggal_lahir_pasti"])[:10] == day, key
     assert pd.isna(staged.loc["plain", "tanggal_lahir_issue"])
 
 

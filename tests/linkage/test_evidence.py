@@ -117,7 +117,7 @@ CASES = {
     "b5": (
         {"nik": "3301014101900007", **name("sri aminah"), **dob(None)},
         {
-            "nik": "different, each agrees with its own birth date",
+            "nik": "different beyond a typo, both Dukcapil, each its own birth date",
             "nama_normal": "a shared word only (a family name), the other words differ",
             "tanggal_lahir": "a birth date or year missing",
             "jenis_kelamin": "Exact match on jenis_kelamin",
@@ -182,7 +182,7 @@ CASES = {
     "b10": (
         {"nik": "3201014101900002", **name("budi santoso"), "jenis_kelamin": "L"},
         {
-            "nik": "different, each agrees with its own birth date",
+            "nik": "one typo apart, each agrees with its own birth date",
             "nama_normal": "All other comparisons",
             "tanggal_lahir": "exact",
             "jenis_kelamin": "All other comparisons",

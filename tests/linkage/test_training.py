@@ -45,6 +45,8 @@ def test_untrained_levels_are_those_without_m_or_u():
     # Before training, only the levels fixed in model.py have both probabilities.
     fixed = {
         "nik: exact, birth dates differ (a shared NIK)",  # m and u fixed
+        "nama_normal: a word left out, one card and birth date (twins?)",  # m = u fixed
+        "nik: one typo apart, each agrees with its own birth date",  # m and u fixed
     }
     everything = {
         f"{c['output_column_name']}: {lvl.get('label_for_charts') or lvl['sql_condition']}"
@@ -205,6 +207,10 @@ def test_the_weights_table_says_how_each_level_was_set(trained, tmp_path):
     assert {k for k, v in how.items() if v == "fixed"} == {
         "nik: exact, birth dates differ (a shared NIK)",
         "nik: one typo outside the serial",
+        "nik: different beyond a typo, both Dukcapil, each its own birth date",
+        "nik: different beyond a typo, each agrees with its own birth date",
+        "nik: one typo apart, each agrees with its own birth date",
+        "nama_normal: a word left out, one card and birth date (twins?)",
         "no_kk: All other comparisons",
         "kode_desa: same kabupaten, another village",
         "kode_desa: All other comparisons",
