@@ -88,6 +88,55 @@ NIK_APART_M = 1e-4
 NIK_APART_DUKCAPIL_M = 1e-5
 
 
+def _nik_apart_levels() -> list:
+    """The NIK levels of two different NIKs, each carrying its own record's birth date and sex."""
+    return [
+        # Two NIKs, each carrying its own record's birth date and sex, that differ beyond one
+        # typo (more than one digit changed or one adjacent pair swapped) or in the birth date
+        # and sex they encode (then the records differ there too): by the registry's own rules
+        # two people. Strong evidence by design, not left to EM (which learned -6
+        # bits, too little to outweigh a namesake's name, birth date and region): m fixed
+        # (NIK_APART_M), strongest when both records are Dukcapil's.
+        cll.And(
+            cll.CustomLevel(f"{_BOTH_SELF_CONSISTENT} and {_BOTH_DUKCAPIL}"),
+            cll.Or(
+                cll.Not(cll.DamerauLevenshteinLevel("nik", 1)),
+                cll.CustomLevel(_NIK_DATES_DIFFER),
+            ),
+        ).configure(
+            label_for_charts="different beyond a typo, both Dukcapil, each its own birth date",
+            m_probability=NIK_APART_DUKCAPIL_M,
+            fix_m_probability=True,
+        ),
+        cll.And(
+            cll.CustomLevel(_BOTH_SELF_CONSISTENT),
+            cll.Or(
+                cll.Not(cll.DamerauLevenshteinLevel("nik", 1)),
+                cll.CustomLevel(_NIK_DATES_DIFFER),
+            ),
+        ).configure(
+            label_for_charts="different beyond a typo, each agrees with its own birth date",
+            m_probability=NIK_APART_M,
+            fix_m_probability=True,
+        ),
+        # One digit apart outside the date part, each carrying its own birth date and sex: two
+        # people born the same day in one kecamatan (the serial counts them: n and n+1, twins
+        # among them, whom linkage/evidence.py keeps apart), or in two kecamatan a digit apart,
+        # or one person with a region or serial typo. Fixed at -6 bits, what person-v6 trained
+        # for its one "different NIKs" level: trained alone, EM sees how rare such pairs are
+        # among random ones (u ~1e-5) but not that the birth-date and region comparisons
+        # already count the shared day and kecamatan, and learned +8.6 bits, which merged 49
+        # pairs of such neighbours on a 10,000-person default world.
+        cll.CustomLevel(_BOTH_SELF_CONSISTENT).configure(
+            label_for_charts="one typo apart, each agrees with its own birth date",
+            m_probability=0.01,
+            u_probability=0.64,
+            fix_m_probability=True,
+            fix_u_probability=True,
+        ),
+    ]
+
+
 def nik_comparison() -> cl.CustomComparison:
     return cl.CustomComparison(
         output_column_name="nik",
@@ -145,49 +194,7 @@ def nik_comparison() -> cl.CustomComparison:
                 u_probability=0.000005,
                 fix_u_probability=True,
             ),
-            # Two NIKs, each carrying its own record's birth date and sex, that differ beyond one
-            # typo (more than one digit changed or one adjacent pair swapped) or in the birth date
-            # and sex they encode (then the records differ there too): by the registry's own rules
-            # two people. Strong evidence by design, not left to EM (which learned -6
-            # bits, too little to outweigh a namesake's name, birth date and region): m fixed
-            # (NIK_APART_M), strongest when both records are Dukcapil's.
-            cll.And(
-                cll.CustomLevel(f"{_BOTH_SELF_CONSISTENT} and {_BOTH_DUKCAPIL}"),
-                cll.Or(
-                    cll.Not(cll.DamerauLevenshteinLevel("nik", 1)),
-                    cll.CustomLevel(_NIK_DATES_DIFFER),
-                ),
-            ).configure(
-                label_for_charts="different beyond a typo, both Dukcapil, each its own birth date",
-                m_probability=NIK_APART_DUKCAPIL_M,
-                fix_m_probability=True,
-            ),
-            cll.And(
-                cll.CustomLevel(_BOTH_SELF_CONSISTENT),
-                cll.Or(
-                    cll.Not(cll.DamerauLevenshteinLevel("nik", 1)),
-                    cll.CustomLevel(_NIK_DATES_DIFFER),
-                ),
-            ).configure(
-                label_for_charts="different beyond a typo, each agrees with its own birth date",
-                m_probability=NIK_APART_M,
-                fix_m_probability=True,
-            ),
-            # One digit apart outside the date part, each carrying its own birth date and sex: two
-            # people born the same day in one kecamatan (the serial counts them: n and n+1, twins
-            # among them, whom linkage/evidence.py keeps apart), or in two kecamatan a digit apart,
-            # or one person with a region or serial typo. Fixed at -6 bits, what person-v6 trained
-            # for its one "different NIKs" level: trained alone, EM sees how rare such pairs are
-            # among random ones (u ~1e-5) but not that the birth-date and region comparisons
-            # already count the shared day and kecamatan, and learned +8.6 bits, which merged 49
-            # pairs of such neighbours on a 10,000-person default world.
-            cll.CustomLevel(_BOTH_SELF_CONSISTENT).configure(
-                label_for_charts="one typo apart, each agrees with its own birth date",
-                m_probability=0.01,
-                u_probability=0.64,
-                fix_m_probability=True,
-                fix_u_probability=True,
-            ),
+            *_nik_apart_levels(),
             cll.ElseLevel(),
         ],
     )
