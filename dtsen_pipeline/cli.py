@@ -14,6 +14,9 @@ from pathlib import Path
 
 from dtsen_pipeline.lib import paths
 
+# lab/generate/world.py's PROFILES (not imported here: the generator loads numpy and pandas).
+GENERATOR_PROFILES = ("default", "hard", "lookalikes")
+
 JOB_NAME = "monthly_refresh_job"
 
 
@@ -679,11 +682,12 @@ def _add_generate(sub) -> None:
     )
     gen.add_argument(
         "--profile",
-        choices=["default", "hard"],
+        choices=GENERATOR_PROFILES,
         default="default",
-        help="noise and naming rates: the default world, or a harder one (lab/generate/profile_hard.yaml "
+        help="noise and naming rates: the default world, a harder one (lab/generate/profile_hard.yaml "
         "over lab/generate/profile.yaml: names reordered, shortened, misspelt, family names shared, "
-        "partial birth dates, stale regions and family cards)",
+        "partial birth dates, stale regions and family cards), or lookalikes (twins, namesakes, "
+        "01-07 and 31-12 placeholder birth days: profile_lookalikes.yaml)",
     )
     gen.set_defaults(func=_cmd_generate)
 

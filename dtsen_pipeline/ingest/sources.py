@@ -115,7 +115,8 @@ STAGED_COLUMNS = (
     StagedColumn("no_kk_issue", "Why the family card number is not a valid structure, or null."),
     StagedColumn(
         "tanggal_lahir_issue",
-        "missing, year_only, not_a_date, in_the_future, implausible_year, placeholder_01_01, or null.",
+        "missing, year_only, not_a_date, in_the_future, implausible_year, or a placeholder day "
+        "(placeholder_01_01, placeholder_01_07, placeholder_31_12: dbt var placeholder_birth_day_months), or null.",
     ),
     StagedColumn("jenis_kelamin_issue", "missing, unknown_code, or null."),
     StagedColumn(

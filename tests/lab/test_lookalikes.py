@@ -67,3 +67,12 @@ def test_the_default_profile_plants_nothing():
     state = rng.bit_generator.state
     out = lookalikes.plant_twins(0.0, np.array([0, 0]), np.array([True, True]), birth, nama, rng)
     assert out[0] is birth and out[1] is nama and rng.bit_generator.state == state
+
+
+def test_the_cli_offers_every_generator_profile():
+    """`dtsen generate --profile` lists the profiles without importing the generator: the two lists
+    must not drift apart (a profile missing from the CLI is reachable from Python only)."""
+    from dtsen_pipeline import cli
+    from dtsen_pipeline.lab.generate.world import PROFILES
+
+    assert tuple(PROFILES) == cli.GENERATOR_PROFILES
