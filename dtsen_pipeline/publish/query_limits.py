@@ -91,7 +91,6 @@ def limited_connection(db: Path, timeout: float) -> Iterator[duckdb.DuckDBPyConn
     fired = threading.Event()
     with release_connection(db) as con:
 
-
         def stop() -> None:
             fired.set()
             con.interrupt()

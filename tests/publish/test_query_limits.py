@@ -82,7 +82,9 @@ def test_the_spill_goes_to_the_query_s_own_folder(tmp_path, monkeypatch):
     try:
         with query_limits.limited_connection(db, timeout=120) as con:
             assert oct(spill.stat().st_mode & 0o777) == "0o700"
-            assert con.execute("select current_setting('temp_directory')").fetchall()[0][0] == str(spill)
+            assert con.execute("select current_setting('temp_directory')").fetchall()[0][0] == str(
+                spill
+            )
             assert con.execute(SPILLING_SQL).fetchall()[0][0] == 3000000
             with pytest.raises(duckdb.Error, match="locked|disabled"):  # the sandbox still holds
                 con.sql(f"set temp_directory = '{release}'")
