@@ -544,10 +544,11 @@ def test_check_config_passes_the_shipped_configuration(cli_env):
     suites = load_expectations(paths.CONFIG_DIR)
     n_suites = len(sources) + len(suites.marts) + len(suites.mart_warnings)
     registers = len(load_profile(PROFILE_PATH)["sources"])
+    named = "".join(f"{name} profile, " for name, path in PROFILES.items() if path is not None)
     expected = (
         f"configuration OK ({len(sources)} sources, linkage rules, publication rules, "
         "alert targets (none), "
-        f"{n_suites} quality suites, generator profile ({registers} registers), hard profile, "
+        f"{n_suites} quality suites, generator profile ({registers} registers), {named}"
         "survivorship ranks)"
     )
     assert result.stdout.startswith(expected), result.stdout
