@@ -17,7 +17,7 @@ ENGINES      ?= duckdb
 BASELINES    ?= yes
 OLD_DUCKDB   := 1.0.0 1.1.3
 
-.PHONY: setup java lint demo test test-slow browser ui serve docs bench clean-data
+.PHONY: setup java lint demo test test-slow browser postgres ui serve docs bench clean-data
 
 setup: $(STAMP) java
 	$(BIN)/python -m dtsen_pipeline.defs.dbt.project
@@ -73,8 +73,15 @@ test: setup browser
 
 # The slow tests: `dtsen run` killed with SIGKILL at each stage then run again, and two-month
 # backfills launched from the UI and through its GraphQL API (about 20 minutes; CI runs them too).
-test-slow: setup browser
+test-slow: setup browser postgres
 	$(BIN)/python -m pytest -m slow
+
+# PostgreSQL's server for `make serve` and its test (Debian's package: initdb and postgres under
+# /usr/lib/postgresql/<version>/bin; root or sudo), when the machine has none.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql; }
 
 # Headless Chromium and its driver for the UI test (Debian packages; root or sudo).
 browser:
@@ -95,7 +102,7 @@ ui: setup
 # The deployment (docs/operations.md, "Deployment"): PostgreSQL (a cluster under data/postgres, or
 # DTSEN_POSTGRES_URL), the code location, the daemon and the webserver on http://127.0.0.1:3000,
 # each its own process; Ctrl-C stops them all. `make ui` stays the quick local path.
-serve: setup
+serve: setup postgres
 	$(BIN)/dtsen serve
 
 # The documentation site of the current release (MONTH=YYYY-MM for another): dbt docs of the
