@@ -250,7 +250,7 @@ class _Handler(SimpleHTTPRequestHandler):
     def _owner_only(self) -> bool:
         """True when the connection is the server's own user's; else answered 403, False."""
         uid = peer_uid(self.client_address[1], self.server.server_address[1])
-        if uid == os.getuid():
+        if uid == self.server.owner_uid:
             return True
         self.send_error(
             403,
@@ -275,16 +275,18 @@ class _Handler(SimpleHTTPRequestHandler):
         pass
 
 
-def server(port_number: int | None = None) -> ThreadingHTTPServer:
+def server(port_number: int | None = None, owner_uid: int | None = None) -> ThreadingHTTPServer:
     """A server of data/reports/ on 127.0.0.1 (never another interface: the reports describe
-    identified data) to its own user only (``_Handler._owner_only``), not yet serving: call
-    ``serve_forever`` (or run it in a thread)."""
+    identified data) to one user only (``_Handler._owner_only``): ``owner_uid``, by default the
+    user it runs as. Not yet serving: call ``serve_forever`` (or run it in a thread)."""
     root = paths.reports_dir()
     paths.make_private(root)
-    return ThreadingHTTPServer(
+    httpd = ThreadingHTTPServer(
         (HOST, port() if port_number is None else port_number),
         partial(_Handler, directory=str(root)),
     )
+    httpd.owner_uid = os.getuid() if owner_uid is None else owner_uid
+    return httpd
 
 
 def main() -> int:
