@@ -5,30 +5,16 @@ rows (before, both loaded and only dbt's uniqueness test failed, naming no file)
 from __future__ import annotations
 
 import duckdb
-import pandas as pd
 import pytest
 
 from dtsen_pipeline.ingest.load import load_month, reconciliation
 from dtsen_pipeline.ingest.sources import get_source
-from tests.ingest.test_load import MONTH, ROW
+from tests.ingest.test_load import MONTH, ROW, _dukcapil
 
 
 def _file(folder, name: str, ids: list[str]):
-    header = [
-        "ID_REC",
-        "NIK",
-        "NO_KK",
-        "NAMA_LGKP",
-        "TMPT_LHR",
-        "TGL_LHR",
-        "JENIS_KLMIN",
-        "KODE_WILAYAH",
-        "ALAMAT",
-        "STAT_HBKEL",
-    ]
-    path = folder / name
-    pd.DataFrame([[i, *ROW[1:]] for i in ids], columns=header).to_csv(path, index=False)
-    return path
+    """A Dukcapil extract named ``name`` whose records carry the ids ``ids``."""
+    return _dukcapil(folder, [[i, *ROW[1:]] for i in ids], name=name)
 
 
 @pytest.fixture()

@@ -134,7 +134,12 @@ def test_empty_and_header_only_files(tmp_path, con):
 
 
 def _dukcapil(
-    tmp_path: Path, rows: list[list[str]], header=None, encoding="utf-8", raw: bytes | None = None
+    tmp_path: Path,
+    rows: list[list[str]],
+    header=None,
+    encoding="utf-8",
+    raw: bytes | None = None,
+    name: str = "dukcapil_penduduk_2025-01.csv",
 ) -> Path:
     header = header or [
         "ID_REC",
@@ -148,7 +153,7 @@ def _dukcapil(
         "ALAMAT",
         "STAT_HBKEL",
     ]
-    path = tmp_path / "dukcapil_penduduk_2025-01.csv"
+    path = tmp_path / name
     if raw is not None:
         path.write_bytes(raw)
     else:
