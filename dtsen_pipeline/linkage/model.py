@@ -88,6 +88,13 @@ NIK_APART_M = 1e-4
 NIK_APART_DUKCAPIL_M = 1e-5
 
 
+def _beyond_a_typo():
+    """Two NIKs more than one digit change or adjacent swap apart, or encoding other dates."""
+    return cll.Or(
+        cll.Not(cll.DamerauLevenshteinLevel("nik", 1)), cll.CustomLevel(_NIK_DATES_DIFFER)
+    )
+
+
 def _nik_apart_levels() -> list:
     """The NIK levels of two different NIKs, each carrying its own record's birth date and sex."""
     return [
@@ -99,10 +106,7 @@ def _nik_apart_levels() -> list:
         # (NIK_APART_M), strongest when both records are Dukcapil's.
         cll.And(
             cll.CustomLevel(f"{_BOTH_SELF_CONSISTENT} and {_BOTH_DUKCAPIL}"),
-            cll.Or(
-                cll.Not(cll.DamerauLevenshteinLevel("nik", 1)),
-                cll.CustomLevel(_NIK_DATES_DIFFER),
-            ),
+            _beyond_a_typo(),
         ).configure(
             label_for_charts="different beyond a typo, both Dukcapil, each its own birth date",
             m_probability=NIK_APART_DUKCAPIL_M,
@@ -110,10 +114,7 @@ def _nik_apart_levels() -> list:
         ),
         cll.And(
             cll.CustomLevel(_BOTH_SELF_CONSISTENT),
-            cll.Or(
-                cll.Not(cll.DamerauLevenshteinLevel("nik", 1)),
-                cll.CustomLevel(_NIK_DATES_DIFFER),
-            ),
+            _beyond_a_typo(),
         ).configure(
             label_for_charts="different beyond a typo, each agrees with its own birth date",
             m_probability=NIK_APART_M,
