@@ -77,15 +77,6 @@ def max_wait_seconds() -> float:
     return _seconds(MAX_WAIT_ENV, DEFAULT_MAX_WAIT_SECONDS)
 
 
-def matches(spec: SourceSpec, name: str) -> bool:
-    """``name`` matches the source's file_glob, its extension compared in any case."""
-    return matches_glob(spec.file_glob, name)
-
-
-def month_folder(spec: SourceSpec, month: str) -> Path:
-    return paths.landing_dir() / spec.name / month
-
-
 def _entries(folder: Path) -> list[Path]:
     try:
         return sorted(folder.iterdir(), key=lambda p: p.name)
@@ -93,18 +84,12 @@ def _entries(folder: Path) -> list[Path]:
         return []
 
 
-def source_files(spec: SourceSpec, month: str) -> list[Path]:
-    """The landing entries the source reads this month (links and folders included: the loader
-    refuses them, with the reason): ``SourceSpec.landing_files``."""
-    return spec.landing_files(month)
-
-
 def in_transfer(spec: SourceSpec, month: str) -> list[Path]:
     """Entries of the source's month folder that mark a transfer of one of its files."""
     return [
         p
-        for p in _entries(month_folder(spec, month))
-        if (final := final_name(p.name)) is not None and matches(spec, final)
+        for p in _entries(paths.landing_dir() / spec.name / month)
+        if (final := final_name(p.name)) is not None and matches_glob(spec.file_glob, final)
     ]
 
 
@@ -117,7 +102,7 @@ def _pending(spec: SourceSpec, month: str, seconds: float) -> list[str]:
             f"{spec.name} {month} is read once it has its final name "
             f"({printable(final_name(p.name) or '')}), or remove it if the transfer was abandoned"
         )
-    for p in source_files(spec, month) if seconds > 0 else []:
+    for p in spec.landing_files(month) if seconds > 0 else []:
         try:
             age = now - p.lstat().st_mtime
         except FileNotFoundError:
@@ -146,7 +131,7 @@ def settled_files(
     while True:
         problems = _pending(spec, month, seconds)
         if not problems:
-            return source_files(spec, month)
+            return spec.landing_files(month)
         left = deadline - time.monotonic()
         if left <= 0:
             raise NotSettled(
@@ -190,7 +175,7 @@ def _classify(top: Path, spec: SourceSpec | None, folder: str, month: str) -> li
     if spec is None:
         why = f"landing/{printable(folder)}/ is no registered source (no config/sources/{printable(folder)}.yaml)"
         entry = Entry(rel, kind, "not read", "", why)
-    elif kind == "folder" and not matches(spec, top.name):
+    elif kind == "folder" and not matches_glob(spec.file_glob, top.name):
         entry = Entry(
             rel,
             kind,
@@ -199,12 +184,12 @@ def _classify(top: Path, spec: SourceSpec | None, folder: str, month: str) -> li
             f"a subfolder: {spec.name} reads only the files directly in its month folder",
         )
     elif (final := final_name(top.name)) is not None:
-        source = spec.name if matches(spec, final) else ""
+        source = spec.name if matches_glob(spec.file_glob, final) else ""
         why = "a transfer in progress (a partial or lock file name)" + (
             f"; {spec.name} waits for it" if source else ""
         )
         entry = Entry(rel, kind, "in transfer", source, why)
-    elif matches(spec, top.name):
+    elif matches_glob(spec.file_glob, top.name):
         entry = Entry(rel, kind, "read", spec.name, "")
     elif declared := [why for glob, why in spec.not_read.items() if matches_glob(glob, top.name)]:
         entry = Entry(rel, kind, DECLARED, "", f"{spec.name} declares it not read: {declared[0]}")

@@ -17,7 +17,6 @@ from dtsen_pipeline.ingest.inventory import (
     inventory,
     not_read,
     settled_files,
-    source_files,
 )
 from dtsen_pipeline.ingest.load import _unchanged_since, load_month, reconciliation
 from dtsen_pipeline.ingest.sources import get_source, load_sources
@@ -103,7 +102,7 @@ def test_an_upper_case_extension_is_read(landing):
     month = landing / "dukcapil" / MONTH
     path = old(csv_file(month, csv_rows(4), name_="dukcapil_penduduk_2025-01.CSV"))
     spec = get_source("dukcapil")
-    assert source_files(spec, MONTH) == [path]
+    assert spec.landing_files(MONTH) == [path]
     with duckdb.connect() as con:
         [result] = load_month(con, spec, MONTH, settled_files(spec, MONTH, seconds=1))
     assert (result.status, result.rows_loaded) == ("loaded", 4)
