@@ -212,18 +212,31 @@ def release_path(month: str) -> Path:
     return revisions[-1]
 
 
-def landed_inputs(month: str) -> dict[str, str]:
-    """The month's landed files a source reads, ``<source>/<YYYY-MM>/<file>`` -> sha256: what a
-    release of the month is built from (the manifest's ``inputs``; the landing sensor compares)."""
+def landed_inputs(con, month: str) -> dict[str, str]:
+    """The month's landed files as ingest loaded them, ``<source>/<YYYY-MM>/<file>`` -> sha256:
+    what a release of the month is built from (the manifest's ``inputs``; the landing sensor
+    compares). Read from ``raw.ingest_log`` on ``con`` (the checksum each file had when it was read,
+    not as it is at publication: a file replaced after its load is not in the release, and the
+    sensor runs its month again), for the sources configured now. A workbook's other sheets
+    (``<file> [<sheet>]``, the workbook's checksum) are its file's; an entry ingest did not open
+    (a link: no checksum) is no input."""
     from dtsen_pipeline.ingest.sources import load_sources
 
-    landing = paths.landing_dir()
-    return {
-        str(f.relative_to(landing)): file_sha256(f)
-        for spec in load_sources()
-        for f in spec.landing_files(month)
-        if f.is_file() and not f.is_symlink()
-    }
+    if not warehouse.table_exists(con, "raw", "ingest_log"):
+        return {}
+    rows = con.execute(
+        """
+        select l.source, l.source_file, l.file_sha256 from raw.ingest_log l
+        where l.extract_month = ? and l.file_sha256 is not null and list_contains(?, l.source)
+          and not exists (
+            select 1 from raw.ingest_log w
+            where w.source = l.source and w.extract_month = l.extract_month
+              and w.file_sha256 = l.file_sha256 and w.source_file <> l.source_file
+              and starts_with(l.source_file, w.source_file || ' [') and ends_with(l.source_file, ']'))
+        order by 1, 2""",
+        [month, [spec.name for spec in load_sources()]],
+    ).fetchall()
+    return {f"{source}/{month}/{file}": sha for source, file, sha in rows}
 
 
 def published_from(month: str) -> tuple[dict[str, str] | None, datetime | None]:
@@ -521,6 +534,7 @@ def write_release(
                 if _fail_after == "first_table":
                     raise RuntimeError("simulated crash in the middle of publishing")
             unlabelled = _unlabelled_codes(con, {t: p for t, (p, _) in written.items()})
+            inputs = landed_inputs(con, month)
             code_rows = _code_rows(con, [t for t, (p, _) in written.items() if p.code_list])
             con.execute("drop table pseudonym_salt")
             con.execute("detach release")
@@ -546,7 +560,7 @@ def write_release(
             "tables": counts,
             "code_lists": sorted(t for t, (p, _) in written.items() if p.code_list),
             "files": checksums,
-            "inputs": landed_inputs(month),  # the landed files it was built from, with checksums
+            "inputs": inputs,  # the landed files it was built from, as ingest read them
             "code_version": code_version(),
             "config_sha256": config_checksums(),
             "dictionary": {

@@ -447,3 +447,38 @@ def test_a_release_records_its_code_configuration_inputs_and_trigger(release, da
     [row] = [r for r in log if r["event"] == "published" and r["release"] == release.name]
     assert (row["month"], row["gate"], row["run_id"]) == (MONTHS[0], "passed", trigger["run_id"])
     assert row["trigger"]["kind"] == "cli" and row["previous_current"] is None
+
+
+def test_the_inputs_are_the_files_as_ingest_read_them(tmp_path):
+    """A release's ``inputs`` come from raw.ingest_log, as the load read each file: a file changed
+    afterwards keeps the checksum it was read with; a copy ingest refused is an input (the sensor
+    reads it too); a workbook's second sheet is its workbook's; a link ingest did not open is not."""
+    from dtsen_pipeline.ingest.load import load_month
+    from dtsen_pipeline.ingest.sources import get_source
+    from tests.ingest.hostile.files import MONTH, P3KE_HEADER, csv_file, csv_rows, p3ke_row
+    from tests.ingest.hostile.test_landing import workbook
+
+    first = csv_file(tmp_path, csv_rows(2))
+    copy = tmp_path / "dukcapil_penduduk_2025-01_b.csv"
+    copy.write_bytes(first.read_bytes())
+    link = tmp_path / "dukcapil_penduduk_2025-01_c.csv"
+    link.symlink_to(first)
+    book = workbook(
+        tmp_path,
+        {"Data P3KE": [P3KE_HEADER, p3ke_row(1)], "Data P3KE (2)": [P3KE_HEADER, p3ke_row(2)]},
+    )
+    read = file_sha256(first)
+    with duckdb.connect() as con:
+        assert releases.landed_inputs(con, MONTH) == {}  # nothing ingested yet
+        load_month(con, get_source("dukcapil"), MONTH, [first, copy, link])
+        load_month(con, get_source("p3ke"), MONTH, [book])
+        first.write_bytes(b"replaced after the load\n")
+        inputs = releases.landed_inputs(con, MONTH)
+        assert releases.landed_inputs(con, "2025-02") == {}
+        logged = con.execute("select count(*) from raw.ingest_log").fetchone()[0]
+    assert logged == 5  # three dukcapil entries, the workbook and its second sheet
+    assert inputs == {
+        f"dukcapil/{MONTH}/{first.name}": read,
+        f"dukcapil/{MONTH}/{copy.name}": read,
+        f"p3ke/{MONTH}/{book.name}": file_sha256(book),
+    }
