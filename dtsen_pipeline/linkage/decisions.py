@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -22,6 +22,7 @@ from typing import NamedTuple
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from dtsen_pipeline.lib.warehouse import table_exists
 from dtsen_pipeline.linkage import model, review_files
 from dtsen_pipeline.linkage.clustering import Groups
 from dtsen_pipeline.linkage.workspace import Workspace
@@ -63,26 +64,35 @@ def _known(keys: set[str], known_keys) -> set[str]:
 
 
 def read_decisions(
-    path: Path, known_keys: pa.Array | pa.ChunkedArray | Collection[str] | None = None
+    path: Path,
+    known_keys: pa.Array | pa.ChunkedArray | Collection[str] | None = None,
+    other_months: Callable[[set[str]], set[str]] | None = None,
 ) -> pa.Table | None:
     """Reviewers' decisions, if any, one row per pair: record_key_l, record_key_r, decision
     (accept|reject, lower case) and its row in the file (``line``). Every row is checked (keys of this month's
     records, ``known_keys``; no self-pair, repeated or contradictory pair, formula or empty cell) and
     all problems are reported at once, by row and column, never by a cell's contents: a reviewer
-    fixes the file in one pass, and a NIK pasted in the wrong cell never reaches a log."""
+    fixes the file in one pass, and a NIK pasted in the wrong cell never reaches a log.
+
+    The file is one for every month. A row naming a record that is not of this month but of
+    another linked month (``other_months``: given keys, those that are; ``records_of_other_months``)
+    is kept for that month: not applied now, not an error. Its rows are in the table's metadata
+    (``rows_of_other_months``)."""
     if not path.exists():
         return None
     problems = review_files.Problems(path, "no decision was applied")
     header, at, parsed = review_files.read_rows(path, DECISION_COLUMNS, problems)
-    known = _known(
-        {
-            row[at[c]].strip()
-            for _, row in parsed
-            if len(row) == len(header)
-            for c in ("record_key_l", "record_key_r")
-        },
-        known_keys,
-    )
+    named = {
+        row[at[c]].strip()
+        for _, row in parsed
+        if len(row) == len(header)
+        for c in ("record_key_l", "record_key_r")
+    }
+    known = _known(named, known_keys)
+    unknown = {k for k in named - known if _KEY_SHAPE.fullmatch(k)}
+    elsewhere = other_months(unknown) if other_months is not None and unknown else set()
+    of_what = "this month" + (" or of another linked month" if other_months is not None else "")
+    aside: list[int] = []  # rows naming a record of another month only: kept for that month
     rows: list[Decision] = []
     seen: dict[tuple[str, str], Decision] = {}  # (lower key, higher key) -> its first row
     for line, row in parsed:
@@ -101,15 +111,18 @@ def read_decisions(
             )
         ok = not formulas
         left, right, decision = (row[at[c]].strip() for c in DECISION_COLUMNS)
+        other_month = False
         for column, key in (("record_key_l", left), ("record_key_r", right)):
             if column in formulas:
                 continue
             if not key:
                 problems.add(f"{column} is empty", line)
                 ok = False
+            elif key in elsewhere:
+                other_month = True
             elif key not in known:
                 problems.add(
-                    f"{column} is not the record key (source:source_record_id) of a record of this month",
+                    f"{column} is not the record key (source:source_record_id) of a record of {of_what}",
                     line,
                 )
                 ok = False
@@ -129,7 +142,10 @@ def read_decisions(
             problems.add(f"{what} the pair of row {first.line}", line)
             continue
         seen[pair] = Decision(left, right, decision, line)
-        rows.append(seen[pair])
+        if other_month:
+            aside.append(line)
+        else:
+            rows.append(seen[pair])
     if problems:
         raise problems.error()
     return pa.table(
@@ -139,11 +155,49 @@ def read_decisions(
             "decision": pa.array([r.decision for r in rows], pa.string()),
             "line": pa.array([r.line for r in rows], pa.int64()),
         },
-        metadata={FILE_METADATA: str(path)},  # the file its rows are in, for messages by row
+        # The file its rows are in, for messages by row; the rows kept for other months.
+        metadata={FILE_METADATA: str(path), OTHER_MONTHS_METADATA: ",".join(map(str, aside))},
     )
 
 
 FILE_METADATA = "file"
+OTHER_MONTHS_METADATA = "rows_of_other_months"
+
+
+def rows_of_other_months(decisions: pa.Table | None) -> list[int]:
+    """The file's rows ``read_decisions`` kept for other months (a record they name is not of
+    this month but of another linked month): not applied this month."""
+    metadata = (decisions.schema.metadata or {}) if decisions is not None else {}
+    rows = metadata.get(OTHER_MONTHS_METADATA.encode(), b"").decode()
+    return [int(r) for r in rows.split(",") if r]
+
+
+def other_months_message(source: str, rows: list[int]) -> str:
+    """One line for the rows kept for other months: by file and row, never a record's values."""
+    many = len(rows) > 1
+    return (
+        f"{source}: the decision{'s' if many else ''} on row{'s' if many else ''} "
+        f"{', '.join(map(str, rows))} name{'' if many else 's'} a record of another month, not "
+        "of this one (a delta source's record of an earlier month): kept in the file for "
+        f"{'their' if many else 'its'} month, not applied to this one"
+    )
+
+
+def records_of_other_months(con, month: str, keys: set[str]) -> set[str]:
+    """Those of ``keys`` that are records of a linked month other than ``month``
+    (linkage.person_clusters): what ``read_decisions`` keeps for those months."""
+    if not keys or not table_exists(con, "linkage", "person_clusters"):
+        return set()
+    con.register("decision_keys", pa.table({"k": pa.array(sorted(keys), pa.string())}))
+    try:
+        found = con.execute(
+            "select distinct record_key from linkage.person_clusters "
+            "where extract_month <> ? and record_key in (select k from decision_keys)",
+            [month],
+        ).fetchall()
+    finally:
+        con.unregister("decision_keys")
+    return {key for (key,) in found}
 
 
 def decisions_file(decisions: pa.Table | None) -> str:

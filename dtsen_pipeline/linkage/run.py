@@ -46,7 +46,9 @@ from dtsen_pipeline.linkage.decisions import (
     decision_edges,
     decisions_file,
     normalise_decisions,
+    other_months_message,
     resolve_decisions,
+    rows_of_other_months,
 )
 from dtsen_pipeline.linkage.evidence import corroborate
 from dtsen_pipeline.linkage.explanations import explain
@@ -125,12 +127,16 @@ def persons(
 
 
 def decision_report(
-    ws: Workspace, resolution: Resolution, apart: Apart, source: str
+    ws: Workspace,
+    resolution: Resolution,
+    apart: Apart,
+    decisions: pa.Table | None,
 ) -> dict[str, int | list[str]]:
     """What the run did with reviewers' decisions, for the linkage asset's metadata: accepts and
     rejects applied, accepts overridden by a reject, rejects that split a person and the scored
     links cut for them (counts only when there are any), and one line per row reported (file and
     row numbers, never a record's values)."""
+    source, other_months = decisions_file(decisions), rows_of_other_months(decisions)
     counts: dict[str, int | list[str]] = dict(
         ws.con.execute(
             f"select decision, count(*) from {resolution.decided} group by 1 order by 1"
@@ -150,6 +156,9 @@ def decision_report(
             + f" through other records; the weakest links between them were cut ({links}), so "
             + ("each pair is two persons" if many else "they are two persons")
         )
+    if other_months:  # rows naming a record of another month: kept for it (read_decisions)
+        counts["kept for other months (a record not of this month)"] = len(other_months)
+        reported.append(other_months_message(source, other_months))
     if reported:
         counts["reported"] = reported
     return counts
@@ -218,7 +227,7 @@ def link_month(
         clock.say("clustering the scored pairs")
         scored = corroborate(ws, linker, scores.parts)
         clusters, apart = persons(ws, scores, scored, resolution.decided, last_month, attach_only)
-        applied = decision_report(ws, resolution, apart, decisions_file(decisions))
+        applied = decision_report(ws, resolution, apart, decisions)
         for message in applied.get("reported", []):  # contradictions, splits: by file and row
             progress(message)
         clock.mark("cluster")

@@ -7,16 +7,19 @@ test_phases (every agreeing level +8 bits, a disagreeing one -4, a prior of -10)
 from datetime import date
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pytest
 
 from dtsen_pipeline.lib import warehouse
-from dtsen_pipeline.linkage import model
+from dtsen_pipeline.linkage import model, tables
 from dtsen_pipeline.linkage.clustering import Groups, keep_rejected_apart
 from dtsen_pipeline.linkage.decisions import (
     normalise_decisions,
     read_decisions,
+    records_of_other_months,
     resolve_decisions,
+    rows_of_other_months,
 )
 from dtsen_pipeline.linkage.run import link_month
 from dtsen_pipeline.linkage.scoring import fingerprint_sql
@@ -53,6 +56,15 @@ def _groups(result) -> set[frozenset[str]]:
 
 def _person_of(result, key: str) -> frozenset[str]:
     return next(g for g in _groups(result) if key in g)
+
+
+def _link(identities, path: Path, decisions, fixed_model) -> tuple:
+    """``link_month`` with the fixed model, and what it said."""
+    said: list[str] = []
+    result = link_month(
+        identities, path, decisions=decisions, reuse_model=fixed_model, progress=said.append
+    )
+    return result, said
 
 
 def _no_identity(texts) -> None:
@@ -109,14 +121,7 @@ def test_accept_ab_accept_bc_reject_ac_of_three_people_keeps_a_and_c_apart(fixed
         tmp_path / "decisions.csv", [(a, b, "accept"), (b, c, "accept"), (a, c, "reject")]
     )
     decisions = read_decisions(path, known_keys=identities.column(model.UNIQUE_ID))
-    said: list[str] = []
-    result = link_month(
-        identities,
-        tmp_path / "m.json",
-        decisions=decisions,
-        reuse_model=fixed_model,
-        progress=said.append,
-    )
+    result, said = _link(identities, tmp_path / "m.json", decisions, fixed_model)
     assert _person_of(result, a) == {a, b}  # row 2 applied; row 3 is the one that contradicts
     assert _person_of(result, c) == {c}
     message = (
@@ -220,14 +225,7 @@ def test_a_reject_of_two_records_joined_through_a_third_splits_them_full_and_inc
 
     path = _write(tmp_path / "decisions.csv", [("p3ke:1", "dukcapil:1", "reject")])
     decisions = read_decisions(path, known_keys=identities.column(model.UNIQUE_ID))
-    said: list[str] = []
-    split = link_month(
-        identities,
-        tmp_path / "s.json",
-        decisions=decisions,
-        reuse_model=fixed_model,
-        progress=said.append,
-    )
+    split, said = _link(identities, tmp_path / "s.json", decisions, fixed_model)
     assert _person_of(split, "dukcapil:1") != _person_of(split, "p3ke:1")
     assert _person_of(split, "dtks:1") | _person_of(split, "p3ke:1") >= {"dtks:1", "p3ke:1"}
     counts = {k: v for k, v in split.decisions_applied.items() if k != "reported"}
@@ -292,3 +290,65 @@ def test_the_rule_does_not_depend_on_where_the_reject_stands(fixed_model, tmp_pa
     )
     assert _person_of(result, a) == {a, b} and _person_of(result, c) == {c}
     assert result.decisions_applied["accepts not applied (contradict a reject)"] == 1
+
+
+# --- decisions on records of other months ---------------------------------------------------------
+
+
+def test_a_decision_on_an_earlier_months_delta_record_is_kept_for_it_not_fatal(
+    fixed_model, tmp_path
+):
+    """Issue 31: a valid decision naming a record of last month's delta (regsosek:9 was sent in
+    January only) refused the whole file in February, so February's linkage could not run. It is
+    kept for its month (not applied now, said by row); a key of no month is still refused."""
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    con.execute(tables.DDL)
+    con.execute(
+        "insert into linkage.person_clusters values "
+        "('2025-01', 'regsosek:9', 'regsosek', 'c9', 'D9'), "
+        "('2025-01', 'dukcapil:2', 'dukcapil', 'c2', 'D2')"
+    )
+    identities = _table(RECORDS)  # February's records: regsosek:9 is not among them
+    keys = identities.column(model.UNIQUE_ID)
+    rows = [
+        ("regsosek:9", "dukcapil:2", "accept"),  # row 2: January's delta record and this month's
+        ("dukcapil:2", "dtks:2", "accept"),  # row 3: this month's pair
+        ("regsosek:9", "dtks:1", "reject"),  # row 4
+    ]
+    path = _write(tmp_path / "decisions.csv", rows)
+    with pytest.raises(ValueError, match=r"a record of this month: rows 2, 4$"):
+        read_decisions(path, known_keys=keys)  # without other months: what February did before
+
+    def other_months(found):
+        return records_of_other_months(con, "2025-02", found)
+
+    decisions = read_decisions(path, known_keys=keys, other_months=other_months)
+    assert decisions.column("line").to_pylist() == [3]
+    assert rows_of_other_months(decisions) == [2, 4]
+    result, said = _link(identities, tmp_path / "m.json", decisions, fixed_model)
+    assert _person_of(result, "dukcapil:2") == {"dukcapil:2", "dtks:2"}  # row 3 applied
+    message = (
+        f"{path}: the decisions on rows 2, 4 name a record of another month, not of this one (a "
+        "delta source's record of an earlier month): kept in the file for their month, not "
+        "applied to this one"
+    )
+    assert result.decisions_applied == {
+        "accept": 1,
+        "kept for other months (a record not of this month)": 2,
+        "reported": [message],
+    }
+    assert message in said
+    _no_identity([*said, result.decisions_applied])
+    # A key of no linked month is still refused, and a pair of other months still checked.
+    _write(
+        tmp_path / "decisions.csv",
+        [*rows, ("regsosek:8", "dtks:1", "accept"), ("dukcapil:2", "regsosek:9", "reject")],
+    )
+    with pytest.raises(ValueError) as err:
+        read_decisions(path, known_keys=keys, other_months=other_months)
+    assert (
+        "record_key_l is not the record key (source:source_record_id) of a record of this "
+        "month or of another linked month: row 5" in str(err.value)
+    )
+    assert "contradicts (accept and reject) the pair of row 2: row 6" in str(err.value)
+    assert records_of_other_months(con, "2025-01", {"regsosek:9", "dukcapil:2"}) == set()

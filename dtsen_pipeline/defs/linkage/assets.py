@@ -32,7 +32,11 @@ from dtsen_pipeline.ingest.sources import correction_sources
 from dtsen_pipeline.lib import paths, reports
 from dtsen_pipeline.linkage import accuracy, model, tables
 from dtsen_pipeline.linkage.config import cluster_threshold, predict_threshold
-from dtsen_pipeline.linkage.decisions import DecisionsTooLargeError, read_decisions
+from dtsen_pipeline.linkage.decisions import (
+    DecisionsTooLargeError,
+    read_decisions,
+    records_of_other_months,
+)
 from dtsen_pipeline.linkage.families import link_families
 from dtsen_pipeline.linkage.run import LinkageResult, link_month
 
@@ -89,7 +93,9 @@ def _inputs(warehouse: WarehouseResource, month: str, config: LinkageConfig) -> 
     return _Month(month, identities, reuse, previous, paths.review_dir() / "decisions.csv")
 
 
-def _link(context: AssetExecutionContext, inputs: _Month) -> LinkageResult:
+def _link(
+    context: AssetExecutionContext, inputs: _Month, warehouse: WarehouseResource
+) -> LinkageResult:
     """``link_month`` on the month's inputs, with reviewers' decisions and the run's log."""
     month, identities, reuse = inputs.month, inputs.identities, inputs.reuse
     context.log.info(
@@ -97,7 +103,13 @@ def _link(context: AssetExecutionContext, inputs: _Month) -> LinkageResult:
         + (f"reusing model {reuse.name}" if reuse else "training the model")
     )
     # Checked against this month's records before any scoring: a bad file fails fast, every problem listed.
-    decisions = read_decisions(inputs.decisions_file, known_keys=identities.column(model.UNIQUE_ID))
+    # A row naming a record of another month (a delta source's, last month) is kept for that month.
+    with warehouse.connect() as con:
+        decisions = read_decisions(
+            inputs.decisions_file,
+            known_keys=identities.column(model.UNIQUE_ID),
+            other_months=lambda keys: records_of_other_months(con, month, keys),
+        )
     try:
         return link_month(
             identities,
@@ -144,7 +156,7 @@ def person_linkage(
 ):
     month = context.partition_key
     inputs = _inputs(warehouse, month, config)
-    result = _link(context, inputs)
+    result = _link(context, inputs, warehouse)
     reports.write_index()
     with warehouse.connect() as con:
         id_events = tables.save_month(con, month, result)
