@@ -1,8 +1,12 @@
 """Assembles the Dagster definitions; each layer lives in its own folder under defs/."""
 
-from dagster import Definitions, colored_console_logger, in_process_executor
+from dagster import Definitions, colored_console_logger
 
-from dtsen_pipeline.defs.common.jobs import monthly_refresh_job, monthly_refresh_schedule
+from dtsen_pipeline.defs.common.jobs import (
+    monthly_executor,
+    monthly_refresh_job,
+    monthly_refresh_schedule,
+)
 from dtsen_pipeline.defs.common.monitoring import late_month_alert, run_failure_alert
 from dtsen_pipeline.defs.common.progress import progress_logger
 from dtsen_pipeline.defs.common.resources import WarehouseResource
@@ -38,6 +42,7 @@ defs = Definitions(
     },
     loggers={"console": colored_console_logger, "progress": progress_logger},
     # Every job, the UI's asset-graph materialisations included, runs its steps in one process:
-    # one writer for the warehouse, and one hold on the data root for the whole run (runlock).
-    executor=in_process_executor,
+    # one writer for the warehouse, and one hold on the data root for the whole run (runlock);
+    # a run of the asset graph is tagged as the monthly job's (jobs.py).
+    executor=monthly_executor,
 )
