@@ -167,6 +167,15 @@ def test_no_import_cycle_even_through_function_level_imports():
     assert not _cycles(GRAPH)
 
 
+# A custom run launcher's health check must return these two, which Dagster defines only under
+# dagster._core.launcher (its own dagster-docker and dagster-k8s launchers import them from there):
+# launcher.py's one import, pinned to exactly that line.
+ALLOWED_PRIVATE = {
+    "dtsen_pipeline/defs/common/launcher.py: "
+    "from dagster._core.launcher import CheckRunHealthResult, WorkerStatus"
+}
+
+
 def test_public_dagster_apis_only():
     private = sorted(
         f"{path.relative_to(ROOT)}: {line.strip()}"
@@ -174,6 +183,7 @@ def test_public_dagster_apis_only():
         for line in path.read_text(encoding="utf-8").splitlines()
         if re.match(r"\s*(from|import) dagster\w*\._", line)
     )
+    private = [line for line in private if line not in ALLOWED_PRIVATE]
     assert not private, "\n".join(private)
 
 

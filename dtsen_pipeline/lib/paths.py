@@ -146,6 +146,18 @@ concurrency:
     # Steps that write the DuckDB warehouse share the pool `duckdb_warehouse` (one writer).
     default_limit: 1
 """
+# Run monitoring (the daemon of `make ui` and of `make serve`): a run whose process was killed is
+# marked failed. Dagster's default launcher cannot tell; this one (the same, plus that check) can.
+RUN_MONITORING_YAML = """run_launcher:
+  module: dtsen_pipeline.defs.common.launcher
+  class: LivenessRunLauncher
+run_monitoring:
+  enabled: true
+  start_timeout_seconds: 180
+  poll_interval_seconds: 10
+  max_resume_run_attempts: 0
+"""
+_DAGSTER_YAML += RUN_MONITORING_YAML
 
 
 def private_dirs() -> list[Path]:

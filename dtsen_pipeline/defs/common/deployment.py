@@ -12,7 +12,8 @@ machine, each part its own process (docs/operations.md, "Deployment"):
 
 The Dagster home is ``DTSEN_SERVE_HOME`` (default ``data/dagster_serve``); its dagster.yaml is
 written only where none exists (PostgreSQL storage from ``DTSEN_POSTGRES_URL``, the queued run
-coordinator taking one run at a time, run monitoring) and never overwritten. Ctrl-C (SIGINT) or
+coordinator taking one run at a time, run monitoring with launcher.LivenessRunLauncher, so a run
+whose process was killed is marked failed) and never overwritten. Ctrl-C (SIGINT) or
 SIGTERM stops every process, the webserver first and PostgreSQL last.
 """
 
@@ -32,7 +33,8 @@ from dtsen_pipeline.lib import paths
 PG_BIN = Path(os.environ.get("DTSEN_PG_BIN", "/usr/lib/postgresql/15/bin"))
 BIN = Path(sys.executable).parent
 
-SERVE_DAGSTER_YAML = """# The dtsen deployment's Dagster instance (`dtsen serve`; docs/operations.md, Deployment): a
+SERVE_DAGSTER_YAML = (
+    """# The dtsen deployment's Dagster instance (`dtsen serve`; docs/operations.md, Deployment): a
 # default written once by dtsen_pipeline/defs/common/deployment.py where no dagster.yaml existed.
 # It is yours to edit; dtsen never overwrites it. Keep one run and one warehouse writer at a time.
 telemetry:
@@ -46,12 +48,9 @@ concurrency:
     max_concurrent_runs: 1  # the queued run coordinator: one run at a time, first in, first out
   pools:
     default_limit: 1  # steps that write the DuckDB warehouse: one at a time
-run_monitoring:
-  enabled: true
-  start_timeout_seconds: 180
-  poll_interval_seconds: 30
-  max_resume_run_attempts: 0
 """
+    + paths.RUN_MONITORING_YAML
+)
 
 
 def serve_home() -> Path:

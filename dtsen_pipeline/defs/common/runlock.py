@@ -171,11 +171,12 @@ def _take_liveness(run_id: str):
     return fh
 
 
-def _liveness_pid(run_id: str) -> str:
+def liveness_pid(run_id: str) -> int | None:
+    """The process id written in ``run_id``'s liveness file (the run's process); None if unknown."""
     try:
-        return str(json.loads(_liveness_file(run_id).read_text(encoding="utf-8"))["pid"])
+        return int(json.loads(_liveness_file(run_id).read_text(encoding="utf-8"))["pid"])
     except (OSError, ValueError, KeyError, TypeError):
-        return "unknown"
+        return None
 
 
 def _foreign_claims(current_run_id: str, instance) -> dict[str, set[str]]:
@@ -203,7 +204,7 @@ def _wait_for_pool_slots(run_id: str, instance, log: Callable[[str], None]) -> l
         while claims := _foreign_claims(run_id, inst):
             other, pools = sorted(claims.items())[0]
             what = (
-                f"run {other} (pid {_liveness_pid(other)}) to give up its "
+                f"run {other} (pid {liveness_pid(other) or 'unknown'}) to give up its "
                 f"{', '.join(sorted(pools))} pool slot"
             )
             if time.monotonic() >= deadline:
