@@ -156,6 +156,9 @@ run_monitoring:
   start_timeout_seconds: 180
   poll_interval_seconds: 10
   max_resume_run_attempts: 0
+  # A run that ended (failed: killed, crashed) still claiming a pool slot would keep the queue from
+  # launching any run of the pool: its slots are freed 10 s after its end.
+  free_slots_after_run_end_seconds: 10
 """
 _DAGSTER_YAML += RUN_MONITORING_YAML
 

@@ -113,6 +113,7 @@ def test_the_default_instances_monitor_runs_with_this_launcher(tmp_path, monkeyp
         assert isinstance(instance.run_launcher, LivenessRunLauncher)
         assert instance.run_monitoring_enabled
         assert instance.run_monitoring_max_resume_run_attempts == 0
+        assert instance.run_monitoring_settings["free_slots_after_run_end_seconds"] == 10
     serve = yaml.safe_load(deployment.SERVE_DAGSTER_YAML)
     local = yaml.safe_load((paths.dagster_home() / "dagster.yaml").read_text())
     for key in ("run_launcher", "run_monitoring"):
