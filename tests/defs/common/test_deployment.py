@@ -1,6 +1,8 @@
 """`dtsen serve` (issue 32): PostgreSQL started from the Debian package, the code location, the
 daemon and the webserver as separate processes. The daemon ticks the landing sensor, its run goes
-through the queue, publishes, and the run and its events are in PostgreSQL; SIGTERM stops it all.
+through the queue, publishes, and the run and its events are in PostgreSQL; a run whose process is
+killed with SIGKILL is marked failed and the next run succeeds (launched from the asset graph, it
+carries the monthly job's tag); SIGTERM stops it all.
 Slow (a real month, end to end): `make test-slow`."""
 
 import json
@@ -18,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from dtsen_pipeline.defs.common import deployment
+from dtsen_pipeline.lib.checksums import file_sha256
 
 BIN = Path(sys.executable).parent
 MONTH = "2025-01"
@@ -108,6 +111,56 @@ def served(tmp_path):
 SENSOR = """mutation { startSensor(sensorSelector: {repositoryLocationName: "dtsen_pipeline",
   repositoryName: "__repository__", sensorName: "landing_sensor"}) { __typename } }"""
 RUNS = "{ runsOrError { ... on Runs { results { runId status tags { key value } } } } }"
+RUN = '{ runOrError(runId: "%s") { ... on Run { status tags { key value } } } }'
+# What the UI sends: the job's launchpad (a month of monthly_refresh_job), the asset graph's
+# Materialize (Dagster's implicit job with an asset selection).
+LAUNCH = """mutation { launchPipelineExecution(executionParams: {selector: {
+  repositoryLocationName: "dtsen_pipeline", repositoryName: "__repository__", pipelineName: "%s"
+  %s}, executionMetadata: {tags: [{key: "dagster/partition", value: "%s"}]}}) {
+  __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message } } }"""
+
+
+def _launch(base: str, job: str, assets: str = "") -> str:
+    launched = _graphql(base, LAUNCH % (job, assets, MONTH))["launchPipelineExecution"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    return launched["run"]["runId"]
+
+
+def _ended(base: str, run_id: str):
+    run = _graphql(base, RUN % run_id)["runOrError"]
+    return run if run["status"] in ("SUCCESS", "FAILURE", "CANCELED") else None
+
+
+def _killed_run_is_noticed(base: str, data: Path, proc: subprocess.Popen) -> None:
+    """kill -9 of a run's process, once its first step holds the run's liveness lock: the run is
+    marked failed, by the code location's server (which started the process and sees it die) or
+    else by run monitoring (LivenessRunLauncher: tests/defs/common/test_launcher.py); the next
+    run, from the asset graph, succeeds and is tagged as the monthly job's."""
+    run_id = _launch(base, "monthly_refresh_job")
+    liveness = data / "dagster_serve" / "locks" / "runs" / f"{run_id}.lock"
+
+    def pid():
+        try:
+            return json.loads(liveness.read_text())["pid"]
+        except (OSError, ValueError, KeyError):  # not there yet, or being written
+            return None
+
+    os.kill(_until("the run's first step", pid, 300, proc), signal.SIGKILL)
+    killed = time.monotonic()
+    run = _until("the killed run to be marked failed", lambda: _ended(base, run_id), 120, proc)
+    assert run["status"] == "FAILURE", run
+    print(f"the killed run was marked failed in {time.monotonic() - killed:.0f} s")
+    said = _psql(
+        data / "postgres",
+        f"select count(*) from event_logs where run_id = '{run_id}' and (event like "
+        "'%was terminated by signal 9 (SIGKILL)%' or event like '%is gone: killed or crashed%')",
+    )
+    assert int(said) >= 1
+    keys = '{path: ["landing_inventory"]}'
+    next_id = _launch(base, "__ASSET_JOB", f"assetSelection: [{keys}]")
+    run = _until("the next run", lambda: _ended(base, next_id), 300, proc)
+    assert run["status"] == "SUCCESS", run
+    assert {"key": "dtsen/job", "value": "monthly_refresh_job"} in run["tags"]
 
 
 def test_the_daemon_runs_a_landed_month_through_the_queue_into_postgres(served):
@@ -134,6 +187,10 @@ def test_the_daemon_runs_a_landed_month_through_the_queue_into_postgres(served):
     assert {"PIPELINE_ENQUEUED", "PIPELINE_START", "PIPELINE_SUCCESS"} <= set(events)
     manifest = json.loads((data / "publish" / MONTH / "manifest.json").read_text())
     assert manifest["trigger"]["kind"] == "sensor" and manifest["dagster_run_id"] == run["runId"]
+    assert manifest["inputs"]  # as ingest read them (raw.ingest_log): the files as they are
+    for key, digest in manifest["inputs"].items():
+        assert file_sha256(data / "landing" / key) == digest, key
+    _killed_run_is_noticed(base, data, proc)
     # SIGTERM stops every process, PostgreSQL last.
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=120) == 0
