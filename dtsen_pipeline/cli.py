@@ -195,13 +195,98 @@ def _warnings(result) -> list[str]:
     return lines
 
 
+INTERRUPTED = 130  # 128 + SIGINT: what a shell reports for a command stopped by Ctrl-C
+TERMINATED = 143  # 128 + SIGTERM
+_stopped_by: list[int] = []  # the exit code of the signal that stopped the run, once one has
+
+
 def _interrupt_on_sigterm() -> None:
     """SIGTERM (a scheduler's or an operator's `kill`) stops the run as Ctrl-C does: Dagster marks
     it failed and dagster-dbt forwards the interrupt to dbt, so no child is left writing."""
-    import os
     import signal
 
-    signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGINT))
+    def stop(*_) -> None:
+        _stopped_by.append(TERMINATED)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    signal.signal(signal.SIGTERM, stop)
+
+
+def _interrupted_step(result) -> str | None:
+    """The step Ctrl-C (or SIGTERM) stopped, "the run" when it stopped between steps; None if
+    the run was not interrupted."""
+    from dagster import DagsterEventType
+
+    for event in result.all_events:
+        error = getattr(event.event_specific_data, "error", None)
+        if (
+            event.event_type in (DagsterEventType.STEP_FAILURE, DagsterEventType.RUN_FAILURE)
+            and error is not None
+            and error.cls_name == "DagsterExecutionInterruptedError"
+        ):
+            return event.step_key or "the run"
+    return None
+
+
+def _stop(month: str, run_id: str | None, step: str | None) -> int:
+    """Ctrl-C or SIGTERM stopped ``dtsen run``: one line, dbt's thread stopped, a conventional
+    exit code (130, or 143 for SIGTERM). ``main`` then exits at once (``_exit_now``)."""
+    from dtsen_pipeline.defs.dbt.in_process import stop_dbt_threads
+
+    stopped = stop_dbt_threads()
+    where = f" during step {step}" if step and step != "the run" else ""
+    print(
+        f"dtsen run {month}: interrupted{where}; "
+        + (f"run {run_id} is marked failed and " if run_id else "")
+        + "nothing was published (`current` unchanged); "
+        + ("" if stopped else "dbt did not stop within 60 s; ")
+        + f"`dtsen run --month {month}` runs the month again",
+        file=sys.stderr,
+    )
+    return _stopped_by[0] if _stopped_by else INTERRUPTED
+
+
+def _is_storage_error(exc: BaseException) -> bool:
+    """An error of the files the run writes its state to: Dagster's SQLite (through SQLAlchemy)
+    or the disk (full, failing)."""
+    import sqlite3
+
+    return isinstance(exc, (sqlite3.Error, OSError)) or type(exc).__module__.startswith(
+        "sqlalchemy"
+    )
+
+
+def _storage_failure(month: str, exc: BaseException) -> int:
+    """The run died as its storage failed (the issue's "disk I/O error" in Dagster's SQLite): one
+    line saying where, the error's first line, and the remedy; the traceback goes to a log file."""
+    import errno
+    import traceback
+
+    log = paths.logs_dir() / f"run-{month}.crash.log"
+    with contextlib.suppress(OSError):
+        log.write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
+    cause = getattr(exc, "orig", None) or exc  # SQLAlchemy wraps sqlite3's error
+    from dtsen_pipeline.lib.printable import printable
+
+    first = printable((str(cause).strip().splitlines() or [""])[0][:200])
+    full = (isinstance(cause, OSError) and cause.errno == errno.ENOSPC) or "full" in first
+    where = (
+        f"a file of the data root ({printable(cause.filename)})"
+        if isinstance(cause, OSError) and cause.filename
+        else f"Dagster's storage ({paths.dagster_home() / 'history'})"
+    )
+    root = paths.data_root()
+    print(
+        f"dtsen run {month}: the run stopped: {where} failed ({type(cause).__name__}: {first}); "
+        + (
+            f"the disk is full: free space (`df -h {root}`, `dtsen clean`)"
+            if full
+            else f"check the disk (`df -h {root}`, the kernel log)"
+        )
+        + f", then run the month again (the next run clears this one); traceback: {log}",
+        file=sys.stderr,
+    )
+    return 1
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -225,6 +310,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except (DataRootBusyError, DamagedStateError) as exc:
         print(f"dtsen run {args.month}: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # before or after the job: waiting for the data root, preparing dbt
+        return _stop(args.month, None, None)
+    except Exception as exc:  # the run's own storage failed under it: one line, not a traceback
+        if not _is_storage_error(exc):
+            raise
+        return _storage_failure(args.month, exc)
+    step = _interrupted_step(result)
+    if step is not None:
+        return _stop(args.month, result.run_id, step)
     if result.success:
         from dtsen_pipeline.publish import releases
 
@@ -242,7 +336,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
             )
         except FileNotFoundError:  # a run limited to some layers publishes nothing
             print(f"run {result.run_id} succeeded")
-        _apply_retention(f"dtsen run {args.month}", quiet=True)
+        for line in _retention_said(result):  # applied by the publish step (after_publication)
+            print(f"dtsen run {args.month}: {line}", file=sys.stderr)
         warnings = _warnings(result)
         if warnings:
             print(
@@ -262,19 +357,30 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 1
 
 
-def _apply_retention(command: str, dry_run: bool = False, quiet: bool = False) -> int:
+def _retention_said(result) -> list[str]:
+    """What the publish step's retention removed (its ``retention`` metadata), or why it was not
+    applied; nothing when it removed nothing."""
+    from dagster import DagsterEventType
+
+    for event in result.all_events:
+        if event.event_type == DagsterEventType.ASSET_MATERIALIZATION:
+            said = event.event_specific_data.materialization.metadata.get("retention")
+            lines = list(said.value) if said is not None else []
+            if len(lines) > 1 or any("not applied" in line for line in lines):
+                return lines
+    return []
+
+
+def _apply_retention(command: str, dry_run: bool = False) -> int:
     """The retention rule (config/retention.yaml, publish/retention.py), each removal said on
-    stderr with the bytes freed; 1 when the rule cannot be read or applied (said in one line).
-    ``quiet``: nothing said when nothing was removed (after a run)."""
+    stderr with the bytes freed; 1 when the rule cannot be read or applied (said in one line)."""
     from dtsen_pipeline.publish.retention import apply_retention
 
     try:
         report = apply_retention(dry_run=dry_run)
-    except Exception as exc:  # housekeeping after a publication: said, never a traceback
+    except Exception as exc:  # housekeeping: said, never a traceback
         print(f"{command}: retention not applied: {exc}", file=sys.stderr)
         return 1
-    if quiet and not report.removed:
-        return 0
     for line in report.lines():
         print(f"{command}: {line}", file=sys.stderr)
     return 0
@@ -876,6 +982,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     status = args.func(args)
+    if status in (INTERRUPTED, TERMINATED) and args.func is _cmd_run:
+        # Stopped by a signal: dagster-dbt's abandoned event reader, collected below, would print
+        # a traceback ("generator ignored GeneratorExit") under the one line already said.
+        sys.unraisablehook = lambda _: None
     # Free DuckDB objects caught in reference cycles (run results hold some) now, not at
     # interpreter exit, where the DuckDB 2.0 bindings would report them as leaks.
     gc.collect()

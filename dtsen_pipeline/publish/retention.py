@@ -1,7 +1,8 @@
 """Retention: what the data root keeps, by the rule of ``config/retention.yaml``.
 
 Nothing was ever deleted, so a data root grew every month (releases, Dagster's run history, the
-reports, dbt's run folders). The rule, applied after each publication by ``dtsen run`` and at any
+reports, dbt's run folders). The rule, applied by the publish step after each publication
+(``after_publication``: from `dtsen run`, the UI, a schedule or the sensor alike) and at any
 time by ``dtsen clean`` (``--dry-run`` lists without removing), removes:
 
 - releases: every revision of months older than the newest ``releases.keep_months`` published
@@ -21,6 +22,7 @@ Each removal is reported: what, and the bytes it freed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -227,37 +229,53 @@ def prune_reports(rule: DaysRule, report: RetentionReport, now: float) -> None:
         reports.write_index()
 
 
-def prune_dagster_runs(rule: DaysRule, report: RetentionReport, now: float) -> None:
-    """Runs created before the window and no longer running, deleted by the instance."""
-    home = paths.dagster_home()
-    if not (home / "dagster.yaml").exists() and not (home / "history").exists():
-        return
-    from datetime import UTC, datetime
+def _data_root_instance():
+    """The data root's Dagster instance, as every command opens it."""
+    from dagster import DagsterInstance
 
-    from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
-
-    finished = [s for s in DagsterRunStatus if s.value in ("SUCCESS", "FAILURE", "CANCELED")]
-    cutoff = datetime.fromtimestamp(now - rule.keep_days * DAY_S, tz=UTC)
     previous = os.environ.get("DAGSTER_HOME")
-    os.environ["DAGSTER_HOME"] = str(home)  # the data root's instance, as every command opens it
+    os.environ["DAGSTER_HOME"] = str(paths.dagster_home())
     try:
-        instance = DagsterInstance.get()
+        return DagsterInstance.get()
     finally:
         if previous is None:
             os.environ.pop("DAGSTER_HOME", None)
         else:
             os.environ["DAGSTER_HOME"] = previous
-    with instance:
-        records = instance.get_run_records(RunsFilter(created_before=cutoff, statuses=finished))
+
+
+def prune_dagster_runs(
+    rule: DaysRule, report: RetentionReport, now: float, instance=None, running: str | None = None
+) -> None:
+    """Runs created before the window and no longer running, deleted by the instance: the one
+    given (the publishing run's own, so no second instance writes its SQLite files while it runs)
+    or the data root's. ``running``: the run applying the rule, never deleted whatever its age."""
+    home = paths.dagster_home()
+    if (
+        instance is None
+        and not (home / "dagster.yaml").exists()
+        and not (home / "history").exists()
+    ):
+        return
+    from datetime import UTC, datetime
+
+    from dagster import DagsterRunStatus, RunsFilter
+
+    finished = [s for s in DagsterRunStatus if s.value in ("SUCCESS", "FAILURE", "CANCELED")]
+    cutoff = datetime.fromtimestamp(now - rule.keep_days * DAY_S, tz=UTC)
+    with contextlib.nullcontext(instance) if instance is not None else _data_root_instance() as di:
+        records = di.get_run_records(RunsFilter(created_before=cutoff, statuses=finished))
         for record in records:
             run_id = record.dagster_run.run_id
+            if run_id == running:
+                continue
             leftovers = [home / "storage" / run_id] + [
                 home / "history" / "runs" / f"{run_id}.db{suffix}"
                 for suffix in ("", "-wal", "-shm")
             ]
             size = sum(_size(p) for p in leftovers)
             if not report.dry_run:
-                instance.delete_run(run_id)
+                di.delete_run(run_id)
                 for p in leftovers:
                     if p.exists():
                         _remove(p)
@@ -283,8 +301,12 @@ def apply_retention(
     dry_run: bool = False,
     now: float | None = None,
     dbt_target: Path | None = None,
+    instance=None,
+    running: str | None = None,
 ) -> RetentionReport:
-    """Apply the rule to the data root (and dbt's target folder); what was removed, and why kept."""
+    """Apply the rule to the data root (and dbt's target folder); what was removed, and why kept.
+    ``instance``, ``running``: the Dagster instance to delete runs with, and the run applying the
+    rule (``prune_dagster_runs``)."""
     settings = settings or load_retention()
     now = time.time() if now is None else now
     report = RetentionReport(dry_run=dry_run)
@@ -293,8 +315,28 @@ def apply_retention(
         return report
     prune_releases(settings.releases, report)
     prune_reports(settings.reports, report, now)
-    prune_dagster_runs(settings.dagster_runs, report, now)
+    prune_dagster_runs(settings.dagster_runs, report, now, instance, running)
     prune_dbt_runs(
         settings.dbt_artifacts, report, now, dbt_target or paths.DBT_PROJECT_DIR / "target"
     )
     return report
+
+
+def after_publication(
+    instance, run_id: str, log, now: float | None = None, dbt_target: Path | None = None
+) -> list[str]:
+    """The rule applied by the publish step itself, so a month published from the UI, a schedule
+    or the landing sensor keeps the data root within it as `dtsen run` does. Runs are deleted with
+    the publishing run's own instance, never that run (``running``). Housekeeping never fails a
+    publication: a rule that cannot be read or applied is a warning. ``log``: the step's logger;
+    the lines said are returned (for the release's metadata)."""
+    try:
+        report = apply_retention(now=now, dbt_target=dbt_target, instance=instance, running=run_id)
+    except Exception as exc:  # after `current` switched: said, never a failed run
+        line = f"retention not applied: {exc}"
+        log.warning(line)
+        return [line]
+    lines = report.lines()
+    for line in lines if report.removed else []:
+        log.info(line)
+    return lines if report.removed else lines[-1:]

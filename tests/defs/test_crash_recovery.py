@@ -7,6 +7,12 @@ up and get past the stage where its predecessor died; the last one completes. Th
 must hold exactly what a clean run of the same files published, and no process of the data root
 may be left running. The kills are chained (each rerun is killed at the next stage) so the test
 costs about three runs, not ten.
+
+Two more ways to stop, in the same chain (issue 31): Ctrl-C (SIGINT) while dbt works stops the run
+with one line and exit code 130 (it aborted with 134); and a run that dies by an exception (its
+Dagster event shard made unreadable mid-month, as a failing disk does: "file is not a database")
+says so in one line, and the run after it, started at once with the file repaired, clears it and
+completes (such a rerun hung).
 """
 
 from __future__ import annotations
@@ -26,13 +32,15 @@ from dtsen_pipeline.publish import releases
 from tests.conftest import BIN, MONTHS
 
 MONTH = MONTHS[0]
-# (stage, the progress line that says the stage has begun)
+# (stage, the progress line that says the stage has begun, how the run is stopped there)
 STAGES = [
-    ("ingest", "start    raw__dtks__individu"),
-    ("dbt", "start    dbt_staging"),
-    ("linkage", "start    person_linkage"),
-    ("gate", "start    dtsen_individu_gx_dtsen_individu"),
-    ("publish", "start    publish__dtsen_release"),
+    ("dbt", "start    dbt_staging", "interrupt"),
+    ("ingest", "start    raw__dtks__individu", "kill"),
+    ("dbt", "start    dbt_staging", "kill"),
+    ("linkage", "start    person_linkage", "kill"),
+    ("gate", "start    dtsen_individu_gx_dtsen_individu", "kill"),
+    ("publish", "start    publish__dtsen_release", "kill"),
+    ("linkage", "start    person_linkage", "exception"),
 ]
 RUN_TIMEOUT = 600
 
@@ -122,8 +130,42 @@ def _release_rows(release: Path) -> dict[str, list[tuple]]:
         }
 
 
+def _interrupt(run: _Run) -> None:
+    """Ctrl-C while dbt works: one line, exit code 130, no abort and no traceback."""
+    run.wait_for("check    ref_")  # dbt is building: after its first model
+    run.proc.send_signal(signal.SIGINT)
+    assert run.proc.wait(timeout=120) == 130, run.output()
+    out = run.output()
+    assert out.splitlines()[-1].startswith(
+        f"dtsen run {MONTH}: interrupted during step dbt_staging; run "
+    ), out
+    assert "Traceback" not in out and "terminate called" not in out, out
+
+
+def _die_by_exception(run: _Run, root: Path) -> str:
+    """The run's Dagster event shard made unreadable mid-step (its SQLite header zeroed): the
+    run dies by an exception, says so in one line, and the file is repaired behind it."""
+    shards = [p for p in (root / "dagster_home" / "history" / "runs").glob("*.db")]
+    shard = max((p for p in shards if p.name != "index.db"), key=lambda p: p.stat().st_mtime)
+    with shard.open("r+b") as fh:
+        header = fh.read(100)
+        fh.seek(0)
+        fh.write(bytes(100))
+    try:
+        assert run.proc.wait(timeout=300) == 1
+    finally:
+        with shard.open("r+b") as fh:
+            fh.write(header)
+    out = run.output()
+    assert out.splitlines()[-1].startswith(
+        f"dtsen run {MONTH}: the run stopped: Dagster's storage ("
+    ), out
+    assert "file is not a database" in out.splitlines()[-1], out
+    return out
+
+
 @pytest.mark.slow
-@pytest.mark.timeout(1500)  # six runs of a month, five of them killed part-way
+@pytest.mark.timeout(2100)  # eight runs of a month, seven of them stopped part-way
 def test_a_run_killed_at_any_stage_recovers_on_the_next_run(
     first_month_run, data_root, cli_env, tmp_path
 ):
@@ -139,9 +181,16 @@ def test_a_run_killed_at_any_stage_recovers_on_the_next_run(
     }
 
     previous, orphans = None, []
-    for stage, started in STAGES:
+    for stage, started, how in STAGES:
         run = _Run(env)
         run.wait_for(started)  # so this run got past the stage where the previous one died
+        if how == "interrupt":
+            _interrupt(run)
+            continue  # a clean stop: nothing for the next run to recover
+        if how == "exception":  # this run first cleared the publish-stage kill, then died
+            out = _die_by_exception(run, root)
+            assert "recovered: marked run" in out and "FAILURE: its process had died" in out, out
+            break  # the final run, started at once, must clear it and complete
         if stage == "dbt":  # kill while dbt works: after its first model, before its last
             run.wait_for("check    ref_")
             # dbt works on a thread of the run's process (defs/dbt/in_process.py): it dies with the

@@ -9,7 +9,13 @@ import time
 
 import pytest
 import yaml
-from dagster import DagsterInstance, asset, materialize
+from dagster import (
+    DagsterInstance,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+    materialize,
+)
 
 from dtsen_pipeline import cli
 from dtsen_pipeline.lib import paths
@@ -246,3 +252,48 @@ def test_dtsen_clean_applies_the_rule_and_says_what_it_freed(tmp_path):
     finally:
         for dirpath, _, _ in os.walk(tmp_path):
             os.chmod(dirpath, 0o755)
+
+
+def test_a_publication_applies_the_rule_in_its_own_run_and_never_deletes_that_run(
+    root, tmp_path, monkeypatch
+):
+    """The publish step applies the rule (retention.after_publication), so a month published from
+    the UI, a schedule or the sensor is kept within it too: old runs are deleted through the
+    publishing run's own instance while that run writes its events (SQLite), never that run; a
+    rule that cannot be applied is a warning, never a failed publication."""
+    with DagsterInstance.get() as instance:
+        old = [materialize([_one_step], instance=instance).run_id for _ in range(2)]
+    later = time.time() + 500 * DAY  # both runs, and the publishing one, older than the window
+    no_target = root / "no-target"  # never the working tree's dbt_project/target
+
+    @asset
+    def publishes(context):  # unannotated: this module's annotations are strings
+        said = retention.after_publication(
+            context.instance, context.run.run_id, context.log, now=later, dbt_target=no_target
+        )
+        context.log.info("after retention: this run still writes its events")
+        return MaterializeResult(metadata={"retention": MetadataValue.json(said)})
+
+    with DagsterInstance.get() as instance:
+        result = materialize([publishes], instance=instance)
+        assert result.success
+        assert [r.run_id for r in instance.get_runs()] == [result.run_id]
+        logged = [e.user_message for e in instance.all_logs(result.run_id)]
+        assert "after retention: this run still writes its events" in logged
+        assert instance.get_run_by_id(result.run_id).is_success
+    said = result.asset_materializations_for_node("publishes")[0].metadata["retention"].value
+    assert sorted(line.split(" (")[0] for line in said[:-1]) == sorted(
+        f"removed dagster run {run_id}" for run_id in old
+    )
+    assert said[-1].startswith("retention: removed 2 dagster run(s);")
+    for run_id in old:
+        assert not (paths.dagster_home() / "history" / "runs" / f"{run_id}.db").exists()
+
+    config = _config_copy(tmp_path, lambda doc: doc["releases"].update(keep_months=0))
+    monkeypatch.setenv("DTSEN_CONFIG_DIR", str(config))
+    with DagsterInstance.get() as instance:
+        refused = materialize([publishes], instance=instance)
+    assert refused.success  # housekeeping never fails a publication
+    said = refused.asset_materializations_for_node("publishes")[0].metadata["retention"].value
+    assert len(said) == 1 and said[0].startswith("retention not applied: "), said
+    assert "releases.keep_months: must be at least 1, not 0" in said[0]

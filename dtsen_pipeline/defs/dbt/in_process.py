@@ -22,6 +22,7 @@ import queue
 import shutil
 import signal
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -134,6 +135,18 @@ class DbtThread:
         threading.Thread(target=interrupt, name="dbt-interrupt", daemon=True).start()
 
 
+def stop_dbt_threads(timeout: float = 60) -> bool:
+    """After Ctrl-C, wait for every dbt thread of this process to return, interrupting the query
+    DuckDB runs for it: a process that exits while a thread is inside DuckDB aborts (rc 134) instead
+    of stopping. False if one still runs after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    for thread in [t for t in threading.enumerate() if t.name == "dbt"]:
+        while thread.is_alive() and time.monotonic() < deadline:
+            _interrupt_duckdb()
+            thread.join(0.2)
+    return not any(t.name == "dbt" and t.is_alive() for t in threading.enumerate())
+
+
 def _interrupt_duckdb() -> None:
     from dbt.adapters.duckdb.connections import DuckDBConnectionManager
 
@@ -191,6 +204,10 @@ def parsed_manifest(
                 "debug",  # the step's dbt.log shows the parse (partial, or why not)
             ]
         )
+        if isinstance(result.exception, BaseException) and not isinstance(
+            result.exception, Exception
+        ):
+            raise result.exception  # Ctrl-C while dbt parsed (dbtRunner returns it): stop the step
         if not result.success or result.result is None:
             raise RuntimeError(
                 f"dbt could not parse {project_dir} in process: {result.exception}; "

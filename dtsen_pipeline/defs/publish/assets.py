@@ -11,7 +11,7 @@ from dtsen_pipeline.defs.common.resources import WAREHOUSE_POOL, WarehouseResour
 from dtsen_pipeline.lib import paths, reports
 from dtsen_pipeline.lib.checksums import file_sha256
 from dtsen_pipeline.linkage import accuracy, model
-from dtsen_pipeline.publish import contents, dictionary, docs_site, releases
+from dtsen_pipeline.publish import contents, dictionary, docs_site, releases, retention
 from dtsen_pipeline.quality.results import gate_results, gate_table
 
 
@@ -164,6 +164,10 @@ def dtsen_release(
     metadata["current"] = change.current if change.moved else f"unchanged, still {change.current}"
     metadata["current path"] = MetadataValue.path(str(paths.current_release()))
     metadata.update(audit.record_publication(context.log, release, trigger, change))
+    # config/retention.yaml, whatever launched the run; never this run's history nor `current`.
+    metadata["retention"] = MetadataValue.json(
+        retention.after_publication(context.instance, context.run.run_id, context.log)
+    )
     if change.moved:
         context.log.info(f"published {month} as {release.name}; {change.describe(release)}")
     else:
