@@ -18,8 +18,11 @@ import duckdb
 import pyarrow as pa
 import pytest
 
+from dtsen_pipeline.ingest.inventory import describe, inventory
 from dtsen_pipeline.ingest.load import load_month
-from dtsen_pipeline.ingest.sources import get_source
+from dtsen_pipeline.ingest.sources import get_source, load_sources
+from dtsen_pipeline.lib.printable import printable
+from tests.ingest.hostile import test_landing
 from tests.ingest.hostile.files import (
     DUKCAPIL_HEADER,
     P3KE_HEADER,
@@ -38,6 +41,9 @@ from tests.ingest.hostile.files import (
     regsosek_table,
     xlsx_file,
 )
+from tests.ingest.hostile.test_landing import workbook
+
+landing = test_landing.landing  # the fixture: a temporary data root's landing folder
 
 
 @dataclass
@@ -187,6 +193,26 @@ def a_folder(d: Path) -> list[Path]:
     folder = d / "dukcapil_penduduk_2025-01.csv"
     folder.mkdir()
     return [folder]
+
+
+def ids_across_files(d: Path) -> list[Path]:
+    """Two files of the month, rows 1-10 and 6-15: ids 6-10 in both."""
+    first = csv_file(d, csv_rows(), name_="dukcapil_penduduk_2025-01_a.csv")
+    second = csv_file(
+        d, [csv_row(i) for i in range(6, 16)], name_="dukcapil_penduduk_2025-01_b.csv"
+    )
+    return [first, second]
+
+
+def sheets(extra: dict[str, list[list]]):
+    """A P3KE workbook: rows 1-3 on its sheet, and ``extra`` sheets."""
+
+    def make(d: Path) -> list[Path]:
+        return [
+            workbook(d, {"Data P3KE": [P3KE_HEADER, *(p3ke_row(i) for i in (1, 2, 3))], **extra})
+        ]
+
+    return make
 
 
 H = DUKCAPIL_HEADER
@@ -797,6 +823,48 @@ CASES = [
         10,
         "same content as dukcapil_penduduk_2025-01.csv",
     ),
+    # ---- issue 31, second round
+    Case(
+        "record ids shared across two files of the month",
+        "dukcapil",
+        ids_across_files,
+        ("loaded", "loaded"),
+        15,
+        5,
+        "record id repeats row",
+        lines=(2, 3, 4, 5, 6),
+        note="the later file's repeats are quarantined naming both files; its new rows load "
+        "(both files loaded every row before, caught later by a dbt test naming no file)",
+    ),
+    Case(
+        "rows on another worksheet with the source's header",
+        "p3ke",
+        sheets({"Data P3KE (2)": [P3KE_HEADER, *(p3ke_row(i) for i in range(4, 9))]}),
+        ("loaded", "loaded"),
+        8,
+        0,
+        note="the other sheet is read as its own entry (its 5 rows were ignored before)",
+    ),
+    Case(
+        "rows on another worksheet under another header",
+        "p3ke",
+        sheets({"Catatan": [["catatan"], ["baris 1"], ["baris 2"]]}),
+        ("loaded",),
+        3,
+        0,
+        "sheet 'Catatan' holds 3 rows that are not read",
+        note="reported with its rows, counted from the sheet's XML (silently ignored before)",
+    ),
+    Case(
+        "ANSI escapes and a newline in a file name",
+        "dukcapil",
+        one(raw(b"", "dukcapil_penduduk_\x1b[2J\x1b[31mOK\n2025-01.csv")),
+        ("quarantined",),
+        0,
+        0,
+        "dukcapil_penduduk_\\x1b[2J\\x1b[31mOK\\n2025-01.csv: the file is empty",
+        note="the name is escaped in every reason (it reached the terminal raw before)",
+    ),
     Case(
         "a folder named like a file",
         "dukcapil",
@@ -837,14 +905,75 @@ def test_hostile_input(case: Case, tmp_path):
             assert r.line == case.unaccounted_line and f"line {case.unaccounted_line}" in r.note
     for file in out.results:
         if file.status == "quarantined":
-            assert file.reason.startswith(Path(file.file).name)
+            assert file.reason.startswith(printable(Path(file.file).name))
             assert file.rows_read == file.rows_quarantined == (file.rows_counted or 0)
     assert_no_cell_content(out)
+    for text in out.reasons:  # a delivered name never reaches a terminal raw
+        assert not any(ch in text for ch in "\x1b\x07\n"), text
+
+
+# ---- the landing month: every entry read or named with its reason (ingest/inventory.py).
+# (name, folder under landing/, builds the entry in landing/<folder>/2025-01, status, in the line)
+LANDING = [
+    (
+        "an upper-case .CSV extra delivery",
+        "dukcapil",
+        lambda m: csv_file(m, csv_rows(3), name_="dukcapil_penduduk_2025-01_susulan.CSV"),
+        "read",
+        "",
+    ),
+    (
+        "a part in a subfolder",
+        "dukcapil",
+        lambda m: csv_file(
+            (m / "bagian2").mkdir() or m / "bagian2", csv_rows(2), name_="dukcapil_penduduk_b.csv"
+        ),
+        "not read",
+        "in a subfolder (bagian2/)",
+    ),
+    (
+        "a file of a source whose config was removed",
+        "p3ke_lama",
+        lambda m: xlsx_file(m, [p3ke_row(1)]),
+        "not read",
+        "is no registered source (no config/sources/p3ke_lama.yaml)",
+    ),
+    (
+        "a file still being written (a transfer name)",
+        "dukcapil",
+        lambda m: csv_file(m, csv_rows(2), name_="dukcapil_penduduk_2025-01.csv.part"),
+        "in transfer",
+        "",
+    ),
+    (
+        "ANSI escapes and a newline in a landing name",
+        "dukcapil",
+        lambda m: csv_file(m, csv_rows(1), name_="evil\x1b[31m\nrm -rf.txt"),
+        "not read",
+        "evil\\x1b[31m\\nrm -rf.txt: not read",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "folder, build, status, said", [c[1:] for c in LANDING], ids=[c[0] for c in LANDING]
+)
+def test_hostile_landing_entry(landing, folder, build, status, said):
+    month = landing / folder / "2025-01"
+    month.mkdir(parents=True, exist_ok=True)
+    built = build(month)
+    entries = {e.path: e for e in inventory("2025-01", load_sources())}
+    entry = entries[str(built.relative_to(landing))]
+    assert entry.status == status, describe(entry)
+    line = describe(entry)
+    assert said in line, line
+    assert not any(ch in line for ch in "\x1b\n"), line
 
 
 def test_the_catalogue_is_broad():
     formats = {spec_of(c).format for c in CASES}
     assert len(CASES) >= 30 and formats == {"csv", "xlsx", "parquet"}
+    assert len(LANDING) >= 5
 
 
 def test_links_are_not_opened_and_not_hashed(tmp_path):
