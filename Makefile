@@ -15,6 +15,9 @@ INCR_SIZES   ?= 1000000
 YEAR_SIZES   ?=
 ENGINES      ?= duckdb
 BASELINES    ?= yes
+RETENTION_MONTHS  ?=
+RETENTION_PERSONS ?= 2000
+RETENTION_KEEP    ?= 3
 OLD_DUCKDB   := 1.0.0 1.1.3
 
 .PHONY: setup java lint demo test test-slow browser postgres ui serve docs bench clean-data
@@ -113,7 +116,7 @@ docs: setup
 	$(BIN)/python -m dtsen_pipeline.publish.docs_site $(if $(MONTH),--month $(MONTH))
 
 bench: setup
-	$(BIN)/python -m dtsen_pipeline.bench --sizes="$(SIZES)" --profiles="$(PROFILES)" --generate-sizes="$(GEN_SIZES)" --ingest-sizes="$(INGEST_SIZES)" --incremental-sizes="$(INCR_SIZES)" --year-sizes="$(YEAR_SIZES)" --engines="$(ENGINES)" $(if $(filter no,$(BASELINES)),--no-baselines)
+	$(BIN)/python -m dtsen_pipeline.bench --sizes="$(SIZES)" --profiles="$(PROFILES)" --generate-sizes="$(GEN_SIZES)" --ingest-sizes="$(INGEST_SIZES)" --incremental-sizes="$(INCR_SIZES)" --year-sizes="$(YEAR_SIZES)" --engines="$(ENGINES)" $(if $(filter no,$(BASELINES)),--no-baselines) --retention-months="$(or $(RETENTION_MONTHS),0)" --retention-persons="$(RETENTION_PERSONS)" --retention-keep-months="$(RETENTION_KEEP)"
 
 clean-data:
 	chmod -R u+w data/publish 2>/dev/null || true  # releases are read-only

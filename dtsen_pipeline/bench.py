@@ -741,6 +741,113 @@ SUITES = [
 CHILDREN = {"pipeline": _one, "baselines": _baselines, **{name: fn for _, name, _, fn, _ in SUITES}}
 
 
+# `--retention-months`: a data root run month after month with retention on, measured after each.
+RETENTION_PARTS = ("publish", "dagster_home", "reports", "warehouse", "logs", "landing", "truth")
+
+
+def retention_sizes(root: Path, dbt_target: Path) -> dict:
+    """The data root's total size, its parts' sizes, the releases it keeps and dbt's run folders."""
+    from dtsen_pipeline.publish import retention
+
+    parts = {name: retention.tree_size(root / name) for name in RETENTION_PARTS}
+    parts["other"] = retention.tree_size(root) - sum(parts.values())
+    return {
+        "total_bytes": retention.tree_size(root),
+        "parts_bytes": parts,
+        "releases": len(retention.release_folders(root / "publish")),
+        "dbt_run_folders": len(retention.dbt_run_folders(dbt_target)),
+    }
+
+
+def _retention_config(out: Path, keep_months: int) -> Path:
+    """A copy of the configuration whose release window is ``keep_months`` (the other rules as
+    shipped), so a run of a few months passes the window."""
+    import yaml
+
+    from dtsen_pipeline.lib import paths
+
+    config = out / "retention-config"
+    shutil.rmtree(config, ignore_errors=True)
+    shutil.copytree(paths.config_dir(), config)
+    rule = yaml.safe_load((config / "retention.yaml").read_text(encoding="utf-8"))
+    rule["releases"]["keep_months"] = keep_months
+    (config / "retention.yaml").write_text(yaml.safe_dump(rule), encoding="utf-8")
+    return config
+
+
+def _dtsen(env: dict, log: Path, *args: str) -> None:
+    """`dtsen <args>` in its own process; what it prints is appended to ``log``."""
+    cli = [sys.executable, "-m", "dtsen_pipeline.cli", *args]
+    with log.open("a", encoding="utf-8") as out:
+        if subprocess.run(cli, env=env, stdout=out, stderr=subprocess.STDOUT).returncode != 0:
+            raise SystemExit(f"retention bench: dtsen {' '.join(args)} failed (see {log})")
+
+
+def _retention(args: argparse.Namespace, out: Path) -> dict | None:
+    """``dtsen run`` for each of ``--retention-months`` generated months in a fresh data root,
+    with the data root's sizes after each (``retention_sizes``)."""
+    if not args.retention_months:
+        return None
+    from dtsen_pipeline.lab.generate import month_range
+    from dtsen_pipeline.lib import paths
+
+    persons, keep = args.retention_persons, args.retention_keep_months
+    root = out / f"retention-{persons}"
+    shutil.rmtree(root, ignore_errors=True)
+    config = _retention_config(out, keep)
+    env = {**os.environ, "DTSEN_DATA_DIR": str(root), "DTSEN_CONFIG_DIR": str(config)}
+    env.pop("DAGSTER_HOME", None)
+    print(f"bench: retention, {persons:,} persons ...", file=sys.stderr, flush=True)
+    log = out / f"retention-{persons}.log"
+    log.unlink(missing_ok=True)
+    _dtsen(env, log, "generate", f"--persons={persons}", f"--start={MONTH}",
+           f"--months={args.retention_months}", "--seed=1")  # fmt: skip
+    rows = []
+    for month in month_range(MONTH, args.retention_months):
+        t0 = time.perf_counter()
+        _dtsen(env, log, "run", f"--month={month}")
+        seconds = round(time.perf_counter() - t0, 1)
+        rows.append(
+            {"month": month, "run_s": seconds, **retention_sizes(root, paths.dbt_manifest().parent)}
+        )
+        print(f"bench: retention, {month}: {json.dumps(rows[-1])}", file=sys.stderr, flush=True)
+    return {
+        "persons": persons,
+        "months": args.retention_months,
+        "keep_months": keep,
+        "per_month": rows,
+    }
+
+
+def _mb(n: int) -> str:
+    return f"{n / 2**20:.1f}"
+
+
+def retention_table(result: dict) -> str:
+    """Month, total size and parts (MB), releases kept and dbt's run folders; growth per month."""
+    parts = list(result["per_month"][0]["parts_bytes"]) if result["per_month"] else []
+    lines = [
+        "| month | run (s) | data root (MB) | growth (MB) | "
+        + " | ".join(f"{p}/ (MB)" for p in parts)
+        + " | releases | dbt run folders |",
+        "|---|" + "---:|" * (len(parts) + 5),
+    ]
+    previous = None
+    for r in result["per_month"]:
+        growth = "" if previous is None else _mb(r["total_bytes"] - previous)
+        previous = r["total_bytes"]
+        lines.append(
+            f"| {r['month']} | {r['run_s']} | {_mb(r['total_bytes'])} | {growth} | "
+            + " | ".join(_mb(r["parts_bytes"][p]) for p in parts)
+            + f" | {r['releases']} | {r['dbt_run_folders']} |"
+        )
+    title = (
+        f"\nRetention: {result['persons']:,} persons, {result['months']} months, "
+        f"releases.keep_months {result['keep_months']}\n\n"
+    )
+    return title + "\n".join(lines) + "\n"
+
+
 def _suite_table(title: str, columns: list[tuple[str, str]], rows: list[dict]) -> str:
     fmt = lambda v: f"{v:,}" if isinstance(v, int) else str(v)  # noqa: E731
     lines = [
@@ -796,6 +903,21 @@ def _parser() -> argparse.ArgumentParser:
         default="duckdb",
         help="linkage engines the pipeline runs with, comma separated (duckdb, spark)",
     )
+    parser.add_argument(
+        "--retention-months",
+        type=int,
+        default=0,
+        help="months run one after another in a data root with retention on (default 0: none)",
+    )
+    parser.add_argument(
+        "--retention-persons", type=int, default=2000, help="persons of the retention run"
+    )
+    parser.add_argument(
+        "--retention-keep-months",
+        type=int,
+        default=3,
+        help="the retention run's releases.keep_months (the window; the other rules as shipped)",
+    )
     parser.add_argument("--child", nargs=2, metavar=("SUITE", "PERSONS"), help=argparse.SUPPRESS)
     return parser
 
@@ -846,16 +968,26 @@ def _suite_runs(args: argparse.Namespace, out: Path) -> dict[str, list[dict]]:
 
 
 def _report(
-    args: argparse.Namespace, out: Path, results: list[dict], suites: dict[str, list[dict]]
+    args: argparse.Namespace,
+    out: Path,
+    results: list[dict],
+    suites: dict[str, list[dict]],
+    retention: dict | None = None,
 ) -> str:
     """Writes results.json, results.md and scaling.png under ``out``; returns the markdown table."""
     command = (
         f"make bench SIZES={args.sizes} PROFILES={args.profiles} ENGINES={args.engines} "
         + ("BASELINES=no " if args.no_baselines else "")
     ) + " ".join(f"{var}={getattr(args, f'{name}_sizes')}" for var, name, _, _, _ in SUITES)
+    if retention:
+        command += (
+            f" RETENTION_MONTHS={args.retention_months} RETENTION_PERSONS={args.retention_persons}"
+            f" RETENTION_KEEP={args.retention_keep_months}"
+        )
     meta = {"machine": {"cpus": os.cpu_count()}, "month": MONTH, "command": command}
     (out / "results.json").write_text(
-        json.dumps({**meta, "results": results, **suites}, indent=2), encoding="utf-8"
+        json.dumps({**meta, "results": results, **suites, "retention": retention}, indent=2),
+        encoding="utf-8",
     )
     table = _markdown(results) if results else ""
     # Growth and the plot compare sizes of one world and one engine: the default profile, DuckDB.
@@ -875,6 +1007,7 @@ def _report(
         for _, name, title, _, columns in SUITES
         if suites[name]
     )
+    table += retention_table(retention) if retention else ""
     (out / "results.md").write_text(f"Command: `{command}`\n\n{table}", encoding="utf-8")
     return table
 
@@ -891,7 +1024,8 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     results = _pipeline_runs(args, out)
     suites = _suite_runs(args, out)
-    print(_report(args, out, results, suites))
+    retention = _retention(args, out)
+    print(_report(args, out, results, suites, retention))
     return 0
 
 

@@ -127,7 +127,8 @@ def _size_text(n: int) -> str:
     return f"{n} bytes"
 
 
-def _size(path: Path) -> int:
+def tree_size(path: Path) -> int:
+    """Bytes of the files under ``path`` (or of ``path`` itself); links are not followed."""
     if not path.exists() and not path.is_symlink():
         return 0
     if not path.is_dir() or path.is_symlink():
@@ -157,14 +158,16 @@ def _remove(path: Path) -> None:
 
 
 def _take(report: RetentionReport, kind: str, path: Path, what: str | None = None) -> None:
-    size = _size(path)
+    size = tree_size(path)
     if not report.dry_run:
         _remove(path)
     report.removed.append(Removed(kind, what or str(path), size))
 
 
-def _release_folders() -> list[tuple[str, int, Path]]:
-    root = paths.publish_dir()
+def release_folders(root: Path | None = None) -> list[tuple[str, int, Path]]:
+    """(month, revision, folder) of every release under ``root`` (the publish folder), oldest
+    first."""
+    root = root or paths.publish_dir()
     found = []
     for p in root.iterdir() if root.is_dir() else []:
         m = _RELEASE.match(p.name)
@@ -180,7 +183,7 @@ def current_release_name() -> str | None:
 
 def prune_releases(rule: ReleasesRule, report: RetentionReport) -> set[str]:
     """Releases of months outside the newest ``keep_months``; the months kept."""
-    found = _release_folders()
+    found = release_folders()
     months = sorted({m for m, _, _ in found})
     keep = set(months[-rule.keep_months :])
     protected = {
@@ -273,7 +276,7 @@ def prune_dagster_runs(
                 home / "history" / "runs" / f"{run_id}.db{suffix}"
                 for suffix in ("", "-wal", "-shm")
             ]
-            size = sum(_size(p) for p in leftovers)
+            size = sum(tree_size(p) for p in leftovers)
             if not report.dry_run:
                 di.delete_run(run_id)
                 for p in leftovers:
@@ -282,14 +285,19 @@ def prune_dagster_runs(
             report.removed.append(Removed("dagster run", run_id, size))
 
 
-def prune_dbt_runs(rule: DbtRule, report: RetentionReport, now: float, target: Path) -> None:
-    folders = sorted(
+def dbt_run_folders(target: Path) -> list[Path]:
+    """dbt's run folders under ``target`` (dbt_project/target), newest first."""
+    return sorted(
         (p for p in target.iterdir() if p.is_dir() and _DBT_RUN_DIR.match(p.name))
         if target.is_dir()
         else [],
         key=lambda p: p.stat().st_mtime,
         reverse=True,
     )
+
+
+def prune_dbt_runs(rule: DbtRule, report: RetentionReport, now: float, target: Path) -> None:
+    folders = dbt_run_folders(target)
     for folder in folders[rule.keep_newest :]:
         if now - folder.stat().st_mtime > rule.keep_days * DAY_S:
             _take(report, "dbt run folder", folder, folder.name)
