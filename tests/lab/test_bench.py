@@ -75,3 +75,70 @@ def test_the_table_names_the_engine_and_the_targets_judge_each_run():
         "2000 s (target < 2,400 s: met), peak 19,000 MB (target < 20,480 MB: met)"
     )
     assert "spark linkage" in notes[1] and notes[1].endswith("(target < 20,480 MB: NOT met)")
+
+
+def _file(path, size: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"x" * size)
+
+
+def test_the_retention_section_is_off_by_default_and_accounts_for_a_data_root(tmp_path):
+    """`--retention-months`' arguments, and the sizes it records, on a hand-built data root."""
+    from dtsen_pipeline.publish.retention import load_retention
+
+    args = bench._parser().parse_args([])
+    assert (args.retention_months, args.retention_persons, args.retention_keep_months) == (
+        0,
+        2000,
+        3,
+    )
+    assert bench._retention(args, tmp_path) is None and not list(tmp_path.iterdir())
+    args = bench._parser().parse_args(["--retention-months=12", "--retention-keep-months=2"])
+    assert (args.retention_months, args.retention_persons, args.retention_keep_months) == (
+        12,
+        2000,
+        2,
+    )
+
+    root, target = tmp_path / "root", tmp_path / "target"
+    _file(root / "publish" / "2025-01" / "person.parquet", 100)
+    _file(root / "publish" / "2025-02.r2" / "person.parquet", 50)
+    _file(root / "publish" / "publications.jsonl", 7)
+    (root / "publish" / "current").symlink_to("2025-02.r2")
+    _file(root / "dagster_home" / "history" / "runs.db", 1000)
+    _file(root / "reports" / "index.html", 30)
+    _file(root / "warehouse" / "dtsen.duckdb", 4096)
+    _file(root / "logs" / "dbt.log", 20)
+    _file(root / "review" / "decisions.csv", 3)
+    for run in ("0123abc", "dtsen-0123abc-4567def", "not-a-run"):
+        _file(target / run / "run_results.json", 1)
+    _file(target / "manifest.json", 1)
+
+    sizes = bench.retention_sizes(root, target)
+    assert sizes["parts_bytes"] == {
+        "publish": 157,  # `current`, a link to a release, is not counted twice
+        "dagster_home": 1000,
+        "reports": 30,
+        "warehouse": 4096,
+        "logs": 20,
+        "landing": 0,
+        "truth": 0,
+        "other": 3,
+    }
+    assert sizes["total_bytes"] == sum(sizes["parts_bytes"].values())
+    assert (sizes["releases"], sizes["dbt_run_folders"]) == (2, 2)
+
+    # A second month 1 MiB larger: the table shows the growth between months.
+    later = {**sizes, "total_bytes": sizes["total_bytes"] + 2**20}
+    result = {"persons": 2000, "months": 2, "keep_months": 2, "per_month": []}
+    result["per_month"] = [
+        {"month": "2025-01", "run_s": 60.0, **sizes},
+        {"month": "2025-02", "run_s": 61.0, **later},
+    ]
+    table = bench.retention_table(result).splitlines()
+    assert "releases.keep_months 2" in table[1]
+    assert table[-1].startswith("| 2025-02 | 61.0 | 1.0 | 1.0 | 0.0 | 0.0 |")
+    assert table[-1].endswith("| 2 | 2 |")
+
+    config = bench._retention_config(tmp_path, 2)
+    assert load_retention(config).releases.keep_months == 2
