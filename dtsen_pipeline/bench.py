@@ -760,8 +760,8 @@ def retention_sizes(root: Path, dbt_target: Path) -> dict:
 
 
 def _retention_config(out: Path, keep_months: int) -> Path:
-    """A copy of the configuration whose release window is ``keep_months`` (the other rules as
-    shipped), so a run of a few months passes the window."""
+    """A copy of the configuration whose window is ``keep_months`` (releases, reports and Dagster
+    runs; the rest as shipped), so a run of a few months passes the window."""
     import yaml
 
     from dtsen_pipeline.lib import paths
@@ -770,7 +770,8 @@ def _retention_config(out: Path, keep_months: int) -> Path:
     shutil.rmtree(config, ignore_errors=True)
     shutil.copytree(paths.config_dir(), config)
     rule = yaml.safe_load((config / "retention.yaml").read_text(encoding="utf-8"))
-    rule["releases"]["keep_months"] = keep_months
+    for section in ("releases", "reports", "dagster_runs"):
+        rule[section]["keep_months"] = keep_months
     (config / "retention.yaml").write_text(yaml.safe_dump(rule), encoding="utf-8")
     return config
 

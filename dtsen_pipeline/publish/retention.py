@@ -38,6 +38,7 @@ from dtsen_pipeline.lib import paths
 from dtsen_pipeline.lib.settings import Settings, read_yaml, validate
 
 RETENTION_FILE = "retention.yaml"
+PARTITION_TAG = "dagster/partition"  # a monthly run's month
 DAY_S = 86400
 _RELEASE = re.compile(r"^(\d{4}-\d{2})(?:\.r(\d+))?$")
 _MONTH_SUFFIX = re.compile(r"-(\d{4}-\d{2})$")
@@ -68,6 +69,9 @@ class ReleasesRule(Settings):
 
 class DaysRule(Settings):
     keep_days: AtLeastOne
+    # Optional bound by months as well: what belongs to a month older than the newest N published
+    # months goes however recent it is (months run in a short time: a backfill, the bench).
+    keep_months: AtLeastOne | None = None
 
 
 class DbtRule(Settings):
@@ -219,12 +223,25 @@ def _report_folders() -> Iterator[tuple[str, Path]]:
                 yield m.group(1), p
 
 
+def _oldest_kept_month(keep_months: int | None) -> str | None:
+    """The oldest of the newest ``keep_months`` published months; None when there is no bound by
+    months or fewer months were published."""
+    months = sorted({m for m, _, _ in release_folders()})
+    return months[-keep_months] if keep_months and len(months) >= keep_months else None
+
+
+def _outside(rule: DaysRule, month: str | None, created: float, now: float) -> bool:
+    """Older than ``keep_days``, or of a month before the newest ``keep_months`` published."""
+    oldest = _oldest_kept_month(rule.keep_months)
+    return now - created > rule.keep_days * DAY_S or bool(oldest and month and month < oldest)
+
+
 def prune_reports(rule: DaysRule, report: RetentionReport, now: float) -> None:
     current = current_release_name()
     current_month = current[:7] if current else None
     before = len(report.removed)
     for month, folder in list(_report_folders()):
-        if month != current_month and now - _newest_mtime(folder) > rule.keep_days * DAY_S:
+        if month != current_month and _outside(rule, month, _newest_mtime(folder), now):
             _take(report, "report", folder, str(folder.relative_to(paths.reports_dir())))
     if len(report.removed) > before and not report.dry_run:
         from dtsen_pipeline.lib import reports
@@ -250,7 +267,8 @@ def _data_root_instance():
 def prune_dagster_runs(
     rule: DaysRule, report: RetentionReport, now: float, instance=None, running: str | None = None
 ) -> None:
-    """Runs created before the window and no longer running, deleted by the instance: the one
+    """Runs created before the window (or of a month before ``keep_months``' newest published
+    months: their ``dagster/partition`` tag) and no longer running, deleted by the instance: the one
     given (the publishing run's own, so no second instance writes its SQLite files while it runs)
     or the data root's. ``running``: the run applying the rule, never deleted whatever its age."""
     home = paths.dagster_home()
@@ -260,17 +278,15 @@ def prune_dagster_runs(
         and not (home / "history").exists()
     ):
         return
-    from datetime import UTC, datetime
-
     from dagster import DagsterRunStatus, RunsFilter
 
     finished = [s for s in DagsterRunStatus if s.value in ("SUCCESS", "FAILURE", "CANCELED")]
-    cutoff = datetime.fromtimestamp(now - rule.keep_days * DAY_S, tz=UTC)
     with contextlib.nullcontext(instance) if instance is not None else _data_root_instance() as di:
-        records = di.get_run_records(RunsFilter(created_before=cutoff, statuses=finished))
-        for record in records:
-            run_id = record.dagster_run.run_id
-            if run_id == running:
+        for record in di.get_run_records(RunsFilter(statuses=finished)):
+            run_id, month = record.dagster_run.run_id, record.dagster_run.tags.get(PARTITION_TAG)
+            if run_id == running or not _outside(
+                rule, month, record.create_timestamp.timestamp(), now
+            ):
                 continue
             leftovers = [home / "storage" / run_id] + [
                 home / "history" / "runs" / f"{run_id}.db{suffix}"

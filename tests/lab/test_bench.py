@@ -141,4 +141,9 @@ def test_the_retention_section_is_off_by_default_and_accounts_for_a_data_root(tm
     assert table[-1].endswith("| 2 | 2 |")
 
     config = bench._retention_config(tmp_path, 2)
-    assert load_retention(config).releases.keep_months == 2
+    rule = load_retention(config)
+    assert (rule.releases.keep_months, rule.reports.keep_months, rule.dagster_runs.keep_months) == (
+        2,
+        2,
+        2,
+    )

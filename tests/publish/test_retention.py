@@ -191,6 +191,40 @@ def test_dagster_runs_older_than_the_window_are_deleted(root):
         assert not (paths.dagster_home() / "history" / "runs" / f"{run_id}.db").exists()
 
 
+def test_keep_months_bounds_recent_reports_and_runs_by_the_published_months(root):
+    """Months run in a short time (a backfill, the bench): what belongs to a month older than the
+    newest N published months goes however recent; runs without a month only by age."""
+    made = _reports()
+    _releases(["2025-01", "2025-02", "2025-03"])
+    (paths.publish_dir() / "current").symlink_to("2025-03")
+    with DagsterInstance.get() as instance:
+        runs = {
+            month: materialize(
+                [_one_step], instance=instance, tags={retention.PARTITION_TAG: month}
+            ).run_id
+            for month in ("2025-01", "2025-02", "2025-03")
+        }
+        untagged = materialize([_one_step], instance=instance).run_id
+    rule = _rule(keep_months=2, report_days=30, run_days=30)
+    bounded = rule.model_copy(
+        update={
+            "reports": DaysRule(keep_days=30, keep_months=2),
+            "dagster_runs": DaysRule(keep_days=30, keep_months=2),
+        }
+    )
+    assert apply_retention(rule, dbt_target=root / "no-target").removed[0].what == "2025-01"
+    report = apply_retention(bounded, dbt_target=root / "no-target")  # 2025-02 and -03 published
+    assert not any(f.exists() for f in made["2025-01"])
+    assert all(f.exists() for f in made["2025-02"] + made["2025-03"])
+    assert [r.what for r in report.removed if r.kind == "dagster run"] == [runs["2025-01"]]
+    with DagsterInstance.get() as instance:
+        assert {r.run_id for r in instance.get_runs()} == {
+            runs["2025-02"],
+            runs["2025-03"],
+            untagged,
+        }
+
+
 def _config_copy(tmp_path, edit):
     config = tmp_path / "config"
     shutil.copytree(paths.CONFIG_DIR, config)
