@@ -1,7 +1,9 @@
-"""The Dagster UI in a real browser: `dagster dev` on a free port, headless Chromium (Debian's
-`chromium` and `chromium-driver`, installed by `make test`), the asset graph's layers and key
-assets, and a materialisation launched from the UI that succeeds. Screenshots go to
-data/screenshots/."""
+"""The Dagster UI in a real browser, served by the deployment (`dtsen serve`: a PostgreSQL cluster
+in its own data root, the code location, the daemon and the webserver as separate processes, on free
+ports), driven by headless Chromium (Debian's `chromium` and `chromium-driver`, installed by `make
+test`; PostgreSQL by `make postgres`): the asset graph's layers and key assets, and a materialisation
+launched from the UI that succeeds. SIGTERM stops the deployment at the end and no process of it is
+left. Screenshots go to data/screenshots/."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -20,6 +23,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from dtsen_pipeline.defs.common import deployment
 from dtsen_pipeline.lib import paths
 
 BIN = Path(sys.executable).parent
@@ -46,16 +50,60 @@ def _graphql(base: str, query: str) -> dict:
         return json.load(resp)["data"]
 
 
-@pytest.fixture(scope="module")
-def dagster_ui(tmp_path_factory):
-    assert Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists(), (
-        "Chromium and chromedriver are missing: `make test` installs them (apt: chromium chromium-driver)"
-    )
-    root = tmp_path_factory.mktemp("ui")
+def _env(data: Path) -> dict[str, str]:
+    """This process's environment with the data root ``data`` instead of any DTSEN_/Dagster one."""
     env = {
         k: v for k, v in os.environ.items() if not k.startswith("DTSEN_") and k != "DAGSTER_HOME"
     }
-    env.update(DTSEN_DATA_DIR=str(root / "data"), DAGSTER_HOME=str(root / "data" / "dagster_home"))
+    return env | {"DTSEN_DATA_DIR": str(data)}
+
+
+def _processes_in(root: Path) -> list[str]:
+    """Processes of the deployment in ``root``: working there (PostgreSQL's, whose titles change),
+    named there on their command line, or given its data root in their environment."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            env = (proc / "environ").read_bytes().decode(errors="replace")
+            cwd = os.readlink(proc / "cwd")
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        if str(root) in cwd or str(root) in cmd or f"DTSEN_DATA_DIR={root}" in env:
+            found.append(f"{proc.name}: {cmd[:200]}")
+    return found
+
+
+def _stop(proc: subprocess.Popen, root: Path) -> list[str]:
+    """SIGTERM to `dtsen serve`; return what of it is still running (then killed)."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    time.sleep(1)
+    left = _processes_in(root)
+    for line in left:
+        with contextlib.suppress(OSError):
+            os.kill(int(line.split(":")[0]), signal.SIGKILL)
+    return left
+
+
+@pytest.fixture(scope="module")
+def dagster_ui():
+    assert Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists(), (
+        "Chromium and chromedriver are missing: `make test` installs them (apt: chromium chromium-driver)"
+    )
+    assert (deployment.PG_BIN / "initdb").exists(), "PostgreSQL is missing: `make postgres`"
+    # PostgreSQL runs as `postgres` under root: its folders must be reachable by that account.
+    root = Path(tempfile.mkdtemp(prefix="dtsen-ui-"))
+    root.chmod(0o755)
+    data = root / "data"
+    env = _env(data) | {"DTSEN_CODE_PORT": str(_free_port())}
+    env["DTSEN_REPORTS_PORT"] = str(_free_port())  # the UI's report links point at it
     gen = subprocess.run(
         [str(BIN / "dtsen"), "generate", "--persons", "300", "--start", MONTH, "--months", "3"],
         env=env,
@@ -64,63 +112,42 @@ def dagster_ui(tmp_path_factory):
         timeout=300,
     )
     assert gen.returncode == 0, gen.stderr
+    data.chmod(0o755)
     # The third month is degraded: DTKS (a full snapshot) did not deliver.
-    for f in (root / "data" / "landing" / "dtks" / DEGRADED).iterdir():
+    for f in (data / "landing" / "dtks" / DEGRADED).iterdir():
         f.unlink()
-    subprocess.run(
-        [sys.executable, "-m", "dtsen_pipeline.lib.paths", "dagster_home"],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    port, reports_port = _free_port(), _free_port()
-    env["DTSEN_REPORTS_PORT"] = str(reports_port)  # as `make ui` does: the links point at it
-    reports = subprocess.Popen(
-        [sys.executable, "-m", "dtsen_pipeline.lib.reports"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    log = open(root / "dagster_dev.log", "w")  # noqa: SIM115 (open while dagster dev runs)
+    port = _free_port()
+    log = (root / "serve.log").open("w")
     proc = subprocess.Popen(
-        [
-            str(BIN / "dagster"),
-            "dev",
-            "-w",
-            str(paths.PROJECT_ROOT / "workspace.yaml"),
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-        ],
-        cwd=paths.PROJECT_ROOT,
+        [str(BIN / "dtsen"), "serve", "--port", str(port)],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        try:
-            if urllib.request.urlopen(f"{base}/server_info", timeout=2).status == 200:
-                break
-        except OSError:
-            time.sleep(1)
-    else:
-        os.killpg(proc.pid, signal.SIGTERM)
-        pytest.fail(
-            f"dagster dev did not answer on {base}: {(root / 'dagster_dev.log').read_text()[-2000:]}"
-        )
-    yield base, root / "data"
-    os.killpg(reports.pid, signal.SIGTERM)
-    os.killpg(proc.pid, signal.SIGTERM)
+    base, started = f"http://127.0.0.1:{port}", time.monotonic()
     try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-    log.close()
+        while proc.poll() is None and time.monotonic() < started + 300:
+            try:
+                if urllib.request.urlopen(f"{base}/server_info", timeout=2).status == 200:
+                    break
+            except OSError:
+                time.sleep(1)
+        else:
+            pytest.fail(f"dtsen serve did not answer on {base}: {_tail(root)}")
+        print(f"dtsen serve answered in {time.monotonic() - started:.0f} s")
+        yield base, data
+    finally:
+        left = _stop(proc, root)
+        log.close()
+        tail = _tail(root)
+        shutil.rmtree(root, ignore_errors=True)
+    assert proc.returncode == 0, tail
+    assert not left, f"processes left after dtsen serve stopped: {left}"
+
+
+def _tail(root: Path) -> str:
+    return (root / "serve.log").read_text(errors="replace")[-3000:]
 
 
 def chromium(*args: str, size: str = "1600,1000"):
@@ -397,10 +424,11 @@ def test_a_month_without_a_required_source_is_visibly_degraded(dagster_ui, brows
     """DTSEN's DTKS did not deliver in the third month: `dtsen run` says so and fails, and the UI
     shows the failed check, naming the source and the month."""
     base, data = dagster_ui
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith("DTSEN_") and k != "DAGSTER_HOME"
+    # `dtsen run` in the deployment's instance (docs/operations.md, Deployment).
+    env = _env(data) | {
+        "DAGSTER_HOME": str(data / "dagster_serve"),
+        "DTSEN_POSTGRES_URL": deployment.local_postgres_url(data / "postgres"),
     }
-    env.update(DTSEN_DATA_DIR=str(data), DAGSTER_HOME=str(data / "dagster_home"))
     run = subprocess.run(
         [str(BIN / "dtsen"), "run", "--month", DEGRADED],
         env=env,
