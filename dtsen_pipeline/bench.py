@@ -829,7 +829,7 @@ def retention_table(result: dict) -> str:
     parts = list(result["per_month"][0]["parts_bytes"]) if result["per_month"] else []
     lines = [
         "| month | run (s) | data root (MB) | growth (MB) | "
-        + " | ".join(f"{p}/ (MB)" for p in parts)
+        + " | ".join(f"{p}{'' if p == 'other' else '/'} (MB)" for p in parts)
         + " | releases | dbt run folders |",
         "|---|" + "---:|" * (len(parts) + 5),
     ]
@@ -844,7 +844,7 @@ def retention_table(result: dict) -> str:
         )
     title = (
         f"\nRetention: {result['persons']:,} persons, {result['months']} months, "
-        f"releases.keep_months {result['keep_months']}\n\n"
+        f"window (keep_months of releases, reports, Dagster runs) {result['keep_months']}\n\n"
     )
     return title + "\n".join(lines) + "\n"
 

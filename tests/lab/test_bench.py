@@ -136,7 +136,7 @@ def test_the_retention_section_is_off_by_default_and_accounts_for_a_data_root(tm
         {"month": "2025-02", "run_s": 61.0, **later},
     ]
     table = bench.retention_table(result).splitlines()
-    assert "releases.keep_months 2" in table[1]
+    assert "Dagster runs) 2" in table[1] and "| other (MB) |" in table[3]
     assert table[-1].startswith("| 2025-02 | 61.0 | 1.0 | 1.0 | 0.0 | 0.0 |")
     assert table[-1].endswith("| 2 | 2 |")
 
