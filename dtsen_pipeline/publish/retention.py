@@ -97,7 +97,7 @@ def load_retention(config_dir: Path | None = None) -> RetentionSettings | None:
 
 @dataclass(frozen=True)
 class Removed:
-    kind: str  # release | report | dagster run | dbt run folder
+    kind: str  # release | report | log | dagster run | dbt run folder
     what: str
     bytes: int
 
@@ -236,9 +236,27 @@ def _outside(rule: DaysRule, month: str | None, created: float, now: float) -> b
     return now - created > rule.keep_days * DAY_S or bool(oldest and month and month < oldest)
 
 
+_RUN_LOG = re.compile(r"^run-(\d{4}-\d{2})(?:\.crash)?\.log$")  # as cli.py names them
+
+
+def prune_run_logs(rule: DaysRule, report: RetentionReport, now: float, current_month) -> None:
+    """`dtsen run`'s logs of a month (``logs/run-<month>.log``, ``.crash.log``), by the reports'
+    rule: they grew by one a month."""
+    folder = paths.logs_dir()
+    for log in sorted(folder.iterdir()) if folder.is_dir() else []:
+        m = _RUN_LOG.match(log.name)
+        if (
+            m
+            and m.group(1) != current_month
+            and _outside(rule, m.group(1), log.stat().st_mtime, now)
+        ):
+            _take(report, "log", log, log.name)
+
+
 def prune_reports(rule: DaysRule, report: RetentionReport, now: float) -> None:
     current = current_release_name()
     current_month = current[:7] if current else None
+    prune_run_logs(rule, report, now, current_month)
     before = len(report.removed)
     for month, folder in list(_report_folders()):
         if month != current_month and _outside(rule, month, _newest_mtime(folder), now):

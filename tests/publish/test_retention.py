@@ -197,6 +197,9 @@ def test_keep_months_bounds_recent_reports_and_runs_by_the_published_months(root
     made = _reports()
     _releases(["2025-01", "2025-02", "2025-03"])
     (paths.publish_dir() / "current").symlink_to("2025-03")
+    logs = ["run-2025-01.log", "run-2025-01.crash.log", "run-2025-02.log", "dbt.log"]
+    for name in logs:
+        (paths.logs_dir() / name).write_text("counts only")
     with DagsterInstance.get() as instance:
         runs = {
             month: materialize(
@@ -217,6 +220,7 @@ def test_keep_months_bounds_recent_reports_and_runs_by_the_published_months(root
     assert not any(f.exists() for f in made["2025-01"])
     assert all(f.exists() for f in made["2025-02"] + made["2025-03"])
     assert [r.what for r in report.removed if r.kind == "dagster run"] == [runs["2025-01"]]
+    assert sorted(p.name for p in paths.logs_dir().iterdir()) == ["dbt.log", "run-2025-02.log"]
     with DagsterInstance.get() as instance:
         assert {r.run_id for r in instance.get_runs()} == {
             runs["2025-02"],
