@@ -71,13 +71,18 @@ demo: setup
 	@echo "Reports       : data/reports/index.html (or make ui, then http://127.0.0.1:3001/)"
 	@echo "Dagster UI    : make ui, then open http://localhost:3000 (this run is in Runs)"
 
-test: setup browser
-	$(BIN)/python -m pytest
+# The suite runs on TEST_WORKERS processes (pytest-xdist), a test module per process at a time
+# (--dist loadscope: a module's fixtures are built once); each process builds the session's world in
+# its own temporary data root. TEST_WORKERS=0 runs it in this process.
+TEST_WORKERS ?= 2
+PYTEST := $(BIN)/python -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadscope)
+test: setup browser postgres
+	$(PYTEST)
 
 # The slow tests: `dtsen run` killed with SIGKILL at each stage then run again, and two-month
 # backfills launched from the UI and through its GraphQL API (about 20 minutes; CI runs them too).
 test-slow: setup browser postgres
-	$(BIN)/python -m pytest -m slow
+	$(PYTEST) -m slow
 
 # PostgreSQL's server for `make serve` and its test (Debian's package: initdb and postgres under
 # /usr/lib/postgresql/<version>/bin; root or sudo), when the machine has none.

@@ -100,7 +100,8 @@ def test_a_bad_decisions_file_stops_linkage_listing_every_problem(world, monkeyp
     assert "decisions.csv: 4 problems, no decision was applied" in failure
     for reason in (
         "contradicts (accept and reject) the pair of row 2: row 3",
-        "record_key_r is not the record key (source:source_record_id) of a record of this month: row 4",
+        "record_key_r is not the record key (source:source_record_id) of a record of this month"
+        " or of another linked month: row 4",
         "column record_key_r starts with a formula character (=, +, -, @, tab or CR): row 5",
         "record_key_l and record_key_r are the same record: row 6",
     ):

@@ -247,10 +247,28 @@ def prepare() -> bool:
         )
         prune_invocations()
         if changed or other_warehouse or manifest_is_stale():
-            dbt_resource().cli(["parse", "--quiet"], target_path=dbt_project.target_path).wait()
+            _parse_into(target)
             parsed_for.write_text(warehouse, encoding="utf-8")
             return True
     return False
+
+
+def _parse_into(target: Path) -> None:
+    """``dbt parse`` in a folder of its own, then its artifacts moved into ``target`` one by one
+    (os.replace): a process loading the definitions or starting a dbt step meanwhile (another data
+    root's run, `make ui`) reads the previous manifest or the new one, never a half-written file."""
+    scratch = target / f".parse-{os.getpid()}"
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir()
+    try:
+        if (target / "partial_parse.msgpack").exists():  # dbt parses only what changed since
+            shutil.copy(target / "partial_parse.msgpack", scratch)
+        dbt_resource().cli(["parse", "--quiet"], target_path=scratch).wait()
+        for artifact in scratch.iterdir():
+            if artifact.is_file() and artifact.suffix in (".json", ".msgpack"):
+                os.replace(artifact, target / artifact.name)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 if __name__ == "__main__":
