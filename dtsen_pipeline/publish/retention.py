@@ -282,6 +282,18 @@ def _data_root_instance():
             os.environ["DAGSTER_HOME"] = previous
 
 
+def _delete_check_executions(di, run_id: str) -> None:
+    """Dagster's ``delete_run`` leaves the run's asset check executions in the event log's index
+    (a row per check, about 260 a month here: dagster_home grew 1 MB a month after the window)."""
+    from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable
+
+    storage = di.event_log_storage
+    if hasattr(storage, "index_connection"):  # SQL storage (SQLite, PostgreSQL)
+        with storage.index_connection() as conn:
+            table = AssetCheckExecutionsTable
+            conn.execute(table.delete().where(table.c.run_id == run_id))
+
+
 def prune_dagster_runs(
     rule: DaysRule, report: RetentionReport, now: float, instance=None, running: str | None = None
 ) -> None:
@@ -313,6 +325,7 @@ def prune_dagster_runs(
             size = sum(tree_size(p) for p in leftovers)
             if not report.dry_run:
                 di.delete_run(run_id)
+                _delete_check_executions(di, run_id)
                 for p in leftovers:
                     if p.exists():
                         _remove(p)

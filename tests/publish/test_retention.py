@@ -10,10 +10,12 @@ import time
 import pytest
 import yaml
 from dagster import (
+    AssetCheckResult,
     DagsterInstance,
     MaterializeResult,
     MetadataValue,
     asset,
+    asset_check,
     materialize,
 )
 
@@ -175,6 +177,11 @@ def _one_step() -> int:
     return 1
 
 
+@asset_check(asset=_one_step)
+def _one_check() -> AssetCheckResult:
+    return AssetCheckResult(passed=True)
+
+
 def test_dagster_runs_older_than_the_window_are_deleted(root):
     with DagsterInstance.get() as instance:
         runs = [materialize([_one_step], instance=instance).run_id for _ in range(2)]
@@ -203,7 +210,7 @@ def test_keep_months_bounds_recent_reports_and_runs_by_the_published_months(root
     with DagsterInstance.get() as instance:
         runs = {
             month: materialize(
-                [_one_step], instance=instance, tags={retention.PARTITION_TAG: month}
+                [_one_step, _one_check], instance=instance, tags={retention.PARTITION_TAG: month}
             ).run_id
             for month in ("2025-01", "2025-02", "2025-03")
         }
@@ -222,6 +229,10 @@ def test_keep_months_bounds_recent_reports_and_runs_by_the_published_months(root
     assert [r.what for r in report.removed if r.kind == "dagster run"] == [runs["2025-01"]]
     assert sorted(p.name for p in paths.logs_dir().iterdir()) == ["dbt.log", "run-2025-02.log"]
     with DagsterInstance.get() as instance:
+        checks = instance.event_log_storage.get_asset_check_execution_history(
+            _one_check.check_key, limit=10
+        )
+        assert sorted(c.run_id for c in checks) == sorted([runs["2025-02"], runs["2025-03"]])
         assert {r.run_id for r in instance.get_runs()} == {
             runs["2025-02"],
             runs["2025-03"],
