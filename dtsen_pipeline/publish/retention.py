@@ -284,14 +284,16 @@ def _data_root_instance():
 
 def _delete_check_executions(di, run_id: str) -> None:
     """Dagster's ``delete_run`` leaves the run's asset check executions in the event log's index
-    (a row per check, about 260 a month here: dagster_home grew 1 MB a month after the window)."""
-    from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable
+    (a row per check, about 260 a month here: dagster_home grew 1 MB a month after the window).
+    No public Dagster API removes them: the SQL storage's own index connection and table name
+    (its schema) are used; a no-op on other storages."""
+    import sqlalchemy
 
     storage = di.event_log_storage
     if hasattr(storage, "index_connection"):  # SQL storage (SQLite, PostgreSQL)
         with storage.index_connection() as conn:
-            table = AssetCheckExecutionsTable
-            conn.execute(table.delete().where(table.c.run_id == run_id))
+            delete = "DELETE FROM asset_check_executions WHERE run_id = :run_id"
+            conn.execute(sqlalchemy.text(delete), {"run_id": run_id})
 
 
 def prune_dagster_runs(
