@@ -205,9 +205,16 @@ def _interrupt_on_sigterm() -> None:
     it failed and dagster-dbt forwards the interrupt to dbt, so no child is left writing."""
     import signal
 
-    def stop(*_) -> None:
+    def stop(signum, frame) -> None:
         _stopped_by.append(TERMINATED)
-        os.kill(os.getpid(), signal.SIGINT)
+        # What SIGINT would do now (Dagster's interrupt handler during a run, else Python's
+        # KeyboardInterrupt), called directly: a process started with SIGINT ignored (`dtsen run &`
+        # from a script, a test runner's worker) would never see a SIGINT sent to itself.
+        handler = signal.getsignal(signal.SIGINT)
+        if callable(handler):
+            handler(signal.SIGINT, frame)
+        else:
+            raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
 

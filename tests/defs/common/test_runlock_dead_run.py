@@ -166,8 +166,18 @@ def test_a_waiting_run_stops_on_sigterm(in_data_root, waits_for):
     waiter = None
     try:
         assert blocker.stdout.readline().strip()
+        # Waiting for the data root, the waiter starts with SIGINT ignored, as `dtsen run &` from a
+        # script (or a test runner's worker) starts it: SIGTERM must stop it all the same.
         waiter = subprocess.Popen(
-            _python(ACQUIRER), env=dict(os.environ), stdout=subprocess.PIPE, text=True
+            _python(ACQUIRER),
+            env=dict(os.environ),
+            stdout=subprocess.PIPE,
+            text=True,
+            preexec_fn=(
+                (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+                if waits_for == "the data root"
+                else (lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+            ),
         )
         first = waiter.stdout.readline()
         assert "waiting for" in first, first
