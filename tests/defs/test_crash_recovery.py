@@ -96,6 +96,9 @@ class _Run:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
+            # SIGINT as a terminal leaves it (a test runner's worker may ignore it, and the child
+            # would inherit that): the Ctrl-C stage sends one.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
