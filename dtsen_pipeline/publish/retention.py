@@ -27,7 +27,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
@@ -230,36 +230,38 @@ def _oldest_kept_month(keep_months: int | None) -> str | None:
     return months[-keep_months] if keep_months and len(months) >= keep_months else None
 
 
-def _outside(rule: DaysRule, month: str | None, created: float, now: float) -> bool:
-    """Older than ``keep_days``, or of a month before the newest ``keep_months`` published."""
+def _outside(rule: DaysRule, now: float) -> Callable[[str | None, float], bool]:
+    """The rule as a test of (month, created): older than ``keep_days``, or of a month before the
+    newest ``keep_months`` published (the publish folder listed once, not once per item)."""
     oldest = _oldest_kept_month(rule.keep_months)
-    return now - created > rule.keep_days * DAY_S or bool(oldest and month and month < oldest)
+
+    def outside(month: str | None, created: float) -> bool:
+        return now - created > rule.keep_days * DAY_S or bool(oldest and month and month < oldest)
+
+    return outside
 
 
 _RUN_LOG = re.compile(r"^run-(\d{4}-\d{2})(?:\.crash)?\.log$")  # as cli.py names them
 
 
-def prune_run_logs(rule: DaysRule, report: RetentionReport, now: float, current_month) -> None:
+def prune_run_logs(outside, report: RetentionReport, current_month) -> None:
     """`dtsen run`'s logs of a month (``logs/run-<month>.log``, ``.crash.log``), by the reports'
-    rule: they grew by one a month."""
+    rule (``outside``): they grew by one a month."""
     folder = paths.logs_dir()
     for log in sorted(folder.iterdir()) if folder.is_dir() else []:
         m = _RUN_LOG.match(log.name)
-        if (
-            m
-            and m.group(1) != current_month
-            and _outside(rule, m.group(1), log.stat().st_mtime, now)
-        ):
+        if m and m.group(1) != current_month and outside(m.group(1), log.stat().st_mtime):
             _take(report, "log", log, log.name)
 
 
 def prune_reports(rule: DaysRule, report: RetentionReport, now: float) -> None:
     current = current_release_name()
     current_month = current[:7] if current else None
-    prune_run_logs(rule, report, now, current_month)
+    outside = _outside(rule, now)
+    prune_run_logs(outside, report, current_month)
     before = len(report.removed)
     for month, folder in list(_report_folders()):
-        if month != current_month and _outside(rule, month, _newest_mtime(folder), now):
+        if month != current_month and outside(month, _newest_mtime(folder)):
             _take(report, "report", folder, str(folder.relative_to(paths.reports_dir())))
     if len(report.removed) > before and not report.dry_run:
         from dtsen_pipeline.lib import reports
@@ -313,12 +315,11 @@ def prune_dagster_runs(
     from dagster import DagsterRunStatus, RunsFilter
 
     finished = [s for s in DagsterRunStatus if s.value in ("SUCCESS", "FAILURE", "CANCELED")]
+    outside = _outside(rule, now)
     with contextlib.nullcontext(instance) if instance is not None else _data_root_instance() as di:
         for record in di.get_run_records(RunsFilter(statuses=finished)):
             run_id, month = record.dagster_run.run_id, record.dagster_run.tags.get(PARTITION_TAG)
-            if run_id == running or not _outside(
-                rule, month, record.create_timestamp.timestamp(), now
-            ):
+            if run_id == running or not outside(month, record.create_timestamp.timestamp()):
                 continue
             leftovers = [home / "storage" / run_id] + [
                 home / "history" / "runs" / f"{run_id}.db{suffix}"
