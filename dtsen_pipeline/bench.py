@@ -749,10 +749,11 @@ def retention_sizes(root: Path, dbt_target: Path) -> dict:
     """The data root's total size, its parts' sizes, the releases it keeps and dbt's run folders."""
     from dtsen_pipeline.publish import retention
 
+    total = retention.tree_size(root)
     parts = {name: retention.tree_size(root / name) for name in RETENTION_PARTS}
-    parts["other"] = retention.tree_size(root) - sum(parts.values())
+    parts["other"] = total - sum(parts.values())
     return {
-        "total_bytes": retention.tree_size(root),
+        "total_bytes": total,
         "parts_bytes": parts,
         "releases": len(retention.release_folders(root / "publish")),
         "dbt_run_folders": len(retention.dbt_run_folders(dbt_target)),
