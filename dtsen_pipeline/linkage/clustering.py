@@ -12,6 +12,12 @@ gives; adding them strongest first and refusing those that would join a rejected
 the paths between the two records, the weakest links (those the model is least sure of) and no
 more than it must. Reviewers' accepts are added before any scored link and are never cut (their
 contradictions with rejects are settled before, by ``decisions.resolve_decisions``).
+
+The civil registry is a second source of cannot-links (``registry_apart``): Dukcapil issues the NIK
+and keeps one record per person, so two of its records with two different NIKs, each carrying its
+own record's birth date and sex, are two people by the registry's own rules. A person the links
+made holding two such records (namesakes, twins, neighbours whose NIKs are one digit apart, joined
+through another source's record) is split the same way, unless a reviewer accepted the two as one.
 """
 
 from __future__ import annotations
@@ -140,26 +146,52 @@ class Groups:
 class Apart:
     """What ``keep_rejected_apart`` did: ``clusters``, the relation (record_key, cluster_id) with
     no rejected pair in one person; ``rows``, the reject rows whose records the links had joined
-    (each split); ``cut``, the links left out to split them."""
+    (each split); ``cut``, the links left out to split them; ``registry``, the persons split
+    because they held two of the civil registry's records with two NIKs (``registry_apart``)."""
 
     clusters: str
     rows: list[int] = field(default_factory=list)
     cut: int = 0
+    registry: int = 0
 
 
-def keep_rejected_apart(ws: Workspace, clusters: str, edges: str, decided: str) -> Apart:
+def registry_apart(ws: Workspace, clusters: str) -> str:
+    """The relation (a, b) of the civil registry's record pairs that ``clusters`` put in one person
+    although their NIKs differ, each NIK carrying its own record's birth date and sex (so neither
+    is a typo of a date, an invalid NIK or a relative's). Persons an incremental run kept as they
+    were (``split_touched``: cluster ids 'kept:...') are left out: their links were not scored
+    again, and an earlier month already applied the rule to them."""
+    key, records = model.UNIQUE_ID, ws.records.physical_name
+    ws.con.execute(f"""
+        create or replace temp table registry_apart as
+        with d as (
+            select c.cluster_id, c.{key} as k, r.nik from {clusters} c join {records} r using ({key})
+            where r.source = '{model.CIVIL_REGISTRY}' and r.nik_matches_birth
+              and c.cluster_id not like 'kept:%')
+        select x.k as a, y.k as b from d x join d y
+        on x.cluster_id = y.cluster_id and x.k < y.k and x.nik <> y.nik""")
+    return "registry_apart"
+
+
+def keep_rejected_apart(
+    ws: Workspace, clusters: str, edges: str, decided: str, registry: str | None = None
+) -> Apart:
     """``clusters`` with every person that holds a rejected pair (``decided``: a, b, decision, line)
-    clustered again under the constraint (``Groups``): accepted pairs first, then ``edges`` at or
-    above the cluster threshold inside that person, strongest first (ties by keys), a link that
-    would join a rejected pair left out. Persons holding no rejected pair are as they were."""
+    or a pair of ``registry`` (a, b: ``registry_apart``) clustered again under the constraint
+    (``Groups``): accepted pairs first, then ``edges`` at or above the cluster threshold inside
+    that person, strongest first (ties by keys), a link that would join a rejected pair left out.
+    A registry pair that reviewers' accepts join is theirs to decide, and not kept apart. Persons
+    holding no rejected pair are as they were."""
     key = model.UNIQUE_ID
     joined = ws.con.execute(f"""
         select d.line, ca.cluster_id from {decided} d
         join {clusters} ca on ca.{key} = d.a join {clusters} cb on cb.{key} = d.b
         where d.decision = 'reject' and ca.cluster_id = cb.cluster_id order by d.line""").fetchall()
-    if not joined:
+    by_registry = _registry_pairs(ws, clusters, decided, registry)
+    if not joined and not by_registry:
         return Apart(clusters)
-    ws.register("split_ids", pa.table({"cluster_id": sorted({c for _, c in joined})}))
+    split = {c for _, c in joined} | {c for _, _, c in by_registry}
+    ws.register("split_ids", pa.table({"cluster_id": sorted(split)}))
     ws.con.execute(f"""
         create or replace temp table split_members as
         select {key} as k, cluster_id from {clusters} where cluster_id in (select cluster_id from split_ids)""")
@@ -178,7 +210,7 @@ def keep_rejected_apart(ws: Workspace, clusters: str, edges: str, decided: str) 
         "order by e.match_probability desc, e.record_key_l, e.record_key_r",
         [cluster_threshold()],
     ).fetchall()
-    groups = Groups(pairs["reject"])
+    groups = Groups([*pairs["reject"], *((a, b) for a, b, _ in by_registry)])
     for a, b in pairs["accept"]:
         groups.join(a, b)  # never refused: decisions.resolve_decisions left no contradiction
     cut = sum(not groups.join(a, b) for a, b in links)
@@ -197,4 +229,26 @@ def keep_rejected_apart(ws: Workspace, clusters: str, edges: str, decided: str) 
         create or replace temp table constrained_clusters as
         select {key}, cluster_id from {clusters} where cluster_id not in (select cluster_id from split_ids)
         union all select {key}, cluster_id from split_pieces""")
-    return Apart("constrained_clusters", [line for line, _ in joined], cut)
+    registry_only = {c for _, _, c in by_registry} - {c for _, c in joined}
+    return Apart("constrained_clusters", [line for line, _ in joined], cut, len(registry_only))
+
+
+def _registry_pairs(
+    ws: Workspace, clusters: str, decided: str, registry: str | None
+) -> list[tuple[str, str, str]]:
+    """The pairs of ``registry`` (a, b, cluster_id), less those reviewers' accepts join (directly or
+    through other accepts): a reviewer who accepted two registry records as one has proven it."""
+    if registry is None:
+        return []
+    found = ws.con.execute(
+        f"select r.a, r.b, c.cluster_id from {registry} r join {clusters} c on c.{model.UNIQUE_ID} = r.a "
+        "order by r.a, r.b"
+    ).fetchall()
+    if not found:
+        return []
+    accepted = Groups()
+    for a, b in ws.con.execute(
+        f"select a, b from {decided} where decision = 'accept' order by line"
+    ).fetchall():
+        accepted.join(a, b)
+    return [(a, b, c) for a, b, c in found if accepted.find(a) != accepted.find(b)]

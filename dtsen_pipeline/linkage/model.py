@@ -75,7 +75,10 @@ _BOTH_SELF_CONSISTENT = "nik_matches_birth_l and nik_matches_birth_r"
 # Two such NIKs whose date parts (DDMMYY, +40 for women) differ: the records differ in birth date or
 # sex just as their NIKs do, one digit apart or not (a man and a woman born the same day: 13 / 53).
 _NIK_DATES_DIFFER = "substr(nik_l, 7, 6) <> substr(nik_r, 7, 6)"
-_BOTH_DUKCAPIL = "source_l = 'dukcapil' and source_r = 'dukcapil'"
+# The civil registry: it issues the NIK and keeps one record per person (two of its records with two
+# NIKs are two people: the levels below, and clustering.registry_apart).
+CIVIL_REGISTRY = "dukcapil"
+_BOTH_DUKCAPIL = f"source_l = '{CIVIL_REGISTRY}' and source_r = '{CIVIL_REGISTRY}'"
 
 # m of the two "beyond a typo" NIK levels (fixed; u is trained by random sampling, where most pairs
 # of two people reach them: 0.8, and 0.1 for two Dukcapil records, on a 10,000-person hard world).

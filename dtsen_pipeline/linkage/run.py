@@ -18,7 +18,8 @@ warehouse and writes the results back, so the warehouse file holds no Splink scr
    ``attach_only.carried_on_registers`` before and ``attach_only.attach_edges`` after;
 5. ``clustering.cluster`` (incremental runs: ``clustering.split_touched`` first, so persons no new,
    changed or reviewed record touches keep their id), ``clustering.keep_rejected_apart`` (a
-   person holding a rejected pair is split, its weakest scored links cut), ``attach_only.drop_unattached``
+   person holding a rejected pair, or two civil-registry records with two NIKs
+   (``clustering.registry_apart``), is split, its weakest scored links cut), ``attach_only.drop_unattached``
    with attach-only sources, then ``decisions.check_accepted_sizes``;
 6. ``explanations.explain``: the model JSON, its charts and the clerical review table.
 
@@ -38,7 +39,13 @@ import pyarrow as pa
 from dtsen_pipeline.lib import warehouse
 from dtsen_pipeline.linkage import model
 from dtsen_pipeline.linkage.attach_only import attach_edges, carried_on_registers, drop_unattached
-from dtsen_pipeline.linkage.clustering import Apart, cluster, keep_rejected_apart, split_touched
+from dtsen_pipeline.linkage.clustering import (
+    Apart,
+    cluster,
+    keep_rejected_apart,
+    registry_apart,
+    split_touched,
+)
 from dtsen_pipeline.linkage.config import max_records_per_person, rules
 from dtsen_pipeline.linkage.decisions import (
     Resolution,
@@ -75,6 +82,9 @@ class LinkageResult:
     )
     em_sessions: list[str] | None = None  # each EM session's pairs, and any kabupaten sampling
     engine: str = "duckdb"  # where training and scoring ran: duckdb or spark
+    # Persons the links made that held two civil-registry records with two NIKs, split
+    # (clustering.registry_apart): namesakes, twins, neighbours one NIK digit apart.
+    registry_split: int = 0
 
 
 class _Clock:
@@ -104,12 +114,14 @@ def persons(
     decided: str,
     last_month: str | None,
     attach_only: tuple[str, ...],
+    progress: Progress = quiet,
 ) -> tuple[str, Apart]:
     """Phases 4 and 5: the edges (the corroborated ``scored`` pairs, reviewers' ``decided`` pairs
     as ``decisions.resolve_decisions`` applies them, and the links ``scores`` carried over)
     clustered into persons, no rejected pair in one; with ``last_month`` (incremental runs) only
     the persons a new, changed or reviewed record touches. The clusters' relation is returned
-    (record_key, cluster_id), with what keeping rejected pairs apart did."""
+    (record_key, cluster_id), with what keeping rejected pairs (and the civil registry's,
+    ``registry_apart``) apart did; persons split for the registry are said to ``progress``."""
     carried = scores.carried
     if attach_only:
         carried = carried_on_registers(ws, carried, attach_only)
@@ -119,7 +131,13 @@ def persons(
     touched = None
     if last_month is not None:
         touched = split_touched(ws, last_month, scores.rescore_keys, scored, decided)
-    apart = keep_rejected_apart(ws, cluster(ws, edges, touched), edges, decided)
+    clustered = cluster(ws, edges, touched)
+    apart = keep_rejected_apart(ws, clustered, edges, decided, registry_apart(ws, clustered))
+    if apart.registry:
+        progress(
+            f"{apart.registry} person(s) held two {model.CIVIL_REGISTRY} records with two NIKs: "
+            "split, the weakest links between them cut"
+        )
     clusters = apart.clusters
     if attach_only:
         clusters = drop_unattached(ws, clusters, attach_only)
@@ -180,17 +198,16 @@ def link_month(
     reviewers' decisions (accepted pairs link, rejected pairs do not), cluster into persons.
 
     Incremental when ``previous`` (last month's record_key, dtsen_id, fingerprint) is given with a
-    reused model: only records that are new, changed or named in a decision are scored, against
-    every record (``predict_between``, which scores them among themselves too); unchanged records
-    keep last month's grouping.
+    reused model: only new, changed or reviewed records are scored, against every record
+    (``predict_between``: among themselves too); unchanged records keep last month's grouping.
 
     ``decisions`` (record_key_l, record_key_r, decision and optionally the file's row, ``line``) are
     checked by ``decisions.read_decisions``. They are constraints: a rejected pair never ends in one
     person. An accept that would join one through other accepts is not applied (the reject wins);
     scored links that join one through other records are cut, the weakest first. Both are said to
-    ``progress`` and listed, with every decision counted, in ``decisions_applied``
-    (``decision_report``). A person that accepted pairs would grow beyond
-    ``max_records`` (default: person.max_records_per_person) raises DecisionsTooLargeError naming those rows.
+    ``progress`` and listed, with every decision counted, in ``decisions_applied`` (``decision_report``).
+    A person accepts grow beyond ``max_records`` (default: person.max_records_per_person) raises
+    DecisionsTooLargeError naming those rows. The civil registry's cannot-links: ``persons``.
 
     Records of the ``attach_only`` sources (the correction sources: proposals, objections, visits)
     are scored like any, but each joins at most one person, by its best pair at or above the cluster
@@ -200,8 +217,7 @@ def link_month(
     ``engine`` (default: config/linkage.yaml's engine.name): where training and scoring run,
     "duckdb" or "spark" (linkage/spark.py); everything after scoring runs on DuckDB either way.
 
-    ``progress`` is told each phase as it starts, with the seconds since the start (the asset passes
-    its log: a month's linkage takes minutes, on Spark hours)."""
+    ``progress`` is told each phase as it starts, with the seconds since the start."""
     clock = _Clock(progress)
     incremental = previous is not None and reuse_model is not None
     con = warehouse.scratch()
@@ -226,7 +242,9 @@ def link_month(
 
         clock.say("clustering the scored pairs")
         scored = corroborate(ws, linker, scores.parts)
-        clusters, apart = persons(ws, scores, scored, resolution.decided, last_month, attach_only)
+        clusters, apart = persons(
+            ws, scores, scored, resolution.decided, last_month, attach_only, progress
+        )
         applied = decision_report(ws, resolution, apart, decisions)
         for message in applied.get("reported", []):  # contradictions, splits: by file and row
             progress(message)
@@ -258,6 +276,7 @@ def link_month(
             filled=filled,
             em_sessions=[session.describe() for session in sessions],
             engine=ws.dialect,
+            registry_split=apart.registry,
         )
     finally:
         if ws is not None and ws.spark is not None:

@@ -70,6 +70,18 @@ def test_the_table_names_the_engine_and_the_targets_judge_each_run():
         "| linkage: peak RSS while it runs, process tree with Spark's JVM (MB) | 18,900 | 20,900 |"
         in table
     )
+    # Issue 30's blocking coverage, when the run has it (older results have not).
+    assert (
+        "| true pairs no blocking rule reaches: count (share; linked through other records) |  |  |"
+        in table
+    )
+    duck["true_pairs_outside_blocking"] = {
+        "true_pairs": 4_000_000,
+        "outside_every_rule": 3_000,
+        "share_outside": 0.00075,
+        "outside_but_linked_through_others": 1_200,
+    }
+    assert "| 3,000 (0.075%; 1,200) |  |" in bench._markdown([duck, spark])
     notes = bench._targets([duck, spark])
     assert notes[0].endswith(
         "2000 s (target < 2,400 s: met), peak 19,000 MB (target < 20,480 MB: met)"

@@ -117,3 +117,62 @@ def test_twins_and_namesakes_merged_are_their_own_figures(in_data_root, tmp_path
         assert _must_stay_apart(con, "record_key") is None
     finally:
         con.close()
+
+
+def test_true_pairs_no_blocking_rule_reaches_are_counted(in_data_root):
+    from dtsen_pipeline.lab.evaluate import _blocking_coverage
+    from dtsen_pipeline.linkage import model
+
+    # record, cluster, person, nik, name, exact birth date, village, family card
+    records = [
+        ("a1", "c1", 1, "3201014101900001", "siti", "1990-01-01", "3201010001", "K1"),
+        ("a2", "c1", 1, "3201014101900001", "siti a", None, "3201010002", None),  # one NIK
+        ("b1", "c2", 2, None, "budi", "1985-05-05", "3201010001", None),
+        ("b2", "c2", 2, None, "budi s", "1985-05-05", "3201010009", None),  # no rule; linked
+        ("c1", "c3", 3, None, "agus", None, "3201010001", None),
+        ("c2", "c4", 3, None, "agus salim", None, "3201010001", None),  # no rule; apart
+        ("d1", "c5", 4, None, "rina", "1970-07-07", "3201010003", None),
+        ("d2", "c5", 4, None, "rina", "1970-07-07", "3201010004", None),  # name + birth date
+    ]
+    con = warehouse.scratch()
+    try:
+        con.execute(
+            "create temp table evaluated as select * from (values "
+            + ", ".join(f"('{r[0]}', '{r[1]}', {r[2]})" for r in records)
+            + ") t(record_key, dtsen_id, person_id)"
+        )
+        con.execute("create schema intermediate")
+        columns = [c for c in model.INPUT_COLUMNS if c != model.UNIQUE_ID]
+        con.execute(
+            "create table intermediate.int_identitas as select * from (values "
+            + ", ".join(
+                f"('{k}', '2025-01', {f'{chr(39)}{nik}{chr(39)}' if nik else 'null'}, '{name}', "
+                + (f"date '{born}'" if born else "null::date")
+                + f", '{desa}', {f'{chr(39)}{kk}{chr(39)}' if kk else 'null'})"
+                for k, _, _, nik, name, born, desa, kk in records
+            )
+            + ") t(record_key, extract_month, nik, nama_normal, tanggal_lahir_pasti, kode_desa, no_kk)"
+        )
+        # The model's other columns, none of them agreeing in a blocking rule here.
+        for column in set(columns) - {
+            "nik",
+            "nama_normal",
+            "tanggal_lahir_pasti",
+            "kode_desa",
+            "no_kk",
+        }:
+            con.execute(
+                f"alter table intermediate.int_identitas add column {column} varchar default null"
+            )
+        con.execute(
+            "update intermediate.int_identitas set nama_urut = record_key, tahun_lahir_pasti = record_key"
+        )
+        found = _blocking_coverage(con, "2025-01")
+    finally:
+        con.close()
+    assert found == {
+        "true_pairs": 4,
+        "outside_every_rule": 2,
+        "share_outside": 0.5,
+        "outside_but_linked_through_others": 1,
+    }

@@ -229,6 +229,8 @@ def _person_clusters_metadata(
         if result.rescored is not None
         else inputs.identities.num_rows,
         "pairs for clerical review (linkage.review_pairs)": result.review.num_rows,
+        # Two civil-registry records with two NIKs are two people (clustering.registry_apart).
+        f"persons split: two {model.CIVIL_REGISTRY} NIKs": result.registry_split,
         "review decisions applied": MetadataValue.json(
             result.decisions_applied or {"none": str(inputs.decisions_file)}
         ),
