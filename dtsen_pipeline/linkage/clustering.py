@@ -15,9 +15,10 @@ contradictions with rejects are settled before, by ``decisions.resolve_decisions
 
 The civil registry is a second source of cannot-links (``registry_apart``): Dukcapil issues the NIK
 and keeps one record per person, so two of its records with two different NIKs, each carrying its
-own record's birth date and sex, are two people by the registry's own rules. A person the links
-made holding two such records (namesakes, twins, neighbours whose NIKs are one digit apart, joined
-through another source's record) is split the same way, unless a reviewer accepted the two as one.
+own record's birth date and sex, are two people by the registry's own rules (unless they are on
+one family card under one full name: a double entry). A person the links made holding two such
+records (namesakes, twins, neighbours whose NIKs are one digit apart, joined through another
+source's record) is split the same way, unless a reviewer accepted the two as one.
 """
 
 from __future__ import annotations
@@ -158,18 +159,22 @@ class Apart:
 def registry_apart(ws: Workspace, clusters: str) -> str:
     """The relation (a, b) of the civil registry's record pairs that ``clusters`` put in one person
     although their NIKs differ, each NIK carrying its own record's birth date and sex (so neither
-    is a typo of a date, an invalid NIK or a relative's). Persons an incremental run kept as they
+    is a typo of a date, an invalid NIK or a relative's). Two such records on one family card under
+    one full name are the registry's own double entry of one person (twins are never given one
+    name; namesakes are of other families), not a pair. Persons an incremental run kept as they
     were (``split_touched``: cluster ids 'kept:...') are left out: their links were not scored
     again, and an earlier month already applied the rule to them."""
     key, records = model.UNIQUE_ID, ws.records.physical_name
     ws.con.execute(f"""
         create or replace temp table registry_apart as
         with d as (
-            select c.cluster_id, c.{key} as k, r.nik from {clusters} c join {records} r using ({key})
+            select c.cluster_id, c.{key} as k, r.nik, r.no_kk, r.nama_normal
+            from {clusters} c join {records} r using ({key})
             where r.source = '{model.CIVIL_REGISTRY}' and r.nik_matches_birth
               and c.cluster_id not like 'kept:%')
         select x.k as a, y.k as b from d x join d y
-        on x.cluster_id = y.cluster_id and x.k < y.k and x.nik <> y.nik""")
+        on x.cluster_id = y.cluster_id and x.k < y.k and x.nik <> y.nik
+        where not (x.no_kk = y.no_kk and x.nama_normal = y.nama_normal)""")
     return "registry_apart"
 
 

@@ -98,6 +98,9 @@ def test_a_reviewers_accept_of_the_two_registry_records_stands(workspace):
         pytest.param({"dukcapil:2": {"nik_matches_birth": False}}, id="a NIK not its record's"),
         pytest.param({"dukcapil:2": {"source": "dtks"}}, id="the second record not Dukcapil's"),
         pytest.param({"dukcapil:2": {"nik": None}}, id="no NIK on the second"),
+        # One family card and one full name: the registry's own double entry of one person, not
+        # twins (never given one name) nor namesakes (of other families).
+        pytest.param({"dukcapil:2": {"no_kk": "K1"}}, id="one card and one name (a double entry)"),
     ],
 )
 def test_no_registry_pair_without_two_registered_self_consistent_niks(workspace, change):
