@@ -120,7 +120,9 @@ def _one(persons: int) -> dict:
         "f1_nik_only": report["nik_only_baseline"]["f1"],
         "recall_nik_missing_or_invalid": report["splink"]["recall_nik_missing_or_invalid"],
         "false_merges_within_family": report["splink"]["false_merges"]["within_family"],
-        # Issue 30: true pairs no blocking rule reaches (Splink never scores them).
+        # Issue 30: twins and namesakes merged (None where the world plants none), and the true
+        # pairs no blocking rule reaches (Splink never scores them).
+        "must_stay_apart_merged": report["splink"]["must_stay_apart_merged"],
         "true_pairs_outside_blocking": report["blocking"],
         "accuracy_from_labels": _accuracy_from_labels(report),
         "correction_loop": {"records": correction_records, **cost},
@@ -545,6 +547,10 @@ def _markdown(results: list[dict]) -> str:
         row("baseline: plain Splink (s)", lambda r: r["baselines"]["plain_splink"]["seconds"])
         row("baseline: plain Splink, F1", lambda r: r["baselines"]["plain_splink"]["f1"])
         row(
+            "baseline: plain Splink, must-stay-apart pairs merged",
+            lambda r: _apart(r["baselines"]["plain_splink"].get("must_stay_apart_merged")),
+        )
+        row(
             "baseline: plain Splink, recall on missing/invalid NIK",
             lambda r: r["baselines"]["plain_splink"]["recall_nik_missing_or_invalid"],
         )
@@ -565,8 +571,20 @@ def _markdown(results: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _apart(figures: dict | None) -> str:
+    """Twins and namesakes merged, of the pairs the world holds ('' for a world without a truth of
+    its persons)."""
+    if not figures:
+        return ""
+    return ", ".join(
+        f"{kind} {figures[kind]['merged']:,} of {figures[kind]['pairs']:,}"
+        for kind in ("twins", "namesakes")
+    )
+
+
 def _accuracy_rows(row) -> None:
     """The table's rows on what linkage missed and the labels-based estimate against the truth."""
+    row("must-stay-apart pairs merged, ours", lambda r: _apart(r.get("must_stay_apart_merged")))
     row(
         "true pairs no blocking rule reaches: count (share; linked through other records)",
         lambda r: (

@@ -81,7 +81,13 @@ def test_the_table_names_the_engine_and_the_targets_judge_each_run():
         "share_outside": 0.00075,
         "outside_but_linked_through_others": 1_200,
     }
-    assert "| 3,000 (0.075%; 1,200) |  |" in bench._markdown([duck, spark])
+    duck["must_stay_apart_merged"] = {
+        "twins": {"pairs": 56, "merged": 1, "merged_share": 0.018},
+        "namesakes": {"pairs": 141, "merged": 0, "merged_share": 0.0},
+    }
+    table = bench._markdown([duck, spark])
+    assert "| 3,000 (0.075%; 1,200) |  |" in table
+    assert "| must-stay-apart pairs merged, ours | twins 1 of 56, namesakes 0 of 141 |  |" in table
     notes = bench._targets([duck, spark])
     assert notes[0].endswith(
         "2000 s (target < 2,400 s: met), peak 19,000 MB (target < 20,480 MB: met)"
