@@ -154,6 +154,7 @@ class Apart:
     rows: list[int] = field(default_factory=list)
     cut: int = 0
     registry: int = 0
+    registry_pairs: str | None = None  # the relation of registry pairs it was given (a, b)
 
 
 def registry_apart(ws: Workspace, clusters: str) -> str:
@@ -194,7 +195,7 @@ def keep_rejected_apart(
         where d.decision = 'reject' and ca.cluster_id = cb.cluster_id order by d.line""").fetchall()
     by_registry = _registry_pairs(ws, clusters, decided, registry)
     if not joined and not by_registry:
-        return Apart(clusters)
+        return Apart(clusters, registry_pairs=registry)
     split = {c for _, c in joined} | {c for _, _, c in by_registry}
     ws.register("split_ids", pa.table({"cluster_id": sorted(split)}))
     ws.con.execute(f"""
@@ -235,7 +236,9 @@ def keep_rejected_apart(
         select {key}, cluster_id from {clusters} where cluster_id not in (select cluster_id from split_ids)
         union all select {key}, cluster_id from split_pieces""")
     registry_only = {c for _, _, c in by_registry} - {c for _, c in joined}
-    return Apart("constrained_clusters", [line for line, _ in joined], cut, len(registry_only))
+    return Apart(
+        "constrained_clusters", [line for line, _ in joined], cut, len(registry_only), registry
+    )
 
 
 def _registry_pairs(

@@ -70,10 +70,13 @@ def explain(
     decided: str,
     model_path: Path,
     charts_dir: Path | None,
+    registry: str | None = None,
 ) -> tuple[dict[str, Path], pa.Table]:
     """Save the model to ``model_path``; draw its charts into ``charts_dir`` (if given); return the
-    charts by name and the review table: the scored pairs below the cluster threshold with their
-    evidence and any decision already taken."""
+    charts by name and the review table: the scored pairs below the cluster threshold, and those of
+    ``registry`` (two civil-registry records kept apart however high they scored: a clerk may
+    prove them one person, as a mover registered again), with their evidence and any decision
+    already taken."""
     model_path.parent.mkdir(parents=True, exist_ok=True)
     linker.misc.save_model_to_json(str(model_path), overwrite=True)
     charts = {}
@@ -92,9 +95,17 @@ def explain(
         )
         if waterfall is not None:
             charts["waterfall_sample_pairs"] = waterfall
-    review = ws.con.sql(f"""
+    review = ws.con.sql(
+        f"""
         select s.a as record_key_l, s.b as record_key_r, s.match_probability, s.match_weight,
                cast(s.evidence as varchar) as evidence, d.decision
         from {scored} s left join {decided} d using (a, b)
-        where s.match_probability < {cluster_threshold()}""").to_arrow_table()
+        where s.match_probability < {cluster_threshold()}"""
+        + (
+            f" or exists (select 1 from {registry} r "
+            "where r.a = least(s.a, s.b) and r.b = greatest(s.a, s.b))"
+            if registry
+            else ""
+        )
+    ).to_arrow_table()
     return charts, review

@@ -215,9 +215,7 @@ def link_month(
     is left out of the clusters (not linked yet: a person is never made of such records alone).
 
     ``engine`` (default: config/linkage.yaml's engine.name): where training and scoring run,
-    "duckdb" or "spark" (linkage/spark.py); everything after scoring runs on DuckDB either way.
-
-    ``progress`` is told each phase as it starts, with the seconds since the start."""
+    "duckdb" or "spark" (linkage/spark.py); the rest runs on DuckDB. ``progress``: each phase."""
     clock = _Clock(progress)
     incremental = previous is not None and reuse_model is not None
     con = warehouse.scratch()
@@ -254,7 +252,9 @@ def link_month(
         )
 
         clock.say("saving the model, its charts and the review table")
-        charts, review = explain(ws, linker, scored, decided, model_path, charts_dir)
+        charts, review = explain(
+            ws, linker, scored, decided, model_path, charts_dir, apart.registry_pairs
+        )
         key = model.UNIQUE_ID
         return LinkageResult(
             clusters=con.sql(
