@@ -102,6 +102,24 @@ checked as (
     left join by_name on by_name.record_key = n.record_key and by_name.extract_month = n.extract_month
 ),
 
+-- A date the source repeats implausibly often this month is its clerks' default for "unknown"
+-- (dbt var frequent_birth_date), unless another issue already explains it.
+dated as (
+    select
+        * replace (
+            coalesce(
+                tanggal_lahir_issue,
+                case when tanggal_lahir is not null
+                      and count(*) over (partition by extract_month, tanggal_lahir)
+                          >= greatest({{ var('frequent_birth_date')['min_records'] }},
+                                      {{ var('frequent_birth_date')['times_expected'] }}
+                                      * count(tanggal_lahir) over (partition by extract_month) / 36525)
+                     then 'frequent_date' end
+            ) as tanggal_lahir_issue
+        )
+    from checked
+),
+
 staged as (
     select
         *,
@@ -119,13 +137,13 @@ staged as (
         -- for unknown), and the name's words in alphabetical order (a name written family name first).
         case when tanggal_lahir_issue is null then tanggal_lahir end as tanggal_lahir_pasti,
         case
-            when tanggal_lahir_issue in ('in_the_future', 'implausible_year') then null
+            when tanggal_lahir_issue in ('in_the_future', 'implausible_year', 'frequent_date') then null
             when tanggal_lahir_issue = 'placeholder_01_01'
                 and tahun_lahir in ({{ var('placeholder_birth_years') | join(', ') }}) then null
             else tahun_lahir
         end as tahun_lahir_pasti,
         array_to_string(list_sort(string_split(nama_normal, ' ')), ' ') as nama_urut
-    from checked
+    from dated
 )
 
 select

@@ -116,7 +116,9 @@ STAGED_COLUMNS = (
     StagedColumn(
         "tanggal_lahir_issue",
         "missing, year_only, not_a_date, in_the_future, implausible_year, or a placeholder day "
-        "(placeholder_01_01, placeholder_01_07, placeholder_31_12: dbt var placeholder_birth_day_months), or null.",
+        "(placeholder_01_01, placeholder_01_07, placeholder_31_12: dbt var placeholder_birth_day_months), "
+        "frequent_date (a date the source repeats implausibly often in the month: dbt var "
+        "frequent_birth_date), or null.",
     ),
     StagedColumn("jenis_kelamin_issue", "missing, unknown_code, or null."),
     StagedColumn(

@@ -110,6 +110,15 @@ CASES = {
     },
 }
 
+# A default date clerks type for "unknown" (Independence Day), on as many records as dbt var
+# frequent_birth_date's min_records (10); the month's other dates are far fewer than a tenth of a
+# century's days, so that minimum is the bar.
+FREQUENT = {
+    f"frequent_{i:02d}": {"nama": f"Warga {i}", "tanggal_lahir": "17-08-1945", "jenis_kelamin": "L"}
+    for i in range(10)
+}
+CASES.update(FREQUENT)
+
 
 @pytest.fixture(scope="module")
 def staged(first_month_run, data_root):
@@ -177,6 +186,20 @@ def test_dates_in_every_form(staged):
     assert staged.loc["old_spelling", "tahun_lahir"] == 1990
     assert staged.loc["bad_date", "tanggal_lahir_issue"] == "not_a_date"
     assert staged.loc["placeholder", "tanggal_lahir_issue"] == "placeholder_01_01"
+
+
+def test_a_date_the_source_repeats_implausibly_often_is_its_default_for_unknown(staged):
+    """A date on min_records (10) records of the source's month is flagged frequent_date, and
+    linkage gets neither the date nor its year; a date on fewer is a date."""
+    for key in FREQUENT:
+        assert staged.loc[key, "tanggal_lahir_issue"] == "frequent_date", key
+        assert pd.isna(staged.loc[key, "tanggal_lahir_pasti"]), key
+        assert pd.isna(staged.loc[key, "tahun_lahir_pasti"]), key
+        assert staged.loc[key, "tahun_lahir"] == 1945, key
+    common = staged["tanggal_lahir"].astype(str).str[:10] == "1990-12-05"
+    assert 5 <= common.sum() < 10  # the cases' usual date: repeated, but under the bar
+    assert staged.loc[common, "tanggal_lahir_issue"].isna().all()
+    assert str(staged.loc["plain", "tanggal_lahir_pasti"])[:10] == "1990-12-05"
 
 
 def test_placeholder_days_keep_their_year_only(staged):
