@@ -1,8 +1,6 @@
 """One model, two engines (issue 18): the session's first month linked with Splink on DuckDB and on
 Spark (local, pyspark and a Java runtime from `make setup`), with the same saved model, must agree
 on at least 99.9% of the pairs either engine scores; and a model trained on Spark runs on DuckDB.
-The Spark tests run in `make test-slow` (each Spark session starts a JVM: about three minutes of
-`make test` on 2 cores); `make test` keeps the engine-independent ones.
 
 Splink's Jaro-Winkler on Spark differs from DuckDB's on some names with repeated letters, so a few
 pairs may land on another name level: hence 99.9%, not 100%."""
@@ -61,7 +59,6 @@ def _pairs(result) -> dict[tuple[str, str], float]:
     return dict(zip(zip(p["record_key_l"], p["record_key_r"], strict=True), p["match_probability"]))
 
 
-@pytest.mark.slow  # make test-slow, beside the Spark EM test: a Spark JVM takes a minute here
 def test_both_engines_link_the_same_pairs(both):
     assert (both["duckdb"].engine, both["spark"].engine) == ("duckdb", "spark")
     duck, spark = _pairs(both["duckdb"]), _pairs(both["spark"])
@@ -72,7 +69,6 @@ def test_both_engines_link_the_same_pairs(both):
     assert agree / len(pairs) >= 0.999, f"{len(pairs) - agree} of {len(pairs)} pairs differ"
 
 
-@pytest.mark.slow  # make test-slow, beside the Spark EM test: a Spark JVM takes a minute here
 def test_both_engines_make_the_same_persons(both):
     def members(result) -> dict[str, frozenset]:
         c = result.clusters.to_pydict()
@@ -87,7 +83,6 @@ def test_both_engines_make_the_same_persons(both):
     assert same / len(duck) >= 0.999, f"{len(duck) - same} of {len(duck)} records differ"
 
 
-@pytest.mark.slow  # make test-slow, beside the Spark EM test: a Spark JVM takes a minute here
 def test_a_spark_run_saves_the_model_in_the_duckdb_form(both, saved_model):
     """The model file is the same whichever engine scored: DuckDB SQL, the same parameters."""
     spark_saved = json.loads(both["spark"].model_json.read_text())
@@ -128,7 +123,6 @@ def test_great_expectations_imports_beside_pyspark_in_any_process():
     assert done.returncode == 0 and "imported" in done.stdout, done.stderr[-2000:]
 
 
-@pytest.mark.slow  # make test-slow, beside the Spark EM test: a Spark JVM takes a minute here
 def test_a_spark_linkage_ends_its_jvm_and_the_next_one_starts_another(both):
     """A month's linkage is a run's only Spark work: its JVM (7.7 GB of heap after a 1M-person
     month) must not stay through the marts. After the Spark link in `both`, this process has no
@@ -161,7 +155,6 @@ def test_a_spark_linkage_ends_its_jvm_and_the_next_one_starts_another(both):
     assert javas() == []
 
 
-@pytest.mark.slow  # make test-slow, beside the Spark EM test: a Spark JVM takes a minute here
 def test_a_local_spark_session_starts_quietly_and_listens_on_this_machine_only(tmp_path):
     """`dtsen run` on Spark: no start-up notices from Spark in the run's terminal (its own log
     configuration, linkage/spark-log4j2.properties), and a local session's driver binds to the
