@@ -158,11 +158,11 @@ class Apart:
 
 
 def registry_apart(ws: Workspace, clusters: str) -> str:
-    """The relation (a, b) of the civil registry's record pairs that ``clusters`` put in one person
-    although their NIKs differ, each NIK carrying its own record's birth date and sex (so neither
-    is a typo of a date, an invalid NIK or a relative's). Two such records on one family card under
-    one full name are the registry's own double entry of one person (twins are never given one
-    name; namesakes are of other families), not a pair. Persons an incremental run kept as they
+    """The relation (a, b, cluster_id) of the civil registry's record pairs that ``clusters`` put in
+    one person although their NIKs differ, each NIK carrying its own record's birth date and sex
+    (so neither is a typo of a date, an invalid NIK or a relative's). Two such records on one
+    family card under one full name are the registry's own double entry of one person (twins are
+    never given one name; namesakes are of other families), not a pair. Persons an incremental run kept as they
     were (``split_touched``: cluster ids 'kept:...') are left out: their links were not scored
     again, and an earlier month already applied the rule to them."""
     key, records = model.UNIQUE_ID, ws.records.physical_name
@@ -173,7 +173,7 @@ def registry_apart(ws: Workspace, clusters: str) -> str:
             from {clusters} c join {records} r using ({key})
             where r.source = '{model.CIVIL_REGISTRY}' and r.nik_matches_birth
               and c.cluster_id not like 'kept:%')
-        select x.k as a, y.k as b from d x join d y
+        select x.k as a, y.k as b, x.cluster_id from d x join d y
         on x.cluster_id = y.cluster_id and x.k < y.k and x.nik <> y.nik
         where not (x.no_kk = y.no_kk and x.nama_normal = y.nama_normal)""")
     return "registry_apart"
@@ -183,9 +183,10 @@ def keep_rejected_apart(
     ws: Workspace, clusters: str, edges: str, decided: str, registry: str | None = None
 ) -> Apart:
     """``clusters`` with every person that holds a rejected pair (``decided``: a, b, decision, line)
-    or a pair of ``registry`` (a, b: ``registry_apart``) clustered again under the constraint
-    (``Groups``): accepted pairs first, then ``edges`` at or above the cluster threshold inside
-    that person, strongest first (ties by keys), a link that would join a rejected pair left out.
+    or a pair of ``registry`` (a, b, cluster_id: ``registry_apart`` of these clusters) clustered
+    again under the constraint (``Groups``): accepted pairs first, then ``edges`` at or above the
+    cluster threshold inside that person, strongest first (ties by keys), a link that would join a
+    rejected pair left out.
     A registry pair that reviewers' accepts join is theirs to decide, and not kept apart. Persons
     holding no rejected pair are as they were."""
     key = model.UNIQUE_ID
@@ -193,7 +194,7 @@ def keep_rejected_apart(
         select d.line, ca.cluster_id from {decided} d
         join {clusters} ca on ca.{key} = d.a join {clusters} cb on cb.{key} = d.b
         where d.decision = 'reject' and ca.cluster_id = cb.cluster_id order by d.line""").fetchall()
-    by_registry = _registry_pairs(ws, clusters, decided, registry)
+    by_registry = _registry_pairs(ws, decided, registry)
     if not joined and not by_registry:
         return Apart(clusters, registry_pairs=registry)
     split = {c for _, c in joined} | {c for _, _, c in by_registry}
@@ -242,16 +243,13 @@ def keep_rejected_apart(
 
 
 def _registry_pairs(
-    ws: Workspace, clusters: str, decided: str, registry: str | None
+    ws: Workspace, decided: str, registry: str | None
 ) -> list[tuple[str, str, str]]:
     """The pairs of ``registry`` (a, b, cluster_id), less those reviewers' accepts join (directly or
     through other accepts): a reviewer who accepted two registry records as one has proven it."""
     if registry is None:
         return []
-    found = ws.con.execute(
-        f"select r.a, r.b, c.cluster_id from {registry} r join {clusters} c on c.{model.UNIQUE_ID} = r.a "
-        "order by r.a, r.b"
-    ).fetchall()
+    found = ws.con.execute(f"select a, b, cluster_id from {registry} order by a, b").fetchall()
     if not found:
         return []
     accepted = Groups()

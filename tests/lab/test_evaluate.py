@@ -134,39 +134,35 @@ def test_true_pairs_no_blocking_rule_reaches_are_counted(in_data_root):
         ("d1", "c5", 4, None, "rina", "1970-07-07", "3201010003", None),
         ("d2", "c5", 4, None, "rina", "1970-07-07", "3201010004", None),  # name + birth date
     ]
+    import datetime
+
+    import pyarrow as pa
+
+    given = ("nik", "nama_normal", "tanggal_lahir_pasti", "kode_desa", "no_kk")
     con = warehouse.scratch()
     try:
-        con.execute(
-            "create temp table evaluated as select * from (values "
-            + ", ".join(f"('{r[0]}', '{r[1]}', {r[2]})" for r in records)
-            + ") t(record_key, dtsen_id, person_id)"
+        con.register(
+            "evaluated",
+            pa.table(
+                {
+                    "record_key": [r[0] for r in records],
+                    "dtsen_id": [r[1] for r in records],
+                    "person_id": [r[2] for r in records],
+                }
+            ),
         )
-        con.execute("create schema intermediate")
-        columns = [c for c in model.INPUT_COLUMNS if c != model.UNIQUE_ID]
-        con.execute(
-            "create table intermediate.int_identitas as select * from (values "
-            + ", ".join(
-                f"('{k}', '2025-01', {f'{chr(39)}{nik}{chr(39)}' if nik else 'null'}, '{name}', "
-                + (f"date '{born}'" if born else "null::date")
-                + f", '{desa}', {f'{chr(39)}{kk}{chr(39)}' if kk else 'null'})"
-                for k, _, _, nik, name, born, desa, kk in records
-            )
-            + ") t(record_key, extract_month, nik, nama_normal, tanggal_lahir_pasti, kode_desa, no_kk)"
-        )
+        identities = {c: [r[3 + given.index(c)] for r in records] for c in given}
+        identities["tanggal_lahir_pasti"] = [
+            datetime.date.fromisoformat(d) if d else None for d in identities["tanggal_lahir_pasti"]
+        ]
         # The model's other columns, none of them agreeing in a blocking rule here.
-        for column in set(columns) - {
-            "nik",
-            "nama_normal",
-            "tanggal_lahir_pasti",
-            "kode_desa",
-            "no_kk",
-        }:
-            con.execute(
-                f"alter table intermediate.int_identitas add column {column} varchar default null"
-            )
-        con.execute(
-            "update intermediate.int_identitas set nama_urut = record_key, tahun_lahir_pasti = record_key"
-        )
+        for column in model.INPUT_COLUMNS:
+            if column not in given:
+                identities[column] = [r[0] for r in records]
+        identities["extract_month"] = ["2025-01"] * len(records)
+        con.execute("create schema intermediate")
+        con.register("identities_in", pa.table(identities))
+        con.execute("create table intermediate.int_identitas as select * from identities_in")
         found = _blocking_coverage(con, "2025-01")
     finally:
         con.close()
